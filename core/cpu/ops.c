@@ -1,0 +1,2 @@
+/* cpu/ops.c — placeholder until its component lands. */
+typedef int myna_placeholder_cpu_ops_c;

@@ -1,0 +1,2 @@
+/* gguf-writer.c — placeholder until its component lands. */
+typedef int myna_placeholder_gguf_writer_c;

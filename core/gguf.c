@@ -1,0 +1,2 @@
+/* gguf.c — placeholder until its component lands. */
+typedef int myna_placeholder_gguf_c;
