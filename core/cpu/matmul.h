@@ -1,0 +1,18 @@
+/* matmul.h — CPU matmul with any supported weight dtype, threaded over the pool.
+ * y: [N, T] F32 = x: [K, T] F32 · wᵀ, w: [K, N] (N rows of K). One token (T = 1, decode): a GEMV over
+ * weights streamed from memory, activations quantized once to quant_vec_dot_type(w). Many tokens
+ * (prefill): a real GEMM (AMX tiles where usable, else AVX-512 VNNI / AVX2, tiles sized for cache).
+ * The context owns grow-only scratch (quantized activations), so steady-state calls never allocate. */
+#ifndef MYNA_CPU_MATMUL_H
+#define MYNA_CPU_MATMUL_H
+
+#include "tensor.h"
+#include "threadpool.h"
+
+typedef struct CpuMatmul CpuMatmul;
+
+int cpu_matmul_new(ThreadPool *tp /* borrowed */, CpuMatmul **ret);
+void cpu_matmul_free(CpuMatmul *mm); /* accepts NULL */
+int cpu_matmul(CpuMatmul *mm, Tensor *y, const Tensor *w, const Tensor *x);
+
+#endif
