@@ -1,2 +1,1019 @@
-/* gguf.c — placeholder until its component lands. */
-typedef int myna_placeholder_gguf_c;
+/* gguf.c — hardened GGUF v2/v3 reader (SPEC.md §1.1–1.4, RELIABILITY.md "Model files").
+ *
+ * What it is: a single-pass validating parser over a read-only mmap (or a caller's buffer). Every field is
+ * read through a cursor that checks the bytes left first; nothing after gguf_open() can read outside the
+ * mapping. Tensor data is never copied or touched (opening a 5 GB file costs one pass over the metadata).
+ * What it is not: a writer (gguf-writer.c) or a dequantizer (quant.c). Reference for the format:
+ * ggml docs/gguf.md and ggml src/gguf.cpp (read for facts; this is an independent implementation).
+ *
+ * Limits and decisions (each rejects with an error naming the field and the byte offset):
+ *   tensor count, kv count     <= 65536 each, and no more than the bytes left could hold
+ *   key                        1..65535 bytes, valid UTF-8 without NUL, unique
+ *   tensor name                1..63 bytes (ggml: < GGML_MAX_NAME incl. NUL), valid UTF-8 without NUL, unique
+ *   string value / element     <= 16 MiB (the largest real value, a chat template, is ~20 KB)
+ *   array                      <= 2^28 elements and count * min element size <= bytes left; element type
+ *                              known and not ARRAY (ggml rejects nesting too); BOOL elements 0 or 1
+ *   n_dims                     1..4; every dim >= 1. ggml allows 0, but no Myna model has an empty tensor and
+ *                              a zero dim turns the overflow and bounds checks vacuous (the "shape product
+ *                              wraps to 0" bug class), so it is rejected.
+ *   tensor type                a ggml type Myna can compute with (dtype_info()->supported); a known but
+ *                              unsupported type is -ENOTSUP "type IQ2_XXS is not supported"
+ *   general.alignment          UINT32, a power of two in [8, 65536]. >= 8 (the spec: "multiple of 8")
+ *                              keeps every tensor naturally aligned for its widest element (8 bytes); the
+ *                              cap stops the padding arithmetic wrapping (a 2^31 alignment was a CVE) and no
+ *                              real file uses more than a page. Absent: 32.
+ *   offsets                    aligned; tensors packed in directory order, each at the previous end rounded
+ *                              up to the alignment (no gap, no overlap: what llama.cpp requires); data inside
+ *                              the file. Trailing bytes after the last tensor are allowed.
+ * Error codes: -EBADMSG malformed; -ENOTSUP well-formed but unsupported (version 1 or > 3, big-endian,
+ * unsupported tensor type, nested arrays); -E2BIG a count or length over a cap above; -EOVERFLOW a tensor
+ * size that overflows; -ENOMEM; -errno from open/fstat/mmap.
+ * All multi-byte fields are decoded as little-endian explicitly. Numeric array data returned by
+ * gguf_get_arr() points into the file and may be unaligned: copy it with memcpy.
+ */
+#include "gguf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gguf-internal.h"
+#include "log.h"
+
+typedef struct {
+    char *key;              /* owned, NUL-terminated */
+    size_t key_len;
+    GgufType type;
+    size_t val_at;          /* file offset of the value, for messages */
+    uint64_t raw;           /* scalar bits, little-endian decoded (zero-extended) */
+    char *str;              /* STRING: owned NUL-terminated copy */
+    size_t str_len;
+    GgufType arr_type;      /* ARRAY */
+    uint64_t arr_n;
+    const uint8_t *arr_data; /* inside the mapping: numeric elements, or the serialised strings */
+    char *arr_blob;         /* STRING arrays: owned, every element NUL-terminated back to back */
+    size_t *arr_off;        /* STRING arrays: arr_n + 1 offsets into arr_blob (O(1) access) */
+} GgufKv;
+
+typedef struct {
+    GgufTensorInfo info;
+    char name[GGUF_MAX_NAME_LEN + 1];
+    size_t rec_at;          /* file offset of the tensor-info record */
+} GgufTensorRec;
+
+struct GgufFile {
+    const uint8_t *base;    /* mapping or caller's buffer (borrowed) */
+    size_t size;
+    int mapped;
+    uint32_t version;
+    uint32_t alignment;
+    uint64_t data_offset;
+    int64_t n_kv, n_tensors;
+    GgufKv *kv;             /* owned [n_kv] */
+    GgufTensorRec *ti;      /* owned [n_tensors] */
+    uint32_t *kv_hash;      /* open addressing, entries are index + 1, 0 = empty */
+    uint32_t *ti_hash;
+    size_t kv_hash_cap, ti_hash_cap;
+};
+
+/* Parser state: cursor plus what is being read, so every message names its field. */
+typedef struct {
+    const uint8_t *p;
+    size_t size, pos;
+    char *err;
+    size_t err_len;
+    const char *section;    /* "header", "kv", "tensor" */
+    int64_t index;
+    const char *name;       /* key or tensor name once known */
+} Cur;
+
+static int fail(Cur *c, int code, size_t at, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int fail(Cur *c, int code, size_t at, const char *fmt, ...)
+{
+    char msg[384], prefix[160];
+    va_list ap;
+
+    if (!c->err || !c->err_len)
+        return code;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (c->index < 0)
+        snprintf(prefix, sizeof(prefix), "%s", c->section);
+    else if (c->name)
+        snprintf(prefix, sizeof(prefix), "%s %lld '%.100s'", c->section, (long long)c->index, c->name);
+    else
+        snprintf(prefix, sizeof(prefix), "%s %lld", c->section, (long long)c->index);
+    return err_set(c->err, c->err_len, code, "gguf: %s: %s (at byte %zu)", prefix, msg, at);
+}
+
+static size_t left(const Cur *c)
+{
+    return c->size - c->pos;
+}
+
+static uint64_t le(const uint8_t *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static int rd(Cur *c, size_t n, const char *field, uint64_t *ret)
+{
+    *ret = 0;
+    if (left(c) < n)
+        return fail(c, -EBADMSG, c->pos, "%s: need %zu bytes, %zu left before end of file", field, n, left(c));
+    *ret = le(c->p + c->pos, n);
+    c->pos += n;
+    return 0;
+}
+
+size_t gguf_scalar_size(GgufType t)
+{
+    switch (t) {
+    case GGUF_TYPE_UINT8: case GGUF_TYPE_INT8: case GGUF_TYPE_BOOL: return 1;
+    case GGUF_TYPE_UINT16: case GGUF_TYPE_INT16: return 2;
+    case GGUF_TYPE_UINT32: case GGUF_TYPE_INT32: case GGUF_TYPE_FLOAT32: return 4;
+    case GGUF_TYPE_UINT64: case GGUF_TYPE_INT64: case GGUF_TYPE_FLOAT64: return 8;
+    default: return 0;
+    }
+}
+
+const char *gguf_type_name(GgufType t)
+{
+    static const char *const names[GGUF_TYPE_COUNT] = {
+        "UINT8", "INT8", "UINT16", "INT16", "UINT32", "INT32", "FLOAT32", "BOOL", "STRING", "ARRAY",
+        "UINT64", "INT64", "FLOAT64"};
+    return (unsigned)t < GGUF_TYPE_COUNT ? names[t] : "?";
+}
+
+int gguf_utf8_valid(const uint8_t *s, size_t n, size_t *ret_bad)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        uint8_t b = s[i];
+        uint32_t cp;
+        size_t k;
+        if (b == 0)
+            goto bad;
+        if (b < 0x80) {
+            i++;
+            continue;
+        }
+        if (b >= 0xc2 && b <= 0xdf) { k = 1; cp = b & 0x1f; }
+        else if (b >= 0xe0 && b <= 0xef) { k = 2; cp = b & 0x0f; }
+        else if (b >= 0xf0 && b <= 0xf4) { k = 3; cp = b & 0x07; }
+        else goto bad;
+        if (n - i <= k)
+            goto bad;
+        for (size_t j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xc0) != 0x80) {
+                i += j;
+                goto bad;
+            }
+            cp = (cp << 6) | (s[i + j] & 0x3f);
+        }
+        if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            goto bad;
+        i += k + 1;
+    }
+    return 1;
+bad:
+    if (ret_bad)
+        *ret_bad = i;
+    return 0;
+}
+
+/* ---- hash index over keys and tensor names (FNV-1a, open addressing) ---- */
+
+static uint64_t hash_bytes(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
+    return h;
+}
+
+static size_t hash_cap_for(int64_t n)
+{
+    size_t cap = 16;
+    while (cap < (size_t)n * 2)
+        cap <<= 1;
+    return cap;
+}
+
+/* Find `s` in a table whose entries name strings via get(); returns index or -1; *ret_slot = insert slot. */
+static int64_t hash_find(const uint32_t *tab, size_t cap, const char *s, size_t n,
+                         const char *(*get)(const GgufFile *, int64_t, size_t *), const GgufFile *f,
+                         size_t *ret_slot)
+{
+    size_t slot = (size_t)hash_bytes(s, n) & (cap - 1);
+    for (;;) {
+        uint32_t e = tab[slot];
+        size_t len;
+        const char *name;
+        if (!e) {
+            if (ret_slot)
+                *ret_slot = slot;
+            return -1;
+        }
+        name = get(f, (int64_t)e - 1, &len);
+        if (len == n && !memcmp(name, s, n))
+            return (int64_t)e - 1;
+        slot = (slot + 1) & (cap - 1);
+    }
+}
+
+static const char *kv_name(const GgufFile *f, int64_t i, size_t *len)
+{
+    *len = f->kv[i].key_len;
+    return f->kv[i].key;
+}
+
+static const char *ti_name(const GgufFile *f, int64_t i, size_t *len)
+{
+    *len = strlen(f->ti[i].name);
+    return f->ti[i].name;
+}
+
+/* ---- parsing ---- */
+
+/* Read a GGUF string's length and check it against `max` and the bytes left; leaves the cursor on the bytes. */
+static int rd_strlen(Cur *c, const char *field, uint64_t max, int code_max, uint64_t *ret)
+{
+    size_t at = c->pos;
+    uint64_t n;
+    int r = rd(c, 8, field, &n);
+    if (r < 0)
+        return r;
+    if (n > max)
+        return fail(c, code_max, at, "%s length %llu exceeds the limit %llu", field, (unsigned long long)n,
+                    (unsigned long long)max);
+    if (n > left(c))
+        return fail(c, -EBADMSG, at, "%s length %llu past end of file (%zu bytes left)", field,
+                    (unsigned long long)n, left(c));
+    *ret = n;
+    return 0;
+}
+
+static int check_name(Cur *c, const char *field, size_t at, uint64_t n)
+{
+    size_t bad;
+    if (!gguf_utf8_valid(c->p + c->pos, (size_t)n, &bad)) {
+        uint8_t b = c->p[c->pos + bad];
+        return fail(c, -EBADMSG, at, b ? "%s is not valid UTF-8 (byte 0x%02x at offset %zu)"
+                                       : "%s contains a NUL byte (byte 0x%02x at offset %zu)", field, b, bad);
+    }
+    return 0;
+}
+
+static int parse_string_array(Cur *c, GgufKv *kv)
+{
+    size_t start = c->pos, total = 0, off = 0;
+
+    /* Pass 1: validate lengths and size the blob. Pass 2: copy. Both O(n), no formatting unless failing. */
+    for (uint64_t i = 0; i < kv->arr_n; i++) {
+        size_t at = c->pos;
+        uint64_t n;
+        if (left(c) < 8)
+            return fail(c, -EBADMSG, at, "array element %llu: string length: need 8 bytes, %zu left before end of file",
+                        (unsigned long long)i, left(c));
+        n = le(c->p + at, 8);
+        c->pos += 8;
+        if (n > GGUF_MAX_STRING)
+            return fail(c, -E2BIG, at, "array element %llu: string length %llu exceeds the limit %llu",
+                        (unsigned long long)i, (unsigned long long)n, (unsigned long long)GGUF_MAX_STRING);
+        if (n > left(c))
+            return fail(c, -EBADMSG, at, "array element %llu: string length %llu past end of file (%zu bytes left)",
+                        (unsigned long long)i, (unsigned long long)n, left(c));
+        c->pos += (size_t)n;
+        total += (size_t)n + 1;
+    }
+    kv->arr_blob = malloc(total ? total : 1);
+    kv->arr_off = malloc(((size_t)kv->arr_n + 1) * sizeof(size_t));
+    if (!kv->arr_blob || !kv->arr_off)
+        return fail(c, -ENOMEM, start, "out of memory for a string array of %llu elements",
+                    (unsigned long long)kv->arr_n);
+    c->pos = start;
+    for (uint64_t i = 0; i < kv->arr_n; i++) {
+        size_t n = (size_t)le(c->p + c->pos, 8);
+        c->pos += 8;
+        kv->arr_off[i] = off;
+        memcpy(kv->arr_blob + off, c->p + c->pos, n);
+        kv->arr_blob[off + n] = 0;
+        off += n + 1;
+        c->pos += n;
+    }
+    kv->arr_off[kv->arr_n] = off;
+    return 0;
+}
+
+static int parse_value(Cur *c, GgufKv *kv)
+{
+    size_t at = c->pos, es;
+    uint64_t v;
+    int r;
+
+    switch (kv->type) {
+    case GGUF_TYPE_STRING:
+        if ((r = rd_strlen(c, "string value", GGUF_MAX_STRING, -E2BIG, &v)) < 0)
+            return r;
+        kv->str = malloc((size_t)v + 1);
+        if (!kv->str)
+            return fail(c, -ENOMEM, at, "out of memory for a %llu-byte string", (unsigned long long)v);
+        memcpy(kv->str, c->p + c->pos, (size_t)v);
+        kv->str[v] = 0;
+        kv->str_len = (size_t)v;
+        c->pos += (size_t)v;
+        return 0;
+    case GGUF_TYPE_ARRAY:
+        if ((r = rd(c, 4, "array element type", &v)) < 0)
+            return r;
+        if (v == GGUF_TYPE_ARRAY)
+            return fail(c, -ENOTSUP, at, "arrays of arrays are not supported");
+        if (v >= GGUF_TYPE_COUNT)
+            return fail(c, -EBADMSG, at, "unknown array element type %llu", (unsigned long long)v);
+        kv->arr_type = (GgufType)v;
+        at = c->pos;
+        if ((r = rd(c, 8, "array count", &v)) < 0)
+            return r;
+        if (v > GGUF_MAX_ARRAY)
+            return fail(c, -E2BIG, at, "array count %llu exceeds the limit %llu", (unsigned long long)v,
+                        (unsigned long long)GGUF_MAX_ARRAY);
+        es = kv->arr_type == GGUF_TYPE_STRING ? 8 : gguf_scalar_size(kv->arr_type);
+        if (v > left(c) / es)
+            return fail(c, -EBADMSG, at, "array of %llu %s (at least %llu bytes) past end of file (%zu bytes left)",
+                        (unsigned long long)v, gguf_type_name(kv->arr_type), (unsigned long long)(v * es),
+                        left(c));
+        kv->arr_n = v;
+        kv->arr_data = c->p + c->pos;
+        if (kv->arr_type == GGUF_TYPE_STRING)
+            return parse_string_array(c, kv);
+        if (kv->arr_type == GGUF_TYPE_BOOL)
+            for (uint64_t i = 0; i < v; i++)
+                if (kv->arr_data[i] > 1)
+                    return fail(c, -EBADMSG, c->pos + (size_t)i, "array element %llu: bool value %u is not 0 or 1",
+                                (unsigned long long)i, kv->arr_data[i]);
+        c->pos += (size_t)v * es;
+        return 0;
+    default:
+        es = gguf_scalar_size(kv->type);
+        if ((r = rd(c, es, gguf_type_name(kv->type), &kv->raw)) < 0)
+            return r;
+        if (kv->type == GGUF_TYPE_BOOL && kv->raw > 1)
+            return fail(c, -EBADMSG, at, "bool value %u is not 0 or 1", (unsigned)kv->raw);
+        return 0;
+    }
+}
+
+static int parse_kv(Cur *c, GgufFile *f, int64_t i)
+{
+    GgufKv *kv = &f->kv[i];
+    size_t at = c->pos, slot;
+    uint64_t n, t;
+    int64_t dup;
+    int r;
+
+    c->index = i;
+    c->name = NULL;
+    if ((r = rd_strlen(c, "key", GGUF_MAX_KEY_LEN, -EBADMSG, &n)) < 0)
+        return r;
+    if (n == 0)
+        return fail(c, -EBADMSG, at, "empty key");
+    if ((r = check_name(c, "key", at, n)) < 0)
+        return r;
+    kv->key = malloc((size_t)n + 1);
+    if (!kv->key)
+        return fail(c, -ENOMEM, at, "out of memory");
+    memcpy(kv->key, c->p + c->pos, (size_t)n);
+    kv->key[n] = 0;
+    kv->key_len = (size_t)n;
+    c->pos += (size_t)n;
+    c->name = kv->key;
+    dup = hash_find(f->kv_hash, f->kv_hash_cap, kv->key, kv->key_len, kv_name, f, &slot);
+    if (dup >= 0)
+        return fail(c, -EBADMSG, at, "duplicate key (first defined by kv %lld)", (long long)dup);
+    f->kv_hash[slot] = (uint32_t)i + 1;
+    at = c->pos;
+    if ((r = rd(c, 4, "value type", &t)) < 0)
+        return r;
+    if (t >= GGUF_TYPE_COUNT)
+        return fail(c, -EBADMSG, at, "unknown value type %llu", (unsigned long long)t);
+    kv->type = (GgufType)t;
+    kv->val_at = c->pos;
+    return parse_value(c, kv);
+}
+
+static int parse_alignment(Cur *c, GgufFile *f)
+{
+    int64_t i = gguf_find_key(f, "general.alignment");
+    uint64_t a;
+
+    f->alignment = GGUF_DEFAULT_ALIGNMENT;
+    if (i < 0)
+        return 0;
+    c->section = "kv";
+    c->index = i;
+    c->name = f->kv[i].key;
+    if (f->kv[i].type != GGUF_TYPE_UINT32)
+        return fail(c, -EBADMSG, f->kv[i].val_at, "general.alignment has type %s, expected UINT32",
+                    gguf_type_name(f->kv[i].type));
+    a = f->kv[i].raw;
+    if (a == 0 || (a & (a - 1)))
+        return fail(c, -EBADMSG, f->kv[i].val_at, "alignment %llu is not a power of two", (unsigned long long)a);
+    if (a < GGUF_MIN_ALIGNMENT || a > GGUF_MAX_ALIGNMENT)
+        return fail(c, -ENOTSUP, f->kv[i].val_at, "alignment %llu outside the supported range [%u, %u]",
+                    (unsigned long long)a, GGUF_MIN_ALIGNMENT, GGUF_MAX_ALIGNMENT);
+    f->alignment = (uint32_t)a;
+    return 0;
+}
+
+static uint64_t align_up(uint64_t x, uint32_t a)
+{
+    return (x + a - 1) & ~(uint64_t)(a - 1); /* callers keep x <= SIZE_MAX / 2, so this cannot wrap */
+}
+
+static int parse_tensor(Cur *c, GgufFile *f, int64_t i, uint64_t *expect)
+{
+    GgufTensorRec *rec = &f->ti[i];
+    GgufTensorInfo *ti = &rec->info;
+    const DTypeInfo *di;
+    size_t at = c->pos, slot;
+    uint64_t n, v, nbytes;
+    int64_t dup;
+    size_t row;
+    int r;
+
+    c->index = i;
+    c->name = NULL;
+    rec->rec_at = at;
+    if ((r = rd_strlen(c, "tensor name", GGUF_MAX_NAME_LEN, -EBADMSG, &n)) < 0)
+        return r;
+    if (n == 0)
+        return fail(c, -EBADMSG, at, "empty tensor name");
+    if ((r = check_name(c, "tensor name", at, n)) < 0)
+        return r;
+    memcpy(rec->name, c->p + c->pos, (size_t)n);
+    rec->name[n] = 0;
+    ti->name = rec->name;
+    c->pos += (size_t)n;
+    c->name = rec->name;
+    dup = hash_find(f->ti_hash, f->ti_hash_cap, rec->name, (size_t)n, ti_name, f, &slot);
+    if (dup >= 0)
+        return fail(c, -EBADMSG, at, "duplicate tensor name (first is tensor %lld)", (long long)dup);
+    f->ti_hash[slot] = (uint32_t)i + 1;
+
+    at = c->pos;
+    if ((r = rd(c, 4, "n_dims", &v)) < 0)
+        return r;
+    if (v < 1 || v > TENSOR_MAX_DIMS)
+        return fail(c, -EBADMSG, at, "n_dims %llu out of range 1..%d", (unsigned long long)v, TENSOR_MAX_DIMS);
+    ti->n_dims = (int)v;
+    for (int d = 0; d < TENSOR_MAX_DIMS; d++)
+        ti->ne[d] = 1;
+    for (int d = 0; d < ti->n_dims; d++) {
+        at = c->pos;
+        if ((r = rd(c, 8, "dim", &v)) < 0)
+            return r;
+        if (v > INT64_MAX)
+            return fail(c, -EBADMSG, at, "dim %d is negative (%lld)", d, (long long)v);
+        if (v == 0)
+            return fail(c, -EBADMSG, at, "dim %d is zero", d);
+        ti->ne[d] = (int64_t)v;
+    }
+    at = c->pos;
+    if ((r = rd(c, 4, "tensor type", &v)) < 0)
+        return r;
+    di = v < DTYPE_COUNT ? dtype_info((int)v) : NULL;
+    if (!di)
+        return fail(c, -EBADMSG, at, "unknown tensor type %llu", (unsigned long long)v);
+    if (!di->supported)
+        return fail(c, -ENOTSUP, at, "type %s is not supported", di->name);
+    ti->dtype = (DType)v;
+    if (ti->ne[0] % di->block)
+        return fail(c, -EBADMSG, at, "ne[0] = %lld is not a multiple of the %s block size %d",
+                    (long long)ti->ne[0], di->name, di->block);
+    r = dtype_row_bytes(ti->dtype, ti->ne[0], &row);
+    nbytes = row;
+    for (int d = 1; r == 0 && d < TENSOR_MAX_DIMS; d++) {
+        if (nbytes > (uint64_t)INT64_MAX / (uint64_t)ti->ne[d])
+            r = -EOVERFLOW;
+        else
+            nbytes *= (uint64_t)ti->ne[d];
+    }
+    if (r < 0 || nbytes > SIZE_MAX / 2)
+        return fail(c, -EOVERFLOW, at, "byte size of shape [%lld, %lld, %lld, %lld] %s overflows",
+                    (long long)ti->ne[0], (long long)ti->ne[1], (long long)ti->ne[2], (long long)ti->ne[3],
+                    di->name);
+    ti->nbytes = (size_t)nbytes;
+
+    at = c->pos;
+    if ((r = rd(c, 8, "offset", &v)) < 0)
+        return r;
+    if (v % f->alignment)
+        return fail(c, -EBADMSG, at, "offset %llu not aligned to %u", (unsigned long long)v, f->alignment);
+    if (i > 0 && v < f->ti[i - 1].info.offset)
+        return fail(c, -EBADMSG, at, "offset %llu is before tensor %lld's offset %llu (out of order)",
+                    (unsigned long long)v, (long long)(i - 1), (unsigned long long)f->ti[i - 1].info.offset);
+    if (v < *expect)
+        return fail(c, -EBADMSG, at, "data at offset %llu overlaps the previous tensor, which ends at %llu",
+                    (unsigned long long)v, (unsigned long long)(*expect));
+    if (v > *expect)
+        return fail(c, -EBADMSG, at, "gap: offset %llu, expected %llu (tensors must be packed in order)",
+                    (unsigned long long)v, (unsigned long long)(*expect));
+    ti->offset = v;
+    /* v <= file size is checked after the directory; until then keep the running sum from wrapping. */
+    if (v > SIZE_MAX / 2 - nbytes)
+        return fail(c, -EBADMSG, at, "data [%llu, +%llu) past end of file (%zu bytes)", (unsigned long long)v,
+                    (unsigned long long)nbytes, c->size);
+    *expect = align_up(v + nbytes, f->alignment);
+    return 0;
+}
+
+static int parse(GgufFile *f, char *err, size_t err_len)
+{
+    Cur c = {.p = f->base, .size = f->size, .err = err, .err_len = err_len, .section = "header", .index = -1};
+    uint64_t magic, version, n_tensors, n_kv, expect = 0;
+    int r;
+
+    if (f->size < GGUF_HEADER_SIZE)
+        return fail(&c, -EBADMSG, 0, "file too small for a GGUF header (%zu bytes, need %u)", f->size,
+                    GGUF_HEADER_SIZE);
+    rd(&c, 4, "magic", &magic);
+    if (magic != GGUF_MAGIC_LE)
+        return fail(&c, -EBADMSG, 0, "bad magic %02x %02x %02x %02x, expected 'GGUF'", f->base[0], f->base[1],
+                    f->base[2], f->base[3]);
+    rd(&c, 4, "version", &version);
+    if (version == 0)
+        return fail(&c, -EBADMSG, 4, "version 0 is invalid");
+    if ((version & 0xffff) == 0)
+        return fail(&c, -ENOTSUP, 4, "version 0x%08llx looks big-endian (byte-swapped); only little-endian files are supported",
+                    (unsigned long long)version);
+    if (version == 1)
+        return fail(&c, -ENOTSUP, 4, "version 1 is not supported (only 2 and 3)");
+    if (version > 3)
+        return fail(&c, -ENOTSUP, 4, "version %llu is newer than the supported 3", (unsigned long long)version);
+    f->version = (uint32_t)version;
+    rd(&c, 8, "tensor count", &n_tensors);
+    rd(&c, 8, "kv count", &n_kv);
+    if (n_tensors > GGUF_MAX_TENSORS)
+        return fail(&c, -E2BIG, 8, "tensor count %llu exceeds the limit %u", (unsigned long long)n_tensors,
+                    GGUF_MAX_TENSORS);
+    if (n_kv > GGUF_MAX_KV)
+        return fail(&c, -E2BIG, 16, "kv count %llu exceeds the limit %u", (unsigned long long)n_kv, GGUF_MAX_KV);
+    /* Smallest records: kv = 8 + 1 + 4 + 1 bytes, tensor info = 8 + 1 + 4 + 8 + 4 + 8 bytes. */
+    if (n_kv * 14 + n_tensors * 33 > left(&c))
+        return fail(&c, -EBADMSG, 8, "%llu tensors and %llu kvs cannot fit in the %zu bytes left",
+                    (unsigned long long)n_tensors, (unsigned long long)n_kv, left(&c));
+    f->n_kv = (int64_t)n_kv;
+    f->n_tensors = (int64_t)n_tensors;
+    f->kv_hash_cap = hash_cap_for(f->n_kv);
+    f->ti_hash_cap = hash_cap_for(f->n_tensors);
+    f->kv = calloc(n_kv ? n_kv : 1, sizeof(*f->kv));
+    f->ti = calloc(n_tensors ? n_tensors : 1, sizeof(*f->ti));
+    f->kv_hash = calloc(f->kv_hash_cap, sizeof(uint32_t));
+    f->ti_hash = calloc(f->ti_hash_cap, sizeof(uint32_t));
+    if (!f->kv || !f->ti || !f->kv_hash || !f->ti_hash)
+        return fail(&c, -ENOMEM, 8, "out of memory");
+
+    c.section = "kv";
+    for (int64_t i = 0; i < f->n_kv; i++) {
+        if ((r = parse_kv(&c, f, i)) < 0)
+            return r;
+    }
+    if ((r = parse_alignment(&c, f)) < 0)
+        return r;
+    c.section = "tensor";
+    for (int64_t i = 0; i < f->n_tensors; i++)
+        if ((r = parse_tensor(&c, f, i, &expect)) < 0)
+            return r;
+    c.section = "header";
+    c.index = -1;
+    f->data_offset = align_up(c.pos, f->alignment);
+    for (int64_t i = 0; i < f->n_tensors; i++) {
+        GgufTensorRec *rec = &f->ti[i];
+        uint64_t start = f->data_offset + rec->info.offset, end = start + rec->info.nbytes;
+        if (end > f->size) {
+            c.section = "tensor";
+            c.index = i;
+            c.name = rec->name;
+            return fail(&c, -EBADMSG, rec->rec_at, "data [%llu, %llu) past end of file (%zu bytes)",
+                        (unsigned long long)start, (unsigned long long)end, f->size);
+        }
+        rec->info.data = f->base + start;
+    }
+    return 0;
+}
+
+static void free_kv(GgufKv *kv)
+{
+    free(kv->key);
+    free(kv->str);
+    free(kv->arr_blob);
+    free(kv->arr_off);
+}
+
+void gguf_close(GgufFile *f)
+{
+    if (!f)
+        return;
+    if (f->kv)
+        for (int64_t i = 0; i < f->n_kv; i++)
+            free_kv(&f->kv[i]);
+    free(f->kv);
+    free(f->ti);
+    free(f->kv_hash);
+    free(f->ti_hash);
+    if (f->mapped && f->base)
+        munmap((void *)f->base, f->size);
+    free(f);
+}
+
+int gguf_open_memory(const void *data, size_t size, GgufFile **ret, char *err, size_t err_len)
+{
+    GgufFile *f;
+    int r;
+
+    if (!ret || (!data && size))
+        return err_set(err, err_len, -EINVAL, "gguf: invalid arguments");
+    f = calloc(1, sizeof(*f));
+    if (!f)
+        return err_set(err, err_len, -ENOMEM, "gguf: out of memory");
+    f->base = data;
+    f->size = size;
+    r = parse(f, err, err_len);
+    if (r < 0) {
+        gguf_close(f);
+        return r;
+    }
+    *ret = f;
+    return 0;
+}
+
+int gguf_open(const char *path, GgufFile **ret, char *err, size_t err_len)
+{
+    struct stat st;
+    GgufFile *f = NULL;
+    void *map;
+    int fd, r;
+
+    if (!path || !ret)
+        return err_set(err, err_len, -EINVAL, "gguf: invalid arguments");
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return err_set(err, err_len, -errno, "gguf: cannot open: %s", strerror(errno));
+    if (fstat(fd, &st) < 0) {
+        r = err_set(err, err_len, -errno, "gguf: cannot stat: %s", strerror(errno));
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        r = err_set(err, err_len, -EINVAL, "gguf: not a regular file");
+        goto fail;
+    }
+    if ((uint64_t)st.st_size < GGUF_HEADER_SIZE) {
+        r = err_set(err, err_len, -EBADMSG, "gguf: header: file too small for a GGUF header (%lld bytes, need %u) (at byte 0)",
+                    (long long)st.st_size, GGUF_HEADER_SIZE);
+        goto fail;
+    }
+    if ((uint64_t)st.st_size > SIZE_MAX / 2) {
+        r = err_set(err, err_len, -EFBIG, "gguf: file too large");
+        goto fail;
+    }
+    map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (map == MAP_FAILED) {
+        r = err_set(err, err_len, -errno, "gguf: mmap failed: %s", strerror(errno));
+        goto fail;
+    }
+    close(fd);
+    fd = -1;
+    f = calloc(1, sizeof(*f));
+    if (!f) {
+        munmap(map, (size_t)st.st_size);
+        r = err_set(err, err_len, -ENOMEM, "gguf: out of memory");
+        goto fail;
+    }
+    f->base = map;
+    f->size = (size_t)st.st_size;
+    f->mapped = 1;
+    r = parse(f, err, err_len);
+    if (r < 0)
+        goto fail;
+    *ret = f;
+    return 0;
+fail:
+    if (fd >= 0)
+        close(fd);
+    gguf_close(f);
+    return r;
+}
+
+/* ---- accessors ---- */
+
+uint32_t gguf_version(const GgufFile *f) { return f ? f->version : 0; }
+uint32_t gguf_alignment(const GgufFile *f) { return f ? f->alignment : 0; }
+uint64_t gguf_data_offset(const GgufFile *f) { return f ? f->data_offset : 0; }
+size_t gguf_file_size(const GgufFile *f) { return f ? f->size : 0; }
+int64_t gguf_n_kv(const GgufFile *f) { return f ? f->n_kv : 0; }
+int64_t gguf_n_tensors(const GgufFile *f) { return f ? f->n_tensors : 0; }
+
+int64_t gguf_find_key(const GgufFile *f, const char *key)
+{
+    if (!f || !key || !f->n_kv)
+        return -1;
+    return hash_find(f->kv_hash, f->kv_hash_cap, key, strlen(key), kv_name, f, NULL);
+}
+
+const char *gguf_key(const GgufFile *f, int64_t i)
+{
+    return f && i >= 0 && i < f->n_kv ? f->kv[i].key : NULL;
+}
+
+GgufType gguf_kv_type(const GgufFile *f, int64_t i)
+{
+    return f && i >= 0 && i < f->n_kv ? f->kv[i].type : GGUF_TYPE_COUNT;
+}
+
+static int get(const GgufFile *f, const char *key, GgufType t, const GgufKv **ret)
+{
+    int64_t i;
+    if (!f || !key)
+        return -EINVAL;
+    i = gguf_find_key(f, key);
+    if (i < 0)
+        return -ENOENT;
+    if (f->kv[i].type != t)
+        return -EINVAL;
+    *ret = &f->kv[i];
+    return 0;
+}
+
+int gguf_get_u32(const GgufFile *f, const char *key, uint32_t *ret)
+{
+    const GgufKv *kv;
+    int r = get(f, key, GGUF_TYPE_UINT32, &kv);
+    if (r == 0 && ret)
+        *ret = (uint32_t)kv->raw;
+    return r;
+}
+
+int gguf_get_i32(const GgufFile *f, const char *key, int32_t *ret)
+{
+    const GgufKv *kv;
+    int r = get(f, key, GGUF_TYPE_INT32, &kv);
+    if (r == 0 && ret)
+        *ret = (int32_t)(uint32_t)kv->raw;
+    return r;
+}
+
+int gguf_get_u64(const GgufFile *f, const char *key, uint64_t *ret)
+{
+    const GgufKv *kv;
+    int r = get(f, key, GGUF_TYPE_UINT64, &kv);
+    if (r == 0 && ret)
+        *ret = kv->raw;
+    return r;
+}
+
+/* Sign-extend a scalar of `size` bytes. */
+static int64_t sext(uint64_t raw, size_t size)
+{
+    unsigned shift = (unsigned)(64 - 8 * size);
+    return (int64_t)(raw << shift) >> shift;
+}
+
+int gguf_get_uint(const GgufFile *f, const char *key, uint64_t *ret)
+{
+    const GgufKv *kv;
+    int64_t i;
+
+    if (!f || !key)
+        return -EINVAL;
+    i = gguf_find_key(f, key);
+    if (i < 0)
+        return -ENOENT;
+    kv = &f->kv[i];
+    switch (kv->type) {
+    case GGUF_TYPE_UINT8: case GGUF_TYPE_UINT16: case GGUF_TYPE_UINT32: case GGUF_TYPE_UINT64:
+        if (ret)
+            *ret = kv->raw;
+        return 0;
+    case GGUF_TYPE_INT8: case GGUF_TYPE_INT16: case GGUF_TYPE_INT32: case GGUF_TYPE_INT64: {
+        int64_t s = sext(kv->raw, gguf_scalar_size(kv->type));
+        if (s < 0)
+            return -EINVAL;
+        if (ret)
+            *ret = (uint64_t)s;
+        return 0;
+    }
+    default:
+        return -EINVAL;
+    }
+}
+
+int gguf_get_f32(const GgufFile *f, const char *key, float *ret)
+{
+    const GgufKv *kv;
+    int r = get(f, key, GGUF_TYPE_FLOAT32, &kv);
+    if (r == 0 && ret) {
+        uint32_t b = (uint32_t)kv->raw;
+        memcpy(ret, &b, 4);
+    }
+    return r;
+}
+
+int gguf_get_bool(const GgufFile *f, const char *key, int *ret)
+{
+    const GgufKv *kv;
+    int r = get(f, key, GGUF_TYPE_BOOL, &kv);
+    if (r == 0 && ret)
+        *ret = (int)kv->raw;
+    return r;
+}
+
+int gguf_get_str(const GgufFile *f, const char *key, const char **ret, size_t *ret_len)
+{
+    const GgufKv *kv;
+    int r = get(f, key, GGUF_TYPE_STRING, &kv);
+    if (r == 0) {
+        if (ret)
+            *ret = kv->str;
+        if (ret_len)
+            *ret_len = kv->str_len;
+    }
+    return r;
+}
+
+int gguf_get_arr(const GgufFile *f, const char *key, GgufType *ret_type, uint64_t *ret_n, const void **ret_data)
+{
+    const GgufKv *kv;
+    int r = get(f, key, GGUF_TYPE_ARRAY, &kv);
+    if (r == 0) {
+        if (ret_type)
+            *ret_type = kv->arr_type;
+        if (ret_n)
+            *ret_n = kv->arr_n;
+        if (ret_data)
+            *ret_data = kv->arr_data;
+    }
+    return r;
+}
+
+int gguf_get_arr_str(const GgufFile *f, const char *key, uint64_t i, const char **ret, size_t *ret_len)
+{
+    const GgufKv *kv;
+    int r = get(f, key, GGUF_TYPE_ARRAY, &kv);
+    if (r < 0)
+        return r;
+    if (kv->arr_type != GGUF_TYPE_STRING)
+        return -EINVAL;
+    if (i >= kv->arr_n)
+        return -ERANGE;
+    if (ret)
+        *ret = kv->arr_blob + kv->arr_off[i];
+    if (ret_len)
+        *ret_len = kv->arr_off[i + 1] - kv->arr_off[i] - 1;
+    return 0;
+}
+
+const GgufTensorInfo *gguf_tensor(const GgufFile *f, int64_t i)
+{
+    return f && i >= 0 && i < f->n_tensors ? &f->ti[i].info : NULL;
+}
+
+const GgufTensorInfo *gguf_find_tensor(const GgufFile *f, const char *name)
+{
+    int64_t i;
+    if (!f || !name || !f->n_tensors)
+        return NULL;
+    i = hash_find(f->ti_hash, f->ti_hash_cap, name, strlen(name), ti_name, f, NULL);
+    return i < 0 ? NULL : &f->ti[i].info;
+}
+
+int gguf_tensor_view(const GgufTensorInfo *ti, Tensor *ret)
+{
+    int r;
+    if (!ti || !ret)
+        return -EINVAL;
+    /* The mapping is read-only: writing through the view faults. */
+    r = tensor_init(ret, ti->dtype, ti->n_dims, ti->ne, (void *)(uintptr_t)ti->data);
+    if (r == 0)
+        ret->name = ti->name;
+    return r;
+}
+
+/* ---- text rendering for myna-inspect ---- */
+
+typedef struct {
+    char *buf;
+    size_t len, pos;
+    int trunc;
+} Out;
+
+static void out_printf(Out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void out_printf(Out *o, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    if (o->trunc)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(o->buf + o->pos, o->len - o->pos, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= o->len - o->pos) {
+        o->trunc = 1;
+        o->pos = o->len - 1;
+    } else {
+        o->pos += (size_t)n;
+    }
+}
+
+static void out_str(Out *o, const char *s, size_t n, size_t max)
+{
+    out_printf(o, "\"");
+    for (size_t i = 0; i < n && i < max && !o->trunc; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\')
+            out_printf(o, "\\%c", ch);
+        else if (ch == '\n')
+            out_printf(o, "\\n");
+        else if (ch < 0x20 || ch == 0x7f)
+            out_printf(o, "\\x%02x", ch);
+        else
+            out_printf(o, "%c", ch);
+    }
+    out_printf(o, n > max ? "\"...(%zu bytes)" : "\"", n);
+}
+
+static void out_scalar(Out *o, GgufType t, uint64_t raw)
+{
+    switch (t) {
+    case GGUF_TYPE_UINT8: case GGUF_TYPE_UINT16: case GGUF_TYPE_UINT32: case GGUF_TYPE_UINT64:
+        out_printf(o, "%llu", (unsigned long long)raw);
+        break;
+    case GGUF_TYPE_INT8: case GGUF_TYPE_INT16: case GGUF_TYPE_INT32: case GGUF_TYPE_INT64:
+        out_printf(o, "%lld", (long long)sext(raw, gguf_scalar_size(t)));
+        break;
+    case GGUF_TYPE_FLOAT32: {
+        uint32_t b = (uint32_t)raw;
+        float v;
+        memcpy(&v, &b, 4);
+        out_printf(o, "%.9g", (double)v);
+        break;
+    }
+    case GGUF_TYPE_FLOAT64: {
+        double v;
+        memcpy(&v, &raw, 8);
+        out_printf(o, "%.17g", v);
+        break;
+    }
+    case GGUF_TYPE_BOOL:
+        out_printf(o, "%s", raw ? "true" : "false");
+        break;
+    default:
+        out_printf(o, "?");
+    }
+}
+
+int gguf_format_value(const GgufFile *f, int64_t i, char *buf, size_t len)
+{
+    Out o = {.buf = buf, .len = len};
+    const GgufKv *kv;
+    enum { MAX_ELEMS = 8, MAX_STR = 200 };
+
+    if (!f || i < 0 || i >= f->n_kv || !buf || !len)
+        return -EINVAL;
+    buf[0] = 0;
+    kv = &f->kv[i];
+    if (kv->type == GGUF_TYPE_STRING) {
+        out_str(&o, kv->str, kv->str_len, MAX_STR);
+    } else if (kv->type == GGUF_TYPE_ARRAY) {
+        size_t es = gguf_scalar_size(kv->arr_type);
+        out_printf(&o, "[%s x %llu]", gguf_type_name(kv->arr_type), (unsigned long long)kv->arr_n);
+        for (uint64_t k = 0; k < kv->arr_n && k < MAX_ELEMS; k++) {
+            out_printf(&o, k ? ", " : " ");
+            if (kv->arr_type == GGUF_TYPE_STRING)
+                out_str(&o, kv->arr_blob + kv->arr_off[k], kv->arr_off[k + 1] - kv->arr_off[k] - 1, 40);
+            else
+                out_scalar(&o, kv->arr_type, le(kv->arr_data + k * es, es));
+        }
+        if (kv->arr_n > MAX_ELEMS)
+            out_printf(&o, ", ...");
+    } else {
+        out_scalar(&o, kv->type, kv->raw);
+    }
+    if (o.trunc && len >= 4)
+        memcpy(buf + len - 4, "...", 4);
+    return 0;
+}

@@ -65,6 +65,9 @@ void lm_session_free(LmSession *s); /* accepts NULL */
 int lm_session_reset(LmSession *s); /* forget history and cache */
 int lm_session_n_past(const LmSession *s);  /* tokens in the KV cache */
 int lm_session_n_ctx(const LmSession *s);
+/* Tokens in the KV cache, oldest first (-1 marks spliced embedding rows); valid until the next call. */
+const int32_t *lm_session_tokens(const LmSession *s, int *ret_n);
+LmModel *lm_session_model(const LmSession *s);
 
 /* Queue one chat turn (formatted with the model's template; the generation prompt for the assistant is
  * added by lm_session_prefill). role: "system" | "user" | "assistant". Returns -E2BIG (nothing queued)

@@ -1,0 +1,300 @@
+/* myna-run — run a language model locally, without the daemon: one prompt, a chat REPL, token dumps and
+ * prompt logits for tests and benchmarks. Text streams to stdout as it is produced; timings go to stderr
+ * (or one JSON object with --json). Not a server and not the user client (that is `myna`, over D-Bus).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "backend.h"
+#include "lm.h"
+#include "log.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: myna-run [options]\n"
+            "  -m, --model FILE|DIR   GGUF file or HF folder (default: the installed SmolLM2-135M-Instruct)\n"
+            "  -p, --prompt TEXT      prompt (with --chat: the user message; without -p --chat reads stdin)\n"
+            "      --chat             apply the model's chat template (interactive when no -p)\n"
+            "      --system TEXT      system message for --chat\n"
+            "  -n, --n-predict N      tokens to generate (default 256; 0 = prefill only)\n"
+            "      --temp T           temperature (default 0 = greedy)\n"
+            "      --top-k K          (default 40)\n"
+            "      --top-p P          (default 0.95)\n"
+            "      --min-p P          (default 0.05)\n"
+            "      --repeat-penalty R (default 1 = off)\n"
+            "      --seed N           sampling seed (default 0 = from the clock)\n"
+            "  -t, --threads N        CPU threads (default: all)\n"
+            "      --backend SPEC     cpu | cuda[:N] | auto (default cpu)\n"
+            "      --ctx N            context length (default min(model, 4096))\n"
+            "      --kv-f32           F32 KV cache (default F16)\n"
+            "      --print-tokens     print prompt and output token ids\n"
+            "      --logits FILE      write F32 logits of every prompt position (T x V, little-endian)\n"
+            "      --json             print one JSON object with counts, speeds and peak RSS at the end\n"
+            "  -h, --help\n");
+}
+
+static int default_model(char *buf, size_t len)
+{
+    const char *dir = getenv("MYNA_MODELS_DIR"), *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+    int n;
+
+    if (dir && *dir)
+        n = snprintf(buf, len, "%s/SmolLM2-135M-Instruct.Q4_1.gguf", dir);
+    else if (xdg && *xdg)
+        n = snprintf(buf, len, "%s/myna/models/SmolLM2-135M-Instruct.Q4_1.gguf", xdg);
+    else
+        n = snprintf(buf, len, "%s/.local/share/myna/models/SmolLM2-135M-Instruct.Q4_1.gguf", home ? home : "");
+    return n > 0 && (size_t)n < len ? 0 : -ENAMETOOLONG;
+}
+
+typedef struct {
+    int print_tokens;
+    int32_t *out_ids;
+    int n_out, cap_out;
+} RunCtx;
+
+static int on_token(void *user, const LmToken *tok)
+{
+    RunCtx *rc = user;
+
+    fwrite(tok->text, 1, tok->len, stdout);
+    fflush(stdout);
+    if (rc->print_tokens) {
+        if (rc->n_out == rc->cap_out) {
+            int cap = rc->cap_out ? 2 * rc->cap_out : 256;
+            int32_t *p = realloc(rc->out_ids, sizeof(*p) * (size_t)cap);
+            if (!p)
+                return 1;
+            rc->out_ids = p;
+            rc->cap_out = cap;
+        }
+        rc->out_ids[rc->n_out++] = tok->id;
+    }
+    return 0;
+}
+
+static void print_ids(const char *label, const int32_t *ids, int n)
+{
+    printf("%s:", label);
+    for (int i = 0; i < n; i++)
+        printf(" %d", ids[i]);
+    printf("\n");
+    fflush(stdout);
+}
+
+static int fail(const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, "myna-run: ");
+    fprintf(stderr, fmt, a, b);
+    fprintf(stderr, "\n");
+    return 1;
+}
+
+static int write_logits(const char *path, const float *lg, int rows, int V)
+{
+    FILE *f = fopen(path, "wb");
+    size_t n = (size_t)rows * (size_t)V;
+
+    if (!f)
+        return -errno;
+    if (fwrite(lg, sizeof(float), n, f) != n) {
+        fclose(f);
+        return -EIO;
+    }
+    return fclose(f) ? -errno : 0;
+}
+
+/* One turn: prefill (+ generate n tokens) with printing; accumulates totals. */
+static int run_turn(LmSession *s, const LmSampling *sp, RunCtx *rc, int n_predict, const char *logits_path,
+                    LmStats *tot, LmStop *ret_stop)
+{
+    LmStats st;
+    int r;
+
+    if (rc->print_tokens) {
+        /* the pending ids become the prompt of this turn */
+        int n_before = lm_session_n_past(s), n;
+        if ((r = lm_session_prefill(s, &st)) < 0)
+            return r;
+        const int32_t *ids = lm_session_tokens(s, &n);
+        print_ids("prompt_ids", ids + n_before, n - n_before);
+    } else if ((r = lm_session_prefill(s, &st)) < 0) {
+        return r;
+    }
+    tot->n_prompt += st.n_prompt;
+    tot->prefill_ms += st.prefill_ms;
+    if (logits_path) {
+        int rows;
+        const float *lg = lm_session_all_logits(s, &rows);
+        if ((r = write_logits(logits_path, lg, rows, lm_model_info(lm_session_model(s))->n_vocab)) < 0)
+            return r;
+    }
+    *ret_stop = LM_STOP_LENGTH;
+    if (n_predict > 0) {
+        /* the session has no pending tokens now, so generate only decodes */
+        if ((r = lm_session_generate(s, sp, on_token, rc, NULL, ret_stop, &st)) < 0)
+            return r;
+        tot->n_generated += st.n_generated;
+        tot->decode_ms += st.decode_ms;
+    }
+    if (rc->print_tokens) {
+        printf("\n");
+        print_ids("output_ids", rc->out_ids, rc->n_out);
+        rc->n_out = 0;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    enum { O_CHAT = 256, O_SYSTEM, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_REP, O_SEED, O_BACKEND, O_CTX, O_KVF32,
+           O_PRINT, O_LOGITS, O_JSON };
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'}, {"prompt", required_argument, 0, 'p'},
+        {"chat", no_argument, 0, O_CHAT}, {"system", required_argument, 0, O_SYSTEM},
+        {"n-predict", required_argument, 0, 'n'}, {"temp", required_argument, 0, O_TEMP},
+        {"top-k", required_argument, 0, O_TOPK}, {"top-p", required_argument, 0, O_TOPP},
+        {"min-p", required_argument, 0, O_MINP}, {"repeat-penalty", required_argument, 0, O_REP},
+        {"seed", required_argument, 0, O_SEED}, {"threads", required_argument, 0, 't'},
+        {"backend", required_argument, 0, O_BACKEND}, {"ctx", required_argument, 0, O_CTX},
+        {"kv-f32", no_argument, 0, O_KVF32}, {"print-tokens", no_argument, 0, O_PRINT},
+        {"logits", required_argument, 0, O_LOGITS}, {"json", no_argument, 0, O_JSON},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+    };
+    char model_buf[PATH_MAX], err[512] = "";
+    const char *model = NULL, *prompt = NULL, *system_msg = NULL, *backend = "cpu", *logits_path = NULL;
+    int chat = 0, n_predict = 256, threads = 0, n_ctx = 0, kv_f32 = 0, json = 0, c, r, rc_exit = 0;
+    LmSampling sp;
+    RunCtx rc = {0};
+    Backend *be = NULL;
+    LmModel *m = NULL;
+    LmSession *s = NULL;
+    LmStats tot = {0};
+    LmStop stop = LM_STOP_NONE;
+    char *end;
+
+    lm_sampling_default(&sp);
+    sp.temperature = 0;
+    while ((c = getopt_long(argc, argv, "m:p:n:t:h", opts, NULL)) != -1) {
+        errno = 0;
+        end = NULL;
+        switch (c) {
+        case 'm': model = optarg; break;
+        case 'p': prompt = optarg; break;
+        case O_CHAT: chat = 1; break;
+        case O_SYSTEM: system_msg = optarg; break;
+        case 'n': n_predict = (int)strtol(optarg, &end, 10); break;
+        case O_TEMP: sp.temperature = strtof(optarg, &end); break;
+        case O_TOPK: sp.top_k = (int)strtol(optarg, &end, 10); break;
+        case O_TOPP: sp.top_p = strtof(optarg, &end); break;
+        case O_MINP: sp.min_p = strtof(optarg, &end); break;
+        case O_REP: sp.repeat_penalty = strtof(optarg, &end); break;
+        case O_SEED: sp.seed = strtoull(optarg, &end, 10); break;
+        case 't': threads = (int)strtol(optarg, &end, 10); break;
+        case O_BACKEND: backend = optarg; break;
+        case O_CTX: n_ctx = (int)strtol(optarg, &end, 10); break;
+        case O_KVF32: kv_f32 = 1; break;
+        case O_PRINT: rc.print_tokens = 1; break;
+        case O_LOGITS: logits_path = optarg; break;
+        case O_JSON: json = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 1;
+        }
+        if (end && (*end || errno || end == optarg))
+            return fail("bad number '%s' for option %s", optarg, argv[optind - 1]);
+    }
+    if (optind < argc)
+        return fail("unexpected argument '%s'%s", argv[optind], "");
+    if (n_predict < 0 || n_ctx < 0 || threads < 0)
+        return fail("negative count%s%s", "", "");
+    sp.max_tokens = n_predict;
+    if (!model) {
+        if (default_model(model_buf, sizeof(model_buf)) < 0)
+            return fail("model path too long%s%s", "", "");
+        model = model_buf;
+    }
+    if (!prompt && !chat)
+        return fail("no prompt: use -p TEXT or --chat%s%s", "", "");
+
+    if ((r = backend_new_by_name(backend, threads, &be, err, sizeof(err))) < 0)
+        return fail("backend %s: %s", backend, err);
+    LmLoadOptions lo = {n_ctx, !kv_f32, NULL};
+    if ((r = lm_model_load(model, be, &lo, &m, err, sizeof(err))) < 0) {
+        rc_exit = fail("cannot load %s: %s", model, err[0] ? err : strerror(-r));
+        goto out;
+    }
+    if ((r = lm_session_new(m, &s)) < 0) {
+        rc_exit = fail("cannot create a session: %s%s", strerror(-r), "");
+        goto out;
+    }
+    if (logits_path)
+        lm_session_keep_all_logits(s, 1);
+    if (chat && system_msg && (r = lm_session_add_message(s, "system", system_msg)) < 0) {
+        rc_exit = fail("system message: %s%s", strerror(-r), "");
+        goto out;
+    }
+    if (prompt) {
+        r = chat ? lm_session_add_message(s, "user", prompt) : lm_session_add_text(s, prompt, 1);
+        if (r < 0) {
+            rc_exit = fail("prompt: %s%s", r == -E2BIG ? "longer than the context" : strerror(-r), "");
+            goto out;
+        }
+        if ((r = run_turn(s, &sp, &rc, n_predict, logits_path, &tot, &stop)) < 0) {
+            rc_exit = fail("generation failed: %s%s", strerror(-r), "");
+            goto out;
+        }
+        if (!rc.print_tokens)
+            printf("\n");
+    } else {
+        char line[8192];
+        fprintf(stderr, "myna-run: chat with %s (empty line or EOF ends)\n", lm_model_info(m)->name);
+        while (fputs("> ", stderr), fgets(line, sizeof(line), stdin)) {
+            line[strcspn(line, "\n")] = 0;
+            if (!line[0])
+                break;
+            if ((r = lm_session_add_message(s, "user", line)) < 0) {
+                fprintf(stderr, "myna-run: %s\n", r == -E2BIG ? "context full" : strerror(-r));
+                break;
+            }
+            if ((r = run_turn(s, &sp, &rc, n_predict, NULL, &tot, &stop)) < 0) {
+                rc_exit = fail("generation failed: %s%s", strerror(-r), "");
+                goto out;
+            }
+            printf("\n");
+        }
+    }
+
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double pf = tot.prefill_ms > 0 ? tot.n_prompt * 1e3 / tot.prefill_ms : 0;
+    double dc = tot.decode_ms > 0 ? tot.n_generated * 1e3 / tot.decode_ms : 0;
+    if (json) {
+        json_t *o = json_pack("{s:s, s:s, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:s}", "model",
+                              lm_model_info(m)->name, "backend", be->desc, "prompt_tokens", tot.n_prompt,
+                              "generated_tokens", tot.n_generated, "prefill_ms", tot.prefill_ms, "decode_ms",
+                              tot.decode_ms, "prefill_tok_s", pf, "decode_tok_s", dc, "peak_rss_mb",
+                              ru.ru_maxrss / 1024.0, "stop", lm_stop_name(stop));
+        char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        if (txt)
+            printf("%s\n", txt);
+        free(txt);
+        json_decref(o);
+    } else {
+        fprintf(stderr, "myna-run: %s on %s: prefill %d tokens %.1f tok/s, decode %d tokens %.1f tok/s, "
+                        "stop %s, peak RSS %.0f MB\n", lm_model_info(m)->name, be->desc, tot.n_prompt, pf,
+                tot.n_generated, dc, lm_stop_name(stop), ru.ru_maxrss / 1024.0);
+    }
+out:
+    free(rc.out_ids);
+    lm_session_free(s);
+    lm_model_free(m);
+    backend_free(be);
+    return rc_exit;
+}

@@ -1,0 +1,50 @@
+/* engine.h — what the inference worker drives: a loaded model and its sessions, behind a small table so
+ * the daemon can run on the real language model (engine-lm.c, over lm/lm.h) or on a deterministic test
+ * engine ("test:echo", engine-echo.c) that needs no weights — daemon tests and the soak benchmark use it
+ * to exercise queues, cancellation and ownership in CI without a model file.
+ * Not here: threads or D-Bus. All calls on one Engine come from one thread (the worker).
+ */
+#ifndef MYNA_DAEMON_ENGINE_H
+#define MYNA_DAEMON_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lm.h"
+
+typedef struct Engine Engine;
+
+typedef struct {
+    int (*session_new)(Engine *e, void **ret);
+    void (*session_free)(void *s);                 /* accepts NULL */
+    int (*session_reset)(void *s);
+    int (*add_message)(void *s, const char *role, const char *text); /* -E2BIG: over the context */
+    int (*prefill)(void *s, LmStats *stats);
+    int (*step)(void *s, const LmSampling *sp, int n_generated, LmToken *ret);
+    void (*destroy)(Engine *e);
+} EngineOps;
+
+struct Engine {
+    const EngineOps *ops;
+    void *impl;
+    char name[128];        /* model name */
+    char path[4096];
+    char chat_family[16];
+    char backend_desc[128];
+    uint64_t n_params;     /* approximate */
+    uint64_t weight_bytes;
+    int n_ctx;             /* per session */
+};
+
+/* Load what cfg names: "test:echo[:MS]" (MS = sleep per generated token) or a model path (needs the lm
+ * library; -ENOTSUP when this build has none). err gets a readable reason. */
+int engine_load(const char *model_path, const char *backend, int threads, int n_ctx, Engine **ret, char *err,
+                size_t err_len);
+void engine_free(Engine *e); /* accepts NULL */
+
+/* Implementations. */
+int engine_echo_new(const char *spec, int n_ctx, Engine **ret, char *err, size_t err_len);
+int engine_lm_new(const char *path, const char *backend, int threads, int n_ctx, Engine **ret, char *err,
+                  size_t err_len);
+
+#endif

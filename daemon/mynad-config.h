@@ -1,0 +1,71 @@
+/* mynad-config.h — mynad's configuration: ONE table (name, type, default, range, help, reloadable) that drives the
+ * config file parser, `--key=value` overrides, `--help`, `--print-config` and the GetConfig D-Bus method.
+ * Not here: argument validation of D-Bus requests (options.h), the bus itself (service.h).
+ * File format: `key = value` lines, `#` comments, blank lines; an unknown key or a value out of range is
+ * an error naming the line. Search order: --config FILE, $XDG_CONFIG_HOME/myna/mynad.conf (~/.config),
+ * /etc/myna/mynad.conf; a missing file is not an error (defaults apply).
+ */
+#ifndef MYNA_DAEMON_CONFIG_H
+#define MYNA_DAEMON_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#define CONFIG_STR_MAX 4096
+
+typedef struct {
+    char model[CONFIG_STR_MAX]; /* path; "" = the default SmolLM2 in the models dir; "test:echo[:MS]" */
+    char backend[64];           /* cpu | cuda | cuda:N | auto */
+    int threads;                /* 0 = all CPUs */
+    int n_ctx;                  /* KV length per session; 0 = min(model, 4096) */
+    int max_sessions_per_client;
+    int max_sessions_total;
+    int max_queued_per_client;  /* requests queued or running per client */
+    int max_queued_total;
+    int max_prompt_bytes;
+    int max_tokens_limit;       /* the largest max_tokens a request may ask for */
+    int default_max_tokens;
+    double default_temperature;
+    double default_top_p;
+    int default_top_k;
+    double default_min_p;
+    int idle_exit_s;            /* exit after this long without sessions (0 = never) */
+    char log_level[16];         /* error | warn | info | debug */
+} Config;
+
+typedef enum { CFG_STR, CFG_INT, CFG_DBL } CfgType;
+
+typedef struct {
+    const char *name;
+    CfgType type;
+    const char *def;      /* default as text */
+    double min, max;      /* range for numbers; max length for strings */
+    int reloadable;       /* SIGHUP applies it without a restart */
+    size_t offset;        /* into Config */
+    const char *help;
+} CfgKey;
+
+extern const CfgKey config_keys[];
+extern const int config_n_keys;
+
+void config_defaults(Config *c);
+const CfgKey *config_find(const char *name);
+/* Set one key from text; err gets "why" (no location). -ENOENT unknown key, -EINVAL bad value, -ERANGE. */
+int config_set(Config *c, const char *key, const char *value, char *err, size_t err_len);
+/* Parse a whole file; err names "FILE:LINE: why". -ENOENT when the file does not exist. */
+int config_load_file(Config *c, const char *path, char *err, size_t err_len);
+/* The file mynad reads when --config is not given (first that exists), or NULL. */
+const char *config_default_path(char *buf, size_t len);
+/* The models folder: $MYNA_MODELS_DIR, else ${XDG_DATA_HOME:-$HOME/.local/share}/myna/models. */
+void config_models_dir(char *buf, size_t len);
+/* Model path after defaults: c->model, or models_dir/SmolLM2-135M-Instruct.Q4_1.gguf. */
+void config_model_path(const Config *c, char *buf, size_t len);
+/* Format one key's value as text. */
+void config_format(const Config *c, const CfgKey *k, char *buf, size_t len);
+/* Write every key as a config file (with help comments) to f. */
+void config_print(const Config *c, FILE *f);
+void config_print_help(FILE *f);
+
+#define CONFIG_DEFAULT_MODEL_FILE "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+#endif

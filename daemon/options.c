@@ -1,0 +1,215 @@
+/* options.c — a{sv} option validation (see options.h). Integer options accept any integer D-Bus type
+ * (y n q i u x t) so that `busctl call … max_tokens i 16` and `u 16` both work; floats accept d or integers. */
+#include "options.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+void options_defaults(RequestOptions *o, const Config *cfg)
+{
+    memset(o, 0, sizeof(*o));
+    lm_sampling_default(&o->sampling);
+    o->sampling.temperature = (float)cfg->default_temperature;
+    o->sampling.top_p = (float)cfg->default_top_p;
+    o->sampling.top_k = cfg->default_top_k;
+    o->sampling.min_p = (float)cfg->default_min_p;
+    o->sampling.max_tokens = cfg->default_max_tokens;
+    o->sampling.seed = 0;
+}
+
+void options_clear(RequestOptions *o)
+{
+    free(o->system_prompt);
+    o->system_prompt = NULL;
+}
+
+/* Read a variant holding any integer type into *v (as a wide signed value; t above INT64_MAX saturates). */
+static int read_int(sd_bus_message *m, const char *contents, long double *v)
+{
+    union { uint8_t y; int16_t n; uint16_t q; int32_t i; uint32_t u; int64_t x; uint64_t t; } u;
+    int r;
+    char c = contents[0];
+
+    if (!contents[0] || contents[1] || !strchr("ynqiuxt", c))
+        return -EINVAL;
+    r = sd_bus_message_read_basic(m, c, &u);
+    if (r < 0)
+        return r;
+    switch (c) {
+    case 'y': *v = u.y; break;
+    case 'n': *v = u.n; break;
+    case 'q': *v = u.q; break;
+    case 'i': *v = u.i; break;
+    case 'u': *v = u.u; break;
+    case 'x': *v = (long double)u.x; break;
+    default: *v = (long double)u.t; break;
+    }
+    return 0;
+}
+
+static int read_num(sd_bus_message *m, const char *contents, double *v)
+{
+    long double l;
+    int r;
+
+    if (!strcmp(contents, "d")) {
+        r = sd_bus_message_read_basic(m, 'd', v);
+        return r < 0 ? r : 0;
+    }
+    r = read_int(m, contents, &l);
+    if (r == 0)
+        *v = (double)l;
+    return r;
+}
+
+static int parse_one(sd_bus_message *m, const char *key, const char *contents, int session, const Config *cfg,
+                     RequestOptions *o, char *err, size_t err_len)
+{
+    LmSampling *sp = &o->sampling;
+    long double iv;
+    double d;
+    int r;
+
+#define WANT_INT()                                                                                          \
+    do {                                                                                                    \
+        if (read_int(m, contents, &iv) < 0)                                                                 \
+            return err_set(err, err_len, -EINVAL, "option '%s': expected an integer, got type '%s'", key,   \
+                           contents);                                                                       \
+    } while (0)
+#define WANT_NUM()                                                                                          \
+    do {                                                                                                    \
+        if (read_num(m, contents, &d) < 0)                                                                  \
+            return err_set(err, err_len, -EINVAL, "option '%s': expected a number (d), got type '%s'", key, \
+                           contents);                                                                       \
+        if (!isfinite(d))                                                                                   \
+            return err_set(err, err_len, -EINVAL, "option '%s': %g is not a finite number", key, d);        \
+    } while (0)
+
+    if (!strcmp(key, "max_tokens")) {
+        WANT_INT();
+        if (iv < 1)
+            return err_set(err, err_len, -EINVAL, "option 'max_tokens': %.0Lf is not positive", iv);
+        if (iv > cfg->max_tokens_limit)
+            return err_set(err, err_len, -E2BIG, "option 'max_tokens': %.0Lf is over the limit %d", iv,
+                           cfg->max_tokens_limit);
+        sp->max_tokens = (int)iv;
+    } else if (!strcmp(key, "temperature")) {
+        WANT_NUM();
+        if (d < 0 || d > 10)
+            return err_set(err, err_len, -EINVAL, "option 'temperature': %g is outside [0, 10]", d);
+        sp->temperature = (float)d;
+    } else if (!strcmp(key, "top_p")) {
+        WANT_NUM();
+        if (!(d > 0) || d > 1)
+            return err_set(err, err_len, -EINVAL, "option 'top_p': %g is outside (0, 1]", d);
+        sp->top_p = (float)d;
+    } else if (!strcmp(key, "min_p")) {
+        WANT_NUM();
+        if (d < 0 || d > 1)
+            return err_set(err, err_len, -EINVAL, "option 'min_p': %g is outside [0, 1]", d);
+        sp->min_p = (float)d;
+    } else if (!strcmp(key, "repeat_penalty")) {
+        WANT_NUM();
+        if (d < 0.5 || d > 4)
+            return err_set(err, err_len, -EINVAL, "option 'repeat_penalty': %g is outside [0.5, 4]", d);
+        sp->repeat_penalty = (float)d;
+    } else if (!strcmp(key, "top_k")) {
+        WANT_INT();
+        if (iv < 0 || iv > 1000000)
+            return err_set(err, err_len, -EINVAL, "option 'top_k': %.0Lf is outside [0, 1000000]", iv);
+        sp->top_k = (int)iv;
+    } else if (!strcmp(key, "seed")) {
+        WANT_INT();
+        if (iv < 0)
+            return err_set(err, err_len, -EINVAL, "option 'seed': %.0Lf is negative", iv);
+        sp->seed = (uint64_t)iv;
+    } else if (session && !strcmp(key, "system_prompt")) {
+        const char *s;
+        if (strcmp(contents, "s"))
+            return err_set(err, err_len, -EINVAL, "option 'system_prompt': expected a string (s), got '%s'",
+                           contents);
+        r = sd_bus_message_read_basic(m, 's', &s);
+        if (r < 0)
+            return err_set(err, err_len, -EINVAL, "option 'system_prompt': %s", strerror(-r));
+        size_t n = strlen(s);
+        if (n > OPTIONS_SYSTEM_PROMPT_MAX || (int)n > cfg->max_prompt_bytes)
+            return err_set(err, err_len, -E2BIG, "option 'system_prompt': %zu bytes is over the limit", n);
+        free(o->system_prompt);
+        o->system_prompt = strdup(s);
+        if (!o->system_prompt)
+            return -ENOMEM;
+    } else if (session && !strcmp(key, "speak")) {
+        int b;
+        if (strcmp(contents, "b"))
+            return err_set(err, err_len, -EINVAL, "option 'speak': expected a boolean (b), got '%s'", contents);
+        r = sd_bus_message_read_basic(m, 'b', &b);
+        if (r < 0)
+            return r;
+        if (b)
+            return err_set(err, err_len, -EMEDIUMTYPE, "option 'speak': speech output is not available yet");
+    } else if (session && !strcmp(key, "voice")) {
+        return err_set(err, err_len, -EMEDIUMTYPE, "option 'voice': speech output is not available yet");
+    } else {
+        return err_set(err, err_len, -EINVAL, "unknown option '%s'", key);
+    }
+    return 0;
+#undef WANT_INT
+#undef WANT_NUM
+}
+
+int options_parse(sd_bus_message *m, int session, const Config *cfg, RequestOptions *o, char *err,
+                  size_t err_len)
+{
+    int r, n = 0;
+
+    r = sd_bus_message_enter_container(m, 'a', "{sv}");
+    if (r < 0)
+        return err_set(err, err_len, -EINVAL, "options: expected a{sv}");
+    while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+        const char *key, *contents;
+        if (++n > 64)
+            return err_set(err, err_len, -E2BIG, "options: more than 64 entries");
+        r = sd_bus_message_read_basic(m, 's', &key);
+        if (r < 0)
+            return err_set(err, err_len, -EINVAL, "options: bad key");
+        r = sd_bus_message_peek_type(m, NULL, &contents);
+        if (r < 0)
+            return err_set(err, err_len, -EINVAL, "options: bad value of '%s'", key);
+        r = sd_bus_message_enter_container(m, 'v', contents);
+        if (r < 0)
+            return err_set(err, err_len, -EINVAL, "option '%s': bad variant", key);
+        r = parse_one(m, key, contents, session, cfg, o, err, err_len);
+        if (r < 0)
+            return r;
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+            return err_set(err, err_len, -EINVAL, "option '%s': value of unexpected type '%s'", key, contents);
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+            return err_set(err, err_len, -EINVAL, "options: bad entry '%s'", key);
+    }
+    if (r < 0)
+        return err_set(err, err_len, -EINVAL, "options: malformed dictionary");
+    r = sd_bus_message_exit_container(m);
+    if (r < 0)
+        return err_set(err, err_len, -EINVAL, "options: malformed dictionary");
+    return 0;
+}
+
+const char *options_error_name(int err)
+{
+    switch (err) {
+    case -EINVAL: return "org.myna.Error.InvalidArgument";
+    case -E2BIG: return "org.myna.Error.TooLarge";
+    case -EMEDIUMTYPE: return "org.myna.Error.UnsupportedMedia";
+    case -EBUSY: return "org.myna.Error.Busy";
+    case -ENODEV: return "org.myna.Error.NoModel";
+    case -ECANCELED: return "org.myna.Error.Cancelled";
+    case -EACCES: return "org.myna.Error.AccessDenied";
+    default: return "org.myna.Error.Internal";
+    }
+}

@@ -1,0 +1,655 @@
+/* service.c — the D-Bus objects of mynad (see service.h; the API is documented in docs/DBUS.md and the
+ * committed introspection XML daemon/org.myna.Assistant1.xml, which test-daemon-introspect checks).
+ * Handlers are thin: check the caller owns the session, validate, enqueue, reply. Results come back as
+ * worker events and leave as signals addressed to the session owner (never broadcast).
+ */
+#include "service.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h" /* MYNA_VERSION (generated) */
+#include "log.h"
+#include "mynad-config.h"
+#include "options.h"
+
+struct Session {
+    Service *svc;
+    uint64_t n;
+    char path[96];
+    char owner[256];            /* unique bus name of the creator */
+    sd_bus_slot *slot;
+    WorkerSession *ws;          /* handed to the worker with CLOSE */
+    LmSampling sampling;        /* defaults for Ask, from CreateSession options */
+    Session *next;
+};
+
+#define ERR_ACCESS "org.myna.Error.AccessDenied"
+
+/* ---- helpers ------------------------------------------------------------------------------------------ */
+
+static int reply_err(sd_bus_error *e, int code, const char *msg)
+{
+    return sd_bus_error_set(e, options_error_name(code), msg);
+}
+
+static int check_owner(Session *se, sd_bus_message *m, sd_bus_error *e)
+{
+    const char *sender = sd_bus_message_get_sender(m);
+    if (!sender || strcmp(sender, se->owner))
+        return sd_bus_error_setf(e, ERR_ACCESS, "session %s belongs to another client", se->path);
+    return 0;
+}
+
+static int client_counts(Service *s, const char *owner, int *n_sessions)
+{
+    int q = 0;
+    if (n_sessions) {
+        *n_sessions = 0;
+        for (Session *se = s->sessions; se; se = se->next)
+            *n_sessions += !strcmp(se->owner, owner);
+    }
+    for (int i = 0; i < s->n_reqs; i++) {
+        Session *se = s->reqs[i]->user;
+        q += se && !strcmp(se->owner, owner);
+    }
+    return q;
+}
+
+static void reqs_remove(Service *s, Job *j)
+{
+    for (int i = 0; i < s->n_reqs; i++)
+        if (s->reqs[i] == j) {
+            s->reqs[i] = s->reqs[--s->n_reqs];
+            return;
+        }
+}
+
+/* Replace bytes that are not valid UTF-8 so a signal can always be sent (lm promises whole characters). */
+static void utf8_sanitize(char *t)
+{
+    unsigned char *p = (unsigned char *)t;
+    while (*p) {
+        int n = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3 : (*p & 0xF8) == 0xF0 ? 4 : 0;
+        int ok = n > 0 && !(n == 2 && *p < 0xC2);
+        for (int i = 1; ok && i < n; i++)
+            ok = (p[i] & 0xC0) == 0x80;
+        if (!ok) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
+static void idle_update(Service *s)
+{
+    if (!s->idle_timer)
+        return;
+    if (s->n_sessions == 0 && s->cfg.idle_exit_s > 0) {
+        sd_event_source_set_time_relative(s->idle_timer, (uint64_t)s->cfg.idle_exit_s * 1000000ULL);
+        sd_event_source_set_enabled(s->idle_timer, SD_EVENT_ONESHOT);
+    } else {
+        sd_event_source_set_enabled(s->idle_timer, SD_EVENT_OFF);
+    }
+}
+
+/* Cancel a session's requests, hand its worker state to the worker, free it. Requests still finishing
+ * are detached (their events are dropped). */
+static void session_close(Service *s, Session *se)
+{
+    for (int i = 0; i < s->n_reqs; i++)
+        if (s->reqs[i]->user == se) {
+            atomic_store(&s->reqs[i]->cancel, 1);
+            s->reqs[i]->user = NULL;
+        }
+    Job *c = calloc(1, sizeof(*c));
+    if (c) {
+        c->kind = JOB_CLOSE;
+        c->ws = se->ws;
+        worker_submit(s->worker, c);
+    } else {
+        log_error("out of memory closing %s; its model session leaks", se->path);
+    }
+    for (Session **p = &s->sessions; *p; p = &(*p)->next)
+        if (*p == se) {
+            *p = se->next;
+            break;
+        }
+    s->n_sessions--;
+    log_debug("closed %s of %s", se->path, se->owner);
+    sd_bus_slot_unref(se->slot);
+    free(se);
+    idle_update(s);
+}
+
+/* ---- org.myna.Session1 -------------------------------------------------------------------------------- */
+
+static int method_ask(sd_bus_message *m, void *userdata, sd_bus_error *e)
+{
+    Session *se = userdata;
+    Service *s = se->svc;
+    RequestOptions o;
+    const char *text;
+    char err[256];
+    int r, n_att = 0;
+
+    r = check_owner(se, m, e);
+    if (r < 0)
+        return r;
+    r = sd_bus_message_read(m, "s", &text);
+    if (r < 0)
+        return reply_err(e, -EINVAL, "text: expected a string");
+    r = sd_bus_message_enter_container(m, 'a', "(sh)");
+    if (r < 0)
+        return reply_err(e, -EINVAL, "attachments: expected a(sh)");
+    for (;;) {
+        const char *hint;
+        int fd;
+        r = sd_bus_message_read(m, "(sh)", &hint, &fd);
+        if (r < 0)
+            return reply_err(e, -EINVAL, "attachments: malformed (sh) entry");
+        if (r == 0)
+            break;
+        n_att++;
+    }
+    r = sd_bus_message_exit_container(m);
+    if (r < 0)
+        return reply_err(e, -EINVAL, "attachments: malformed array");
+    options_defaults(&o, &s->cfg);
+    o.sampling = se->sampling;
+    r = options_parse(m, 0, &s->cfg, &o, err, sizeof(err));
+    options_clear(&o);
+    if (r < 0)
+        return reply_err(e, r, err);
+    if (n_att > 0)
+        return reply_err(e, -EMEDIUMTYPE, "attachments need the vision/speech models, not available in this build");
+    size_t len = strlen(text);
+    if (len == 0)
+        return reply_err(e, -EINVAL, "text: empty message");
+    if (len > (size_t)s->cfg.max_prompt_bytes) {
+        snprintf(err, sizeof(err), "text: %zu bytes is over max_prompt_bytes %d", len, s->cfg.max_prompt_bytes);
+        return reply_err(e, -E2BIG, err);
+    }
+    char state_msg[256];
+    if (worker_state(s->worker, state_msg, sizeof(state_msg)) == WORKER_ERROR) {
+        snprintf(err, sizeof(err), "no model: %.200s", state_msg);
+        return reply_err(e, -ENODEV, err);
+    }
+    if (s->n_reqs >= s->cfg.max_queued_total) {
+        snprintf(err, sizeof(err), "%d requests are queued (max_queued_total); try again later", s->n_reqs);
+        return reply_err(e, -EBUSY, err);
+    }
+    if (client_counts(s, se->owner, NULL) >= s->cfg.max_queued_per_client) {
+        snprintf(err, sizeof(err), "this client has %d requests queued or running (max_queued_per_client)",
+                 s->cfg.max_queued_per_client);
+        return reply_err(e, -EBUSY, err);
+    }
+    if (s->n_reqs == s->cap_reqs) {
+        int cap = s->cap_reqs ? 2 * s->cap_reqs : 16;
+        Job **nr = realloc(s->reqs, (size_t)cap * sizeof(*nr));
+        if (!nr)
+            return reply_err(e, -ENOMEM, "out of memory");
+        s->reqs = nr;
+        s->cap_reqs = cap;
+    }
+    uint64_t id = ++s->next_request;
+    Job *j = job_new_ask(se->ws, id, text, &o.sampling, se);
+    if (!j)
+        return reply_err(e, -ENOMEM, "out of memory");
+    r = sd_bus_reply_method_return(m, "t", id);
+    if (r < 0) {
+        job_free(j);
+        return r;
+    }
+    s->reqs[s->n_reqs++] = j;
+    worker_submit(s->worker, j);
+    log_debug("%s: request %llu (%zu bytes) from %s", se->path, (unsigned long long)id, len, se->owner);
+    return 1;
+}
+
+static int method_cancel(sd_bus_message *m, void *userdata, sd_bus_error *e)
+{
+    Session *se = userdata;
+    Service *s = se->svc;
+    uint64_t id;
+    int r;
+
+    r = check_owner(se, m, e);
+    if (r < 0)
+        return r;
+    r = sd_bus_message_read(m, "t", &id);
+    if (r < 0)
+        return reply_err(e, -EINVAL, "request id: expected t");
+    if (id == 0 || id > s->next_request)
+        return reply_err(e, -EINVAL, "no such request id");
+    for (int i = 0; i < s->n_reqs; i++)
+        if (s->reqs[i]->id == id) {
+            if (s->reqs[i]->user != se)
+                return sd_bus_error_setf(e, ERR_ACCESS, "request %llu belongs to another session",
+                                         (unsigned long long)id);
+            atomic_store(&s->reqs[i]->cancel, 1);
+            break;
+        }
+    /* a request that already finished is not an error: Cancel races with Finished */
+    return sd_bus_reply_method_return(m, "");
+}
+
+static int method_reset(sd_bus_message *m, void *userdata, sd_bus_error *e)
+{
+    Session *se = userdata;
+    Service *s = se->svc;
+    int r = check_owner(se, m, e);
+
+    if (r < 0)
+        return r;
+    Job *c = calloc(1, sizeof(*c));
+    if (!c)
+        return reply_err(e, -ENOMEM, "out of memory");
+    for (int i = 0; i < s->n_reqs; i++)
+        if (s->reqs[i]->user == se)
+            atomic_store(&s->reqs[i]->cancel, 1);
+    c->kind = JOB_RESET;
+    c->ws = se->ws;
+    worker_submit(s->worker, c);
+    return sd_bus_reply_method_return(m, "");
+}
+
+static int method_close(sd_bus_message *m, void *userdata, sd_bus_error *e)
+{
+    Session *se = userdata;
+    int r = check_owner(se, m, e);
+
+    if (r < 0)
+        return r;
+    r = sd_bus_reply_method_return(m, "");
+    session_close(se->svc, se);
+    return r;
+}
+
+static int prop_owner(sd_bus *bus, const char *path, const char *iface, const char *prop, sd_bus_message *reply,
+                      void *userdata, sd_bus_error *e)
+{
+    Session *se = userdata;
+    return sd_bus_message_append(reply, "s", se->owner);
+}
+
+static const sd_bus_vtable session_vtable[] = {
+    SD_BUS_VTABLE_START(0),
+    SD_BUS_METHOD_WITH_NAMES("Ask", "sa(sh)a{sv}", SD_BUS_PARAM(text) SD_BUS_PARAM(attachments)
+                             SD_BUS_PARAM(options), "t", SD_BUS_PARAM(request_id), method_ask,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("Cancel", "t", SD_BUS_PARAM(request_id), "", , method_cancel,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("Reset", "", "", method_reset, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("Close", "", "", method_close, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_PROPERTY("Owner", "s", prop_owner, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_SIGNAL_WITH_NAMES("Token", "ts", SD_BUS_PARAM(request_id) SD_BUS_PARAM(text), 0),
+    SD_BUS_SIGNAL_WITH_NAMES("Finished", "tsa{sv}", SD_BUS_PARAM(request_id) SD_BUS_PARAM(reason)
+                             SD_BUS_PARAM(stats), 0),
+    SD_BUS_SIGNAL_WITH_NAMES("Failed", "tss", SD_BUS_PARAM(request_id) SD_BUS_PARAM(error)
+                             SD_BUS_PARAM(message), 0),
+    SD_BUS_VTABLE_END,
+};
+
+/* ---- org.myna.Assistant1 ------------------------------------------------------------------------------ */
+
+static int method_create_session(sd_bus_message *m, void *userdata, sd_bus_error *e)
+{
+    Service *s = userdata;
+    const char *sender = sd_bus_message_get_sender(m);
+    RequestOptions o;
+    char err[256];
+    int r, n_mine;
+
+    if (!sender)
+        return reply_err(e, -EINVAL, "no sender");
+    options_defaults(&o, &s->cfg);
+    r = options_parse(m, 1, &s->cfg, &o, err, sizeof(err));
+    if (r < 0) {
+        options_clear(&o);
+        return reply_err(e, r, err);
+    }
+    client_counts(s, sender, &n_mine);
+    if (n_mine >= s->cfg.max_sessions_per_client || s->n_sessions >= s->cfg.max_sessions_total) {
+        options_clear(&o);
+        snprintf(err, sizeof(err), "too many open sessions (max_sessions_per_client %d, max_sessions_total %d); "
+                 "Close() one first", s->cfg.max_sessions_per_client, s->cfg.max_sessions_total);
+        return reply_err(e, -EBUSY, err);
+    }
+    Session *se = calloc(1, sizeof(*se));
+    if (!se || strlen(sender) >= sizeof(se->owner)) {
+        free(se);
+        options_clear(&o);
+        return reply_err(e, -ENOMEM, "out of memory");
+    }
+    se->svc = s;
+    se->n = ++s->next_session;
+    snprintf(se->path, sizeof(se->path), MYNA_SESSION_PREFIX "/%llu", (unsigned long long)se->n);
+    snprintf(se->owner, sizeof(se->owner), "%s", sender);
+    se->sampling = o.sampling;
+    se->ws = worker_session_new(o.system_prompt);
+    options_clear(&o);
+    if (!se->ws) {
+        free(se);
+        return reply_err(e, -ENOMEM, "out of memory");
+    }
+    r = sd_bus_add_object_vtable(s->bus, &se->slot, se->path, MYNA_SESSION_IFACE, session_vtable, se);
+    if (r < 0) {
+        worker_session_discard(se->ws);
+        free(se);
+        return reply_err(e, r, "could not register the session object");
+    }
+    se->next = s->sessions;
+    s->sessions = se;
+    s->n_sessions++;
+    idle_update(s);
+    log_debug("%s created for %s", se->path, se->owner);
+    return sd_bus_reply_method_return(m, "o", se->path);
+}
+
+static int method_get_config(sd_bus_message *m, void *userdata, sd_bus_error *e)
+{
+    Service *s = userdata;
+    sd_bus_message *reply = NULL;
+    char v[CONFIG_STR_MAX];
+    int r;
+
+    r = sd_bus_message_new_method_return(m, &reply);
+    if (r < 0)
+        return r;
+    r = sd_bus_message_open_container(reply, 'a', "{sv}");
+    for (int i = 0; r >= 0 && i < config_n_keys; i++) {
+        const CfgKey *k = &config_keys[i];
+        const char *base = (const char *)&s->cfg;
+        if (k->type == CFG_STR) {
+            if (!strcmp(k->name, "model"))
+                config_model_path(&s->cfg, v, sizeof(v));
+            else
+                config_format(&s->cfg, k, v, sizeof(v));
+            r = sd_bus_message_append(reply, "{sv}", k->name, "s", v);
+        } else if (k->type == CFG_INT) {
+            r = sd_bus_message_append(reply, "{sv}", k->name, "i", *(const int *)(const void *)(base + k->offset));
+        } else {
+            r = sd_bus_message_append(reply, "{sv}", k->name, "d",
+                                      *(const double *)(const void *)(base + k->offset));
+        }
+    }
+    if (r >= 0)
+        r = sd_bus_message_close_container(reply);
+    if (r >= 0)
+        r = sd_bus_send(NULL, reply, NULL);
+    sd_bus_message_unref(reply);
+    return r < 0 ? r : 1;
+}
+
+static int prop_version(sd_bus *bus, const char *path, const char *iface, const char *prop,
+                        sd_bus_message *reply, void *userdata, sd_bus_error *e)
+{
+    return sd_bus_message_append(reply, "s", MYNA_VERSION);
+}
+
+static int prop_state(sd_bus *bus, const char *path, const char *iface, const char *prop, sd_bus_message *reply,
+                      void *userdata, sd_bus_error *e)
+{
+    Service *s = userdata;
+    char msg[512], out[600];
+    WorkerState st = worker_state(s->worker, msg, sizeof(msg));
+
+    if (st == WORKER_LOADING)
+        return sd_bus_message_append(reply, "s", "loading");
+    if (st == WORKER_READY)
+        return sd_bus_message_append(reply, "s", "ready");
+    snprintf(out, sizeof(out), "error: %s", msg);
+    utf8_sanitize(out);
+    return sd_bus_message_append(reply, "s", out);
+}
+
+static int prop_backend(sd_bus *bus, const char *path, const char *iface, const char *prop,
+                        sd_bus_message *reply, void *userdata, sd_bus_error *e)
+{
+    Service *s = userdata;
+    const Engine *en = worker_engine(s->worker);
+    char out[160];
+
+    if (en)
+        return sd_bus_message_append(reply, "s", en->backend_desc);
+    snprintf(out, sizeof(out), "%s (not started)", s->cfg.backend);
+    return sd_bus_message_append(reply, "s", out);
+}
+
+/* Models: a(ssttsu) = (name, path, parameters, weight bytes, chat family, context length per session). */
+static int prop_models(sd_bus *bus, const char *path, const char *iface, const char *prop,
+                       sd_bus_message *reply, void *userdata, sd_bus_error *e)
+{
+    Service *s = userdata;
+    const Engine *en = worker_engine(s->worker);
+    char p[CONFIG_STR_MAX];
+    int r;
+
+    r = sd_bus_message_open_container(reply, 'a', "(ssttsu)");
+    if (r < 0)
+        return r;
+    if (en) {
+        r = sd_bus_message_append(reply, "(ssttsu)", en->name, en->path, (uint64_t)en->n_params,
+                                  (uint64_t)en->weight_bytes, en->chat_family, (uint32_t)en->n_ctx);
+    } else {
+        config_model_path(&s->cfg, p, sizeof(p));
+        const char *base = strrchr(p, '/');
+        r = sd_bus_message_append(reply, "(ssttsu)", base ? base + 1 : p, p, (uint64_t)0, (uint64_t)0, "",
+                                  (uint32_t)0);
+    }
+    if (r < 0)
+        return r;
+    return sd_bus_message_close_container(reply);
+}
+
+static const sd_bus_vtable assistant_vtable[] = {
+    SD_BUS_VTABLE_START(0),
+    SD_BUS_METHOD_WITH_NAMES("CreateSession", "a{sv}", SD_BUS_PARAM(options), "o", SD_BUS_PARAM(session),
+                             method_create_session, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("GetConfig", "", , "a{sv}", SD_BUS_PARAM(config), method_get_config,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_PROPERTY("Version", "s", prop_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("Backend", "s", prop_backend, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("State", "s", prop_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Models", "a(ssttsu)", prop_models, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_VTABLE_END,
+};
+
+/* ---- worker events → signals -------------------------------------------------------------------------- */
+
+static int send_to_owner(Service *s, Session *se, const char *member, const char *sig, ...)
+{
+    sd_bus_message *msg = NULL;
+    va_list ap;
+    int r;
+
+    r = sd_bus_message_new_signal(s->bus, &msg, se->path, MYNA_SESSION_IFACE, member);
+    if (r >= 0)
+        r = sd_bus_message_set_destination(msg, se->owner);
+    if (r >= 0) {
+        va_start(ap, sig);
+        r = sd_bus_message_appendv(msg, sig, ap);
+        va_end(ap);
+    }
+    if (r >= 0)
+        r = sd_bus_send(s->bus, msg, NULL);
+    sd_bus_message_unref(msg);
+    if (r < 0)
+        log_warn("%s: could not send %s to %s: %s", se->path, member, se->owner, strerror(-r));
+    return r;
+}
+
+static int send_finished(Service *s, Session *se, Job *j, const Event *ev)
+{
+    sd_bus_message *msg = NULL;
+    const JobStats *st = &ev->stats;
+    double tps = st->decode_ms > 0 ? st->generated_tokens * 1000.0 / st->decode_ms : 0;
+    int r;
+
+    r = sd_bus_message_new_signal(s->bus, &msg, se->path, MYNA_SESSION_IFACE, "Finished");
+    if (r >= 0)
+        r = sd_bus_message_set_destination(msg, se->owner);
+    if (r >= 0)
+        r = sd_bus_message_append(msg, "ts", j->id, ev->reason);
+    if (r >= 0)
+        r = sd_bus_message_append(msg, "a{sv}", 8, "prompt_tokens", "u", (uint32_t)st->prompt_tokens,
+                                  "generated_tokens", "u", (uint32_t)st->generated_tokens, "prefill_ms", "d",
+                                  st->prefill_ms, "decode_ms", "d", st->decode_ms, "ttft_ms", "d", st->ttft_ms,
+                                  "queue_ms", "d", st->queue_ms, "total_ms", "d", st->total_ms, "tokens_per_s",
+                                  "d", tps);
+    if (r >= 0)
+        r = sd_bus_send(s->bus, msg, NULL);
+    sd_bus_message_unref(msg);
+    if (r < 0)
+        log_warn("%s: could not send Finished to %s: %s", se->path, se->owner, strerror(-r));
+    return r;
+}
+
+static void handle_event(Service *s, Event *ev)
+{
+    Job *j = ev->job;
+    Session *se = j ? j->user : NULL;
+
+    switch (ev->kind) {
+    case EV_STATE:
+        sd_bus_emit_properties_changed(s->bus, MYNA_OBJECT_PATH, MYNA_IFACE, "State", "Backend", "Models", NULL);
+        break;
+    case EV_TOKEN:
+        if (se) {
+            utf8_sanitize(ev->text);
+            send_to_owner(s, se, "Token", "ts", j->id, ev->text);
+        }
+        break;
+    case EV_FINISHED:
+        if (se)
+            send_finished(s, se, j, ev);
+        reqs_remove(s, j);
+        job_free(j);
+        break;
+    case EV_FAILED:
+        if (se) {
+            utf8_sanitize(ev->msg);
+            send_to_owner(s, se, "Failed", "tss", j->id, options_error_name(ev->err), ev->msg);
+        }
+        reqs_remove(s, j);
+        job_free(j);
+        break;
+    }
+}
+
+void service_flush_events(Service *s)
+{
+    Event *ev = worker_take_events(s->worker);
+    while (ev) {
+        Event *next = ev->next;
+        handle_event(s, ev);
+        free(ev);
+        ev = next;
+    }
+}
+
+static int on_worker(sd_event_source *src, int fd, uint32_t revents, void *userdata)
+{
+    service_flush_events(userdata);
+    return 0;
+}
+
+static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *e)
+{
+    Service *s = userdata;
+    const char *name, *old_owner, *new_owner;
+
+    if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0)
+        return 0;
+    if (name[0] != ':' || new_owner[0])
+        return 0;
+    for (Session *se = s->sessions, *next; se; se = next) {
+        next = se->next;
+        if (!strcmp(se->owner, name)) {
+            log_debug("%s left the bus: closing %s", name, se->path);
+            session_close(s, se);
+        }
+    }
+    return 0;
+}
+
+static int on_idle(sd_event_source *src, uint64_t usec, void *userdata)
+{
+    Service *s = userdata;
+    if (s->n_sessions == 0 && s->n_reqs == 0) {
+        log_info("no sessions for %d s: exiting (idle_exit_s)", s->cfg.idle_exit_s);
+        return sd_event_exit(s->event, 0);
+    }
+    return 0;
+}
+
+int service_init(Service *s, sd_event *ev, sd_bus *bus, Worker *w, const Config *cfg)
+{
+    int r;
+
+    memset(s, 0, sizeof(*s));
+    s->cfg = *cfg;
+    s->event = ev;
+    s->bus = bus;
+    s->worker = w;
+    r = sd_event_add_io(ev, &s->worker_src, worker_event_fd(w), EPOLLIN, on_worker, s);
+    if (r < 0)
+        return r;
+    r = sd_event_add_time_relative(ev, &s->idle_timer, CLOCK_MONOTONIC, 1000000ULL * 3600, 0, on_idle, s);
+    if (r < 0)
+        return r;
+    idle_update(s);
+    r = sd_bus_add_object_vtable(bus, &s->obj_slot, MYNA_OBJECT_PATH, MYNA_IFACE, assistant_vtable, s);
+    if (r < 0)
+        return r;
+    r = sd_bus_match_signal_async(bus, &s->match_slot, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                  "org.freedesktop.DBus", "NameOwnerChanged", on_name_owner_changed, NULL, s);
+    return r < 0 ? r : 0;
+}
+
+void service_close_all(Service *s)
+{
+    while (s->sessions)
+        session_close(s, s->sessions);
+}
+
+void service_done(Service *s)
+{
+    service_close_all(s);
+    for (int i = 0; i < s->n_reqs; i++)
+        job_free(s->reqs[i]);
+    free(s->reqs);
+    s->reqs = NULL;
+    s->n_reqs = s->cap_reqs = 0;
+    s->match_slot = sd_bus_slot_unref(s->match_slot);
+    s->obj_slot = sd_bus_slot_unref(s->obj_slot);
+    s->worker_src = sd_event_source_unref(s->worker_src);
+    s->idle_timer = sd_event_source_unref(s->idle_timer);
+}
+
+void service_reload(Service *s, const Config *next)
+{
+    char a[CONFIG_STR_MAX], b[CONFIG_STR_MAX];
+
+    for (int i = 0; i < config_n_keys; i++) {
+        const CfgKey *k = &config_keys[i];
+        config_format(&s->cfg, k, a, sizeof(a));
+        config_format(next, k, b, sizeof(b));
+        if (!strcmp(a, b))
+            continue;
+        if (!k->reloadable) {
+            log_warn("reload: %s changed (%s → %s) but needs a restart", k->name, a, b);
+            continue;
+        }
+        char *dst = (char *)&s->cfg + k->offset;
+        const char *src = (const char *)next + k->offset;
+        memcpy(dst, src, k->type == CFG_STR ? strlen(src) + 1 : k->type == CFG_INT ? sizeof(int) : sizeof(double));
+        log_info("reload: %s = %s", k->name, b);
+    }
+    idle_update(s);
+}

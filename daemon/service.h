@@ -1,0 +1,50 @@
+/* service.h — mynad's D-Bus service (ARCHITECTURE.md §6, docs/DBUS.md): the org.myna.Assistant1 object,
+ * org.myna.Session1 objects, ownership by unique bus name, per-client limits, NameOwnerChanged tracking,
+ * and turning worker events into Token/Finished/Failed signals sent to the session owner only.
+ * Everything here runs on the loop thread (the only thread that touches sd-bus).
+ * Not here: argument parsing of the program (mynad.c), option validation (options.c), inference (worker.c).
+ */
+#ifndef MYNA_DAEMON_SERVICE_H
+#define MYNA_DAEMON_SERVICE_H
+
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "mynad-config.h"
+#include "worker.h"
+
+#define MYNA_BUS_NAME "org.myna.Assistant1"
+#define MYNA_OBJECT_PATH "/org/myna/Assistant1"
+#define MYNA_IFACE "org.myna.Assistant1"
+#define MYNA_SESSION_IFACE "org.myna.Session1"
+#define MYNA_SESSION_PREFIX "/org/myna/Assistant1/session"
+
+typedef struct Session Session;
+
+typedef struct {
+    Config cfg;                 /* reloadable keys change on SIGHUP */
+    sd_event *event;            /* borrowed from run() */
+    sd_bus *bus;                /* borrowed from run() */
+    Worker *worker;             /* borrowed from run() */
+    sd_bus_slot *obj_slot, *match_slot;
+    sd_event_source *worker_src, *idle_timer;
+    Session *sessions;          /* owned list */
+    int n_sessions;
+    uint64_t next_session, next_request;
+    Job **reqs;                 /* ASK jobs submitted and not finished (owned) */
+    int n_reqs, cap_reqs;
+} Service;
+
+/* Register the objects, the NameOwnerChanged match and the worker's eventfd on the loop. The bus name is
+ * requested by the caller afterwards (last). */
+int service_init(Service *s, sd_event *ev, sd_bus *bus, Worker *w, const Config *cfg);
+/* Close every session (cancelling their requests) and drop the objects. Call before stopping the worker. */
+void service_close_all(Service *s);
+/* Deliver the worker's remaining events (after worker_stop) so clients get Failed(Cancelled). */
+void service_flush_events(Service *s);
+void service_done(Service *s);
+/* Apply a reloaded configuration (reloadable keys only; the others are kept and a warning names them). */
+void service_reload(Service *s, const Config *next);
+
+#endif

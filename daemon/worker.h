@@ -1,0 +1,89 @@
+/* worker.h — mynad's inference worker (ARCHITECTURE.md §5): one thread that owns the backend and the
+ * model, takes jobs from a queue (mutex + condvar; its length is bounded by the service's per-client and
+ * total limits), interleaves the active sessions one token at a time (round-robin), polls each request's
+ * cancel flag before every token, and posts tokens and completions to the loop thread through an eventfd.
+ * Not here: D-Bus (the loop thread turns events into signals), argument validation, limits.
+ * Ownership: the loop allocates ASK jobs and frees them after their final event (FINISHED or FAILED);
+ * RESET and CLOSE jobs, and WorkerSessions once CLOSE is queued, belong to the worker.
+ */
+#ifndef MYNA_DAEMON_WORKER_H
+#define MYNA_DAEMON_WORKER_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "lm.h"
+
+typedef struct Worker Worker;
+typedef struct WorkerSession WorkerSession;
+
+typedef enum { JOB_ASK, JOB_RESET, JOB_CLOSE } JobKind;
+
+typedef struct Job {
+    JobKind kind;
+    uint64_t id;             /* request id (ASK) */
+    WorkerSession *ws;
+    char *text;              /* owned: the user message (ASK) */
+    LmSampling sampling;
+    atomic_int cancel;       /* set by the loop thread; polled by the worker before every token */
+    void *user;              /* loop-side request */
+    double t_submit;         /* monotonic ms, set by worker_submit */
+    /* worker-private */
+    struct Job *next;
+    int started, n_generated;
+    double t_start, t_first;
+    LmStats stats;
+} Job;
+
+typedef enum { EV_TOKEN, EV_FINISHED, EV_FAILED, EV_STATE } EventKind;
+
+typedef struct {
+    int prompt_tokens, generated_tokens;
+    double prefill_ms, decode_ms, ttft_ms, queue_ms, total_ms;
+} JobStats;
+
+typedef struct Event {
+    EventKind kind;
+    Job *job;                /* NULL for EV_STATE */
+    char text[64];           /* EV_TOKEN */
+    const char *reason;      /* EV_FINISHED: "stop", "length", "context", "cancelled" */
+    JobStats stats;          /* EV_FINISHED */
+    int err;                 /* EV_FAILED: negative errno (-E2BIG too large, -ENODEV no model, ...) */
+    char msg[256];           /* EV_FAILED message */
+    struct Event *next;
+} Event;
+
+typedef enum { WORKER_LOADING, WORKER_READY, WORKER_ERROR } WorkerState;
+
+typedef struct {
+    char model_path[4096];
+    char backend[64];
+    int threads, n_ctx;
+} WorkerConfig;
+
+/* Start the thread; it loads the model first (state LOADING, then READY or ERROR, each announced with an
+ * EV_STATE event). no_model: stay in ERROR ("no model configured") without loading. */
+int worker_start(const WorkerConfig *cfg, int no_model, Worker **ret);
+/* Ask the thread to stop: queued and running requests end with EV_FAILED -ECANCELED; then join it. Events
+ * stay readable with worker_take_events until worker_free. */
+void worker_stop(Worker *w);
+void worker_free(Worker *w); /* accepts NULL; stops first */
+
+int worker_event_fd(const Worker *w);   /* readable when events are waiting */
+Event *worker_take_events(Worker *w);   /* the waiting events, oldest first; caller frees each with free() */
+
+/* State and, once READY, the engine's description (read-only after READY). msg: the error when ERROR. */
+WorkerState worker_state(Worker *w, char *msg, size_t msg_len);
+const Engine *worker_engine(Worker *w);   /* NULL unless READY */
+
+WorkerSession *worker_session_new(const char *system_prompt); /* NULL on ENOMEM */
+void worker_session_discard(WorkerSession *ws); /* only for one never submitted to a worker */
+/* Queue a job; for CLOSE the session is the worker's from now on. */
+void worker_submit(Worker *w, Job *j);
+Job *job_new_ask(WorkerSession *ws, uint64_t id, const char *text, const LmSampling *sp, void *user);
+void job_free(Job *j); /* accepts NULL */
+
+double worker_now_ms(void);
+
+#endif

@@ -1,0 +1,268 @@
+/* lm-model.c — the Llama-3 decoder forward pass, its activations and the per-session KV cache.
+ *
+ * forward() reads like SPEC.md §1.10: every op goes through the Backend; prefill is one matmul per weight
+ * over all T tokens of the chunk. Not here: config and weight binding (lm-load.c), sessions (session.c).
+ * Reference numerics: HF transformers LlamaForCausalLM (tools/ref/tiny_llama.py produces the goldens).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lm-model.h"
+#include "log.h"
+
+/* A view of `base`'s memory with another shape (same dtype, contiguous). */
+static Tensor view3(const Tensor *base, int64_t ne0, int64_t ne1, int64_t ne2)
+{
+    Tensor t;
+    int64_t ne[3] = {ne0, ne1, ne2};
+
+    tensor_init(&t, base->dtype, ne2 > 1 ? 3 : 2, ne, base->data);
+    t.mem = base->mem;
+    return t;
+}
+
+/* tensor_rows() with the strides above the row dimension recomputed, so a view of the first T rows of a
+ * [.., n_batch] buffer passes the backends' contiguity checks. */
+static Tensor rows(const Tensor *t, int64_t r0, int64_t n)
+{
+    Tensor v = tensor_rows(t, r0, n);
+    int d = t->n_dims - 1 < 1 ? 1 : t->n_dims - 1;
+
+    for (int k = d + 1; k < TENSOR_MAX_DIMS; k++)
+        v.nb[k] = v.nb[k - 1] * (size_t)v.ne[k - 1];
+    return v;
+}
+
+static int alloc_t(Backend *be, Tensor *t, DType dt, int n_dims, int64_t ne0, int64_t ne1, int64_t ne2)
+{
+    int64_t ne[3] = {ne0, ne1, ne2};
+    int r = tensor_init(t, dt, n_dims, ne, NULL);
+
+    if (r < 0)
+        return r;
+    return be->ops->tensor_alloc(be, t);
+}
+
+static void free_t(Backend *be, Tensor *t)
+{
+    if (t->data)
+        be->ops->tensor_free(be, t);
+    t->data = NULL;
+}
+
+void lm_state_free(const LmDecoder *d, LmState *st)
+{
+    if (!st)
+        return;
+    Tensor *ts[] = {&st->x, &st->xn, &st->q, &st->k, &st->v, &st->att, &st->gate, &st->up, &st->logits};
+    for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++)
+        free_t(d->be, ts[i]);
+    free(st->pos);
+    free(st->logits_host);
+    free(st);
+}
+
+int lm_state_new(const LmDecoder *d, int n_batch, LmState **ret)
+{
+    const LmConfig *c = &d->cfg;
+    Backend *be = d->be;
+    LmState *st = calloc(1, sizeof(*st));
+    int r = -ENOMEM;
+
+    if (!st)
+        return -ENOMEM;
+    if (n_batch < 1 || n_batch > LM_MAX_BATCH)
+        n_batch = LM_MAX_BATCH;
+    st->n_batch = n_batch;
+    st->pos = malloc(sizeof(int32_t) * (size_t)n_batch);
+    st->logits_host = malloc(sizeof(float) * (size_t)c->n_vocab * LM_LOGIT_ROWS);
+    if (!st->pos || !st->logits_host)
+        goto fail;
+    if ((r = alloc_t(be, &st->x, DTYPE_F32, 2, c->n_embd, n_batch, 1)) < 0 ||
+        (r = alloc_t(be, &st->xn, DTYPE_F32, 2, c->n_embd, n_batch, 1)) < 0 ||
+        (r = alloc_t(be, &st->q, DTYPE_F32, 3, c->head_dim, c->n_heads, n_batch)) < 0 ||
+        (r = alloc_t(be, &st->k, DTYPE_F32, 3, c->head_dim, c->n_kv_heads, n_batch)) < 0 ||
+        (r = alloc_t(be, &st->v, DTYPE_F32, 3, c->head_dim, c->n_kv_heads, n_batch)) < 0 ||
+        (r = alloc_t(be, &st->att, DTYPE_F32, 3, c->head_dim, c->n_heads, n_batch)) < 0 ||
+        (r = alloc_t(be, &st->gate, DTYPE_F32, 2, c->n_ff, n_batch, 1)) < 0 ||
+        (r = alloc_t(be, &st->up, DTYPE_F32, 2, c->n_ff, n_batch, 1)) < 0 ||
+        (r = alloc_t(be, &st->logits, DTYPE_F32, 2, c->n_vocab, LM_LOGIT_ROWS, 1)) < 0)
+        goto fail;
+    *ret = st;
+    return 0;
+fail:
+    log_error("lm: cannot allocate activations for %d tokens on %s", n_batch, be->ops->name);
+    lm_state_free(d, st);
+    return r;
+}
+
+void lm_kv_free(const LmDecoder *d, LmKvCache *kv)
+{
+    if (!kv)
+        return;
+    for (int l = 0; l < kv->n_layers; l++) {
+        if (kv->k)
+            free_t(d->be, &kv->k[l]);
+        if (kv->v)
+            free_t(d->be, &kv->v[l]);
+    }
+    free(kv->k);
+    free(kv->v);
+    free(kv);
+}
+
+int lm_kv_new(const LmDecoder *d, int n_ctx, int f16, LmKvCache **ret)
+{
+    const LmConfig *c = &d->cfg;
+    LmKvCache *kv = calloc(1, sizeof(*kv));
+    int r = -ENOMEM;
+
+    if (!kv)
+        return -ENOMEM;
+    kv->n_ctx = n_ctx;
+    kv->n_layers = c->n_layers;
+    kv->dtype = f16 ? DTYPE_F16 : DTYPE_F32;
+    kv->k = calloc((size_t)c->n_layers, sizeof(Tensor));
+    kv->v = calloc((size_t)c->n_layers, sizeof(Tensor));
+    if (!kv->k || !kv->v)
+        goto fail;
+    for (int l = 0; l < c->n_layers; l++) {
+        if ((r = alloc_t(d->be, &kv->k[l], kv->dtype, 3, c->head_dim, c->n_kv_heads, n_ctx)) < 0 ||
+            (r = alloc_t(d->be, &kv->v[l], kv->dtype, 3, c->head_dim, c->n_kv_heads, n_ctx)) < 0)
+            goto fail;
+    }
+    *ret = kv;
+    return 0;
+fail:
+    log_error("lm: cannot allocate a KV cache of %d positions on %s", n_ctx, d->be->ops->name);
+    lm_kv_free(d, kv);
+    return r;
+}
+
+/* x[:, 0..T) = embeddings: token rows via get_rows, spliced rows (ids < 0) copied from host emb. */
+static int embed(LmDecoder *d, Tensor *x, const int32_t *ids, const float *emb, int T)
+{
+    Backend *be = d->be;
+    size_t row = sizeof(float) * (size_t)d->cfg.n_embd;
+    int t0 = 0, r;
+
+    while (t0 < T) {
+        int t1 = t0;
+        if (ids[t0] >= 0) {
+            while (t1 < T && ids[t1] >= 0)
+                t1++;
+            Tensor xs = rows(x, t0, t1 - t0);
+            if ((r = backend_get_rows(be, &xs, &d->w.tok_embd, ids + t0, t1 - t0)) < 0)
+                return r;
+        } else {
+            if (!emb)
+                return -EINVAL;
+            while (t1 < T && ids[t1] < 0) {
+                if ((r = be->ops->tensor_set(be, x, emb + (size_t)(-ids[t1] - 1) * d->cfg.n_embd,
+                                             row * (size_t)t1, row)) < 0)
+                    return r;
+                t1++;
+            }
+        }
+        t0 = t1;
+    }
+    return 0;
+}
+
+static int run_hooks(LmDecoder *d, const LmLayerHook *hooks, int n_hooks, int layer, Tensor *x,
+                     const int32_t *pos, int T)
+{
+    for (int i = 0; i < n_hooks; i++) {
+        if (hooks[i].layer == layer && hooks[i].forward) {
+            int r = hooks[i].forward(hooks[i].ctx, d->be, x, pos, T);
+            if (r < 0)
+                return r;
+        }
+    }
+    return 0;
+}
+
+/* A failing op is reported once by the caller (session.c); the op text helps at debug level. */
+#define TRY(call) do { if ((r = (call)) < 0) { log_debug("lm: %s: %d", #call, r); return r; } } while (0)
+
+int lm_forward(LmDecoder *d, LmState *st, LmKvCache *kv, const int32_t *ids, const float *emb, int T,
+               int n_past, const LmLayerHook *hooks, int n_hooks, float *logits_out, int all_rows)
+{
+    const LmConfig *c = &d->cfg;
+    const LmWeights *w = &d->w;
+    Backend *be = d->be;
+    const int64_t HD = c->head_dim, NH = c->n_heads, NKV = c->n_kv_heads, V = c->n_vocab;
+    RopeParams rp = {c->rope_mode, c->n_rot, c->rope_base, c->rope_freq_scale,
+                     c->has_rope_factors ? c->rope_factors : NULL};
+    AttnParams ap = {1.0f / sqrtf((float)HD), 1, n_past, NULL};
+    int r;
+
+    if (T < 1 || T > st->n_batch || n_past < 0 || n_past + T > kv->n_ctx)
+        return -EINVAL;
+    for (int t = 0; t < T; t++) {
+        if (ids[t] >= V)
+            return -EINVAL;
+        st->pos[t] = n_past + t;
+    }
+
+    Tensor x = rows(&st->x, 0, T);            /* [C, T] */
+    Tensor xn = rows(&st->xn, 0, T);          /* [C, T] */
+    Tensor q3 = rows(&st->q, 0, T);           /* [HD, NH, T] */
+    Tensor k3 = rows(&st->k, 0, T);           /* [HD, NKV, T] */
+    Tensor v3 = rows(&st->v, 0, T);
+    Tensor att3 = rows(&st->att, 0, T);       /* [HD, NH, T] */
+    Tensor q2 = view3(&q3, HD * NH, T, 1);           /* the same memory as matmul outputs [N, T] */
+    Tensor k2 = view3(&k3, HD * NKV, T, 1);
+    Tensor v2 = view3(&v3, HD * NKV, T, 1);
+    Tensor att2 = view3(&att3, HD * NH, T, 1);
+    Tensor gate = rows(&st->gate, 0, T);      /* [FF, T] */
+    Tensor up = rows(&st->up, 0, T);
+
+    TRY(embed(d, &x, ids, emb, T));
+    for (int l = 0; l < c->n_layers; l++) {
+        const LmLayerWeights *lw = &w->layers[l];
+        Tensor kc = rows(&kv->k[l], n_past, T);       /* cache rows for these positions */
+        Tensor vc = rows(&kv->v[l], n_past, T);
+        Tensor ka = rows(&kv->k[l], 0, n_past + T);   /* [HD, NKV, S] keys to attend over */
+        Tensor va = rows(&kv->v[l], 0, n_past + T);
+
+        TRY(run_hooks(d, hooks, n_hooks, l, &x, st->pos, T));
+        /* attention block */
+        TRY(backend_rmsnorm(be, &xn, &x, &lw->attn_norm, c->norm_eps));
+        TRY(backend_matmul(be, &q2, &lw->wq, &xn));
+        TRY(backend_matmul(be, &k2, &lw->wk, &xn));
+        TRY(backend_matmul(be, &v2, &lw->wv, &xn));
+        TRY(backend_rope(be, &q3, st->pos, &rp));
+        TRY(backend_rope(be, &k3, st->pos, &rp));
+        TRY(backend_copy(be, &kc, &k3));
+        TRY(backend_copy(be, &vc, &v3));
+        TRY(backend_attention(be, &att3, &q3, &ka, &va, &ap));
+        TRY(backend_matmul(be, &xn, &lw->wo, &att2));
+        TRY(backend_add(be, &x, &x, &xn));
+        /* feed-forward block */
+        TRY(backend_rmsnorm(be, &xn, &x, &lw->ffn_norm, c->norm_eps));
+        TRY(backend_matmul(be, &gate, &lw->w_gate, &xn));
+        TRY(backend_matmul(be, &up, &lw->w_up, &xn));
+        TRY(backend_swiglu(be, &gate, &gate, &up));
+        TRY(backend_matmul(be, &xn, &lw->w_down, &gate));
+        TRY(backend_add(be, &x, &x, &xn));
+    }
+    TRY(run_hooks(d, hooks, n_hooks, c->n_layers, &x, st->pos, T));
+    if (!logits_out)
+        return 0;
+
+    /* final norm and logits: the last row only, or every row in chunks of LM_LOGIT_ROWS */
+    int r0 = all_rows ? 0 : T - 1;
+    Tensor xs = rows(&x, r0, T - r0), xns = rows(&xn, r0, T - r0);
+    TRY(backend_rmsnorm(be, &xns, &xs, &w->out_norm, c->norm_eps));
+    for (int t = r0; t < T; t += LM_LOGIT_ROWS) {
+        int n = T - t < LM_LOGIT_ROWS ? T - t : LM_LOGIT_ROWS;
+        Tensor in = rows(&xn, t, n), lg = rows(&st->logits, 0, n);
+        TRY(backend_matmul(be, &lg, &w->output, &in));
+        TRY(be->ops->tensor_get(be, &lg, logits_out + (size_t)(t - r0) * (size_t)V, 0,
+                                sizeof(float) * (size_t)V * (size_t)n));
+    }
+    return 0;
+}

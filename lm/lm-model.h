@@ -1,0 +1,121 @@
+/* lm-model.h — the Llama-3 GQA decoder internals: config, weights bound to a GGUF or HF file, activations,
+ * KV cache and forward(). Sessions, tokenizer, sampling and chat live in session.c (lm.h).
+ *
+ * Numerics follow SPEC.md §1.10 (HF LlamaForCausalLM): RMSNorm in fp32, RoPE NORMAL for GGUF weights
+ * (Q/K rows in Meta order) and NEOX for HF safetensors weights, llama3 frequency factors (§3.4), causal
+ * GQA attention with scale 1/sqrt(HD), SwiGLU MLP, final norm, logits = output · x (tied: token_embd).
+ */
+#ifndef MYNA_LM_MODEL_H
+#define MYNA_LM_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "gguf.h"
+#include "lm-adapter.h"
+#include "safetensors.h"
+
+enum {
+    LM_MAX_LAYERS = 512,
+    LM_MAX_BATCH = 512,     /* tokens per forward chunk; longer prompts are processed in chunks */
+    LM_LOGIT_ROWS = 16,     /* logits rows computed per matmul when all positions are requested */
+    LM_MAX_ROPE_DIMS = 1024,
+};
+
+typedef struct {
+    int n_vocab, n_embd, n_layers, n_heads, n_kv_heads, head_dim, n_ff, n_ctx_train;
+    float norm_eps;
+    float rope_base;         /* theta */
+    float rope_freq_scale;   /* 1 / linear scaling factor */
+    RopeMode rope_mode;      /* NORMAL for GGUF llama, NEOX for HF weights */
+    int n_rot;               /* rotated dims per head */
+    int has_rope_factors;    /* rope_factors valid */
+    float rope_factors[LM_MAX_ROPE_DIMS / 2]; /* [n_rot/2] divisors (rope_freqs.weight or llama3 block) */
+    int tied_embeddings;
+} LmConfig;
+
+typedef struct {
+    Tensor attn_norm;        /* [C] F32 */
+    Tensor wq;               /* [C, NH*HD] */
+    Tensor wk, wv;           /* [C, NKV*HD] */
+    Tensor wo;               /* [NH*HD, C] */
+    Tensor ffn_norm;         /* [C] F32 */
+    Tensor w_gate, w_up;     /* [C, FF] */
+    Tensor w_down;           /* [FF, C] */
+} LmLayerWeights;
+
+typedef struct {
+    Tensor tok_embd;         /* [C, V] any dtype (get_rows) */
+    Tensor out_norm;         /* [C] F32 */
+    Tensor output;           /* [C, V]; a copy of tok_embd's view when tied */
+    LmLayerWeights *layers;  /* [L] owned */
+} LmWeights;
+
+/* Activations for one forward chunk of up to n_batch tokens, allocated once in backend memory. */
+typedef struct {
+    int n_batch;
+    Tensor x;                /* [C, T] residual stream */
+    Tensor xn;               /* [C, T] normed input / projection output */
+    Tensor q;                /* [HD, NH, T] */
+    Tensor k, v;             /* [HD, NKV, T] */
+    Tensor att;              /* [HD, NH, T] */
+    Tensor gate, up;         /* [FF, T] */
+    Tensor logits;           /* [V, LM_LOGIT_ROWS] */
+    int32_t *pos;            /* host [T] */
+    float *logits_host;      /* host [V, LM_LOGIT_ROWS] */
+} LmState;
+
+/* Per-session KV cache: one K and one V tensor per layer, [HD, NKV, S] F16 or F32, in backend memory. */
+typedef struct {
+    int n_ctx, n_layers;
+    DType dtype;
+    Tensor *k, *v;           /* [L] owned */
+} LmKvCache;
+
+/* The bound decoder. Weights are borrowed from the mmapped file on a host backend, uploaded once into
+ * backend memory otherwise (uploads[] owned). Small norm vectors stored in another float type are
+ * converted to F32 once (host_bufs[] owned). */
+typedef struct LmDecoder {
+    LmConfig cfg;
+    LmWeights w;
+    Backend *be;             /* borrowed */
+    int host;                /* 1: the backend computes on host memory (weights used in place) */
+    size_t weight_bytes;
+    void **host_bufs;        /* owned */
+    int n_host_bufs, cap_host_bufs;
+    Tensor *uploads;         /* owned backend allocations */
+    int n_uploads, cap_uploads;
+} LmDecoder;
+
+/* The bound decoder: config + weights (borrowed from the mmapped file on the CPU backend, uploaded once
+ * otherwise). path: a .gguf file or an HF folder. */
+int lm_decoder_load_gguf(GgufFile *gf /* borrowed, must outlive the decoder */, Backend *be,
+                         LmDecoder **ret, char *err, size_t err_len);
+int lm_decoder_load_hf(HfModel *hf /* borrowed */, Backend *be, LmDecoder **ret, char *err, size_t err_len);
+void lm_decoder_free(LmDecoder *d); /* accepts NULL */
+const LmConfig *lm_decoder_config(const LmDecoder *d);
+size_t lm_decoder_weight_bytes(const LmDecoder *d);
+Backend *lm_decoder_backend(const LmDecoder *d);
+
+/* Config parsing on its own (also used by tools). */
+int lm_config_from_gguf(const GgufFile *gf, LmConfig *cfg, char *err, size_t err_len);
+int lm_config_from_hf(const json_t *config, LmConfig *cfg, char *err, size_t err_len);
+/* llama3 rope_scaling divisors r_i = f_i / f'_i (SPEC.md §3.4) for n_rot/2 frequencies. */
+void lm_rope_llama3_factors(float *r, int n_rot, double base, double factor, double low, double high,
+                            double orig_ctx);
+
+int lm_state_new(const LmDecoder *d, int n_batch, LmState **ret);
+void lm_state_free(const LmDecoder *d, LmState *st); /* accepts NULL */
+
+int lm_kv_new(const LmDecoder *d, int n_ctx, int f16, LmKvCache **ret);
+void lm_kv_free(const LmDecoder *d, LmKvCache *kv); /* accepts NULL */
+
+/* One forward pass over T <= st->n_batch new positions n_past .. n_past+T-1.
+ * ids: host [T]; an id < 0 takes row (-id - 1) of emb (host F32 [C, n_emb]) instead of a token embedding.
+ * hooks: n_hooks layer hooks (may be NULL). logits_out: host [V, T] when all_rows, else [V] of the last
+ * position; NULL computes no logits. */
+int lm_forward(LmDecoder *d, LmState *st, LmKvCache *kv, const int32_t *ids, const float *emb, int T,
+               int n_past, const LmLayerHook *hooks, int n_hooks, float *logits_out, int all_rows);
+
+#endif

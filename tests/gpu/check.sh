@@ -1,0 +1,286 @@
+#!/usr/bin/env bash
+# tests/gpu/check.sh OUTDIR — everything the project checks on a (rarely lent) GPU machine, in < 8 minutes,
+# from the repository alone (no network). Phases, each under `timeout` and skipped with a line saying why:
+#   1. build       Meson + ninja with -Dcuda=enabled -Dcuda-arch=native (only the programs used below);
+#                  without Meson/ninja: a direct gcc + nvcc compile of the same programs (build-gpucheck-direct)
+#   2. parity      tests/backend/test-backend-parity (every CUDA op vs the CPU backend) + test-cuda-nodev
+#   3. memcheck    myna-run --backend cuda on the tiny fixture models under compute-sanitizer --tool memcheck
+#   4. bandwidth   bench/cuda-bandwidth (device-to-device copy and read-only GB/s)
+#   5. lm-bench    synthetic Llama-3.2-1B / Llama-3.1-8B-shaped GGUFs (tools/make-synthetic-model) in Q4_K,
+#                  Q8_0, BF16: prefill and decode tok/s, decode as % of the measured copy bandwidth
+# Logs go to OUTDIR (one file per phase); a summary table is printed last. Exit status: 0 when no phase
+# failed (skips are not failures), 1 otherwise. Knobs: MYNA_GPU_BUDGET_S (default 470 s),
+# MYNA_CHECK_NO_MESON=1 (force the direct compile), MYNA_CUDA_ARCH (default native, sm_90 without a GPU).
+set -uo pipefail
+
+OUT=${1:-}
+if [ -z "$OUT" ]; then
+  echo "usage: tests/gpu/check.sh OUTDIR" >&2
+  exit 2
+fi
+mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT" || exit 2
+START=$(date +%s)
+BUDGET=${MYNA_GPU_BUDGET_S:-470}
+JOBS=$(nproc 2>/dev/null || echo 4)
+CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
+export PATH="$PATH:$CUDA_HOME/bin:$CUDA_HOME/compute-sanitizer"
+FAILED=0
+SUMMARY=()
+
+elapsed() { echo $(( $(date +%s) - START )); }
+# Seconds a phase may take: what it asks for, capped by what is left of the budget (minus a reserve).
+limit() {
+  local want=$1 left=$(( BUDGET - $(elapsed) - 15 ))
+  [ "$left" -lt "$want" ] && want=$left
+  [ "$want" -lt 0 ] && want=0
+  echo "$want"
+}
+note() { # phase, status (PASS/FAIL/SKIP/INFO), detail
+  SUMMARY+=("$(printf '%-12s %-5s %s' "$1" "$2" "$3")")
+  echo "[check $(elapsed)s] $1: $2 $3"
+  [ "$2" = FAIL ] && FAILED=1
+  return 0
+}
+
+# ---- 0. environment ----------------------------------------------------------------------------------------
+{
+  echo "date: $(date -u +%FT%TZ)"; echo "commit: $(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)"
+  uname -a; nproc; command -v nvcc && nvcc --version; command -v meson && meson --version
+  command -v ninja && ninja --version; command -v compute-sanitizer
+  nvidia-smi 2>&1
+} > "$OUT/env.txt" 2>&1
+GPU=0
+if command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then
+  GPU=1
+  note env INFO "$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -1)"
+else
+  note env INFO "no GPU visible (nvidia-smi missing or lists none): run phases will be skipped"
+fi
+HAVE_NVCC=0
+command -v nvcc >/dev/null && HAVE_NVCC=1
+ARCH=${MYNA_CUDA_ARCH:-}
+if [ -z "$ARCH" ]; then
+  if [ "$GPU" = 1 ]; then ARCH=native; else ARCH=sm_90; fi
+fi
+
+# ---- 1. build ------------------------------------------------------------------------------------------------
+BIN_PARITY= BIN_NODEV= BIN_RUN= BIN_BW= BIN_SYN=
+build_meson() {
+  local dir="$ROOT/build-gpucheck" t
+  t=$(limit 300)
+  if [ -f "$dir/build.ninja" ]; then
+    meson setup --reconfigure "$dir" -Dcuda=enabled -Dcuda-arch="$ARCH" -Dbuildtype=release || return 1
+  else
+    meson setup "$dir" -Dcuda=enabled -Dcuda-arch="$ARCH" -Dbuildtype=release || return 1
+  fi
+  # Only what the later phases run; the synthetic-model tool is built too when it is a Meson target.
+  local targets="tests/backend/test-backend-parity tests/backend/test-cuda-nodev clients/myna-run bench/cuda-bandwidth"
+  ninja -C "$dir" -t targets all 2>/dev/null | grep -q '^tools/make-synthetic-model:' &&
+    targets="$targets tools/make-synthetic-model"
+  timeout "$t" ninja -C "$dir" -j "$JOBS" $targets || return 1
+  BIN_PARITY="$dir/tests/backend/test-backend-parity"; BIN_NODEV="$dir/tests/backend/test-cuda-nodev"
+  BIN_RUN="$dir/clients/myna-run"; BIN_BW="$dir/bench/cuda-bandwidth"
+  [ -x "$dir/tools/make-synthetic-model" ] && BIN_SYN="$dir/tools/make-synthetic-model"
+  return 0
+}
+
+# Direct compile: every .c of core/ (minus the no-CUDA stub), core/cpu/, core/cuda/, lm/, plus the .cu files;
+# a hand-written config.h (optional media libraries off). Needs gcc, nvcc, Jansson and PCRE2 headers.
+build_direct() {
+  local dir="$ROOT/build-gpucheck-direct" t cf cuflags f o objs=() lmobjs=()
+  t=$(limit 300)
+  rm -rf "$dir" && mkdir -p "$dir/obj" || return 1
+  cat > "$dir/config.h" <<EOF
+#define MYNA_VERSION "gpucheck"
+#define MYNA_DATADIR "/usr/local/share/myna"
+#define HAVE_FFMPEG 0
+#define HAVE_PNG 0
+#define HAVE_JPEG 0
+#define HAVE_PORTAUDIO 0
+#define HAVE_OPENBLAS 0
+#define HAVE_SYSTEMD 0
+#define HAVE_CUDA 1
+EOF
+  cf="-std=c11 -O2 -D_GNU_SOURCE -DNDEBUG -fno-strict-aliasing -pthread -I$dir -I$ROOT/core -I$ROOT/core/cpu"
+  cf="$cf -I$ROOT/lm -I$ROOT/tests -I$CUDA_HOME/include"
+  if [ "$ARCH" = native ]; then cuflags="-arch=native"; else
+    cuflags="-gencode=arch=compute_${ARCH#sm_},code=sm_${ARCH#sm_}"; fi
+  {
+    for f in core/*.c core/cpu/*.c core/cuda/*.c; do
+      [ "$f" = core/cuda-stub.c ] && continue
+      case $f in
+        core/quant-avx2.c) echo "gcc $cf -mavx2 -mfma -mf16c -c $f -o $dir/obj/$(echo "$f" | tr / _).o" ;;
+        core/quant-avx512.c) echo "gcc $cf -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16 -c $f -o $dir/obj/$(echo "$f" | tr / _).o" ;;
+        *) echo "gcc $cf -c $f -o $dir/obj/$(echo "$f" | tr / _).o" ;;
+      esac
+    done
+    for f in core/cuda/*.cu; do
+      echo "nvcc -O3 -std=c++17 $cuflags -I$ROOT/core -I$ROOT/core/cuda -I$dir -c $f -o $dir/obj/$(echo "$f" | tr / _).o"
+    done
+    for f in lm/*.c; do echo "gcc $cf -c $f -o $dir/lmobj_$(basename "$f").o"; done
+  } > "$dir/commands.txt"
+  # Core objects must all compile; LM objects may fail (then only myna-run is missing).
+  grep -v lmobj_ "$dir/commands.txt" | timeout "$t" xargs -P "$JOBS" -I{} sh -c '{}' || return 1
+  grep lmobj_ "$dir/commands.txt" | timeout "$(limit 120)" xargs -P "$JOBS" -I{} sh -c '{}' || true
+  ar rcs "$dir/libmyna-core.a" "$dir"/obj/*.o || return 1
+  local libs="-L$CUDA_HOME/lib64 -lcublas -lcudart -ljansson -lstdc++ -lm -lpthread -ldl -lrt"
+  local ld="-Wl,--whole-archive $dir/libmyna-core.a -Wl,--no-whole-archive"
+  gcc $cf tests/backend/test-backend-parity.c $ld $libs -o "$dir/test-backend-parity" &&
+    gcc $cf tests/backend/test-cuda-nodev.c $ld $libs -o "$dir/test-cuda-nodev" || return 1
+  BIN_PARITY="$dir/test-backend-parity"; BIN_NODEV="$dir/test-cuda-nodev"
+  nvcc -O2 $cuflags bench/cuda-bandwidth.cu -o "$dir/cuda-bandwidth" && BIN_BW="$dir/cuda-bandwidth"
+  if ls "$dir"/lmobj_*.o >/dev/null 2>&1 &&
+     gcc $cf clients/myna-run.c "$dir"/lmobj_*.o $ld $libs -lpcre2-8 -o "$dir/myna-run"; then
+    BIN_RUN="$dir/myna-run"
+  fi
+  if [ -f tools/make-synthetic-model.c ] &&
+     gcc $cf tools/make-synthetic-model.c "$dir"/lmobj_*.o $ld $libs -lpcre2-8 -o "$dir/make-synthetic-model"; then
+    BIN_SYN="$dir/make-synthetic-model"
+  fi
+  return 0
+}
+
+if [ "$HAVE_NVCC" = 0 ]; then
+  note build SKIP "nvcc not found (PATH, $CUDA_HOME/bin): nothing CUDA can be built"
+elif [ -z "${MYNA_CHECK_NO_MESON:-}" ] && command -v meson >/dev/null && command -v ninja >/dev/null; then
+  if build_meson > "$OUT/build.log" 2>&1; then
+    note build PASS "meson, cuda-arch=$ARCH ($(elapsed)s)"
+  else
+    note build INFO "meson build failed (build.log); trying the direct compile"
+    if build_direct > "$OUT/build-direct.log" 2>&1; then note build PASS "direct gcc+nvcc, arch=$ARCH"
+    else note build FAIL "direct compile failed too (build-direct.log)"; fi
+  fi
+else
+  note build INFO "meson/ninja not available (or MYNA_CHECK_NO_MESON): direct gcc+nvcc compile"
+  if build_direct > "$OUT/build-direct.log" 2>&1; then note build PASS "direct gcc+nvcc, arch=$ARCH ($(elapsed)s)"
+  else note build FAIL "direct compile failed (build-direct.log)"; fi
+fi
+
+# ---- 2. parity -----------------------------------------------------------------------------------------------
+if [ -z "$BIN_PARITY" ]; then
+  note parity SKIP "not built"
+else
+  MYNA_FIXTURES="$ROOT/tests/fixtures" timeout "$(limit 30)" "$BIN_NODEV" > "$OUT/cuda-nodev.log" 2>&1
+  rc=$?
+  if [ $rc = 0 ]; then note nodev PASS "$(tail -2 "$OUT/cuda-nodev.log" | head -1)"
+  else note nodev FAIL "rc $rc (cuda-nodev.log)"; fi
+  MYNA_TEST_VERBOSE=1 MYNA_FIXTURES="$ROOT/tests/fixtures" timeout "$(limit 150)" "$BIN_PARITY" \
+    > "$OUT/parity.log" 2>&1
+  rc=$?
+  case $rc in
+    0) note parity PASS "$(tail -1 "$OUT/parity.log")" ;;
+    77) if [ "$GPU" = 1 ]; then note parity FAIL "skipped although a GPU is visible: $(tail -1 "$OUT/parity.log")"
+        else note parity SKIP "no GPU: $(tail -1 "$OUT/parity.log")"; fi ;;
+    124) note parity FAIL "timed out (parity.log)" ;;
+    *) note parity FAIL "rc $rc: $(grep -c '^FAIL' "$OUT/parity.log") failing cases (parity.log)" ;;
+  esac
+fi
+
+# ---- 3. memcheck -----------------------------------------------------------------------------------------------
+SAN=$(command -v compute-sanitizer || true)
+if [ "$GPU" = 0 ]; then
+  note memcheck SKIP "no GPU"
+elif [ -z "$BIN_RUN" ]; then
+  note memcheck SKIP "myna-run not built"
+elif [ -z "$SAN" ]; then
+  note memcheck SKIP "compute-sanitizer not found"
+else
+  for m in tests/fixtures/tiny-llama/tiny-llama-b.Q8_0.gguf tests/fixtures/tiny-llama/tiny-llama-a.F16.gguf; do
+    [ -f "$m" ] || { note memcheck SKIP "$m missing"; continue; }
+    log="$OUT/memcheck-$(basename "$m" .gguf).log"
+    timeout "$(limit 120)" "$SAN" --tool memcheck --error-exitcode 86 --leak-check no \
+      "$BIN_RUN" -m "$m" --backend cuda -p "Once upon a time" -n 12 --temp 0 --seed 1 --print-tokens > "$log" 2>&1
+    rc=$?
+    case $rc in
+      0) note memcheck PASS "$(basename "$m"): $(grep -m1 'ERROR SUMMARY' "$log" || echo 'no errors')" ;;
+      86) note memcheck FAIL "$(basename "$m"): $(grep -m1 'ERROR SUMMARY' "$log") ($(basename "$log"))" ;;
+      124) note memcheck FAIL "$(basename "$m"): timed out" ;;
+      *) note memcheck FAIL "$(basename "$m"): myna-run rc $rc ($(basename "$log"))" ;;
+    esac
+    # Greedy tokens on CPU vs CUDA (information only: tiny random models can flip near-ties).
+    timeout "$(limit 30)" "$BIN_RUN" -m "$m" --backend cpu -p "Once upon a time" -n 12 --temp 0 --seed 1 \
+      --print-tokens > "$log.cpu" 2>&1 && timeout "$(limit 30)" "$BIN_RUN" -m "$m" --backend cuda \
+      -p "Once upon a time" -n 12 --temp 0 --seed 1 --print-tokens > "$log.cuda" 2>&1 &&
+      if diff -q <(grep -v 'tok/s\|cuda:\|cpu:' "$log.cpu") <(grep -v 'tok/s\|cuda:\|cpu:' "$log.cuda") >/dev/null
+      then note greedy INFO "$(basename "$m"): CPU and CUDA generate the same tokens"
+      else note greedy INFO "$(basename "$m"): CPU and CUDA tokens differ (see $(basename "$log").cpu/.cuda)"; fi
+  done
+fi
+
+# ---- 4. bandwidth ----------------------------------------------------------------------------------------------
+D2D=
+if [ "$GPU" = 0 ]; then
+  note bandwidth SKIP "no GPU"
+elif [ -z "$BIN_BW" ]; then
+  note bandwidth SKIP "cuda-bandwidth not built"
+elif timeout "$(limit 60)" "$BIN_BW" 1024 > "$OUT/bandwidth.log" 2>&1; then
+  D2D=$(sed -n 's/.*d2d_GBps=\([0-9.]*\).*/\1/p' "$OUT/bandwidth.log")
+  note bandwidth PASS "$(tail -1 "$OUT/bandwidth.log")"
+else
+  note bandwidth FAIL "cuda-bandwidth failed (bandwidth.log)"
+fi
+
+# ---- 5. LM benchmark on synthetic models -----------------------------------------------------------------------
+SYN=${BIN_SYN:-}
+[ -z "$SYN" ] && [ -x tools/make-synthetic-model ] && SYN=tools/make-synthetic-model
+BENCH=()
+# make_model SHAPE DTYPE FILE: the tool's interface is read from its --help (flags --shape/--preset/--arch,
+# --dtype/--type, -o/--out), so the script follows the tool rather than hard-coding one spelling.
+make_model() {
+  local shape=$1 dt=$2 file=$3 help sflag="--shape" dflag="--dtype" oflag="-o"
+  help=$("$SYN" --help 2>&1 || true)
+  for f in --shape --preset --arch --model; do echo "$help" | grep -q -- "$f" && { sflag=$f; break; }; done
+  for f in --dtype --type --quant; do echo "$help" | grep -q -- "$f" && { dflag=$f; break; }; done
+  for f in --output --out -o; do echo "$help" | grep -q -- "$f\b" && { oflag=$f; break; }; done
+  timeout "$(limit 150)" "$SYN" "$sflag" "$shape" "$dflag" "$dt" "$oflag" "$file"
+}
+if [ "$GPU" = 0 ]; then
+  note lm-bench SKIP "no GPU"
+elif [ -z "$BIN_RUN" ]; then
+  note lm-bench SKIP "myna-run not built"
+elif [ -z "$SYN" ]; then
+  note lm-bench SKIP "tools/make-synthetic-model not found"
+else
+  MODELS="$ROOT/build-gpucheck-models"
+  mkdir -p "$MODELS"
+  PROMPT=$(for i in $(seq 1 60); do printf 'the quick brown fox jumps over the lazy dog. '; done)
+  for shape in llama-3.2-1b llama-3.1-8b; do
+    for dt in Q4_K Q8_0 BF16; do
+      f="$MODELS/$shape-$dt.gguf"
+      [ "$(limit 60)" -lt 60 ] && { note lm-bench SKIP "$shape $dt: out of time budget"; continue; }
+      if [ ! -f "$f" ] && ! make_model "$shape" "$dt" "$f" > "$OUT/make-$shape-$dt.log" 2>&1; then
+        rm -f "$f"; note lm-bench FAIL "$shape $dt: make-synthetic-model failed (make-$shape-$dt.log)"; continue
+      fi
+      log="$OUT/bench-$shape-$dt.json"
+      if timeout "$(limit 120)" "$BIN_RUN" -m "$f" --backend cuda -p "$PROMPT" -n 64 --temp 0 --seed 1 --json \
+           > "$log" 2> "$log.err"; then
+        read -r pf dc < <(python3 -c 'import json,sys; o=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); print(o["prefill_tok_s"], o["decode_tok_s"])' "$log" 2>/dev/null || echo "? ?")
+        bytes=$(stat -c %s "$f")
+        pct="?"
+        [ -n "$D2D" ] && [ "$dc" != "?" ] && pct=$(awk -v d="$dc" -v b="$bytes" -v bw="$D2D" 'BEGIN{printf "%.0f%%", 100*d*b/(bw*1e9)}')
+        BENCH+=("$(printf '%-14s %-5s %8.2f GB %10s %10s %8s' "$shape" "$dt" "$(awk -v b="$bytes" 'BEGIN{print b/1e9}')" "$pf" "$dc" "$pct")")
+        note lm-bench PASS "$shape $dt: prefill $pf tok/s, decode $dc tok/s ($pct of copy bandwidth)"
+      else
+        note lm-bench FAIL "$shape $dt: myna-run failed ($(basename "$log").err)"
+      fi
+      # An 8B BF16 file is 16 GB: keep the disk free for the next one.
+      [ "$shape" = llama-3.1-8b ] && rm -f "$f"
+    done
+  done
+fi
+
+# ---- summary ---------------------------------------------------------------------------------------------------
+{
+  echo
+  echo "=== GPU check summary ($(elapsed)s, logs in $OUT) ==="
+  printf '%s\n' "${SUMMARY[@]}"
+  if [ ${#BENCH[@]} -gt 0 ]; then
+    echo
+    echo "device-to-device copy bandwidth: ${D2D:-?} GB/s (read + write); decode % = tok/s x file bytes / that"
+    printf '%-14s %-5s %11s %10s %10s %8s\n' model dtype size prefill/s decode/s "%bw"
+    printf '%s\n' "${BENCH[@]}"
+  fi
+} | tee "$OUT/summary.txt"
+exit $FAILED
