@@ -60,6 +60,16 @@ static const char *human_bytes(uint64_t n, char *buf, size_t len)
     return buf;
 }
 
+/* Print the reader's message once, without repeating the path when the reader already starts with it. */
+static int fail_open(const char *path, const char *err)
+{
+    size_t n = strlen(path);
+    if (!strncmp(err, path, n) && !strncmp(err + n, ": ", 2))
+        err += n + 2;
+    fprintf(stderr, "myna-inspect: %s: %s\n", path, err);
+    return 1;
+}
+
 /* ---- GGUF ---- */
 
 /* A UTF-8 check is needed because json_stringn rejects invalid UTF-8 (GGUF values need not be). */
@@ -167,10 +177,8 @@ static int inspect_gguf(const char *path, int as_json)
     uint64_t total_bytes = 0, total_elems = 0, by_dtype[DTYPE_COUNT] = {0};
     int r = gguf_open(path, &f, err, sizeof(err));
 
-    if (r < 0) {
-        fprintf(stderr, "myna-inspect: %s: %s\n", path, err);
-        return 1;
-    }
+    if (r < 0)
+        return fail_open(path, err);
     ms = now_ms() - t0;
     for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
         const GgufTensorInfo *t = gguf_tensor(f, i);
@@ -322,10 +330,8 @@ static int inspect_safetensors(const char *path, int as_json)
     TensorList l;
     int r = st_open(path, &f, err, sizeof(err));
 
-    if (r < 0) {
-        fprintf(stderr, "myna-inspect: %s: %s\n", path, err);
-        return 1;
-    }
+    if (r < 0)
+        return fail_open(path, err);
     ms = now_ms() - t0;
     l = (TensorList){st_n_tensors(f), st_get, f};
     if (as_json) {
@@ -359,10 +365,8 @@ static int inspect_hf(const char *dir, int as_json)
     TensorList l;
     int r = hf_model_open(dir, &m, err, sizeof(err));
 
-    if (r < 0) {
-        fprintf(stderr, "myna-inspect: %s: %s\n", dir, err);
-        return 1;
-    }
+    if (r < 0)
+        return fail_open(dir, err);
     ms = now_ms() - t0;
     l = (TensorList){hf_model_n_tensors(m), hf_get, m};
     cfg = (json_t *)hf_model_config(m);
