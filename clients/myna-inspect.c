@@ -436,7 +436,11 @@ int main(int argc, char **argv)
     }
     if (S_ISDIR(st.st_mode))
         return inspect_hf(path, as_json);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (!S_ISREG(st.st_mode)) {
+        fprintf(stderr, "myna-inspect: %s: not a regular file or directory\n", path);
+        return 1;
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         fprintf(stderr, "myna-inspect: %s: %s\n", path, strerror(errno));
         return 1;

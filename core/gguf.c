@@ -28,6 +28,8 @@
  * Error codes: -EBADMSG malformed; -ENOTSUP well-formed but unsupported (version 1 or > 3, big-endian,
  * unsupported tensor type, nested arrays); -E2BIG a count or length over a cap above; -EOVERFLOW a tensor
  * size that overflows; -ENOMEM; -errno from open/fstat/mmap.
+ * The mapping is MAP_PRIVATE and read-only; like every mmap reader it cannot survive another process
+ * truncating the file after the open (SIGBUS) — model files are not expected to change while in use.
  * All multi-byte fields are decoded as little-endian explicitly. Numeric array data returned by
  * gguf_get_arr() points into the file and may be unaligned: copy it with memcpy.
  */
@@ -670,7 +672,7 @@ int gguf_open(const char *path, GgufFile **ret, char *err, size_t err_len)
 
     if (!path || !ret)
         return err_set(err, err_len, -EINVAL, "gguf: invalid arguments");
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block the open */
     if (fd < 0)
         return err_set(err, err_len, -errno, "gguf: cannot open: %s", strerror(errno));
     if (fstat(fd, &st) < 0) {

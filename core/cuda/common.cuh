@@ -9,6 +9,7 @@
 #define MYNA_CUDA_COMMON_CUH
 
 #include <stdint.h>
+#include <string.h>
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -19,9 +20,19 @@ enum {
     CT_Q4_K = 12, CT_Q5_K = 13, CT_Q6_K = 14, CT_BF16 = 30,
 };
 
-static __device__ __forceinline__ float h2f(uint16_t h) { return __half2float(__ushort_as_half(h)); }
-static __device__ __forceinline__ float bf2f(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
-static __device__ __forceinline__ uint16_t ld16(const uint8_t *p) { return *(const uint16_t *)p; }
+/* The dequantizers are host-callable too, so tests/backend/test-cuda-dequant.cu can check them against the
+ * CPU's quant_dequant_row on a machine without a GPU. */
+#define CUK_HD static __host__ __device__ __forceinline__
+
+CUK_HD float u2f(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof(f));
+    return f;
+}
+CUK_HD float h2f(uint16_t h) { return __half2float(__ushort_as_half(h)); }
+CUK_HD float bf2f(uint16_t h) { return u2f((uint32_t)h << 16); }
+CUK_HD uint16_t ld16(const uint8_t *p) { return *(const uint16_t *)p; }
 
 static __device__ __forceinline__ float warp_sum(float v)
 {
@@ -81,16 +92,16 @@ template <> struct QTraits<CT_Q5_K> { static constexpr int QK = 256, BS = 176; }
 template <> struct QTraits<CT_Q6_K> { static constexpr int QK = 256, BS = 210; };
 
 /* v[0..7] = elements 8j .. 8j+7 of the block at b. */
-template <int DT> static __device__ __forceinline__ void deq8(const uint8_t *b, int j, float v[8]);
+template <int DT> CUK_HD void deq8(const uint8_t *b, int j, float v[8]);
 
-template <> __device__ __forceinline__ void deq8<CT_F32>(const uint8_t *b, int j, float v[8])
+template <> __host__ __device__ __forceinline__ void deq8<CT_F32>(const uint8_t *b, int j, float v[8])
 {
     const float4 *p = (const float4 *)b; /* 32-byte pseudo-block; caller guarantees 16-byte alignment */
     float4 a = p[0], c = p[1];
     v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w; v[4] = c.x; v[5] = c.y; v[6] = c.z; v[7] = c.w;
 }
 
-template <> __device__ __forceinline__ void deq8<CT_F16>(const uint8_t *b, int j, float v[8])
+template <> __host__ __device__ __forceinline__ void deq8<CT_F16>(const uint8_t *b, int j, float v[8])
 {
     uint4 u = *(const uint4 *)b;
     const uint32_t w[4] = {u.x, u.y, u.z, u.w};
@@ -101,18 +112,18 @@ template <> __device__ __forceinline__ void deq8<CT_F16>(const uint8_t *b, int j
     }
 }
 
-template <> __device__ __forceinline__ void deq8<CT_BF16>(const uint8_t *b, int j, float v[8])
+template <> __host__ __device__ __forceinline__ void deq8<CT_BF16>(const uint8_t *b, int j, float v[8])
 {
     uint4 u = *(const uint4 *)b;
     const uint32_t w[4] = {u.x, u.y, u.z, u.w};
 #pragma unroll
     for (int i = 0; i < 4; i++) {
-        v[2 * i] = __uint_as_float(w[i] << 16);
-        v[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+        v[2 * i] = u2f(w[i] << 16);
+        v[2 * i + 1] = u2f(w[i] & 0xffff0000u);
     }
 }
 
-template <> __device__ __forceinline__ void deq8<CT_Q8_0>(const uint8_t *b, int j, float v[8])
+template <> __host__ __device__ __forceinline__ void deq8<CT_Q8_0>(const uint8_t *b, int j, float v[8])
 {
     float d = h2f(ld16(b));
     const uint8_t *q = b + 2 + 8 * j;
@@ -125,7 +136,7 @@ template <> __device__ __forceinline__ void deq8<CT_Q8_0>(const uint8_t *b, int 
 }
 
 /* 32-element blocks with nibbles: units 0,1 are low nibbles of qs[0..15], units 2,3 the high nibbles. */
-template <> __device__ __forceinline__ void deq8<CT_Q4_0>(const uint8_t *b, int j, float v[8])
+template <> __host__ __device__ __forceinline__ void deq8<CT_Q4_0>(const uint8_t *b, int j, float v[8])
 {
     float d = h2f(ld16(b));
     const uint8_t *q = b + 2 + 8 * (j & 1);
@@ -138,7 +149,7 @@ template <> __device__ __forceinline__ void deq8<CT_Q4_0>(const uint8_t *b, int 
     }
 }
 
-template <> __device__ __forceinline__ void deq8<CT_Q4_1>(const uint8_t *b, int j, float v[8])
+template <> __host__ __device__ __forceinline__ void deq8<CT_Q4_1>(const uint8_t *b, int j, float v[8])
 {
     float d = h2f(ld16(b)), m = h2f(ld16(b + 2));
     const uint8_t *q = b + 4 + 8 * (j & 1);
@@ -151,7 +162,7 @@ template <> __device__ __forceinline__ void deq8<CT_Q4_1>(const uint8_t *b, int 
     }
 }
 
-template <> __device__ __forceinline__ void deq8<CT_Q5_0>(const uint8_t *b, int j, float v[8])
+template <> __host__ __device__ __forceinline__ void deq8<CT_Q5_0>(const uint8_t *b, int j, float v[8])
 {
     float d = h2f(ld16(b));
     uint32_t h = (uint32_t)ld16(b + 2) | ((uint32_t)ld16(b + 4) << 16);
@@ -164,7 +175,7 @@ template <> __device__ __forceinline__ void deq8<CT_Q5_0>(const uint8_t *b, int 
     }
 }
 
-template <> __device__ __forceinline__ void deq8<CT_Q5_1>(const uint8_t *b, int j, float v[8])
+template <> __host__ __device__ __forceinline__ void deq8<CT_Q5_1>(const uint8_t *b, int j, float v[8])
 {
     float d = h2f(ld16(b)), m = h2f(ld16(b + 2));
     uint32_t h = (uint32_t)ld16(b + 4) | ((uint32_t)ld16(b + 6) << 16);
@@ -178,7 +189,7 @@ template <> __device__ __forceinline__ void deq8<CT_Q5_1>(const uint8_t *b, int 
 }
 
 /* K-quant 6-bit scale/min unpacking of sub-block s (0..7) from scales[12] (SPEC.md §1.5). */
-static __device__ __forceinline__ void kq_scale_min(const uint8_t *sc, int s, int *ret_sc, int *ret_m)
+CUK_HD void kq_scale_min(const uint8_t *sc, int s, int *ret_sc, int *ret_m)
 {
     if (s < 4) {
         *ret_sc = sc[s] & 63;
@@ -191,7 +202,7 @@ static __device__ __forceinline__ void kq_scale_min(const uint8_t *sc, int s, in
 
 /* Q4_K unit j (0..31): chunk c = j/8 of 64 elements; first 4 units of a chunk are the low nibbles of
  * qs[32c .. 32c+31] (sub-block 2c), the next 4 the high nibbles (sub-block 2c+1). */
-template <> __device__ __forceinline__ void deq8<CT_Q4_K>(const uint8_t *b, int j, float v[8])
+template <> __host__ __device__ __forceinline__ void deq8<CT_Q4_K>(const uint8_t *b, int j, float v[8])
 {
     float d = h2f(ld16(b)), dmin = h2f(ld16(b + 2));
     int c = j >> 3, o = (j & 7) * 8, hi = o >= 32, l0 = o & 31, s = 2 * c + hi, sc, m;
@@ -206,7 +217,7 @@ template <> __device__ __forceinline__ void deq8<CT_Q4_K>(const uint8_t *b, int 
     }
 }
 
-template <> __device__ __forceinline__ void deq8<CT_Q5_K>(const uint8_t *b, int j, float v[8])
+template <> __host__ __device__ __forceinline__ void deq8<CT_Q5_K>(const uint8_t *b, int j, float v[8])
 {
     float d = h2f(ld16(b)), dmin = h2f(ld16(b + 2));
     int c = j >> 3, o = (j & 7) * 8, hi = o >= 32, l0 = o & 31, s = 2 * c + hi, sc, m;
@@ -222,7 +233,7 @@ template <> __device__ __forceinline__ void deq8<CT_Q5_K>(const uint8_t *b, int 
 }
 
 /* Q6_K: ql[128] | qh[64] | scales[16] int8 | d fp16 (LAST). Element e = 128n + 32q + l. */
-template <> __device__ __forceinline__ void deq8<CT_Q6_K>(const uint8_t *b, int j, float v[8])
+template <> __host__ __device__ __forceinline__ void deq8<CT_Q6_K>(const uint8_t *b, int j, float v[8])
 {
     float d = h2f(ld16(b + 208));
     int e0 = 8 * j, n = e0 >> 7, r = e0 & 127, q = r >> 5, l0 = r & 31;
@@ -238,7 +249,7 @@ template <> __device__ __forceinline__ void deq8<CT_Q6_K>(const uint8_t *b, int 
 }
 
 /* One element k of a float-typed row (per-element fallback paths for K % 8 != 0). */
-template <int DT> static __device__ __forceinline__ float deq1(const uint8_t *row, int64_t k)
+template <int DT> CUK_HD float deq1(const uint8_t *row, int64_t k)
 {
     if (DT == CT_F32)
         return ((const float *)row)[k];
