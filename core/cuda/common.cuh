@@ -91,11 +91,13 @@ template <> struct QTraits<CT_Q4_K> { static constexpr int QK = 256, BS = 144; }
 template <> struct QTraits<CT_Q5_K> { static constexpr int QK = 256, BS = 176; };
 template <> struct QTraits<CT_Q6_K> { static constexpr int QK = 256, BS = 210; };
 
-/* v[0..7] = elements 8j .. 8j+7 of the block at b. */
+/* v[0..7] = elements 8j .. 8j+7 of the block at b. (Fixed-count loops below are unrolled by nvcc -O3
+ * without pragmas, which host compilers would warn about.) */
 template <int DT> CUK_HD void deq8(const uint8_t *b, int j, float v[8]);
 
 template <> __host__ __device__ __forceinline__ void deq8<CT_F32>(const uint8_t *b, int j, float v[8])
 {
+    (void)j;
     const float4 *p = (const float4 *)b; /* 32-byte pseudo-block; caller guarantees 16-byte alignment */
     float4 a = p[0], c = p[1];
     v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w; v[4] = c.x; v[5] = c.y; v[6] = c.z; v[7] = c.w;
@@ -103,9 +105,9 @@ template <> __host__ __device__ __forceinline__ void deq8<CT_F32>(const uint8_t 
 
 template <> __host__ __device__ __forceinline__ void deq8<CT_F16>(const uint8_t *b, int j, float v[8])
 {
+    (void)j;
     uint4 u = *(const uint4 *)b;
     const uint32_t w[4] = {u.x, u.y, u.z, u.w};
-#pragma unroll
     for (int i = 0; i < 4; i++) {
         v[2 * i] = h2f((uint16_t)(w[i] & 0xffff));
         v[2 * i + 1] = h2f((uint16_t)(w[i] >> 16));
@@ -114,9 +116,9 @@ template <> __host__ __device__ __forceinline__ void deq8<CT_F16>(const uint8_t 
 
 template <> __host__ __device__ __forceinline__ void deq8<CT_BF16>(const uint8_t *b, int j, float v[8])
 {
+    (void)j;
     uint4 u = *(const uint4 *)b;
     const uint32_t w[4] = {u.x, u.y, u.z, u.w};
-#pragma unroll
     for (int i = 0; i < 4; i++) {
         v[2 * i] = u2f(w[i] << 16);
         v[2 * i + 1] = u2f(w[i] & 0xffff0000u);
@@ -127,7 +129,6 @@ template <> __host__ __device__ __forceinline__ void deq8<CT_Q8_0>(const uint8_t
 {
     float d = h2f(ld16(b));
     const uint8_t *q = b + 2 + 8 * j;
-#pragma unroll
     for (int i = 0; i < 8; i += 2) {
         uint16_t u = ld16(q + i);
         v[i] = d * (float)(int8_t)(u & 0xff);
@@ -141,7 +142,6 @@ template <> __host__ __device__ __forceinline__ void deq8<CT_Q4_0>(const uint8_t
     float d = h2f(ld16(b));
     const uint8_t *q = b + 2 + 8 * (j & 1);
     int sh = (j >> 1) * 4;
-#pragma unroll
     for (int i = 0; i < 8; i += 2) {
         uint16_t u = ld16(q + i);
         v[i] = d * (float)((int)((u >> sh) & 0xF) - 8);
@@ -154,7 +154,6 @@ template <> __host__ __device__ __forceinline__ void deq8<CT_Q4_1>(const uint8_t
     float d = h2f(ld16(b)), m = h2f(ld16(b + 2));
     const uint8_t *q = b + 4 + 8 * (j & 1);
     int sh = (j >> 1) * 4;
-#pragma unroll
     for (int i = 0; i < 8; i += 2) {
         uint16_t u = ld16(q + i);
         v[i] = d * (float)((u >> sh) & 0xF) + m;
@@ -168,7 +167,6 @@ template <> __host__ __device__ __forceinline__ void deq8<CT_Q5_0>(const uint8_t
     uint32_t h = (uint32_t)ld16(b + 2) | ((uint32_t)ld16(b + 4) << 16);
     const uint8_t *q = b + 6 + 8 * (j & 1);
     int sh = (j >> 1) * 4, e0 = 8 * j; /* element index of v[0] within the block */
-#pragma unroll
     for (int i = 0; i < 8; i++) {
         int lo = (q[i] >> sh) & 0xF, hi = (h >> (e0 + i)) & 1;
         v[i] = d * (float)((lo | (hi << 4)) - 16);
@@ -181,7 +179,6 @@ template <> __host__ __device__ __forceinline__ void deq8<CT_Q5_1>(const uint8_t
     uint32_t h = (uint32_t)ld16(b + 4) | ((uint32_t)ld16(b + 6) << 16);
     const uint8_t *q = b + 8 + 8 * (j & 1);
     int sh = (j >> 1) * 4, e0 = 8 * j;
-#pragma unroll
     for (int i = 0; i < 8; i++) {
         int lo = (q[i] >> sh) & 0xF, hi = (h >> (e0 + i)) & 1;
         v[i] = d * (float)(lo | (hi << 4)) + m;
@@ -210,7 +207,6 @@ template <> __host__ __device__ __forceinline__ void deq8<CT_Q4_K>(const uint8_t
     float ds = d * (float)sc, dm = dmin * (float)m;
     uint2 u = *(const uint2 *)(b + 16 + 32 * c + l0); /* 144-byte blocks keep 8-byte alignment */
     const uint32_t w[2] = {u.x, u.y};
-#pragma unroll
     for (int i = 0; i < 8; i++) {
         uint32_t byte = (w[i >> 2] >> (8 * (i & 3))) & 0xff;
         v[i] = ds * (float)(hi ? byte >> 4 : byte & 0xF) - dm;
@@ -224,7 +220,6 @@ template <> __host__ __device__ __forceinline__ void deq8<CT_Q5_K>(const uint8_t
     kq_scale_min(b + 4, s, &sc, &m);
     float ds = d * (float)sc, dm = dmin * (float)m;
     const uint8_t *qh = b + 16, *qs = b + 48 + 32 * c;
-#pragma unroll
     for (int i = 0; i < 8; i++) {
         int l = l0 + i;
         int q = (hi ? qs[l] >> 4 : qs[l] & 0xF) + (((qh[l] >> s) & 1) << 4);
@@ -240,7 +235,6 @@ template <> __host__ __device__ __forceinline__ void deq8<CT_Q6_K>(const uint8_t
     const uint8_t *ql = b + 64 * n + (q & 1) * 32, *qh = b + 128 + 32 * n;
     float ds = d * (float)(int8_t)b[192 + 8 * n + (l0 >> 4) + 2 * q];
     int qsh = (q >> 1) * 4, hsh = 2 * q;
-#pragma unroll
     for (int i = 0; i < 8; i++) {
         int l = l0 + i;
         int x = ((ql[l] >> qsh) & 0xF) | (((qh[l] >> hsh) & 3) << 4);

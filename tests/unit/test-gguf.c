@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "gguf.h"
@@ -499,6 +500,9 @@ static void check_round_trip(void)
     CHECK(strstr(err, "cannot open") != NULL);
     CHECK_INT(gguf_open("/tmp", &f, err, sizeof(err)), -EINVAL);
     CHECK(strstr(err, "not a regular file") != NULL);
+    CHECK_INT(mkfifo(path, 0600), 0); /* opening a FIFO must neither block nor map it */
+    CHECK_INT(gguf_open(path, &f, err, sizeof(err)), -EINVAL);
+    unlink(path);
 done:
     gguf_close(f);
     gguf_close(NULL);
