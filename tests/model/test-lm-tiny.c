@@ -4,10 +4,10 @@
  * Error measure: rel = max_i |a_i − b_i| / max_i |b_i| over all logits of all positions of a prompt.
  * Bounds: F32 GGUF and HF folder vs HF < 1e-4; F16 GGUF (weights exactly F16-representable) < 1e-4;
  * F16 KV cache < 2e-3; Q8_0 (gguf-py) < 6e-2. Q4_K (made here by Myna's quantizer from the F16 file, since
- * gguf-py cannot write Q4_K): < 4e-1 vs HF (4-bit weight noise on random weights), and < 3e-2 vs the same
- * Q4_K weights dequantized to F32 (< 5e-2: the kernels' own error, activations in Q8_K). GGUF vs HF
- * forms of one model < 1e-5; two prefills vs one, T=1 decode vs prefill and spliced embeddings vs tokens < 1e-4. The golden comparisons
- * use an F32 KV cache.
+ * gguf-py cannot write Q4_K): < 4e-1 vs HF (4-bit weight noise on random weights) and < 5e-2 vs the same
+ * Q4_K weights dequantized to F32 (the kernels' own error, activations in Q8_K). GGUF vs HF forms of one
+ * model < 1e-5; two prefills vs one, T=1 decode vs prefill, spliced embeddings vs tokens < 1e-4.
+ * The golden comparisons use an F32 KV cache.
  */
 #include <errno.h>
 #include <jansson.h>
