@@ -276,8 +276,9 @@ int main(int argc, char **argv)
     double pf = tot.prefill_ms > 0 ? tot.n_prompt * 1e3 / tot.prefill_ms : 0;
     double dc = tot.decode_ms > 0 ? tot.n_generated * 1e3 / tot.decode_ms : 0;
     if (json) {
-        json_t *o = json_pack("{s:s, s:s, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:s}", "model",
-                              lm_model_info(m)->name, "backend", be->desc, "prompt_tokens", tot.n_prompt,
+        json_t *o = json_pack("{s:s, s:s, s:I, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:s}", "model",
+                              lm_model_info(m)->name, "backend", be->desc, "weight_bytes",
+                              (json_int_t)lm_model_info(m)->weight_bytes, "prompt_tokens", tot.n_prompt,
                               "generated_tokens", tot.n_generated, "prefill_ms", tot.prefill_ms, "decode_ms",
                               tot.decode_ms, "prefill_tok_s", pf, "decode_tok_s", dc, "peak_rss_mb",
                               ru.ru_maxrss / 1024.0, "stop", lm_stop_name(stop));

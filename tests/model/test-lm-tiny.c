@@ -124,6 +124,9 @@ static double check_model(LmModel *m, const char *golden, double bound, const ch
 
 /* Q4_K copy of the F16 model, made with Myna's quantizer (gguf-py cannot write Q4_K). */
 /* Copy a GGUF with every 2-D non-F32 tensor converted to `to` (Q4_K or F32). */
+static const char *g_mutate_name; /* convert(): this tensor is written transposed (mutate 1) or dropped (2) */
+static int g_mutate;
+
 static int convert(const char *src, const char *dst, DType to)
 {
     char err[256];
@@ -188,6 +191,9 @@ static int convert(const char *src, const char *dst, DType to)
             free(row);
             if (r >= 0)
                 r = gguf_writer_add_tensor(w, ti->name, to, 2, ti->ne, bufs[i]);
+        } else if (g_mutate_name && strcmp(ti->name, g_mutate_name) == 0) {
+            int64_t ne[2] = {ti->ne[1], ti->ne[0]};
+            r = g_mutate == 2 ? 0 : gguf_writer_add_tensor(w, ti->name, ti->dtype, 2, ne, ti->data);
         } else {
             r = gguf_writer_add_tensor(w, ti->name, ti->dtype, ti->n_dims, ti->ne, ti->data);
         }
@@ -347,6 +353,32 @@ static void test_session_paths(void)
     lm_model_free(m);
 }
 
+/* A wrong shape or a missing tensor fails the load with a message naming the tensor. */
+static void test_bad_files(void)
+{
+    char src[4200], dst[] = "/tmp/myna-test-bad-XXXXXX", err[512];
+    int fd = mkstemp(dst);
+    LmModel *m = NULL;
+    LmLoadOptions o = {64, 1, NULL};
+
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return;
+    close(fd);
+    snprintf(src, sizeof(src), "%s/tiny-llama-b.F32.gguf", g_dir);
+    for (g_mutate = 1; g_mutate <= 2; g_mutate++) {
+        g_mutate_name = "blk.1.attn_k.weight";
+        CHECK_INT(convert(src, dst, DTYPE_F32), 0);
+        err[0] = 0;
+        CHECK_INT(lm_model_load(dst, g_be, &o, &m, err, sizeof(err)), -EBADMSG);
+        fprintf(stderr, "bad file %d: %s\n", g_mutate, err);
+        CHECK(strstr(err, "blk.1.attn_k.weight") != NULL);
+        CHECK(m == NULL);
+    }
+    g_mutate_name = NULL;
+    unlink(dst);
+}
+
 static int read_prompts(void)
 {
     char path[4200];
@@ -422,6 +454,7 @@ int main(void)
     lm_model_free(m);
     test_q4k();
     test_session_paths();
+    test_bad_files();
     backend_free(g_be);
     return test_exit();
 }

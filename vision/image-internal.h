@@ -1,0 +1,40 @@
+/* image-internal.h — shared between vision/image*.c only: limit checks, allocation, alpha compositing and
+ * the per-library decoders that image.c dispatches to. Not a public interface. */
+#ifndef MYNA_IMAGE_INTERNAL_H
+#define MYNA_IMAGE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "image.h"
+
+/* Encoded bytes: either memory (fd < 0) or a regular file read with pread (data == NULL). */
+typedef struct {
+    const uint8_t *data; /* borrowed */
+    size_t size;
+    int fd;
+} MediaSource;
+
+double image_now(void); /* CLOCK_MONOTONIC seconds */
+/* -EFBIG with "image: <what> W×H exceeds …" when w/h/pixels are over the caps, -EBADMSG for w or h ≤ 0. */
+int image_check_dims(const char *what, int64_t w, int64_t h, const ImageLimits *lim, char *err, size_t err_len);
+/* Allocates img->rgb for w×h (dims already checked). -ENOMEM. */
+int image_alloc(Image *img, int w, int h);
+/* rgba[n][4] → rgb[n][3], composited on white; in place allowed (rgb == rgba). */
+void image_composite_rgba(const uint8_t *rgba, uint8_t *rgb, size_t n);
+
+int image_decode_png(const uint8_t *data, size_t size, const ImageLimits *lim, Image *ret, char *err,
+                     size_t err_len);
+int image_decode_jpeg(const uint8_t *data, size_t size, const ImageLimits *lim, Image *ret, char *err,
+                      size_t err_len);
+int image_decode_ffmpeg(const uint8_t *data, size_t size, ImageFormat fmt, const ImageLimits *lim,
+                        double deadline, Image *ret, char *err, size_t err_len);
+int video_sample_ffmpeg(const MediaSource *src, ImageFormat fmt, int n_frames, const ImageLimits *lim,
+                        double deadline, Image *frames, double *timestamps, char *err, size_t err_len);
+
+/* JPEG marker walk (image-jpeg.c, exposed for tests of the bounded EXIF parser): EXIF orientation 1..8
+ * (1 when absent or invalid) and the number of SOS markers. -EBADMSG when the marker structure is broken. */
+int jpeg_scan_markers(const uint8_t *data, size_t size, int *ret_orientation, int *ret_n_scans, char *err,
+                      size_t err_len);
+
+#endif
