@@ -1,8 +1,11 @@
 /* mel.c — Whisper log-mel spectrogram (see mel.h). Reference numerics: openai-whisper audio.py
  * log_mel_spectrogram (torch.stft center=True reflect, periodic Hann) and librosa.filters.mel
  * (Slaney scale and area normalization), checked against tools/ref/mel_ref.py fixtures.
- * What it is not: a general STFT; sizes are Whisper's. The FFT is FFmpeg's av_tx complex FFT of length 400
- * (400 = 2^4·5^2 is supported by av_tx's mixed-radix/naive codelets), fed a real windowed frame. */
+ * What it is not: a general STFT; sizes are Whisper's.
+ * FFT: libavutil 57's av_tx accepts length 400 (= 2^4·5^2) only through its naive O(n²) codelet (measured
+ * 10 s per 30 s of audio), so the 400-point DFT is done with Bluestein's chirp-z algorithm on top of av_tx
+ * power-of-two FFTs of length 1024 (>= 2·400 − 1): X[k] = c[k] · IFFT(FFT(x·c) · FFT(conj c))[k] with
+ * c[n] = exp(−iπn²/400). Chirps are computed in double from n² mod 800. */
 #include "mel.h"
 
 #include <errno.h>
@@ -10,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libavutil/mem.h>
 #include <libavutil/tx.h>
 
 struct Mel {
@@ -17,15 +21,17 @@ struct Mel {
     float *filters;             /* owned; [N_FREQ, M] */
     int *lo, *hi;               /* owned; [M] non-zero bin range [lo, hi) of each filter */
     float window[MEL_N_FFT];    /* periodic Hann */
+    AVComplexFloat chirp[MEL_N_FFT];   /* c[n] = exp(-i*pi*n^2/N) */
+    AVComplexFloat *bfft;       /* owned; [BLUE_M] FFT of the conj-chirp filter, times 1/BLUE_M */
 };
 
-enum { STREAM_CAP = 8192 };
+enum { STREAM_CAP = 8192, BLUE_M = 1024 };
 
 struct MelStream {
     Mel *m;                     /* borrowed */
-    AVTXContext *tx;            /* owned; per stream because av_tx contexts keep scratch */
-    av_tx_fn fft;
-    AVComplexFloat *in, *out;   /* owned; [N_FFT] each */
+    AVTXContext *tx, *itx;      /* owned; per stream because av_tx contexts keep scratch */
+    av_tx_fn fft, ifft;
+    AVComplexFloat *in, *out;   /* owned; [BLUE_M] each */
     float *power;               /* owned; [N_FREQ] */
     float *frame;               /* owned; [M] */
     float *hist;                /* owned; [STREAM_CAP] samples hist_start .. hist_start + hist_len */
@@ -85,6 +91,43 @@ static int build_filters(Mel *m)
     return 0;
 }
 
+/* Bluestein tables: chirp c[n] and the transformed filter b = conj(c) laid out circularly (b[M-n] = b[n]). */
+static int build_chirp(Mel *m)
+{
+    AVTXContext *tx = NULL;
+    av_tx_fn fn;
+    AVComplexFloat *b = av_calloc(BLUE_M, sizeof(*b)); /* av_tx's SIMD codelets need aligned buffers */
+    float scale = 1.0f;
+    int r = -ENOMEM;
+
+    m->bfft = av_malloc(BLUE_M * sizeof(*m->bfft));
+    if (!b || !m->bfft)
+        goto done;
+    for (int n = 0; n < MEL_N_FFT; n++) {
+        double ph = M_PI * (double)(((long)n * n) % (2 * MEL_N_FFT)) / MEL_N_FFT;
+        m->chirp[n].re = (float)cos(ph);
+        m->chirp[n].im = (float)-sin(ph);
+        b[n].re = (float)cos(ph);
+        b[n].im = (float)sin(ph);
+        if (n > 0)
+            b[BLUE_M - n] = b[n];
+    }
+    if (av_tx_init(&tx, &fn, AV_TX_FLOAT_FFT, 0, BLUE_M, &scale, 0) < 0) {
+        r = -ENOTSUP;
+        goto done;
+    }
+    fn(tx, m->bfft, b, sizeof(AVComplexFloat));
+    for (int k = 0; k < BLUE_M; k++) {
+        m->bfft[k].re /= BLUE_M;
+        m->bfft[k].im /= BLUE_M;
+    }
+    r = 0;
+done:
+    av_tx_uninit(&tx);
+    av_free(b);
+    return r;
+}
+
 int mel_new(int n_mels, Mel **ret)
 {
     Mel *m;
@@ -107,6 +150,8 @@ int mel_new(int n_mels, Mel **ret)
         goto fail;
     for (int j = 0; j < MEL_N_FFT; j++) /* torch.hann_window(400, periodic=True) */
         m->window[j] = (float)(0.5 - 0.5 * cos(2.0 * M_PI * j / MEL_N_FFT));
+    if ((r = build_chirp(m)) < 0)
+        goto fail;
     *ret = m;
     return 0;
 fail:
@@ -121,6 +166,7 @@ void mel_free(Mel *m)
     free(m->filters);
     free(m->lo);
     free(m->hi);
+    av_free(m->bfft);
     free(m);
 }
 
@@ -153,14 +199,15 @@ int mel_stream_new(Mel *m, MelStream **ret)
     if (!s)
         return -ENOMEM;
     s->m = m;
-    s->in = malloc(MEL_N_FFT * sizeof(AVComplexFloat));
-    s->out = malloc(MEL_N_FFT * sizeof(AVComplexFloat));
+    s->in = av_calloc(BLUE_M, sizeof(AVComplexFloat));
+    s->out = av_calloc(BLUE_M, sizeof(AVComplexFloat));
     s->power = malloc(MEL_N_FREQ * sizeof(float));
     s->frame = malloc((size_t)m->n_mels * sizeof(float));
     s->hist = malloc(STREAM_CAP * sizeof(float));
     if (!s->in || !s->out || !s->power || !s->frame || !s->hist)
         goto fail;
-    if (av_tx_init(&s->tx, &s->fft, AV_TX_FLOAT_FFT, 0, MEL_N_FFT, &scale, 0) < 0) {
+    if (av_tx_init(&s->tx, &s->fft, AV_TX_FLOAT_FFT, 0, BLUE_M, &scale, 0) < 0 ||
+        av_tx_init(&s->itx, &s->ifft, AV_TX_FLOAT_FFT, 1, BLUE_M, &scale, 0) < 0) {
         r = -ENOTSUP;
         goto fail;
     }
@@ -176,8 +223,9 @@ void mel_stream_free(MelStream *s)
     if (!s)
         return;
     av_tx_uninit(&s->tx);
-    free(s->in);
-    free(s->out);
+    av_tx_uninit(&s->itx);
+    av_free(s->in);
+    av_free(s->out);
     free(s->power);
     free(s->frame);
     free(s->hist);
@@ -212,13 +260,25 @@ static int emit_frame(MelStream *s, int64_t i, int64_t n_end, MelFrameFn fn, voi
     const Mel *m = s->m;
     int64_t q0 = i * MEL_HOP - MEL_N_FFT / 2;
 
+    /* Bluestein: in = x·c (zero-padded), out = FFT(in); out *= FFT(b); in = IFFT(out); X = in·c */
     for (int j = 0; j < MEL_N_FFT; j++) {
-        s->in[j].re = sample_at(s, q0 + j, n_end) * m->window[j];
-        s->in[j].im = 0.0f;
+        float x = sample_at(s, q0 + j, n_end) * m->window[j];
+        s->in[j].re = x * m->chirp[j].re;
+        s->in[j].im = x * m->chirp[j].im;
     }
+    memset(s->in + MEL_N_FFT, 0, (BLUE_M - MEL_N_FFT) * sizeof(AVComplexFloat));
     s->fft(s->tx, s->out, s->in, sizeof(AVComplexFloat));
-    for (int k = 0; k < MEL_N_FREQ; k++)
-        s->power[k] = s->out[k].re * s->out[k].re + s->out[k].im * s->out[k].im;
+    for (int k = 0; k < BLUE_M; k++) {
+        AVComplexFloat a = s->out[k], b = m->bfft[k];
+        s->out[k].re = a.re * b.re - a.im * b.im;
+        s->out[k].im = a.re * b.im + a.im * b.re;
+    }
+    s->ifft(s->itx, s->in, s->out, sizeof(AVComplexFloat));
+    for (int k = 0; k < MEL_N_FREQ; k++) {
+        AVComplexFloat a = s->in[k], c = m->chirp[k];
+        float re = a.re * c.re - a.im * c.im, im = a.re * c.im + a.im * c.re;
+        s->power[k] = re * re + im * im;
+    }
     for (int b = 0; b < m->n_mels; b++) {
         const float *w = m->filters + (size_t)b * MEL_N_FREQ;
         double acc = 0.0;

@@ -1,0 +1,84 @@
+/* whisper-impl.h — Whisper's internal structures, shared by whisper-load.c (config, weights),
+ * whisper.c (encoder/decoder forward) and whisper-decode.c (transcription). Not a public interface. */
+#ifndef MYNA_WHISPER_IMPL_H
+#define MYNA_WHISPER_IMPL_H
+
+#include "backend.h"
+#include "tokenizer.h"
+#include "whisper.h"
+
+typedef struct {
+    Tensor ln1_w, ln1_b;                 /* [C] F32 */
+    Tensor wq, bq, wk, wv, bv, wo, bo;   /* w: [C, C]; b: [C] F32; k has no bias */
+    Tensor ln2_w, ln2_b;
+    Tensor fc1, fc1_b, fc2, fc2_b;       /* fc1: [C, FF], fc2: [FF, C] */
+} WhisperEncLayer;
+
+typedef struct {
+    Tensor ln1_w, ln1_b;
+    Tensor wq, bq, wk, wv, bv, wo, bo;   /* causal self-attention */
+    Tensor lnx_w, lnx_b;
+    Tensor xq, xbq, xk, xv, xbv, xo, xbo; /* cross-attention over the encoder states */
+    Tensor ln2_w, ln2_b;
+    Tensor fc1, fc1_b, fc2, fc2_b;
+} WhisperDecLayer;
+
+typedef struct {
+    Tensor conv1_w, conv1_b;   /* [3·M, C] (PyTorch [C, M, 3] flattened = im2col order), [C] */
+    Tensor conv2_w, conv2_b;   /* [3·C, C] permuted on load to (k, c_in) order, see whisper.c */
+    Tensor enc_pos;            /* [C, n_audio_ctx] F32 */
+    WhisperEncLayer *enc;      /* [n_audio_layer] owned */
+    Tensor enc_ln_w, enc_ln_b;
+    Tensor tok_emb;            /* [C, V]; also the output projection (tied) */
+    Tensor dec_pos;            /* [C, n_text_ctx] */
+    WhisperDecLayer *dec;      /* [n_text_layer] owned */
+    Tensor dec_ln_w, dec_ln_b;
+} WhisperWeights;
+
+enum { WHISPER_LOGIT_ROWS = 8 };
+
+typedef struct {
+    /* encoder, sized for F = 2·n_audio_ctx frames */
+    Tensor mel;               /* [F, M] */
+    Tensor col1;              /* [3·M, F] */
+    Tensor y1;                /* [C, F] conv1 output, time-major */
+    Tensor col2;              /* [3·C, T] conv2 input windows (row 0's left tap stays zero) */
+    Tensor ex, exn, eq, ek, ev, eatt; /* [C, T] */
+    Tensor eff;               /* [FF, T] */
+    Tensor enc_out;           /* [C, T] */
+    int n_enc;                /* T of the last encode, 0 = none */
+    /* cross-attention K/V per decoder layer, [HD, NH, T] */
+    Tensor *ck, *cv;
+    /* decoder self-attention cache per layer, [HD, NH, n_text_ctx] */
+    Tensor *sk, *sv;
+    /* decoder activations for up to n_text_ctx tokens */
+    Tensor dx, dxn, dq, dk, dv, datt; /* [C, n_text_ctx] */
+    Tensor dff;               /* [FF, n_text_ctx] */
+    Tensor logits;            /* [V, WHISPER_LOGIT_ROWS] */
+    int32_t *pos;             /* host [n_text_ctx] */
+} WhisperState;
+
+struct Whisper {
+    WhisperConfig cfg;
+    WhisperTokens tok;
+    Backend *be;              /* borrowed */
+    int host;                 /* weights used in place (CPU backend) */
+    void *src;                /* HfModel, owned */
+    Tokenizer *tokenizer;     /* owned, NULL when the folder has no tokenizer.json */
+    int32_t *suppress;        /* owned, ids always suppressed */
+    int n_suppress;
+    int32_t *suppress_begin;  /* owned, ids suppressed at the first sampled position */
+    int n_suppress_begin;
+    WhisperWeights w;
+    WhisperState st;
+    Tensor *uploads;          /* owned backend copies of weights (non-host backends) and state tensors */
+    int n_uploads, cap_uploads;
+    void **host_bufs;         /* owned converted/permuted host weights */
+    int n_host_bufs, cap_host_bufs;
+};
+
+/* whisper.c */
+int whisper_state_init(Whisper *w);
+void whisper_state_free(Whisper *w);
+
+#endif

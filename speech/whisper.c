@@ -1,0 +1,290 @@
+/* whisper.c — Whisper encoder and decoder forward passes on a Backend, and their activations.
+ *
+ * Encoder (SPEC.md §5.2): conv1 (k3, pad 1) → GELU → conv2 (k3, stride 2, pad 1) → GELU → + positions →
+ * pre-LN blocks (MHA with q/v/out biases, no key bias; GELU MLP) → final LayerNorm. Decoder: token +
+ * learned positions → blocks of causal self-attention (cache), cross-attention over the encoder states
+ * (K/V computed once per encode), GELU MLP → final LayerNorm → logits against the token embedding.
+ * conv1 runs as im2col_1d + matmul on the [F, M] mel. conv1's output is time-major [C, F] (a matmul
+ * result), so conv2's windows are gathered with three strided copies into [3·C, T] rows ordered
+ * (tap k, channel c); its kernel was permuted to that order at load (whisper-load.c).
+ * Not here: loading (whisper-load.c), token selection and windows (whisper-decode.c).
+ * Reference numerics: HF transformers WhisperForConditionalGeneration (eager attention, exact-erf GELU,
+ * LayerNorm eps 1e-5); goldens from tools/ref/tiny_whisper.py.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "whisper-impl.h"
+
+#define LN_EPS 1e-5f
+
+/* Contiguous view of `base`'s memory with another shape. */
+static Tensor view(const Tensor *base, size_t off_elems, int64_t ne0, int64_t ne1, int64_t ne2)
+{
+    Tensor t;
+    int64_t ne[3] = {ne0, ne1, ne2};
+
+    tensor_init(&t, base->dtype, ne2 > 1 ? 3 : 2, ne, (float *)base->data + off_elems);
+    t.mem = base->mem;
+    return t;
+}
+
+/* [ne0, ne1] F32 view whose rows are nb1 bytes apart. */
+static Tensor strided(const Tensor *base, size_t off_elems, int64_t ne0, int64_t ne1, size_t nb1)
+{
+    Tensor t = view(base, off_elems, ne0, ne1, 1);
+    t.nb[1] = nb1;
+    t.nb[2] = t.nb[3] = nb1 * (size_t)ne1;
+    return t;
+}
+
+static int alloc_t(Whisper *w, Tensor *t, int64_t ne0, int64_t ne1, int64_t ne2)
+{
+    int64_t ne[3] = {ne0, ne1, ne2};
+    int r = tensor_init(t, DTYPE_F32, ne2 > 1 ? 3 : 2, ne, NULL);
+
+    if (r < 0)
+        return r;
+    if (w->n_uploads == w->cap_uploads) {
+        int cap = w->cap_uploads ? 2 * w->cap_uploads : 256;
+        Tensor *n = realloc(w->uploads, sizeof(*n) * (size_t)cap);
+        if (!n)
+            return -ENOMEM;
+        w->uploads = n;
+        w->cap_uploads = cap;
+    }
+    if ((r = w->be->ops->tensor_alloc(w->be, t)) < 0)
+        return r;
+    w->uploads[w->n_uploads++] = *t;
+    return 0;
+}
+
+int whisper_state_init(Whisper *w)
+{
+    const WhisperConfig *c = &w->cfg;
+    WhisperState *s = &w->st;
+    int64_t C = c->n_audio_state, T = c->n_audio_ctx, F = 2 * T, M = c->n_mels, FF = c->n_audio_ff;
+    int64_t HD = C / c->n_audio_head, NH = c->n_audio_head, D = c->n_text_ctx;
+    int64_t DFF = c->n_text_ff;
+    float *zero;
+    int r;
+
+    s->ck = calloc((size_t)c->n_text_layer, sizeof(Tensor));
+    s->cv = calloc((size_t)c->n_text_layer, sizeof(Tensor));
+    s->sk = calloc((size_t)c->n_text_layer, sizeof(Tensor));
+    s->sv = calloc((size_t)c->n_text_layer, sizeof(Tensor));
+    s->pos = calloc((size_t)D, sizeof(int32_t));
+    if (!s->ck || !s->cv || !s->sk || !s->sv || !s->pos)
+        return -ENOMEM;
+    if ((r = alloc_t(w, &s->mel, F, M, 1)) < 0 || (r = alloc_t(w, &s->col1, 3 * M, F, 1)) < 0 ||
+        (r = alloc_t(w, &s->y1, C, F, 1)) < 0 || (r = alloc_t(w, &s->col2, 3 * C, T, 1)) < 0 ||
+        (r = alloc_t(w, &s->ex, C, T, 1)) < 0 || (r = alloc_t(w, &s->exn, C, T, 1)) < 0 ||
+        (r = alloc_t(w, &s->eq, C, T, 1)) < 0 || (r = alloc_t(w, &s->ek, C, T, 1)) < 0 ||
+        (r = alloc_t(w, &s->ev, C, T, 1)) < 0 || (r = alloc_t(w, &s->eatt, C, T, 1)) < 0 ||
+        (r = alloc_t(w, &s->eff, FF, T, 1)) < 0 || (r = alloc_t(w, &s->enc_out, C, T, 1)) < 0)
+        return r;
+    HD = c->n_text_state / c->n_text_head;
+    NH = c->n_text_head;
+    for (int l = 0; l < c->n_text_layer; l++) {
+        if ((r = alloc_t(w, &s->ck[l], HD, NH, T)) < 0 || (r = alloc_t(w, &s->cv[l], HD, NH, T)) < 0 ||
+            (r = alloc_t(w, &s->sk[l], HD, NH, D)) < 0 || (r = alloc_t(w, &s->sv[l], HD, NH, D)) < 0)
+            return r;
+    }
+    C = c->n_text_state;
+    if ((r = alloc_t(w, &s->dx, C, D, 1)) < 0 || (r = alloc_t(w, &s->dxn, C, D, 1)) < 0 ||
+        (r = alloc_t(w, &s->dq, C, D, 1)) < 0 || (r = alloc_t(w, &s->dk, C, D, 1)) < 0 ||
+        (r = alloc_t(w, &s->dv, C, D, 1)) < 0 || (r = alloc_t(w, &s->datt, C, D, 1)) < 0 ||
+        (r = alloc_t(w, &s->dff, DFF, D, 1)) < 0 ||
+        (r = alloc_t(w, &s->logits, c->n_vocab, WHISPER_LOGIT_ROWS, 1)) < 0)
+        return r;
+    /* conv2's left tap of output 0 reads the zero padding: those C floats are never written */
+    zero = calloc((size_t)c->n_audio_state, sizeof(float));
+    if (!zero)
+        return -ENOMEM;
+    r = w->be->ops->tensor_set(w->be, &s->col2, zero, 0, sizeof(float) * (size_t)c->n_audio_state);
+    free(zero);
+    return r;
+}
+
+void whisper_state_free(Whisper *w)
+{
+    /* the tensors themselves are in w->uploads */
+    free(w->st.ck);
+    free(w->st.cv);
+    free(w->st.sk);
+    free(w->st.sv);
+    free(w->st.pos);
+    memset(&w->st, 0, sizeof(w->st));
+}
+
+#define TRY(call) do { if ((r = (call)) < 0) { log_debug("whisper: %s: %d", #call, r); return r; } } while (0)
+
+/* y = x · wᵀ + b (b may be NULL). */
+static int linear(Backend *be, Tensor *y, const Tensor *wt, const Tensor *b, const Tensor *x)
+{
+    int r;
+
+    TRY(backend_matmul(be, y, wt, x));
+    if (b)
+        TRY(backend_add(be, y, y, b));
+    return 0;
+}
+
+/* One pre-LN attention sub-block: x += out(attn(LN(x))). q from xn; k, v either from xn (self) or given
+ * (cross, kv != NULL). q/att scratch are [C, T]. */
+typedef struct {
+    const Tensor *ln_w, *ln_b, *wq, *bq, *wk, *wv, *bv, *wo, *bo;
+} AttnW;
+
+static int mlp_block(Backend *be, Tensor *x, Tensor *xn, Tensor *ff, const Tensor *ln_w, const Tensor *ln_b,
+                     const Tensor *fc1, const Tensor *fc1_b, const Tensor *fc2, const Tensor *fc2_b)
+{
+    int r;
+
+    TRY(backend_layernorm(be, xn, x, ln_w, ln_b, LN_EPS));
+    TRY(linear(be, ff, fc1, fc1_b, xn));
+    TRY(backend_gelu(be, ff, ff));
+    TRY(linear(be, xn, fc2, fc2_b, ff));
+    TRY(backend_add(be, x, x, xn));
+    return 0;
+}
+
+int whisper_encode(Whisper *w, const float *mel, int n_frames, float *ret_states)
+{
+    const WhisperConfig *c = &w->cfg;
+    const WhisperWeights *ww = &w->w;
+    WhisperState *s = &w->st;
+    Backend *be = w->be;
+    int64_t C = c->n_audio_state, M = c->n_mels, F = n_frames, T = n_frames / 2;
+    int64_t NH = c->n_audio_head, HD = C / NH;
+    AttnParams ap = {1.0f / sqrtf((float)HD), 0, 0, NULL};
+    int r;
+
+    if (!mel || n_frames < 2 || n_frames % 2 || n_frames > 2 * c->n_audio_ctx)
+        return -EINVAL;
+    s->n_enc = 0;
+    Tensor mel_t = view(&s->mel, 0, F, M, 1);         /* [F, M] */
+    Tensor col1 = view(&s->col1, 0, 3 * M, F, 1);     /* [3·M, F] */
+    Tensor y1 = view(&s->y1, 0, C, F, 1);             /* [C, F] */
+    Tensor col2 = view(&s->col2, 0, 3 * C, T, 1);     /* [3·C, T] */
+    Tensor x = view(&s->ex, 0, C, T, 1), xn = view(&s->exn, 0, C, T, 1);
+    Tensor q = view(&s->eq, 0, C, T, 1), k = view(&s->ek, 0, C, T, 1), v = view(&s->ev, 0, C, T, 1);
+    Tensor att = view(&s->eatt, 0, C, T, 1), ff = view(&s->eff, 0, c->n_audio_ff, T, 1);
+    Tensor q3 = view(&s->eq, 0, HD, NH, T), k3 = view(&s->ek, 0, HD, NH, T), v3 = view(&s->ev, 0, HD, NH, T);
+    Tensor att3 = view(&s->eatt, 0, HD, NH, T);
+    Tensor pos = view(&ww->enc_pos, 0, C, T, 1);
+    Tensor out = view(&s->enc_out, 0, C, T, 1);
+
+    TRY(be->ops->tensor_set(be, &mel_t, mel, 0, sizeof(float) * (size_t)(F * M)));
+    /* conv1 + GELU: [F, M] → windows [3·M, F] → [C, F] */
+    TRY(be->ops->im2col_1d(be, &col1, &mel_t, 3, 1, 1));
+    TRY(linear(be, &y1, &ww->conv1_w, &ww->conv1_b, &col1));
+    TRY(backend_gelu(be, &y1, &y1));
+    /* conv2 windows: row t of col2 = [y1[2t−1] | y1[2t] | y1[2t+1]] (y1[−1] = 0) */
+    for (int tap = 0; tap < 3; tap++) {
+        int64_t t0 = tap == 0 ? 1 : 0;
+        Tensor dst = strided(&s->col2, (size_t)(t0 * 3 * C + tap * C), C, T - t0, sizeof(float) * 3 * (size_t)C);
+        Tensor src = strided(&s->y1, (size_t)((2 * t0 + tap - 1) * C), C, T - t0, sizeof(float) * 2 * (size_t)C);
+        TRY(backend_copy(be, &dst, &src));
+    }
+    TRY(linear(be, &x, &ww->conv2_w, &ww->conv2_b, &col2));
+    TRY(backend_gelu(be, &x, &x));
+    TRY(backend_add(be, &x, &x, &pos));
+    for (int l = 0; l < c->n_audio_layer; l++) {
+        const WhisperEncLayer *e = &ww->enc[l];
+        TRY(backend_layernorm(be, &xn, &x, &e->ln1_w, &e->ln1_b, LN_EPS));
+        TRY(linear(be, &q, &e->wq, &e->bq, &xn));
+        TRY(linear(be, &k, &e->wk, NULL, &xn));
+        TRY(linear(be, &v, &e->wv, &e->bv, &xn));
+        TRY(backend_attention(be, &att3, &q3, &k3, &v3, &ap));
+        TRY(linear(be, &xn, &e->wo, &e->bo, &att));
+        TRY(backend_add(be, &x, &x, &xn));
+        TRY(mlp_block(be, &x, &xn, &ff, &e->ln2_w, &e->ln2_b, &e->fc1, &e->fc1_b, &e->fc2, &e->fc2_b));
+    }
+    TRY(backend_layernorm(be, &out, &x, &ww->enc_ln_w, &ww->enc_ln_b, LN_EPS));
+    /* cross-attention keys and values of every decoder layer, once per window */
+    for (int l = 0; l < c->n_text_layer; l++) {
+        const WhisperDecLayer *d = &ww->dec[l];
+        Tensor ck = view(&s->ck[l], 0, C, T, 1), cv = view(&s->cv[l], 0, C, T, 1);
+        TRY(linear(be, &ck, &d->xk, NULL, &out));
+        TRY(linear(be, &cv, &d->xv, &d->xbv, &out));
+    }
+    if (ret_states)
+        TRY(be->ops->tensor_get(be, &out, ret_states, 0, sizeof(float) * (size_t)(C * T)));
+    s->n_enc = (int)T;
+    return 0;
+}
+
+const Tensor *whisper_encoder_output(const Whisper *w)
+{
+    return w->st.n_enc ? &w->st.enc_out : NULL;
+}
+
+int whisper_decode(Whisper *w, const int32_t *ids, int n, int n_past, float *logits, int all_rows)
+{
+    const WhisperConfig *c = &w->cfg;
+    const WhisperWeights *ww = &w->w;
+    WhisperState *s = &w->st;
+    Backend *be = w->be;
+    int64_t C = c->n_text_state, NH = c->n_text_head, HD = C / NH, T = n, S = s->n_enc, V = c->n_vocab;
+    AttnParams self = {1.0f / sqrtf((float)HD), 1, n_past, NULL};
+    AttnParams cross = {1.0f / sqrtf((float)HD), 0, 0, NULL};
+    int r;
+
+    if (!ids || n < 1 || n_past < 0 || n_past + n > c->n_text_ctx || S == 0)
+        return -EINVAL;
+    for (int t = 0; t < n; t++) {
+        if (ids[t] < 0 || ids[t] >= V)
+            return -EINVAL;
+        s->pos[t] = n_past + t;
+    }
+    Tensor x = view(&s->dx, 0, C, T, 1), xn = view(&s->dxn, 0, C, T, 1);
+    Tensor q = view(&s->dq, 0, C, T, 1), k = view(&s->dk, 0, C, T, 1), v = view(&s->dv, 0, C, T, 1);
+    Tensor att = view(&s->datt, 0, C, T, 1), ff = view(&s->dff, 0, c->n_text_ff, T, 1);
+    Tensor q3 = view(&s->dq, 0, HD, NH, T), k3 = view(&s->dk, 0, HD, NH, T), v3 = view(&s->dv, 0, HD, NH, T);
+    Tensor att3 = view(&s->datt, 0, HD, NH, T);
+
+    TRY(backend_get_rows(be, &x, &ww->tok_emb, ids, n));
+    TRY(backend_get_rows(be, &xn, &ww->dec_pos, s->pos, n));
+    TRY(backend_add(be, &x, &x, &xn));
+    for (int l = 0; l < c->n_text_layer; l++) {
+        const WhisperDecLayer *d = &ww->dec[l];
+        Tensor kc = view(&s->sk[l], (size_t)(n_past * C), HD, NH, T);   /* cache rows of these tokens */
+        Tensor vc = view(&s->sv[l], (size_t)(n_past * C), HD, NH, T);
+        Tensor ka = view(&s->sk[l], 0, HD, NH, n_past + T);             /* [HD, NH, S] visible keys */
+        Tensor va = view(&s->sv[l], 0, HD, NH, n_past + T);
+        Tensor ck = view(&s->ck[l], 0, HD, NH, S), cv = view(&s->cv[l], 0, HD, NH, S);
+        /* causal self-attention */
+        TRY(backend_layernorm(be, &xn, &x, &d->ln1_w, &d->ln1_b, LN_EPS));
+        TRY(linear(be, &q, &d->wq, &d->bq, &xn));
+        TRY(linear(be, &k, &d->wk, NULL, &xn));
+        TRY(linear(be, &v, &d->wv, &d->bv, &xn));
+        TRY(backend_copy(be, &kc, &k3));
+        TRY(backend_copy(be, &vc, &v3));
+        TRY(backend_attention(be, &att3, &q3, &ka, &va, &self));
+        TRY(linear(be, &xn, &d->wo, &d->bo, &att));
+        TRY(backend_add(be, &x, &x, &xn));
+        /* cross-attention over the encoder states */
+        TRY(backend_layernorm(be, &xn, &x, &d->lnx_w, &d->lnx_b, LN_EPS));
+        TRY(linear(be, &q, &d->xq, &d->xbq, &xn));
+        TRY(backend_attention(be, &att3, &q3, &ck, &cv, &cross));
+        TRY(linear(be, &xn, &d->xo, &d->xbo, &att));
+        TRY(backend_add(be, &x, &x, &xn));
+        TRY(mlp_block(be, &x, &xn, &ff, &d->ln2_w, &d->ln2_b, &d->fc1, &d->fc1_b, &d->fc2, &d->fc2_b));
+    }
+    if (!logits)
+        return 0;
+    int64_t r0 = all_rows ? 0 : T - 1;
+    Tensor xs = view(&s->dx, (size_t)(r0 * C), C, T - r0, 1), xns = view(&s->dxn, (size_t)(r0 * C), C, T - r0, 1);
+    TRY(backend_layernorm(be, &xns, &xs, &ww->dec_ln_w, &ww->dec_ln_b, LN_EPS));
+    for (int64_t t = r0; t < T; t += WHISPER_LOGIT_ROWS) {
+        int64_t m = T - t < WHISPER_LOGIT_ROWS ? T - t : WHISPER_LOGIT_ROWS;
+        Tensor in = view(&s->dxn, (size_t)(t * C), C, m, 1), lg = view(&s->logits, 0, V, m, 1);
+        TRY(backend_matmul(be, &lg, &ww->tok_emb, &in));
+        TRY(be->ops->tensor_get(be, &lg, logits + (size_t)(t - r0) * (size_t)V, 0, sizeof(float) * (size_t)(V * m)));
+    }
+    return 0;
+}

@@ -1,0 +1,93 @@
+/* whisper.h — Whisper speech recognition: encoder (log-mel → states), decoder (tokens → logits) and
+ * transcription of 16 kHz PCM (30 s windows, greedy decoding with temperature fallback).
+ *
+ * What it is: the model of OpenAI Whisper (Radford et al. 2022, openai-whisper model.py / decoding.py /
+ * transcribe.py; HF WhisperForConditionalGeneration) running on a Backend; loads an HF Whisper folder
+ * (config.json + model.safetensors [+ tokenizer.json, generation_config.json]), e.g. the one
+ * tools/convert-whisper-ct2.py makes from a CTranslate2 model.
+ * What it is not: audio decoding or resampling (speech/audio.h), the log-mel front end (speech/mel.h,
+ * used by whisper_transcribe), beam search, word-level timestamps.
+ *
+ * Layouts (tensor.h alphabet, innermost first): log-mel input [F, M] (each mel bin's frames contiguous,
+ * PyTorch [n_mels, n_frames], as mel_compute writes it); encoder states [C, T] with T = F / 2 (PyTorch
+ * [T, C]); logits [V, T].
+ * A Whisper object holds activations and caches for one stream: calls on one object must not overlap.
+ */
+#ifndef MYNA_WHISPER_H
+#define MYNA_WHISPER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+
+typedef struct Whisper Whisper;
+
+typedef struct {
+    int n_vocab;
+    int n_mels;
+    int n_audio_ctx, n_audio_state, n_audio_head, n_audio_layer, n_audio_ff; /* 1500 positions for 30 s */
+    int n_text_ctx, n_text_state, n_text_head, n_text_layer, n_text_ff;
+    int multilingual;   /* vocab >= 51865: language and task tokens in the prompt */
+} WhisperConfig;
+
+/* Special token ids (-1 when the vocabulary has none). */
+typedef struct {
+    int32_t eot, sot, sot_prev, sot_lm, translate, transcribe, no_speech, no_timestamps, timestamp_begin;
+    int32_t lang_begin; /* <|en|>, first language token (multilingual) */
+} WhisperTokens;
+
+typedef struct {
+    int timestamps;                    /* 0: prompt ends with <|notimestamps|>; 1: timestamp tokens */
+    const char *language;              /* multilingual models: "en", "de", …; NULL means "en" */
+    int translate;                     /* multilingual models: <|translate|> instead of <|transcribe|> */
+    float temperature_inc;             /* fallback ladder 0, inc, 2·inc … ≤ 1.0; 0 disables fallback */
+    float compression_ratio_threshold; /* zlib ratio above which a window is decoded again (2.4) */
+    float logprob_threshold;           /* mean token log-prob below which a window is decoded again (-1) */
+    float no_speech_threshold;         /* P(<|nospeech|>) above which a low-confidence window is silence */
+    int max_tokens;                    /* sampled tokens per window; 0 = n_text_ctx / 2 (224) */
+    uint64_t seed;                     /* sampling at temperature > 0 */
+} WhisperOptions;
+
+typedef struct {
+    int n_windows, n_tokens, n_fallbacks, n_silent;
+    double audio_s, mel_s, encode_s, decode_s; /* seconds */
+} WhisperStats;
+
+/* Longest input whisper_transcribe accepts (the whole log-mel is kept, as openai-whisper does). */
+#define WHISPER_MAX_SECONDS 3600
+
+void whisper_options_default(WhisperOptions *o);
+
+/* path: an HF Whisper folder. Weights F32/F16/BF16 (matrices keep their dtype; norms, biases and
+ * positions become F32). tokenizer.json is optional (without it only the model calls work).
+ * Errors: -ENOENT (no such folder/file), -EBADMSG (missing tensor, wrong shape, bad config: err says which),
+ * -ENOTSUP, -ENOMEM. */
+int whisper_load(const char *path, Backend *be, Whisper **ret, char *err, size_t err_len);
+void whisper_free(Whisper *w); /* accepts NULL */
+const WhisperConfig *whisper_config(const Whisper *w);
+const WhisperTokens *whisper_tokens(const Whisper *w);
+
+/* Encoder: mel [F, M] host floats with F even and 2 <= F <= 2·n_audio_ctx (3000 frames = 30 s for the
+ * reference model). Keeps the states [C, F/2] for the decoder (cross-attention K/V computed once here) and
+ * copies them to ret_states (host, F/2 · C floats) when it is not NULL. */
+int whisper_encode(Whisper *w, const float *mel, int n_frames, float *ret_states);
+/* The last encoder output on the backend, [C, T] (borrowed, valid until the next encode); NULL before. */
+const Tensor *whisper_encoder_output(const Whisper *w);
+
+/* Decoder: feed n ids at positions n_past.. (the self-attention cache keeps earlier ones; n_past = 0
+ * restarts). Needs a prior whisper_encode. logits: host [V, n] when all_rows, else [V] for the last id;
+ * NULL skips them. -EINVAL for ids out of range or n_past + n > n_text_ctx. */
+int whisper_decode(Whisper *w, const int32_t *ids, int n, int n_past, float *logits, int all_rows);
+
+/* Transcribe n samples of 16 kHz mono PCM (needs tokenizer.json and FFmpeg's mel). *ret_text: malloc'd
+ * UTF-8, leading space trimmed (caller frees). stats may be NULL. -E2BIG above WHISPER_MAX_SECONDS,
+ * -ENOTSUP without a tokenizer or without FFmpeg. */
+int whisper_transcribe(Whisper *w, const float *pcm16k, size_t n, const WhisperOptions *o, char **ret_text,
+                       WhisperStats *stats);
+
+/* Text of one token (raw bytes, timestamps as "<|1.24|>", other specials as their text); count like
+ * snprintf. */
+int whisper_token_text(const Whisper *w, int32_t id, char *out, size_t cap);
+
+#endif
