@@ -134,7 +134,7 @@ static int bind(Whisper *w, const char *name, int64_t ne0, int64_t ne1, int64_t 
 
 static int bind_ln(Whisper *w, const char *prefix, int64_t c, Tensor *wt, Tensor *b, char *err, size_t err_len)
 {
-    char n[192];
+    char n[256];
     int r;
 
     snprintf(n, sizeof(n), "%s.weight", prefix);
@@ -148,7 +148,7 @@ static int bind_ln(Whisper *w, const char *prefix, int64_t c, Tensor *wt, Tensor
 static int bind_lin(Whisper *w, const char *prefix, int64_t k, int64_t n, Tensor *wt, Tensor *b, char *err,
                     size_t err_len)
 {
-    char s[192];
+    char s[256];
     int r;
 
     snprintf(s, sizeof(s), "%s.weight", prefix);
@@ -161,7 +161,7 @@ static int bind_lin(Whisper *w, const char *prefix, int64_t k, int64_t n, Tensor
 static int bind_attn(Whisper *w, const char *p, int64_t C, Tensor *q, Tensor *bq, Tensor *k, Tensor *v,
                      Tensor *bv, Tensor *o, Tensor *bo, char *err, size_t err_len)
 {
-    char s[192];
+    char s[200];
     int r;
 
     snprintf(s, sizeof(s), "%s.q_proj", p);
@@ -182,7 +182,7 @@ static int bind_weights(Whisper *w, char *err, size_t err_len)
     const WhisperConfig *c = &w->cfg;
     WhisperWeights *ww = &w->w;
     int64_t C = c->n_audio_state, M = c->n_mels;
-    char p[160], s[192];
+    char p[96], s[160];
     int r;
 
     ww->enc = calloc((size_t)c->n_audio_layer, sizeof(*ww->enc));

@@ -133,12 +133,7 @@ static int linear(Backend *be, Tensor *y, const Tensor *wt, const Tensor *b, con
     return 0;
 }
 
-/* One pre-LN attention sub-block: x += out(attn(LN(x))). q from xn; k, v either from xn (self) or given
- * (cross, kv != NULL). q/att scratch are [C, T]. */
-typedef struct {
-    const Tensor *ln_w, *ln_b, *wq, *bq, *wk, *wv, *bv, *wo, *bo;
-} AttnW;
-
+/* Pre-LN MLP sub-block: x += fc2(GELU(fc1(LN(x)))). */
 static int mlp_block(Backend *be, Tensor *x, Tensor *xn, Tensor *ff, const Tensor *ln_w, const Tensor *ln_b,
                      const Tensor *fc1, const Tensor *fc1_b, const Tensor *fc2, const Tensor *fc2_b)
 {

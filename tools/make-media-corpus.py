@@ -201,7 +201,8 @@ def hostile_jpegs(base):
     out["jpeg-segment-len-0"] = (base[:2] + b"\xff\xe0\x00\x00" + base[2:], "EBADMSG")
     out["jpeg-segment-len-1"] = (base[:2] + b"\xff\xfe\x00\x01" + base[2:], "EBADMSG")
     out["jpeg-app-past-eof"] = (base[:2] + b"\xff\xe2\xff\xf0" + b"x" * 40, "EBADMSG")
-    out["jpeg-dri-without-rst"] = (jpeg_build([(0xDD, struct.pack(">H", 1))] + segs, tail), "EBADMSG")
+    # restart interval 1 but no RSTn in the data: libjpeg-turbo decodes it without a warning (accepted)
+    out["jpeg-dri-without-rst"] = (jpeg_build([(0xDD, struct.pack(">H", 1))] + segs, tail), "OK")
     rng = np.random.default_rng(1)
     noise = bytes(rng.integers(0, 255, len(tail) - 2, dtype=np.uint8).tobytes()).replace(b"\xff", b"\xfe")
     out["jpeg-entropy-noise"] = (jpeg_build(segs, noise + b"\xff\xd9"), "EBADMSG")
@@ -258,7 +259,7 @@ def hostile_videos(mp4, webm, avi):
     out["mkv-ebml-garbage"] = (webm[:4] + bytes(range(256)) * 4, "EBADMSG")
     out["avi-riff-garbage"] = (avi[:12] + bytes(500), "EBADMSG")
     out["avi-hls-inside"] = (avi[:12] + b"#EXTM3U\n#EXTINF:1,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n", "EBADMSG")
-    i = mp4.find(b"avc1")
+    i = mp4.find(b"avc1", mp4.find(b"stsd"))  # the sample entry, not the ftyp brand
     if i > 0:
         big = mp4[:i + 28] + struct.pack(">HH", 60000, 60000) + mp4[i + 32:]
         out["mp4-avc1-60000x60000"] = (big, "EFBIG")
@@ -272,8 +273,14 @@ def hostile_videos(mp4, webm, avi):
     j = mp4.find(b"dref")
     if j > 0:
         old_len = struct.unpack(">I", mp4[j - 4:j])[0]
-        patched = mp4[:j - 4] + dref + mp4[j - 4 + old_len:]
-        out["mp4-dref-file-url"] = (patched, "EBADMSG")
+        patched = bytearray(mp4[:j - 4] + dref + mp4[j - 4 + old_len:])
+        delta = len(dref) - old_len
+        for parent in (b"moov", b"trak", b"mdia", b"minf", b"dinf"):  # keep the box tree consistent
+            k = bytes(patched).rfind(parent, 0, j) - 4
+            patched[k:k + 4] = struct.pack(">I", struct.unpack(">I", patched[k:k + 4])[0] + delta)
+        # accepted: FFmpeg's mov demuxer ignores external references (enable_drefs off) and our io_open
+        # refuses every open, so the samples come from this file's own mdat
+        out["mp4-dref-file-url"] = (bytes(patched), "OK")
     out["image-as-video"] = (None, "EMEDIUMTYPE")  # filled by the caller
     return out
 
@@ -292,7 +299,8 @@ def main():
     ffmpeg(*raw_in, os.path.join(valid_dir, "pattern.bmp"))
     ffmpeg(*raw_in, "-compression_algo", "raw", os.path.join(valid_dir, "pattern.tiff"))
     ffmpeg(*raw_in, "-c:v", "libwebp", "-lossless", "1", os.path.join(valid_dir, "pattern.webp"))
-    ffmpeg(*raw_in, "-pix_fmt", "rgb8", os.path.join(valid_dir, "pattern.gif"))
+    ffmpeg(*raw_in, "-vf", "split[a][b];[a]palettegen=reserve_transparent=0[p];[b][p]paletteuse=dither=none",
+           os.path.join(valid_dir, "pattern.gif"))
     ffmpeg(*raw_in, os.path.join(valid_dir, "pattern.png"))
     ffmpeg(*raw_in, "-c:v", "mjpeg", "-q:v", "2", "-pix_fmt", "yuvj420p", "-frames:v", "1",
            os.path.join(valid_dir, "pattern.jpg"))

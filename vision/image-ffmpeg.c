@@ -46,7 +46,7 @@ typedef struct {
     struct SwsContext *sws;
     AVFrame *frame, *keep; /* keep: last decoded frame (video sampling) */
     AVPacket *pkt;
-    int stream, eof, n_bad_packets;
+    int stream, eof, n_bad_packets, last_err; /* last_err: last decoder refusal, for the message */
     int64_t n_decoded, n_packets;
     const ImageLimits *lim;
 } Ff;
@@ -208,7 +208,8 @@ static int ff_open(Ff *c, const MediaSource *src, ImageFormat f, const ImageLimi
         return err_set(err, err_len, -EMEDIUMTYPE, "%s: codec %s is not allowed", what, codec->name);
     if (st->codecpar->width > 0 || st->codecpar->height > 0) {
         char label[64];
-        snprintf(label, sizeof(label), "%s (%s)", image_format_name(f), codec->name);
+        snprintf(label, sizeof(label), "%s (%s)%s", image_format_name(f), codec->name,
+                 image_format_is_video(f) ? " video" : "");
         r = image_check_dims(label, st->codecpar->width, st->codecpar->height, lim, err, err_len);
         if (r < 0)
             return r;
@@ -248,7 +249,7 @@ static int ff_next_frame(Ff *c, const char *what, char *err, size_t err_len)
         }
         if (r == AVERROR_EOF)
             return 1;
-        if (r != AVERROR(EAGAIN))
+        if (r != AVERROR(EAGAIN)) /* some decoders report a bad packet here, not on send */
             return ff_err(c, r, what, err, err_len);
         if (image_now() > c->io.deadline)
             return ff_err(c, AVERROR_EXIT, what, err, err_len);
@@ -272,6 +273,8 @@ static int ff_next_frame(Ff *c, const char *what, char *err, size_t err_len)
                 av_packet_unref(c->pkt);
                 return ff_err(c, r, what, err, err_len);
             }
+            if (r < 0 && r != AVERROR(EAGAIN))
+                c->last_err = r;
             if (r < 0 && r != AVERROR(EAGAIN) && ++c->n_bad_packets > 64) {
                 av_packet_unref(c->pkt);
                 return ff_err(c, r, what, err, err_len);
@@ -279,6 +282,15 @@ static int ff_next_frame(Ff *c, const char *what, char *err, size_t err_len)
         }
         av_packet_unref(c->pkt);
     }
+}
+
+static int ff_no_frame(const Ff *c, const char *what, char *err, size_t err_len)
+{
+    char msg[AV_ERROR_MAX_STRING_SIZE] = "no data";
+
+    if (c->last_err)
+        av_strerror(c->last_err, msg, sizeof(msg));
+    return err_set(err, err_len, -EBADMSG, "%s: no frame could be decoded (%s)", what, msg);
 }
 
 /* Converts f to an RGB8 Image (alpha composited on white). */
@@ -324,20 +336,56 @@ static int ff_to_image(Ff *c, const AVFrame *f, const char *what, Image *ret, ch
     return 0;
 }
 
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Dimensions declared by BMP (BITMAPCOREHEADER / BITMAPINFOHEADER+) and WebP VP8X headers, so that huge
+ * ones are TooLarge before FFmpeg allocates (its max_pixels refusal would read as "malformed"). */
+static int header_dims(const uint8_t *d, size_t n, ImageFormat fmt, int64_t *w, int64_t *h)
+{
+    if (fmt == IMAGE_FORMAT_BMP && n >= 26) {
+        uint32_t hs = le32(d + 14);
+        if (hs == 12) {
+            *w = d[18] | d[19] << 8;
+            *h = d[20] | d[21] << 8;
+            return 1;
+        }
+        if (hs >= 40) {
+            *w = (int32_t)le32(d + 18);
+            *h = (int32_t)le32(d + 22);
+            if (*h < 0) /* top-down rows */
+                *h = -*h;
+            return 1;
+        }
+    }
+    if (fmt == IMAGE_FORMAT_WEBP && n >= 30 && memcmp(d + 12, "VP8X", 4) == 0) {
+        *w = 1 + (int64_t)(d[24] | d[25] << 8 | d[26] << 16);
+        *h = 1 + (int64_t)(d[27] | d[28] << 8 | d[29] << 16);
+        return 1;
+    }
+    return 0;
+}
+
 int image_decode_ffmpeg(const uint8_t *data, size_t size, ImageFormat fmt, const ImageLimits *lim,
                         double deadline, Image *ret, char *err, size_t err_len)
 {
     MediaSource src = { .data = data, .size = size, .fd = -1 };
     char what[32];
+    int64_t hw, hh;
     Ff c;
     int r;
 
+    if (header_dims(data, size, fmt, &hw, &hh) && (r = image_check_dims(image_format_name(fmt), hw, hh, lim, err,
+                                                                          err_len)) < 0)
+        return r;
     snprintf(what, sizeof(what), "image: %s", image_format_name(fmt));
     r = ff_open(&c, &src, fmt, lim, deadline, what, err, err_len);
     if (r == 0) {
         r = ff_next_frame(&c, what, err, err_len);
         if (r == 1)
-            r = err_set(err, err_len, -EBADMSG, "%s: no frame could be decoded", what);
+            r = ff_no_frame(&c, what, err, err_len);
         else if (r == 0)
             r = ff_to_image(&c, c.frame, what, ret, err, err_len);
     }
@@ -388,7 +436,7 @@ static int ff_measure_duration(Ff *c, const char *what, double *ret_dur, char *e
     if (r < 0)
         return r;
     if (c->n_decoded == 0)
-        return err_set(err, err_len, -EBADMSG, "%s: no frame could be decoded", what);
+        return ff_no_frame(c, what, err, err_len);
     *ret_dur = last;
     return 0;
 }
@@ -445,7 +493,7 @@ int video_sample_ffmpeg(const MediaSource *src, ImageFormat fmt, int n_frames, c
             have_keep = 1;
         }
         if (!have_keep) {
-            r = err_set(err, err_len, -EBADMSG, "%s: no frame could be decoded", what);
+            r = ff_no_frame(&c, what, err, err_len);
             goto done;
         }
         r = ff_to_image(&c, c.keep, what, &frames[i], err, err_len);

@@ -33,8 +33,9 @@ int video_sample_ffmpeg(const MediaSource *src, ImageFormat fmt, int n_frames, c
                         double deadline, Image *frames, double *timestamps, char *err, size_t err_len);
 
 /* JPEG marker walk (image-jpeg.c, exposed for tests of the bounded EXIF parser): EXIF orientation 1..8
- * (1 when absent or invalid) and the number of SOS markers. -EBADMSG when the marker structure is broken. */
-int jpeg_scan_markers(const uint8_t *data, size_t size, int *ret_orientation, int *ret_n_scans, char *err,
-                      size_t err_len);
+ * (1 when absent or invalid), the number of SOS markers and the first SOFn's width/height (0 when none).
+ * -EBADMSG when the marker structure is broken (no SOI, a segment length < 2). */
+int jpeg_scan_markers(const uint8_t *data, size_t size, int *ret_orientation, int *ret_n_scans, int *ret_width,
+                      int *ret_height, char *err, size_t err_len);
 
 #endif

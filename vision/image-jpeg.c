@@ -70,20 +70,22 @@ static int exif_orientation(const uint8_t *p, size_t n)
     return 0;
 }
 
-int jpeg_scan_markers(const uint8_t *data, size_t size, int *ret_orientation, int *ret_n_scans, char *err,
-                      size_t err_len)
+int jpeg_scan_markers(const uint8_t *data, size_t size, int *ret_orientation, int *ret_n_scans, int *ret_width,
+                      int *ret_height, char *err, size_t err_len)
 {
     size_t pos = 2;
-    int orientation = 0, n_scans = 0;
+    int orientation = 0, n_scans = 0, width = 0, height = 0;
 
-    if (size < 4 || data[0] != 0xFF || data[1] != 0xD8)
+    if (size < 4)
+        return err_set(err, err_len, -EBADMSG, "image: JPEG: truncated (%zu bytes)", size);
+    if (data[0] != 0xFF || data[1] != 0xD8)
         return err_set(err, err_len, -EBADMSG, "image: JPEG: missing SOI marker");
     while (pos < size) {
         unsigned m;
         size_t len;
 
-        if (data[pos] != 0xFF)
-            return err_set(err, err_len, -EBADMSG, "image: JPEG: expected a marker at offset %zu", pos);
+        while (pos < size && data[pos] != 0xFF) /* extraneous bytes: libjpeg skips them with a warning */
+            pos++;
         while (pos < size && data[pos] == 0xFF) /* fill bytes */
             pos++;
         if (pos >= size)
@@ -103,6 +105,12 @@ int jpeg_scan_markers(const uint8_t *data, size_t size, int *ret_orientation, in
             break; /* truncated segment: left to the decoder, which fails on it */
         if (m == 0xE1 && orientation == 0)
             orientation = exif_orientation(data + pos + 2, len - 2);
+        /* SOFn (not DHT C4, JPG C8, DAC CC): precision, height, width — checked against the caps before
+         * libjpeg sees them (it refuses > 65500 as "malformed", which should be TooLarge). */
+        if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC && len >= 7 && !width && !height) {
+            height = data[pos + 3] << 8 | data[pos + 4];
+            width = data[pos + 5] << 8 | data[pos + 6];
+        }
         pos += len;
         if (m == 0xDA) { /* SOS: skip entropy-coded data up to the next marker that is not RSTn */
             n_scans++;
@@ -115,11 +123,20 @@ int jpeg_scan_markers(const uint8_t *data, size_t size, int *ret_orientation, in
     }
     *ret_orientation = orientation ? orientation : 1;
     *ret_n_scans = n_scans;
+    *ret_width = width;
+    *ret_height = height;
     return 0;
 }
 
 #if HAVE_JPEG
 #include <turbojpeg.h>
+
+/* TurboJPEG 2.1 returns −1 for warnings too (after finishing). All count as failures except the
+ * "extraneous bytes before marker" warning that common encoders cause. */
+static int tj_failed(tjhandle tj)
+{
+    return tjGetErrorCode(tj) != TJERR_WARNING || !strstr(tjGetErrorStr2(tj), "extraneous bytes");
+}
 
 /* Applies EXIF orientation o (2..8) to img; like PIL.ImageOps.exif_transpose. */
 static int apply_orientation(Image *img, int o)
@@ -158,18 +175,21 @@ int image_decode_jpeg(const uint8_t *data, size_t size, const ImageLimits *lim, 
     tjhandle tj = NULL;
     Image img = { 0 };
     uint8_t *cmyk = NULL;
-    int orientation, n_scans, w, h, subsamp, cs, r;
+    int orientation, n_scans, w = 0, h = 0, subsamp = 0, cs = 0, r;
 
-    r = jpeg_scan_markers(data, size, &orientation, &n_scans, err, err_len);
+    r = jpeg_scan_markers(data, size, &orientation, &n_scans, &w, &h, err, err_len);
     if (r < 0)
         return r;
+    if (w > 0 && h > 0 && (r = image_check_dims("JPEG", w, h, lim, err, err_len)) < 0)
+        return r;
+    w = h = 0; /* tjDecompressHeader3 leaves them unset for a tables-only stream */
     if (n_scans > lim->max_jpeg_scans)
         return err_set(err, err_len, -EFBIG, "image: JPEG has %d scans, over the limit of %d", n_scans,
                        lim->max_jpeg_scans);
     tj = tjInitDecompress();
     if (!tj)
         return err_set(err, err_len, -ENOMEM, "image: JPEG: cannot create a TurboJPEG decompressor");
-    if (tjDecompressHeader3(tj, data, (unsigned long)size, &w, &h, &subsamp, &cs) < 0) {
+    if (tjDecompressHeader3(tj, data, (unsigned long)size, &w, &h, &subsamp, &cs) < 0 && tj_failed(tj)) {
         r = err_set(err, err_len, -EBADMSG, "image: JPEG: %s", tjGetErrorStr2(tj));
         goto fail;
     }
@@ -194,12 +214,9 @@ int image_decode_jpeg(const uint8_t *data, size_t size, const ImageLimits *lim, 
         }
     }
     if (tjDecompress2(tj, data, (unsigned long)size, cmyk ? cmyk : img.rgb, w, 0, h,
-                      cmyk ? TJPF_CMYK : TJPF_RGB, 0) < 0) {
-        const char *msg = tjGetErrorStr2(tj);
-        if (tjGetErrorCode(tj) != TJERR_WARNING || !strstr(msg, "extraneous bytes")) {
-            r = err_set(err, err_len, -EBADMSG, "image: JPEG: %s", msg);
-            goto fail;
-        }
+                      cmyk ? TJPF_CMYK : TJPF_RGB, 0) < 0 && tj_failed(tj)) {
+        r = err_set(err, err_len, -EBADMSG, "image: JPEG: %s", tjGetErrorStr2(tj));
+        goto fail;
     }
     if (cmyk) {
         for (size_t i = 0; i < (size_t)w * h; i++) {

@@ -3,7 +3,9 @@
  * Canvas choice and fit-to-canvas sizes follow HF get_optimal_tiled_canvas / get_image_size_fit_to_canvas;
  * the resize reproduces PIL's Image.resize(BILINEAR) on 8-bit RGB (separable triangle filter whose support
  * widens by the downscale factor, coefficients in 22-bit fixed point, horizontal pass first, 8-bit rounding
- * after each pass), so results match the HF PIL processor to within one 8-bit level. Not here: decoding
+ * after each pass), so results match the HF PIL processor to within one 8-bit level (Pillow 13 sometimes
+ * runs the vertical pass first, by a rule not reproduced here; then ~25% of pixels differ by one level,
+ * otherwise the match is exact). Not here: decoding
  * (vision/image.h) or anything on the backend.
  */
 #include <errno.h>

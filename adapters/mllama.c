@@ -1,0 +1,630 @@
+/* mllama.c — Llama 3.2 Vision: loading (vision tower, projector, text decoder split into self-attention
+ * layers and cross-attention hooks), image encoding with cached cross K/V, and the gated cross-attention
+ * layers (SPEC.md §4.4–4.6).
+ *
+ * Numerics follow HF MllamaCrossAttentionDecoderLayer / MllamaTextCrossAttention: RMSNorm input, q_proj then
+ * per-head q_norm, k_proj of the projected vision states then per-head k_norm, no RoPE, GQA attention with
+ * scale 1/sqrt(HD) and the additive cross-attention mask, o_proj, x += tanh(attn_gate)·attn; then
+ * m = SwiGLU MLP(RMSNorm(x)) · full_text_row_masked_out_mask, x += tanh(mlp_gate)·m. Fully masked rows get a
+ * zero bias (uniform attention) and keep the gated attention output, as HF does (Meta zeroes it).
+ * Not here: the encoder (vision/vit.c), preprocessing, sessions, the daemon.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "log.h"
+#include "mllama.h"
+
+typedef struct {
+    Tensor attn_norm, wq, wk, wv, wo, q_norm, k_norm, ffn_norm, w_gate, w_up, w_down;
+    float gate_attn, gate_mlp; /* tanh applied */
+} CrossLayer;
+
+struct Mllama {
+    HfModel *hf;                 /* owned; weights are mmapped from it */
+    Backend *be;                 /* borrowed */
+    MllamaStore store;           /* text + projector weights, scratch */
+    MllamaVit *vit;              /* owned */
+    MllamaPreprocessConfig pre;
+    LmDecoder *dec;              /* owned; weights borrowed from store */
+    int n_cross;
+    int cross_full[MLLAMA_MAX_CROSS];  /* index in the full text stack */
+    int cross_hook[MLLAMA_MAX_CROSS];  /* self-attention layer it runs before */
+    CrossLayer cross[MLLAMA_MAX_CROSS];
+    int image_token;
+    float *image_embd;           /* host [C] */
+    Tensor proj_w;               /* [out_dim, C] columns permuted to the encoder's block order */
+    Tensor proj_b;               /* [C] */
+    int64_t n_vis;               /* vision tokens per image: n_pos · max_tiles */
+    Tensor xs;                   /* [C, n_vis] projected states of the last image */
+    /* cross-attention scratch for up to LM_MAX_BATCH tokens */
+    Tensor xn, q, att, o;        /* [C, B] / [HD·NH, B] */
+    Tensor gate, up;             /* [FF, B] */
+    double enc_ms, kv_ms;
+};
+
+struct MllamaImage {
+    Backend *be;                 /* borrowed */
+    int n_cross, n_tiles;
+    int64_t n_vis;
+    Tensor k[MLLAMA_MAX_CROSS], v[MLLAMA_MAX_CROSS]; /* [HD, NKV, n_vis] owned */
+};
+
+typedef struct {
+    MllamaCtx *c;
+    int i;
+} HookArg;
+
+struct MllamaCtx {
+    Mllama *m;                   /* borrowed */
+    int n_img;
+    int pos[MLLAMA_MAX_IMAGES], n_tiles[MLLAMA_MAX_IMAGES];
+    Tensor k[MLLAMA_MAX_CROSS], v[MLLAMA_MAX_CROSS]; /* [HD, NKV, n_img·n_vis] owned */
+    Tensor mask;                 /* [n_img·n_vis, B] owned */
+    float *mask_host;            /* [n_img·n_vis, B] */
+    uint8_t row_ok[LM_MAX_BATCH];
+    HookArg args[MLLAMA_MAX_CROSS];
+};
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void free_t(Backend *be, Tensor *t)
+{
+    if (t->data)
+        be->ops->tensor_free(be, t);
+    t->data = NULL;
+}
+
+static int alloc_t(Backend *be, Tensor *t, int n_dims, int64_t ne0, int64_t ne1, int64_t ne2)
+{
+    int64_t ne[3] = {ne0, ne1, ne2};
+    int r = tensor_init(t, DTYPE_F32, n_dims, ne, NULL);
+    return r < 0 ? r : be->ops->tensor_alloc(be, t);
+}
+
+static Tensor rows2(const Tensor *t, int64_t r0, int64_t n)
+{
+    Tensor v = *t;
+    v.data = (char *)t->data + (size_t)r0 * t->nb[1];
+    v.n_dims = 2;
+    v.ne[1] = n;
+    v.ne[2] = v.ne[3] = 1;
+    v.nb[2] = v.nb[3] = v.nb[1] * (size_t)n;
+    return v;
+}
+
+static Tensor shaped(const Tensor *t, int64_t ne0, int64_t ne1, int64_t ne2, size_t byte_off)
+{
+    Tensor v;
+    int64_t ne[3] = {ne0, ne1, ne2};
+    tensor_init(&v, t->dtype, ne2 > 1 ? 3 : 2, ne, (char *)t->data + byte_off);
+    v.mem = t->mem;
+    return v;
+}
+
+/* ---- loading ------------------------------------------------------------------------------------------- */
+
+static int bind(Mllama *m, const char *name, int64_t ne0, int64_t ne1, Tensor *ret, char *err, size_t err_len)
+{
+    int64_t ne[2] = {ne0, ne1};
+    return mllama_store_bind(&m->store, m->hf, name, ne1 ? 2 : 1, ne, ne1 == 0, ret, err, err_len);
+}
+
+static int scalar_gate(Mllama *m, const char *name, float *ret, char *err, size_t err_len)
+{
+    float *g;
+    int r = mllama_store_host_f32(&m->store, m->hf, name, 1, &g, err, err_len);
+    if (r == 0)
+        *ret = tanhf(g[0]);
+    return r;
+}
+
+static int load_text(Mllama *m, char *err, size_t err_len)
+{
+    const json_t *cfg = hf_model_config(m->hf);
+    const json_t *tc = json_object_get(cfg, "text_config");
+    const json_t *cl = json_object_get(tc, "cross_attention_layers");
+    int64_t n_total, img;
+    char name[192];
+    int r;
+
+    if (!json_is_object(tc) || hf_config_int(cfg, "text_config.num_hidden_layers", &n_total) < 0 ||
+        n_total < 1 || n_total > LM_MAX_LAYERS)
+        return err_set(err, err_len, -EBADMSG, "config.json: text_config.num_hidden_layers missing or invalid");
+    if (!json_is_array(cl) || json_array_size(cl) > MLLAMA_MAX_CROSS)
+        return err_set(err, err_len, -EBADMSG, "config.json: text_config.cross_attention_layers invalid");
+    m->n_cross = (int)json_array_size(cl);
+    for (int i = 0; i < m->n_cross; i++) {
+        json_t *e = json_array_get(cl, (size_t)i);
+        if (!json_is_integer(e) || json_integer_value(e) < 0 || json_integer_value(e) >= n_total ||
+            (i > 0 && json_integer_value(e) <= m->cross_full[i - 1]))
+            return err_set(err, err_len, -EBADMSG, "config.json: cross_attention_layers[%d] invalid", i);
+        m->cross_full[i] = (int)json_integer_value(e);
+        m->cross_hook[i] = m->cross_full[i] - i;
+    }
+    img = 128256;
+    if (hf_config_int(cfg, "image_token_index", &img) == -EINVAL || img < 0)
+        return err_set(err, err_len, -EBADMSG, "config.json: image_token_index invalid");
+    m->image_token = (int)img;
+
+    /* the self-attention stack is a plain Llama config (lm-load.c parses it) */
+    json_t *lc = json_deep_copy(tc);
+    LmDecoder *d = calloc(1, sizeof(*d));
+    if (!lc || !d) {
+        json_decref(lc);
+        free(d);
+        return -ENOMEM;
+    }
+    json_object_set_new(lc, "model_type", json_string("llama"));
+    json_object_set_new(lc, "num_hidden_layers", json_integer(n_total - m->n_cross));
+    json_object_set_new(lc, "tie_word_embeddings", json_false());
+    r = lm_config_from_hf(lc, &d->cfg, err, err_len);
+    json_decref(lc);
+    d->be = m->be;
+    d->host = m->store.host;
+    m->dec = d;
+    if (r < 0)
+        return r;
+    const LmConfig *c = &d->cfg;
+    int64_t C = c->n_embd, V = c->n_vocab, QD = (int64_t)c->n_heads * c->head_dim;
+    int64_t KD = (int64_t)c->n_kv_heads * c->head_dim, FF = c->n_ff, HD = c->head_dim;
+    if (m->image_token < V || m->image_token >= V + 8)
+        return err_set(err, err_len, -EBADMSG, "config.json: image_token_index %d outside [%lld, %lld)",
+                       m->image_token, (long long)V, (long long)V + 8);
+    if (!(d->w.layers = calloc((size_t)c->n_layers, sizeof(*d->w.layers))))
+        return -ENOMEM;
+    if ((r = bind(m, "language_model.model.embed_tokens.weight", C, V + 8, &d->w.tok_embd, err, err_len)) < 0 ||
+        (r = bind(m, "language_model.model.norm.weight", C, 0, &d->w.out_norm, err, err_len)) < 0 ||
+        (r = bind(m, "language_model.lm_head.weight", C, V, &d->w.output, err, err_len)) < 0)
+        return r;
+    /* the logits vocabulary excludes the 8 extra rows; <|image|> is spliced as a host embedding row */
+    {
+        const StTensor *st = hf_model_find(m->hf, "language_model.model.embed_tokens.weight");
+        Tensor t;
+        if ((r = st_tensor_view(st, &t)) < 0)
+            return err_set(err, err_len, r, "embed_tokens: unsupported dtype");
+        if (!(m->image_embd = malloc(sizeof(float) * (size_t)C)) || mllama_store_keep(&m->store, m->image_embd) < 0)
+            return -ENOMEM;
+        for (int64_t i = 0; i < C; i++) {
+            size_t at = (size_t)img * (size_t)C + (size_t)i;
+            if (t.dtype == DTYPE_F32)
+                m->image_embd[i] = ((const float *)t.data)[at];
+            else if (t.dtype == DTYPE_BF16)
+                m->image_embd[i] = bf16_to_f32(((const uint16_t *)t.data)[at]);
+            else if (t.dtype == DTYPE_F16)
+                m->image_embd[i] = fp16_to_f32(((const uint16_t *)t.data)[at]);
+            else
+                return err_set(err, err_len, -ENOTSUP, "embed_tokens: dtype must be F32/F16/BF16");
+        }
+        d->w.tok_embd.ne[1] = V;
+        d->w.tok_embd.nb[2] = d->w.tok_embd.nb[3] = d->w.tok_embd.nb[1] * (size_t)V;
+    }
+    int s = 0, ci = 0;
+    for (int f = 0; f < n_total; f++) {
+        const char *p = "language_model.model.layers";
+        if (ci < m->n_cross && m->cross_full[ci] == f) {
+            CrossLayer *x = &m->cross[ci++];
+            struct { const char *n; Tensor *t; int64_t a, b; } tab[] = {
+                {"input_layernorm.weight", &x->attn_norm, C, 0}, {"cross_attn.q_proj.weight", &x->wq, C, QD},
+                {"cross_attn.k_proj.weight", &x->wk, C, KD}, {"cross_attn.v_proj.weight", &x->wv, C, KD},
+                {"cross_attn.o_proj.weight", &x->wo, QD, C}, {"cross_attn.q_norm.weight", &x->q_norm, HD, 0},
+                {"cross_attn.k_norm.weight", &x->k_norm, HD, 0},
+                {"post_attention_layernorm.weight", &x->ffn_norm, C, 0}, {"mlp.gate_proj.weight", &x->w_gate, C, FF},
+                {"mlp.up_proj.weight", &x->w_up, C, FF}, {"mlp.down_proj.weight", &x->w_down, FF, C},
+            };
+            for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+                snprintf(name, sizeof(name), "%s.%d.%s", p, f, tab[i].n);
+                if ((r = bind(m, name, tab[i].a, tab[i].b, tab[i].t, err, err_len)) < 0)
+                    return r;
+            }
+            snprintf(name, sizeof(name), "%s.%d.cross_attn_attn_gate", p, f);
+            if ((r = scalar_gate(m, name, &x->gate_attn, err, err_len)) < 0)
+                return r;
+            snprintf(name, sizeof(name), "%s.%d.cross_attn_mlp_gate", p, f);
+            if ((r = scalar_gate(m, name, &x->gate_mlp, err, err_len)) < 0)
+                return r;
+            continue;
+        }
+        LmLayerWeights *lw = &d->w.layers[s++];
+        struct { const char *n; Tensor *t; int64_t a, b; } tab[] = {
+            {"input_layernorm.weight", &lw->attn_norm, C, 0}, {"self_attn.q_proj.weight", &lw->wq, C, QD},
+            {"self_attn.k_proj.weight", &lw->wk, C, KD}, {"self_attn.v_proj.weight", &lw->wv, C, KD},
+            {"self_attn.o_proj.weight", &lw->wo, QD, C}, {"post_attention_layernorm.weight", &lw->ffn_norm, C, 0},
+            {"mlp.gate_proj.weight", &lw->w_gate, C, FF}, {"mlp.up_proj.weight", &lw->w_up, C, FF},
+            {"mlp.down_proj.weight", &lw->w_down, FF, C},
+        };
+        for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+            snprintf(name, sizeof(name), "%s.%d.%s", p, f, tab[i].n);
+            if ((r = bind(m, name, tab[i].a, tab[i].b, tab[i].t, err, err_len)) < 0)
+                return r;
+        }
+    }
+    d->weight_bytes = m->store.bytes;
+    return 0;
+}
+
+/* Projector with its input columns reordered from HF's interleaved intermediates (d·K + k) to the encoder's
+ * block order (k·C + d), once at load. */
+static int load_projector(Mllama *m, char *err, size_t err_len)
+{
+    const MllamaVitConfig *vc = mllama_vit_config(m->vit);
+    const int64_t D = vc->out_dim, Cv = vc->n_embd, K = vc->n_inter, C = m->dec->cfg.n_embd;
+    const StTensor *st = hf_model_find(m->hf, "multi_modal_projector.weight");
+    Tensor t;
+    int r;
+
+    if (!st)
+        return err_set(err, err_len, -EBADMSG, "tensor multi_modal_projector.weight missing");
+    if ((r = st_tensor_view(st, &t)) < 0 || !(t.dtype == DTYPE_F32 || t.dtype == DTYPE_F16 || t.dtype == DTYPE_BF16))
+        return err_set(err, err_len, -ENOTSUP, "multi_modal_projector.weight: dtype %s not supported", st->dtype_str);
+    if (t.n_dims != 2 || t.ne[0] != D || t.ne[1] != C)
+        return err_set(err, err_len, -EBADMSG, "multi_modal_projector.weight: shape %lld×%lld, expected %lld×%lld",
+                       (long long)t.ne[0], (long long)t.ne[1], (long long)D, (long long)C);
+    size_t es = (size_t)dtype_info(t.dtype)->type_size;
+    char *w = malloc(es * (size_t)(D * C));
+    if (!w || mllama_store_keep(&m->store, w) < 0) {
+        free(w);
+        return -ENOMEM;
+    }
+    for (int64_t n = 0; n < C; n++) {
+        const char *src = (const char *)t.data + es * (size_t)(n * D);
+        char *dst = w + es * (size_t)(n * D);
+        memcpy(dst, src, es * (size_t)Cv);
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t d = 0; d < Cv; d++)
+                memcpy(dst + es * (size_t)(Cv + k * Cv + d), src + es * (size_t)(Cv + d * K + k), es);
+    }
+    t.data = w;
+    t.name = "multi_modal_projector.weight (block order)";
+    if ((r = mllama_store_put(&m->store, &t, err, err_len)) < 0)
+        return r;
+    m->proj_w = t;
+    return bind(m, "multi_modal_projector.bias", C, 0, &m->proj_b, err, err_len);
+}
+
+int mllama_load(const char *dir, Backend *be, Mllama **ret, char *err, size_t err_len)
+{
+    Mllama *m = calloc(1, sizeof(*m));
+    const char *mt;
+    int r;
+
+    if (!m)
+        return -ENOMEM;
+    m->be = be;
+    m->store.be = be;
+    m->store.host = strncmp(be->ops->name, "cpu", 3) == 0;
+    if ((r = hf_model_open(dir, &m->hf, err, err_len)) < 0)
+        goto fail;
+    if (hf_config_str(hf_model_config(m->hf), "model_type", &mt) < 0 || strcmp(mt, "mllama") != 0) {
+        r = err_set(err, err_len, -ENOTSUP, "%s: config.json model_type is not \"mllama\"", dir);
+        goto fail;
+    }
+    if ((r = mllama_vit_load(m->hf, be, &m->vit, err, err_len)) < 0 || (r = load_text(m, err, err_len)) < 0 ||
+        (r = load_projector(m, err, err_len)) < 0)
+        goto fail;
+    const MllamaVitConfig *vc = mllama_vit_config(m->vit);
+    const LmConfig *c = &m->dec->cfg;
+    mllama_preprocess_config_default(&m->pre, vc->image_size, vc->max_tiles);
+    m->n_vis = (int64_t)vc->n_pos * vc->max_tiles;
+    int64_t B = LM_MAX_BATCH, QD = (int64_t)c->n_heads * c->head_dim;
+    if ((r = mllama_store_alloc(&m->store, &m->xs, DTYPE_F32, 2, c->n_embd, m->n_vis, 1)) < 0 ||
+        (r = mllama_store_alloc(&m->store, &m->xn, DTYPE_F32, 2, c->n_embd, B, 1)) < 0 ||
+        (r = mllama_store_alloc(&m->store, &m->o, DTYPE_F32, 2, c->n_embd, B, 1)) < 0 ||
+        (r = mllama_store_alloc(&m->store, &m->q, DTYPE_F32, 2, QD, B, 1)) < 0 ||
+        (r = mllama_store_alloc(&m->store, &m->att, DTYPE_F32, 2, QD, B, 1)) < 0 ||
+        (r = mllama_store_alloc(&m->store, &m->gate, DTYPE_F32, 2, c->n_ff, B, 1)) < 0 ||
+        (r = mllama_store_alloc(&m->store, &m->up, DTYPE_F32, 2, c->n_ff, B, 1)) < 0) {
+        err_set(err, err_len, r, "mllama: cannot allocate activations on %s", be->ops->name);
+        goto fail;
+    }
+    *ret = m;
+    return 0;
+fail:
+    mllama_free(m);
+    return r;
+}
+
+void mllama_free(Mllama *m)
+{
+    if (!m)
+        return;
+    lm_decoder_free(m->dec);
+    mllama_vit_free(m->vit);
+    mllama_store_free(&m->store);
+    hf_model_free(m->hf);
+    free(m);
+}
+
+LmDecoder *mllama_decoder(Mllama *m) { return m->dec; }
+MllamaVit *mllama_vit(Mllama *m) { return m->vit; }
+const MllamaPreprocessConfig *mllama_preprocess_config(const Mllama *m) { return &m->pre; }
+int mllama_image_token(const Mllama *m) { return m->image_token; }
+const float *mllama_image_token_embedding(const Mllama *m) { return m->image_embd; }
+int mllama_n_cross(const Mllama *m) { return m->n_cross; }
+const Tensor *mllama_last_states(const Mllama *m) { return &m->xs; }
+int mllama_image_n_tiles(const MllamaImage *img) { return img->n_tiles; }
+
+void mllama_last_timing(const Mllama *m, double *ret_encoder_ms, double *ret_kv_ms)
+{
+    *ret_encoder_ms = m->enc_ms;
+    *ret_kv_ms = m->kv_ms;
+}
+
+/* ---- images ---------------------------------------------------------------------------------------------- */
+
+void mllama_image_free(MllamaImage *img)
+{
+    if (!img)
+        return;
+    for (int i = 0; i < img->n_cross; i++) {
+        free_t(img->be, &img->k[i]);
+        free_t(img->be, &img->v[i]);
+    }
+    free(img);
+}
+
+#define TRY(call) do { if ((r = (call)) < 0) { log_debug("mllama: %s: %d", #call, r); goto fail; } } while (0)
+
+int mllama_encode_pixels(Mllama *m, const MllamaPixels *px, MllamaImage **ret)
+{
+    const LmConfig *c = &m->dec->cfg;
+    const int64_t HD = c->head_dim, NKV = c->n_kv_heads, S = m->n_vis;
+    MllamaImage *img = calloc(1, sizeof(*img));
+    Tensor *vis;
+    double t0 = now_ms();
+    int r;
+
+    if (!img)
+        return -ENOMEM;
+    img->be = m->be;
+    img->n_cross = m->n_cross;
+    img->n_tiles = px->n_tiles;
+    img->n_vis = S;
+    TRY(mllama_vit_forward(m->vit, px, &vis));
+    Tensor vis2 = shaped(vis, vis->ne[0], S, 1, 0);
+    TRY(backend_matmul(m->be, &m->xs, &m->proj_w, &vis2));
+    TRY(backend_add(m->be, &m->xs, &m->xs, &m->proj_b));
+    m->be->ops->synchronize(m->be);
+    double t1 = now_ms();
+    for (int i = 0; i < m->n_cross; i++) {
+        const CrossLayer *x = &m->cross[i];
+        TRY(alloc_t(m->be, &img->k[i], 3, HD, NKV, S));
+        TRY(alloc_t(m->be, &img->v[i], 3, HD, NKV, S));
+        Tensor k2 = shaped(&img->k[i], HD * NKV, S, 1, 0), v2 = shaped(&img->v[i], HD * NKV, S, 1, 0);
+        Tensor kh = shaped(&img->k[i], HD, NKV * S, 1, 0);
+        TRY(backend_matmul(m->be, &k2, &x->wk, &m->xs));
+        TRY(backend_rmsnorm(m->be, &kh, &kh, &x->k_norm, c->norm_eps));
+        TRY(backend_matmul(m->be, &v2, &x->wv, &m->xs));
+    }
+    m->be->ops->synchronize(m->be);
+    m->enc_ms = t1 - t0;
+    m->kv_ms = now_ms() - t1;
+    *ret = img;
+    return 0;
+fail:
+    mllama_image_free(img);
+    return r;
+}
+
+int mllama_encode_image(Mllama *m, const uint8_t *rgb, int w, int h, size_t stride, MllamaImage **ret)
+{
+    MllamaPixels px;
+    int r = mllama_preprocess(&m->pre, rgb, w, h, stride, &px);
+
+    if (r < 0)
+        return r;
+    r = mllama_encode_pixels(m, &px, ret);
+    mllama_pixels_free(&px);
+    return r;
+}
+
+/* ---- per-session context and the cross-attention hook ---------------------------------------------------- */
+
+int mllama_ctx_new(Mllama *m, MllamaCtx **ret)
+{
+    MllamaCtx *c = calloc(1, sizeof(*c));
+
+    if (!c)
+        return -ENOMEM;
+    c->m = m;
+    for (int i = 0; i < m->n_cross; i++)
+        c->args[i] = (HookArg){c, i};
+    *ret = c;
+    return 0;
+}
+
+void mllama_ctx_reset(MllamaCtx *c)
+{
+    Backend *be = c->m->be;
+
+    for (int i = 0; i < c->m->n_cross; i++) {
+        free_t(be, &c->k[i]);
+        free_t(be, &c->v[i]);
+    }
+    free_t(be, &c->mask);
+    free(c->mask_host);
+    c->mask_host = NULL;
+    c->n_img = 0;
+}
+
+void mllama_ctx_free(MllamaCtx *c)
+{
+    if (!c)
+        return;
+    mllama_ctx_reset(c);
+    free(c);
+}
+
+int mllama_ctx_n_images(const MllamaCtx *c)
+{
+    return c->n_img;
+}
+
+#undef TRY
+#define TRY(call) do { if ((r = (call)) < 0) { log_debug("mllama: %s: %d", #call, r); return r; } } while (0)
+
+/* Grow the concatenated K/V of every cross layer by one image (old rows copied, the new image's appended). */
+int mllama_ctx_add_image(MllamaCtx *c, const MllamaImage *img, int pos)
+{
+    Mllama *m = c->m;
+    Backend *be = m->be;
+    const LmConfig *cfg = &m->dec->cfg;
+    const int64_t HD = cfg->head_dim, NKV = cfg->n_kv_heads, S = m->n_vis, n = c->n_img;
+    int r;
+
+    if (!img || img->n_vis != S || img->n_cross != m->n_cross || pos < 0 || (n > 0 && pos <= c->pos[n - 1]))
+        return -EINVAL;
+    if (n >= MLLAMA_MAX_IMAGES)
+        return -ENOSPC;
+    float *mh = malloc(sizeof(float) * (size_t)((n + 1) * S) * LM_MAX_BATCH);
+    Tensor mask;
+    if (!mh)
+        return -ENOMEM;
+    if ((r = alloc_t(be, &mask, 2, (n + 1) * S, LM_MAX_BATCH, 1)) < 0) {
+        free(mh);
+        return r;
+    }
+    for (int i = 0; i < m->n_cross; i++) {
+        Tensor nk, nv;
+        if ((r = alloc_t(be, &nk, 3, HD, NKV, (n + 1) * S)) < 0)
+            goto fail;
+        if ((r = alloc_t(be, &nv, 3, HD, NKV, (n + 1) * S)) < 0) {
+            free_t(be, &nk);
+            goto fail;
+        }
+        Tensor kd = shaped(&nk, HD * NKV, (n + 1) * S, 1, 0), vd = shaped(&nv, HD * NKV, (n + 1) * S, 1, 0);
+        Tensor ks = shaped(&img->k[i], HD * NKV, S, 1, 0), vs = shaped(&img->v[i], HD * NKV, S, 1, 0);
+        Tensor kn = rows2(&kd, n * S, S), vn = rows2(&vd, n * S, S);
+        if (n > 0) {
+            Tensor ko = shaped(&c->k[i], HD * NKV, n * S, 1, 0), vo = shaped(&c->v[i], HD * NKV, n * S, 1, 0);
+            Tensor k0 = rows2(&kd, 0, n * S), v0 = rows2(&vd, 0, n * S);
+            if ((r = backend_copy(be, &k0, &ko)) < 0 || (r = backend_copy(be, &v0, &vo)) < 0)
+                goto fail_kv;
+        }
+        if ((r = backend_copy(be, &kn, &ks)) < 0 || (r = backend_copy(be, &vn, &vs)) < 0)
+            goto fail_kv;
+        free_t(be, &c->k[i]);
+        free_t(be, &c->v[i]);
+        c->k[i] = nk;
+        c->v[i] = nv;
+        continue;
+fail_kv:
+        free_t(be, &nk);
+        free_t(be, &nv);
+        goto fail;
+    }
+    free_t(be, &c->mask);
+    free(c->mask_host);
+    c->mask = mask;
+    c->mask_host = mh;
+    c->pos[n] = pos;
+    c->n_tiles[n] = img->n_tiles;
+    c->n_img++;
+    return 0;
+fail:
+    /* layers already grown keep n+1 images' rows but n_img stays n: only the first n are ever read */
+    free_t(be, &mask);
+    free(mh);
+    return r;
+}
+
+/* HF get_cross_attention_token_mask: a text position p sees the images of the latest run of adjacent
+ * <|image|> tokens that starts at or before p, those at or before p. Rows seeing nothing get bias 0 and
+ * row_ok 0. */
+static void build_mask(MllamaCtx *c, const int32_t *pos, int T)
+{
+    const int64_t S = c->m->n_vis, NP = S / mllama_vit_config(c->m->vit)->max_tiles, W = c->n_img * S;
+
+    for (int t = 0; t < T; t++) {
+        float *row = c->mask_host + (size_t)t * (size_t)W;
+        int j = -1, j0;
+        for (int i = 0; i < c->n_img; i++)
+            if (c->pos[i] <= pos[t])
+                j = i;
+        c->row_ok[t] = j >= 0;
+        if (j < 0) {
+            memset(row, 0, sizeof(float) * (size_t)W);
+            continue;
+        }
+        for (j0 = j; j0 > 0 && c->pos[j0 - 1] == c->pos[j0] - 1; j0--)
+            ;
+        for (int64_t k = 0; k < W; k++)
+            row[k] = -INFINITY;
+        for (int i = j0; i <= j; i++)
+            for (int64_t k = 0; k < (int64_t)c->n_tiles[i] * NP; k++)
+                row[i * S + k] = 0.0f;
+    }
+}
+
+static int cross_forward(void *arg, Backend *be, Tensor *x, const int32_t *pos, int T)
+{
+    HookArg *ha = arg;
+    MllamaCtx *c = ha->c;
+    Mllama *m = c->m;
+    const CrossLayer *w = &m->cross[ha->i];
+    const LmConfig *cfg = &m->dec->cfg;
+    const int64_t HD = cfg->head_dim, NH = cfg->n_heads, NKV = cfg->n_kv_heads, W = c->n_img * m->n_vis;
+    int r;
+
+    if (c->n_img == 0)
+        return 0; /* text-only path: HF skips cross-attention layers entirely */
+    if (T < 1 || T > LM_MAX_BATCH)
+        return -EINVAL;
+    build_mask(c, pos, T);
+    Tensor mask = shaped(&c->mask, W, T, 1, 0);
+    TRY(be->ops->tensor_set(be, &mask, c->mask_host, 0, sizeof(float) * (size_t)W * (size_t)T));
+    Tensor xn = rows2(&m->xn, 0, T), o = rows2(&m->o, 0, T), q = rows2(&m->q, 0, T), att = rows2(&m->att, 0, T);
+    Tensor gate = rows2(&m->gate, 0, T), up = rows2(&m->up, 0, T);
+    Tensor qh = shaped(&m->q, HD, NH * T, 1, 0), q3 = shaped(&m->q, HD, NH, T, 0), a3 = shaped(&m->att, HD, NH, T, 0);
+    Tensor k3 = shaped(&c->k[ha->i], HD, NKV, W, 0), v3 = shaped(&c->v[ha->i], HD, NKV, W, 0);
+    AttnParams ap = {1.0f / sqrtf((float)HD), 0, 0, &mask};
+
+    TRY(backend_rmsnorm(be, &xn, x, &w->attn_norm, cfg->norm_eps));
+    TRY(backend_matmul(be, &q, &w->wq, &xn));
+    TRY(backend_rmsnorm(be, &qh, &qh, &w->q_norm, cfg->norm_eps));
+    TRY(backend_attention(be, &a3, &q3, &k3, &v3, &ap));
+    TRY(backend_matmul(be, &o, &w->wo, &att));
+    TRY(backend_scale(be, &o, &o, w->gate_attn));
+    TRY(backend_add(be, x, x, &o));
+    TRY(backend_rmsnorm(be, &xn, x, &w->ffn_norm, cfg->norm_eps));
+    TRY(backend_matmul(be, &gate, &w->w_gate, &xn));
+    TRY(backend_matmul(be, &up, &w->w_up, &xn));
+    TRY(backend_swiglu(be, &gate, &gate, &up));
+    TRY(backend_matmul(be, &o, &w->w_down, &gate));
+    /* full_text_row_masked_out_mask: zero the MLP output of rows that see no image */
+    for (int t0 = 0; t0 < T;) {
+        int t1 = t0;
+        if (c->row_ok[t0]) {
+            t0++;
+            continue;
+        }
+        while (t1 < T && !c->row_ok[t1])
+            t1++;
+        Tensor z = rows2(&o, t0, t1 - t0);
+        TRY(backend_scale(be, &z, &z, 0.0f));
+        t0 = t1;
+    }
+    TRY(backend_scale(be, &o, &o, w->gate_mlp));
+    TRY(backend_add(be, x, x, &o));
+    return 0;
+}
+
+int mllama_ctx_hooks(MllamaCtx *c, LmLayerHook *hooks, int cap)
+{
+    int n = c->m->n_cross < cap ? c->m->n_cross : cap;
+
+    for (int i = 0; i < n; i++)
+        hooks[i] = (LmLayerHook){.layer = c->m->cross_hook[i], .ctx = &c->args[i], .forward = cross_forward};
+    return n;
+}

@@ -1,0 +1,59 @@
+/* audio.h — decode untrusted audio (any whitelisted container/codec, through FFmpeg) to mono float PCM.
+ *
+ * What it is: bytes in memory or an fd → 16 kHz (or the asked rate) mono float32, resampled and downmixed
+ * with libswresample's defaults (the same as `ffmpeg -ac 1 -ar 16000`, which is how openai-whisper loads
+ * audio). Input is read only through a custom AVIOContext over the caller's buffer/fd: no file names, no
+ * protocols (protocol_whitelist is empty and io_open refuses every nested open, so HLS playlists, concat
+ * scripts and file:// references cannot reach the file system), demuxers and decoders from a whitelist,
+ * caps on input bytes, declared and decoded duration, channel count and sample rate, and a wall-clock
+ * deadline enforced by FFmpeg's interrupt callback and by the fd reader's poll().
+ * What it is not: a streaming decoder or a device; see audio-device.h for capture.
+ * Errors (negative errno; err gets one line saying why):
+ *   -EBADMSG malformed or undecodable input      -ENOTSUP container/codec not on the whitelist
+ *   -EFBIG   over a size or duration cap           -ETIMEDOUT deadline passed
+ *   -EIO     the fd could not be read             -EINVAL bad arguments     -ENOMEM
+ */
+#ifndef MYNA_AUDIO_H
+#define MYNA_AUDIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    AUDIO_DEFAULT_SAMPLE_RATE = 16000,
+    AUDIO_DEFAULT_MAX_SECONDS = 600,           /* 10 minutes of decoded audio */
+    AUDIO_DEFAULT_TIMEOUT_MS = 20000,
+    AUDIO_MAX_CHANNELS = 16,
+    AUDIO_MAX_SOURCE_RATE = 384000,
+};
+#define AUDIO_DEFAULT_MAX_INPUT_BYTES ((int64_t)256 << 20)
+
+typedef struct {
+    int sample_rate;          /* output rate, 8000..192000; 0 = 16000 */
+    double max_seconds;       /* cap on declared and decoded duration; 0 = AUDIO_DEFAULT_MAX_SECONDS */
+    int64_t max_input_bytes;  /* cap on bytes read; 0 = AUDIO_DEFAULT_MAX_INPUT_BYTES */
+    int timeout_ms;           /* wall-clock deadline for the whole decode; 0 = AUDIO_DEFAULT_TIMEOUT_MS */
+} AudioDecodeOptions;
+
+typedef struct {
+    float *samples;           /* owned; [n_samples] mono, nominally in [-1, 1] */
+    int64_t n_samples;
+    int sample_rate;
+    int src_sample_rate;      /* what the stream declared */
+    int src_channels;
+    char container[32];       /* demuxer name, e.g. "wav" */
+    char codec[32];           /* decoder name, e.g. "pcm_s16le" */
+} AudioPcm;
+
+/* opt may be NULL (defaults). On success *ret is filled (free with audio_pcm_free). */
+int audio_decode_memory(const void *data, size_t size, const AudioDecodeOptions *opt, AudioPcm *ret,
+                        char *err, size_t err_len);
+/* Reads the fd from its current position (pipes and sockets work; seekable fds are read with pread
+ * from the current offset, which is left unchanged). The fd stays open and owned by the caller. */
+int audio_decode_fd(int fd, const AudioDecodeOptions *opt, AudioPcm *ret, char *err, size_t err_len);
+void audio_pcm_free(AudioPcm *pcm); /* accepts NULL; frees samples and zeroes the struct */
+/* FFmpeg prints warnings about damaged input to stderr by default; this (process-wide, call once from main)
+ * sends warnings and errors to log.h at debug level instead, so hostile input cannot flood the log. */
+void audio_route_ffmpeg_logs(void);
+
+#endif

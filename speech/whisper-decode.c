@@ -1,0 +1,417 @@
+/* whisper-decode.c — transcription: 30 s windows over the log-mel of the whole input, greedy decoding with
+ * Whisper's logit rules, temperature fallback and no-speech skipping.
+ *
+ * Follows openai-whisper transcribe.py / decoding.py (greedy, best_of 1, no previous-text prompt):
+ * prompt <|startoftranscript|> [<|lang|> <|task|>] [<|notimestamps|>]; SuppressBlank (begin suppress ids at
+ * the first sampled position), SuppressTokens (config list + every special token), ApplyTimestampRules
+ * (pairs, non-decreasing, first token a timestamp ≤ 1.0 s, timestamp forced when their total probability
+ * beats every text token); fallback to temperatures inc, 2·inc… when the zlib compression ratio > 2.4 or
+ * the mean log-prob < −1; a window is silence when P(<|nospeech|>) > 0.6 and the mean log-prob < −1.
+ * Seeking: by the last timestamp pair when timestamps are on, else by whole windows.
+ * Not here: the network (whisper.c), beam search, word timestamps, prompts from previous windows.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "log.h"
+#include "whisper-impl.h"
+
+#if HAVE_FFMPEG
+#include "mel.h"
+#endif
+#if __has_include(<zlib.h>)
+#include <zlib.h>
+#define HAVE_ZLIB 1
+#else
+#define HAVE_ZLIB 0
+#endif
+
+enum { N_FRAMES = 3000, INPUT_STRIDE = 2, MAX_INITIAL_TS = 50 /* 1.0 s in 20 ms steps */ };
+
+void whisper_options_default(WhisperOptions *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->temperature_inc = 0.2f;
+    o->compression_ratio_threshold = 2.4f;
+    o->logprob_threshold = -1.0f;
+    o->no_speech_threshold = 0.6f;
+    o->seed = 0x5eed;
+}
+
+int whisper_token_text(const Whisper *w, int32_t id, char *out, size_t cap)
+{
+    const WhisperTokens *t = &w->tok;
+
+    if (id < 0 || id >= w->cfg.n_vocab)
+        return -EINVAL;
+    if (t->timestamp_begin >= 0 && id >= t->timestamp_begin)
+        return snprintf(out, cap, "<|%.2f|>", (id - t->timestamp_begin) * 0.02);
+    if (!w->tokenizer || id >= tokenizer_n_vocab(w->tokenizer))
+        return snprintf(out, cap, "<|%d|>", id);
+    int n = tokenizer_token_bytes(w->tokenizer, id, out, cap ? cap - 1 : 0);
+    if (n >= 0 && cap)
+        out[(size_t)n < cap - 1 ? (size_t)n : cap - 1] = 0;
+    return n;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static uint64_t rng_next(uint64_t *s) /* splitmix64 */
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* log-sum-exp of l[a..b) */
+static double lse(const float *l, int a, int b)
+{
+    double mx = -INFINITY, s = 0;
+    for (int i = a; i < b; i++)
+        mx = l[i] > mx ? l[i] : mx;
+    if (mx == -INFINITY)
+        return -INFINITY;
+    for (int i = a; i < b; i++)
+        s += exp((double)l[i] - mx);
+    return mx + log(s);
+}
+
+typedef struct {
+    int32_t *tokens;          /* sampled tokens, EOT excluded */
+    int n_tokens;
+    double sum_logprob, avg_logprob, no_speech_prob, compression_ratio;
+} WindowResult;
+
+/* Whisper's logit filters for the next token after `seq` (n sampled so far). */
+static void apply_rules(const Whisper *w, const WhisperOptions *o, float *l, const int32_t *seq, int n)
+{
+    const WhisperTokens *t = &w->tok;
+    int V = w->cfg.n_vocab, tb = t->timestamp_begin >= 0 ? t->timestamp_begin : V;
+
+    if (n == 0)
+        for (int i = 0; i < w->n_suppress_begin; i++)
+            l[w->suppress_begin[i]] = -INFINITY;
+    for (int i = 0; i < w->n_suppress; i++)
+        l[w->suppress[i]] = -INFINITY;
+    for (int i = t->eot + 1; i < tb; i++) /* every special but EOT (sot, languages, tasks, notimestamps…) */
+        l[i] = -INFINITY;
+    if (!o->timestamps || tb >= V) {
+        for (int i = tb; i < V; i++)
+            l[i] = -INFINITY;
+        return;
+    }
+    int last_ts = n >= 1 && seq[n - 1] >= tb, pen_ts = n < 2 || seq[n - 2] >= tb;
+    if (last_ts) {
+        if (pen_ts)
+            for (int i = tb; i < V; i++)
+                l[i] = -INFINITY;
+        else
+            for (int i = 0; i < t->eot; i++)
+                l[i] = -INFINITY;
+    }
+    for (int i = n - 1; i >= 0; i--) {
+        if (seq[i] >= tb) { /* timestamps do not decrease */
+            int lim = last_ts && !pen_ts ? seq[i] : seq[i] + 1;
+            for (int j = tb; j < lim && j < V; j++)
+                l[j] = -INFINITY;
+            break;
+        }
+    }
+    if (n == 0) {
+        for (int i = 0; i < tb; i++)
+            l[i] = -INFINITY;
+        for (int i = tb + MAX_INITIAL_TS + 1; i < V; i++)
+            l[i] = -INFINITY;
+    }
+    double all = lse(l, 0, V), ts = lse(l, tb, V) - all, mx = -INFINITY;
+    for (int i = 0; i < tb; i++)
+        mx = l[i] > mx ? l[i] : mx;
+    if (ts > mx - all)
+        for (int i = 0; i < tb; i++)
+            l[i] = -INFINITY;
+}
+
+static int32_t pick(float *l, int V, float temperature, uint64_t *rng)
+{
+    int32_t best = 0;
+
+    for (int i = 1; i < V; i++)
+        if (l[i] > l[best])
+            best = i;
+    if (temperature <= 0)
+        return best;
+    double s = 0, mx = l[best];
+    for (int i = 0; i < V; i++)
+        s += exp(((double)l[i] - mx) / temperature);
+    double u = (double)(rng_next(rng) >> 11) * 0x1.0p-53 * s, c = 0;
+    for (int i = 0; i < V; i++) {
+        c += exp(((double)l[i] - mx) / temperature);
+        if (c >= u && l[i] > -INFINITY)
+            return i;
+    }
+    return best;
+}
+
+static double compression_ratio(const char *text, size_t n)
+{
+#if HAVE_ZLIB
+    if (n == 0)
+        return 0;
+    uLongf cap = compressBound((uLong)n);
+    unsigned char *buf = malloc(cap);
+    double r = 0;
+    if (buf && compress2(buf, &cap, (const unsigned char *)text, (uLong)n, Z_DEFAULT_COMPRESSION) == Z_OK)
+        r = (double)n / (double)cap;
+    free(buf);
+    return r;
+#else
+    (void)text;
+    (void)n;
+    return 0; /* no zlib: the compression-ratio rule is off */
+#endif
+}
+
+/* Plain text of tokens (timestamps and specials dropped) appended to *buf. */
+static int append_text(const Whisper *w, const int32_t *ids, int n, char **buf, size_t *len, size_t *cap)
+{
+    char piece[TOKENIZER_MAX_TOKEN_BYTES + 8];
+
+    for (int i = 0; i < n; i++) {
+        if (ids[i] >= w->tok.eot || ids[i] >= tokenizer_n_vocab(w->tokenizer))
+            continue;
+        int k = tokenizer_token_bytes(w->tokenizer, ids[i], piece, sizeof(piece));
+        if (k < 0)
+            return k;
+        if ((size_t)k > sizeof(piece))
+            k = (int)sizeof(piece);
+        if (*len + (size_t)k + 1 > *cap) {
+            size_t nc = (*cap + (size_t)k + 1) * 2;
+            char *nb = realloc(*buf, nc);
+            if (!nb)
+                return -ENOMEM;
+            *buf = nb;
+            *cap = nc;
+        }
+        memcpy(*buf + *len, piece, (size_t)k);
+        *len += (size_t)k;
+        (*buf)[*len] = 0;
+    }
+    return 0;
+}
+
+/* Decode one encoded window at one temperature. */
+static int decode_window(Whisper *w, const WhisperOptions *o, const int32_t *prompt, int n_prompt,
+                         float temperature, uint64_t *rng, float *logits, WindowResult *res)
+{
+    const WhisperTokens *t = &w->tok;
+    int V = w->cfg.n_vocab, max_n = o->max_tokens > 0 ? o->max_tokens : w->cfg.n_text_ctx / 2, r;
+    int32_t id;
+
+    if (max_n > w->cfg.n_text_ctx - n_prompt)
+        max_n = w->cfg.n_text_ctx - n_prompt;
+    res->n_tokens = 0;
+    res->sum_logprob = 0;
+    res->no_speech_prob = 0;
+    /* the prompt; row 0 (at <|startoftranscript|>) gives P(no speech) */
+    if ((r = whisper_decode(w, prompt, n_prompt, 0, logits, 1)) < 0)
+        return r;
+    if (t->no_speech >= 0)
+        res->no_speech_prob = exp((double)logits[t->no_speech] - lse(logits, 0, V));
+    float *l = logits + (size_t)(n_prompt - 1) * (size_t)V;
+    for (int n = 0; n < max_n; n++) {
+        apply_rules(w, o, l, res->tokens, res->n_tokens);
+        id = pick(l, V, temperature, rng);
+        res->sum_logprob += (double)l[id] - lse(l, 0, V);
+        if (id == t->eot)
+            break;
+        res->tokens[res->n_tokens++] = id;
+        if (n + 1 == max_n)
+            break;
+        if ((r = whisper_decode(w, &id, 1, n_prompt + n, logits, 0)) < 0)
+            return r;
+        l = logits;
+    }
+    res->avg_logprob = res->sum_logprob / (res->n_tokens + 1);
+    char *txt = NULL;
+    size_t len = 0, cap = 0;
+    if ((r = append_text(w, res->tokens, res->n_tokens, &txt, &len, &cap)) < 0) {
+        free(txt);
+        return r;
+    }
+    res->compression_ratio = compression_ratio(txt ? txt : "", len);
+    free(txt);
+    return 0;
+}
+
+static int build_prompt(const Whisper *w, const WhisperOptions *o, int32_t *p)
+{
+    const WhisperTokens *t = &w->tok;
+    int n = 0;
+
+    p[n++] = t->sot;
+    if (w->cfg.multilingual) {
+        char name[32];
+        snprintf(name, sizeof(name), "<|%s|>", o->language ? o->language : "en");
+        int32_t lang = tokenizer_find_token(w->tokenizer, name);
+        if (lang < 0 || t->transcribe < 0 || t->translate < 0) {
+            log_error("whisper: language '%s' is not in the vocabulary", o->language ? o->language : "en");
+            return -EINVAL;
+        }
+        p[n++] = lang;
+        p[n++] = o->translate ? t->translate : t->transcribe;
+    }
+    if (!o->timestamps) {
+        if (t->no_timestamps < 0)
+            return -ENOTSUP;
+        p[n++] = t->no_timestamps;
+    }
+    return n;
+}
+
+int whisper_transcribe(Whisper *w, const float *pcm16k, size_t n, const WhisperOptions *opt, char **ret_text,
+                       WhisperStats *stats)
+{
+#if HAVE_FFMPEG
+    WhisperOptions def;
+    WhisperStats st = {0};
+    const WhisperOptions *o = opt;
+    int M = w->cfg.n_mels, V = w->cfg.n_vocab, r, n_prompt;
+    int32_t prompt[4];
+    float *mel = NULL, *win = NULL, *logits = NULL;
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    Mel *mf = NULL;
+    WindowResult res = {0};
+    uint64_t rng;
+    double t0;
+
+    if (!o) {
+        whisper_options_default(&def);
+        o = &def;
+    }
+    if (!ret_text || (!pcm16k && n))
+        return -EINVAL;
+    if (!w->tokenizer)
+        return -ENOTSUP;
+    if (n > (size_t)WHISPER_MAX_SECONDS * 16000)
+        return -E2BIG;
+    if (2 * w->cfg.n_audio_ctx != N_FRAMES)
+        return -ENOTSUP;
+    if (o->timestamps && w->tok.timestamp_begin < 0)
+        return -ENOTSUP;
+    if ((n_prompt = build_prompt(w, o, prompt)) < 0)
+        return n_prompt;
+    rng = o->seed;
+    st.audio_s = (double)n / 16000.0;
+
+    int64_t n_total = (int64_t)n + MEL_N_SAMPLES_30S, F = mel_n_frames(n_total), content = F - N_FRAMES;
+    mel = malloc(sizeof(float) * (size_t)F * (size_t)M);
+    win = malloc(sizeof(float) * N_FRAMES * (size_t)M);
+    logits = malloc(sizeof(float) * (size_t)V * (size_t)n_prompt);
+    res.tokens = malloc(sizeof(int32_t) * (size_t)w->cfg.n_text_ctx);
+    r = -ENOMEM;
+    if (!mel || !win || !logits || !res.tokens)
+        goto out;
+    t0 = now_s();
+    if ((r = mel_new(M, &mf)) < 0 || (r = mel_compute(mf, pcm16k, (int64_t)n, n_total, mel)) < 0) {
+        log_error("whisper: log-mel failed: %d", r);
+        goto out;
+    }
+    st.mel_s = now_s() - t0;
+
+    for (int64_t seek = 0; seek < content;) {
+        int64_t seg = content - seek < N_FRAMES ? content - seek : N_FRAMES, advance = seg;
+        /* window [N_FRAMES, M]: frames seek.. of each mel bin, zero-padded (pad_or_trim) */
+        for (int b = 0; b < M; b++) {
+            memcpy(win + (size_t)b * N_FRAMES, mel + (size_t)b * (size_t)F + (size_t)seek, sizeof(float) * (size_t)seg);
+            memset(win + (size_t)b * N_FRAMES + seg, 0, sizeof(float) * (size_t)(N_FRAMES - seg));
+        }
+        t0 = now_s();
+        if ((r = whisper_encode(w, win, N_FRAMES, NULL)) < 0) {
+            log_error("whisper: encoder failed: %d", r);
+            goto out;
+        }
+        st.encode_s += now_s() - t0;
+        st.n_windows++;
+        t0 = now_s();
+        for (float temp = 0;; temp += o->temperature_inc) {
+            if ((r = decode_window(w, o, prompt, n_prompt, temp, &rng, logits, &res)) < 0) {
+                log_error("whisper: decoder failed: %d", r);
+                goto out;
+            }
+            int fallback = (o->compression_ratio_threshold > 0 && res.compression_ratio > o->compression_ratio_threshold) ||
+                           res.avg_logprob < o->logprob_threshold;
+            if (o->no_speech_threshold > 0 && res.no_speech_prob > o->no_speech_threshold)
+                fallback = 0;
+            if (!fallback || o->temperature_inc <= 0 || temp + o->temperature_inc > 1.0f + 1e-6f)
+                break;
+            st.n_fallbacks++;
+        }
+        st.decode_s += now_s() - t0;
+        st.n_tokens += res.n_tokens;
+        if (o->no_speech_threshold > 0 && res.no_speech_prob > o->no_speech_threshold &&
+            res.avg_logprob <= o->logprob_threshold) {
+            st.n_silent++;
+            seek += seg;
+            continue;
+        }
+        if (o->timestamps) {
+            int tb = w->tok.timestamp_begin, k = res.n_tokens, last_pair = -1;
+            for (int i = 1; i < k; i++)
+                if (res.tokens[i - 1] >= tb && res.tokens[i] >= tb)
+                    last_pair = i;
+            int single_end = k >= 2 && res.tokens[k - 2] < tb && res.tokens[k - 1] >= tb;
+            if (last_pair > 0 && !single_end) {
+                advance = (int64_t)(res.tokens[last_pair - 1] - tb) * INPUT_STRIDE;
+                res.n_tokens = last_pair; /* text after the last complete segment is decoded again */
+                if (advance <= 0)
+                    advance = seg;
+            }
+        }
+        if ((r = append_text(w, res.tokens, res.n_tokens, &text, &len, &cap)) < 0)
+            goto out;
+        seek += advance;
+    }
+    r = 0;
+    {
+        size_t skip = 0;
+        while (text && (text[skip] == ' ' || text[skip] == '\n'))
+            skip++;
+        char *s = strdup(text ? text + skip : "");
+        if (!s) {
+            r = -ENOMEM;
+            goto out;
+        }
+        *ret_text = s;
+    }
+    if (stats)
+        *stats = st;
+out:
+    mel_free(mf);
+    free(mel);
+    free(win);
+    free(logits);
+    free(res.tokens);
+    free(text);
+    return r;
+#else
+    (void)w;
+    (void)pcm16k;
+    (void)n;
+    (void)opt;
+    (void)ret_text;
+    (void)stats;
+    return -ENOTSUP;
+#endif
+}

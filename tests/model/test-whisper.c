@@ -1,0 +1,215 @@
+/* test-whisper.c — speech/whisper.c against HF transformers goldens on a tiny random Whisper
+ * (tools/ref/tiny_whisper.py → tests/fixtures/tiny-whisper/).
+ *
+ * Error measure: NMSE = Σ(a − b)² / Σ b² over a whole tensor. Bounds: encoder states and decoder logits
+ * (all positions of one prefill) vs HF float32 < 1e-6; the same logits computed with the self-attention
+ * cache (prefill in two chunks, then token by token) < 1e-6. Also: the CPU backend with 1 and 2 threads,
+ * argument checks (-EINVAL) and malformed folders (-EBADMSG / -ENOENT).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "test-util.h"
+#include "whisper.h"
+
+enum { N_FRAMES = 80, N_MELS = 80, N_POS = 40, D = 64, V = 300, N_IDS = 7 };
+static const int32_t k_ids[N_IDS] = {257, 12, 99, 5, 231, 42, 7}; /* = tools/ref/tiny_whisper.py IDS */
+
+static char g_dir[4096];
+
+static double nmse(const float *a, const float *b, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        num += d * d;
+        den += (double)b[i] * b[i];
+    }
+    return num != num ? INFINITY : num / (den > 0 ? den : 1);
+}
+
+static float *read_f32(const char *name, size_t n)
+{
+    char path[4200];
+    float *buf = malloc(sizeof(float) * n);
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", g_dir, name);
+    f = fopen(path, "rb");
+    if (!f || !buf || fread(buf, sizeof(float), n, f) != n) {
+        fprintf(stderr, "cannot read %s\n", path);
+        free(buf);
+        buf = NULL;
+    }
+    if (f)
+        fclose(f);
+    return buf;
+}
+
+static void check_model(Backend *be, const float *mel, const float *enc_ref, const float *logits_ref)
+{
+    char path[4200], err[512] = "";
+    float *enc = malloc(sizeof(float) * N_POS * D), *lg = malloc(sizeof(float) * V * N_IDS);
+    Whisper *w = NULL;
+    double e;
+    int r;
+
+    snprintf(path, sizeof(path), "%s/model", g_dir);
+    r = whisper_load(path, be, &w, err, sizeof(err));
+    if (r < 0)
+        fprintf(stderr, "whisper_load: %d %s\n", r, err);
+    CHECK_INT(r, 0);
+    if (r < 0 || !enc || !lg)
+        goto out;
+    CHECK_INT(whisper_config(w)->n_audio_state, D);
+    CHECK_INT(whisper_config(w)->n_vocab, V);
+    CHECK_INT(whisper_config(w)->multilingual, 0);
+    CHECK_INT(whisper_tokens(w)->eot, 256);
+    CHECK_INT(whisper_tokens(w)->sot, 257);
+    CHECK(whisper_encoder_output(w) == NULL);
+    CHECK_INT(whisper_decode(w, k_ids, 1, 0, lg, 0), -EINVAL); /* nothing encoded yet */
+
+    /* encoder */
+    CHECK_INT(whisper_encode(w, mel, N_FRAMES, enc), 0);
+    e = nmse(enc, enc_ref, N_POS * D);
+    fprintf(stderr, "%s: encoder NMSE %.3g\n", be->desc, e);
+    CHECK(e < 1e-6);
+    CHECK(whisper_encoder_output(w) != NULL);
+
+    /* decoder, one prefill of every position */
+    CHECK_INT(whisper_decode(w, k_ids, N_IDS, 0, lg, 1), 0);
+    e = nmse(lg, logits_ref, V * N_IDS);
+    fprintf(stderr, "%s: decoder logits NMSE %.3g (prefill)\n", be->desc, e);
+    CHECK(e < 1e-6);
+
+    /* the same through the cache: 3 + 4 tokens, then 1 by 1 */
+    memset(lg, 0, sizeof(float) * V * N_IDS);
+    CHECK_INT(whisper_decode(w, k_ids, 3, 0, lg, 1), 0);
+    CHECK_INT(whisper_decode(w, k_ids + 3, 4, 3, lg + 3 * V, 1), 0);
+    e = nmse(lg, logits_ref, V * N_IDS);
+    fprintf(stderr, "%s: decoder logits NMSE %.3g (3 + 4)\n", be->desc, e);
+    CHECK(e < 1e-6);
+    memset(lg, 0, sizeof(float) * V * N_IDS);
+    for (int t = 0; t < N_IDS; t++)
+        CHECK_INT(whisper_decode(w, k_ids + t, 1, t, lg + (size_t)t * V, 0), 0);
+    e = nmse(lg, logits_ref, V * N_IDS);
+    fprintf(stderr, "%s: decoder logits NMSE %.3g (token by token)\n", be->desc, e);
+    CHECK(e < 1e-6);
+    /* last row only */
+    CHECK_INT(whisper_decode(w, k_ids, N_IDS, 0, lg, 0), 0);
+    CHECK(nmse(lg, logits_ref + (N_IDS - 1) * V, V) < 1e-6);
+
+    /* argument checks */
+    int32_t bad = V;
+    CHECK_INT(whisper_encode(w, mel, N_FRAMES - 1, NULL), -EINVAL);
+    CHECK_INT(whisper_encode(w, mel, N_FRAMES + 2, NULL), -EINVAL);
+    CHECK_INT(whisper_encode(w, NULL, N_FRAMES, NULL), -EINVAL);
+    CHECK_INT(whisper_encode(w, mel, N_FRAMES, NULL), 0);
+    CHECK_INT(whisper_decode(w, &bad, 1, 0, lg, 0), -EINVAL);
+    CHECK_INT(whisper_decode(w, k_ids, 1, 32, lg, 0), -EINVAL);  /* n_text_ctx = 32 */
+    CHECK_INT(whisper_decode(w, k_ids, 0, 0, lg, 0), -EINVAL);
+    CHECK_INT(whisper_decode(w, k_ids, 1, 31, lg, 0), 0);
+    /* no tokenizer.json in the tiny folder: transcription is not available */
+    char *text = NULL;
+    float pcm[1600] = {0};
+    CHECK_INT(whisper_transcribe(w, pcm, 1600, NULL, &text, NULL), -ENOTSUP);
+    CHECK(text == NULL);
+out:
+    whisper_free(w);
+    free(enc);
+    free(lg);
+}
+
+static int write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+/* Malformed folders: missing, bad config, missing tensor. */
+static void check_errors(Backend *be)
+{
+    char tmp[] = "/tmp/test-whisper.XXXXXX", path[4200], cmd[8600], err[512];
+    Whisper *w = NULL;
+    int r;
+
+    err[0] = 0;
+    CHECK(whisper_load("/nonexistent/whisper", be, &w, err, sizeof(err)) < 0);
+    CHECK(w == NULL);
+    whisper_free(NULL);
+    if (!mkdtemp(tmp)) {
+        CHECK(0);
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/model.safetensors", tmp);
+    snprintf(cmd, sizeof(cmd), "cp '%s/model/model.safetensors' '%s'", g_dir, path);
+    CHECK_INT(system(cmd), 0);
+    snprintf(path, sizeof(path), "%s/config.json", tmp);
+    /* d_model 64 is not divisible by 5 heads */
+    write_file(path, "{\"model_type\":\"whisper\",\"vocab_size\":300,\"num_mel_bins\":80,\"d_model\":64,"
+                     "\"encoder_layers\":2,\"decoder_layers\":2,\"encoder_attention_heads\":5,"
+                     "\"decoder_attention_heads\":4,\"encoder_ffn_dim\":128,\"decoder_ffn_dim\":96,"
+                     "\"max_source_positions\":40,\"max_target_positions\":32,\"eos_token_id\":256,"
+                     "\"decoder_start_token_id\":257}");
+    r = whisper_load(tmp, be, &w, err, sizeof(err));
+    fprintf(stderr, "bad heads: %d %s\n", r, err);
+    CHECK_INT(r, -EBADMSG);
+    /* a layer more than the file has: a missing tensor, named in the message */
+    write_file(path, "{\"model_type\":\"whisper\",\"vocab_size\":300,\"num_mel_bins\":80,\"d_model\":64,"
+                     "\"encoder_layers\":3,\"decoder_layers\":2,\"encoder_attention_heads\":4,"
+                     "\"decoder_attention_heads\":4,\"encoder_ffn_dim\":128,\"decoder_ffn_dim\":96,"
+                     "\"max_source_positions\":40,\"max_target_positions\":32,\"eos_token_id\":256,"
+                     "\"decoder_start_token_id\":257}");
+    r = whisper_load(tmp, be, &w, err, sizeof(err));
+    fprintf(stderr, "missing layer: %d %s\n", r, err);
+    CHECK_INT(r, -EBADMSG);
+    CHECK(strstr(err, "model.encoder.layers.2") != NULL);
+    /* wrong FF width: a shape mismatch */
+    write_file(path, "{\"model_type\":\"whisper\",\"vocab_size\":300,\"num_mel_bins\":80,\"d_model\":64,"
+                     "\"encoder_layers\":2,\"decoder_layers\":2,\"encoder_attention_heads\":4,"
+                     "\"decoder_attention_heads\":4,\"encoder_ffn_dim\":256,\"decoder_ffn_dim\":96,"
+                     "\"max_source_positions\":40,\"max_target_positions\":32,\"eos_token_id\":256,"
+                     "\"decoder_start_token_id\":257}");
+    r = whisper_load(tmp, be, &w, err, sizeof(err));
+    fprintf(stderr, "bad shape: %d %s\n", r, err);
+    CHECK_INT(r, -EBADMSG);
+    CHECK(w == NULL);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+    CHECK_INT(system(cmd), 0);
+}
+
+int main(void)
+{
+    const char *fx = getenv("MYNA_FIXTURES");
+    float *mel, *enc, *logits;
+
+    snprintf(g_dir, sizeof(g_dir), "%s/tiny-whisper", fx ? fx : "tests/fixtures");
+    mel = read_f32("mel.bin", N_FRAMES * N_MELS);
+    enc = read_f32("encoder.bin", N_POS * D);
+    logits = read_f32("logits.bin", V * N_IDS);
+    CHECK(mel && enc && logits);
+    if (mel && enc && logits) {
+        for (int threads = 1; threads <= 2; threads++) {
+            Backend *be = NULL;
+            CHECK_INT(backend_cpu_new(threads, &be), 0);
+            if (!be)
+                continue;
+            check_model(be, mel, enc, logits);
+            if (threads == 1)
+                check_errors(be);
+            backend_free(be);
+        }
+    }
+    free(mel);
+    free(enc);
+    free(logits);
+    return test_exit();
+}
