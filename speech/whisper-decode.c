@@ -8,6 +8,10 @@
  * beats every text token); fallback to temperatures inc, 2·inc… when the zlib compression ratio > 2.4 or
  * the mean log-prob < −1; a window is silence when P(<|nospeech|>) > 0.6 and the mean log-prob < −1.
  * Seeking: by the last timestamp pair when timestamps are on, else by whole windows.
+ * One deliberate difference: a window shorter than 30 s is filled with the log-mel of real silence (the
+ * whole input is analysed with 30 s of zeros appended, as whisper.cpp and HF's feature extractor do), not
+ * with openai-whisper's zeros in normalised log-mel space, which tiny.en handles worse on short clips
+ * (e.g. "quick brown fox" → "quick roundfire"; the HF model gives the same tokens as Myna for both).
  * Not here: the network (whisper.c), beam search, word timestamps, prompts from previous windows.
  */
 #include <errno.h>
@@ -332,11 +336,10 @@ int whisper_transcribe(Whisper *w, const float *pcm16k, size_t n, const WhisperO
 
     for (int64_t seek = 0; seek < content;) {
         int64_t seg = content - seek < N_FRAMES ? content - seek : N_FRAMES, advance = seg;
-        /* window [N_FRAMES, M]: frames seek.. of each mel bin, zero-padded (pad_or_trim) */
-        for (int b = 0; b < M; b++) {
-            memcpy(win + (size_t)b * N_FRAMES, mel + (size_t)b * (size_t)F + (size_t)seek, sizeof(float) * (size_t)seg);
-            memset(win + (size_t)b * N_FRAMES + seg, 0, sizeof(float) * (size_t)(N_FRAMES - seg));
-        }
+        /* window [N_FRAMES, M]: frames seek.. of each mel bin; past the content they are the spectrogram of
+         * the 30 s of appended silence (whisper.cpp, HF), not openai's zeros of pad_or_trim — see above */
+        for (int b = 0; b < M; b++)
+            memcpy(win + (size_t)b * N_FRAMES, mel + (size_t)b * (size_t)F + (size_t)seek, sizeof(float) * N_FRAMES);
         t0 = now_s();
         if ((r = whisper_encode(w, win, N_FRAMES, NULL)) < 0) {
             log_error("whisper: encoder failed: %d", r);

@@ -9,7 +9,7 @@
 
 typedef struct {
     Tensor ln1_w, ln1_b;                 /* [C] F32 */
-    Tensor wq, bq, wk, wv, bv, wo, bo;   /* w: [C, C]; b: [C] F32; k has no bias */
+    Tensor wq, bq, wk, wv, bv, wo, bo;   /* w: [C, C]; b: [C] F32; k has no bias; wv F32 */
     Tensor ln2_w, ln2_b;
     Tensor fc1, fc1_b, fc2, fc2_b;       /* fc1: [C, FF], fc2: [FF, C] */
 } WhisperEncLayer;
@@ -43,7 +43,9 @@ typedef struct {
     Tensor col1;              /* [3·M, F] */
     Tensor y1;                /* [C, F] conv1 output, time-major */
     Tensor col2;              /* [3·C, T] conv2 input windows (row 0's left tap stays zero) */
-    Tensor ex, exn, eq, ek, ev, eatt; /* [C, T] */
+    Tensor ex, exn, eq, ek, eatt; /* [C, T] */
+    Tensor evt;               /* [T, C]: values transposed (C rows of T) */
+    Tensor escore;            /* [T, T] attention scores of one head */
     Tensor eff;               /* [FF, T] */
     Tensor enc_out;           /* [C, T] */
     int n_enc;                /* T of the last encode, 0 = none */

@@ -158,8 +158,9 @@ static int bind_lin(Whisper *w, const char *prefix, int64_t k, int64_t n, Tensor
     return bind(w, s, n, 0, 0, AS_F32, b, err, err_len);
 }
 
+/* v_f32: the value weight as F32 (the encoder uses it as a matmul activation operand, see whisper.c). */
 static int bind_attn(Whisper *w, const char *p, int64_t C, Tensor *q, Tensor *bq, Tensor *k, Tensor *v,
-                     Tensor *bv, Tensor *o, Tensor *bo, char *err, size_t err_len)
+                     Tensor *bv, Tensor *o, Tensor *bo, int v_f32, char *err, size_t err_len)
 {
     char s[200];
     int r;
@@ -170,8 +171,11 @@ static int bind_attn(Whisper *w, const char *p, int64_t C, Tensor *q, Tensor *bq
     snprintf(s, sizeof(s), "%s.k_proj", p);
     if ((r = bind_lin(w, s, C, C, k, NULL, err, err_len)) < 0)
         return r;
-    snprintf(s, sizeof(s), "%s.v_proj", p);
-    if ((r = bind_lin(w, s, C, C, v, bv, err, err_len)) < 0)
+    snprintf(s, sizeof(s), "%s.v_proj.weight", p);
+    if ((r = bind(w, s, C, C, 0, v_f32 ? AS_F32 : AS_IS, v, err, err_len)) < 0)
+        return r;
+    snprintf(s, sizeof(s), "%s.v_proj.bias", p);
+    if ((r = bind(w, s, C, 0, 0, AS_F32, bv, err, err_len)) < 0)
         return r;
     snprintf(s, sizeof(s), "%s.out_proj", p);
     return bind_lin(w, s, C, C, o, bo, err, err_len);
@@ -203,7 +207,7 @@ static int bind_weights(Whisper *w, char *err, size_t err_len)
         if ((r = bind_ln(w, s, C, &e->ln1_w, &e->ln1_b, err, err_len)) < 0)
             return r;
         snprintf(s, sizeof(s), "%s.self_attn", p);
-        if ((r = bind_attn(w, s, C, &e->wq, &e->bq, &e->wk, &e->wv, &e->bv, &e->wo, &e->bo, err, err_len)) < 0)
+        if ((r = bind_attn(w, s, C, &e->wq, &e->bq, &e->wk, &e->wv, &e->bv, &e->wo, &e->bo, 1, err, err_len)) < 0)
             return r;
         snprintf(s, sizeof(s), "%s.final_layer_norm", p);
         if ((r = bind_ln(w, s, C, &e->ln2_w, &e->ln2_b, err, err_len)) < 0)
@@ -231,13 +235,13 @@ static int bind_weights(Whisper *w, char *err, size_t err_len)
         if ((r = bind_ln(w, s, C, &d->ln1_w, &d->ln1_b, err, err_len)) < 0)
             return r;
         snprintf(s, sizeof(s), "%s.self_attn", p);
-        if ((r = bind_attn(w, s, C, &d->wq, &d->bq, &d->wk, &d->wv, &d->bv, &d->wo, &d->bo, err, err_len)) < 0)
+        if ((r = bind_attn(w, s, C, &d->wq, &d->bq, &d->wk, &d->wv, &d->bv, &d->wo, &d->bo, 0, err, err_len)) < 0)
             return r;
         snprintf(s, sizeof(s), "%s.encoder_attn_layer_norm", p);
         if ((r = bind_ln(w, s, C, &d->lnx_w, &d->lnx_b, err, err_len)) < 0)
             return r;
         snprintf(s, sizeof(s), "%s.encoder_attn", p);
-        if ((r = bind_attn(w, s, C, &d->xq, &d->xbq, &d->xk, &d->xv, &d->xbv, &d->xo, &d->xbo, err, err_len)) < 0)
+        if ((r = bind_attn(w, s, C, &d->xq, &d->xbq, &d->xk, &d->xv, &d->xbv, &d->xo, &d->xbo, 0, err, err_len)) < 0)
             return r;
         snprintf(s, sizeof(s), "%s.final_layer_norm", p);
         if ((r = bind_ln(w, s, C, &d->ln2_w, &d->ln2_b, err, err_len)) < 0)

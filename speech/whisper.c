@@ -7,6 +7,9 @@
  * conv1 runs as im2col_1d + matmul on the [F, M] mel. conv1's output is time-major [C, F] (a matmul
  * result), so conv2's windows are gathered with three strided copies into [3·C, T] rows ordered
  * (tap k, channel c); its kernel was permuted to that order at load (whisper-load.c).
+ * Encoder self-attention (T = 1500 queries and keys) runs as two GEMMs per head (scores = K_h·Q_h, then
+ * P·V_h against Vᵀ computed directly as Wv·xnᵀ) with a row softmax between, instead of the backend's
+ * row-at-a-time attention op, which is built for decoding.
  * Not here: loading (whisper-load.c), token selection and windows (whisper-decode.c).
  * Reference numerics: HF transformers WhisperForConditionalGeneration (eager attention, exact-erf GELU,
  * LayerNorm eps 1e-5); goldens from tools/ref/tiny_whisper.py.
@@ -83,7 +86,8 @@ int whisper_state_init(Whisper *w)
         (r = alloc_t(w, &s->y1, C, F, 1)) < 0 || (r = alloc_t(w, &s->col2, 3 * C, T, 1)) < 0 ||
         (r = alloc_t(w, &s->ex, C, T, 1)) < 0 || (r = alloc_t(w, &s->exn, C, T, 1)) < 0 ||
         (r = alloc_t(w, &s->eq, C, T, 1)) < 0 || (r = alloc_t(w, &s->ek, C, T, 1)) < 0 ||
-        (r = alloc_t(w, &s->ev, C, T, 1)) < 0 || (r = alloc_t(w, &s->eatt, C, T, 1)) < 0 ||
+        (r = alloc_t(w, &s->evt, T, C, 1)) < 0 || (r = alloc_t(w, &s->eatt, C, T, 1)) < 0 ||
+        (r = alloc_t(w, &s->escore, T, T, 1)) < 0 ||
         (r = alloc_t(w, &s->eff, FF, T, 1)) < 0 || (r = alloc_t(w, &s->enc_out, C, T, 1)) < 0)
         return r;
     HD = c->n_text_state / c->n_text_head;
@@ -155,7 +159,6 @@ int whisper_encode(Whisper *w, const float *mel, int n_frames, float *ret_states
     Backend *be = w->be;
     int64_t C = c->n_audio_state, M = c->n_mels, F = n_frames, T = n_frames / 2;
     int64_t NH = c->n_audio_head, HD = C / NH;
-    AttnParams ap = {1.0f / sqrtf((float)HD), 0, 0, NULL};
     int r;
 
     if (!mel || n_frames < 2 || n_frames % 2 || n_frames > 2 * c->n_audio_ctx)
@@ -166,10 +169,10 @@ int whisper_encode(Whisper *w, const float *mel, int n_frames, float *ret_states
     Tensor y1 = view(&s->y1, 0, C, F, 1);             /* [C, F] */
     Tensor col2 = view(&s->col2, 0, 3 * C, T, 1);     /* [3·C, T] */
     Tensor x = view(&s->ex, 0, C, T, 1), xn = view(&s->exn, 0, C, T, 1);
-    Tensor q = view(&s->eq, 0, C, T, 1), k = view(&s->ek, 0, C, T, 1), v = view(&s->ev, 0, C, T, 1);
+    Tensor q = view(&s->eq, 0, C, T, 1), k = view(&s->ek, 0, C, T, 1), vt = view(&s->evt, 0, T, C, 1);
     Tensor att = view(&s->eatt, 0, C, T, 1), ff = view(&s->eff, 0, c->n_audio_ff, T, 1);
-    Tensor q3 = view(&s->eq, 0, HD, NH, T), k3 = view(&s->ek, 0, HD, NH, T), v3 = view(&s->ev, 0, HD, NH, T);
-    Tensor att3 = view(&s->eatt, 0, HD, NH, T);
+    Tensor score = view(&s->escore, 0, T, T, 1); /* [S, T] */
+    float scale = 1.0f / sqrtf((float)HD);
     Tensor pos = view(&ww->enc_pos, 0, C, T, 1);
     Tensor out = view(&s->enc_out, 0, C, T, 1);
 
@@ -193,8 +196,19 @@ int whisper_encode(Whisper *w, const float *mel, int n_frames, float *ret_states
         TRY(backend_layernorm(be, &xn, &x, &e->ln1_w, &e->ln1_b, LN_EPS));
         TRY(linear(be, &q, &e->wq, &e->bq, &xn));
         TRY(linear(be, &k, &e->wk, NULL, &xn));
-        TRY(linear(be, &v, &e->wv, &e->bv, &xn));
-        TRY(backend_attention(be, &att3, &q3, &k3, &v3, &ap));
+        /* Vᵀ [T, C] = Wv · xnᵀ: xn is the weight operand, Wv (F32) the activations */
+        TRY(backend_matmul(be, &vt, &xn, &e->wv));
+        for (int64_t h = 0; h < NH; h++) {
+            Tensor qh = strided(&s->eq, (size_t)(h * HD), HD, T, sizeof(float) * (size_t)C);   /* [HD, T] */
+            Tensor kh = strided(&s->ek, (size_t)(h * HD), HD, T, sizeof(float) * (size_t)C);   /* [HD, S] */
+            Tensor vh = view(&s->evt, (size_t)(h * HD * T), T, HD, 1);                         /* [S, HD] */
+            Tensor oh = strided(&s->eatt, (size_t)(h * HD), HD, T, sizeof(float) * (size_t)C); /* [HD, T] */
+            TRY(backend_matmul(be, &score, &kh, &qh));
+            TRY(backend_softmax(be, &score, scale, NULL));
+            TRY(backend_matmul(be, &oh, &vh, &score));
+        }
+        /* softmax rows sum to 1, so the value bias moves past the attention: P·(V + b) = P·V + b */
+        TRY(backend_add(be, &att, &att, &e->bv));
         TRY(linear(be, &xn, &e->wo, &e->bo, &att));
         TRY(backend_add(be, &x, &x, &xn));
         TRY(mlp_block(be, &x, &xn, &ff, &e->ln2_w, &e->ln2_b, &e->fc1, &e->fc1_b, &e->fc2, &e->fc2_b));

@@ -313,6 +313,16 @@ static int ff_to_image(Ff *c, const AVFrame *f, const char *what, Image *ret, ch
                                   SWS_BILINEAR | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, NULL, NULL, NULL);
     if (!c->sws)
         return err_set(err, err_len, -EBADMSG, "%s: cannot convert pixel format %s to RGB", what, desc->name);
+    if (!(desc->flags & AV_PIX_FMT_FLAG_RGB) && !(desc->flags & AV_PIX_FMT_FLAG_PAL) && desc->nb_components >= 3) {
+        /* YUV: the frame's matrix (unspecified: BT.709 from 720 lines up, else BT.601, as players do) and range
+         * (yuvj* formats are full range by definition; swscale knows that itself). */
+        int cs = f->colorspace, full = f->color_range == AVCOL_RANGE_JPEG || strncmp(desc->name, "yuvj", 4) == 0;
+        const int *coef;
+        if (cs <= AVCOL_SPC_RGB || cs > AVCOL_SPC_BT2020_CL || cs == AVCOL_SPC_UNSPECIFIED)
+            cs = h >= 720 ? AVCOL_SPC_BT709 : AVCOL_SPC_BT470BG;
+        coef = sws_getCoefficients(cs);
+        sws_setColorspaceDetails(c->sws, coef, full, coef, 1, 0, 1 << 16, 1 << 16);
+    }
     linesize[0] = (w * bpp + 63) & ~63;
     tmp = av_malloc((size_t)linesize[0] * h + 64);
     if (!tmp || image_alloc(&img, w, h) < 0) {

@@ -186,7 +186,8 @@ int image_decode(const void *data, size_t size, const ImageLimits *lim, Image *r
 }
 
 /* Reads the fd from its current position into a malloc'd buffer, at most cap bytes (-EFBIG beyond). */
-static int read_fd_capped(int fd, size_t cap, uint8_t **ret_buf, size_t *ret_size, char *err, size_t err_len)
+static int read_fd_capped(int fd, size_t cap, const char *what, uint8_t **ret_buf, size_t *ret_size, char *err,
+                          size_t err_len)
 {
     size_t len = 0, alloc = 0;
     uint8_t *buf = NULL;
@@ -200,12 +201,12 @@ static int read_fd_capped(int fd, size_t cap, uint8_t **ret_buf, size_t *ret_siz
                 na = cap + 1;
             if (na <= alloc) { /* buffer holds cap + 1 bytes: over the limit */
                 free(buf);
-                return err_set(err, err_len, -EFBIG, "image: input exceeds the %zu-byte limit", cap);
+                return err_set(err, err_len, -EFBIG, "%s: input exceeds the %zu-byte limit", what, cap);
             }
             nb = realloc(buf, na);
             if (!nb) {
                 free(buf);
-                return err_set(err, err_len, -ENOMEM, "image: out of memory reading input");
+                return err_set(err, err_len, -ENOMEM, "%s: out of memory reading input", what);
             }
             buf = nb;
             alloc = na;
@@ -216,14 +217,14 @@ static int read_fd_capped(int fd, size_t cap, uint8_t **ret_buf, size_t *ret_siz
         if (n < 0) {
             int e = errno;
             free(buf);
-            return err_set(err, err_len, -EIO, "image: read error: %s", strerror(e));
+            return err_set(err, err_len, -EIO, "%s: read error: %s", what, strerror(e));
         }
         if (n == 0)
             break;
         len += (size_t)n;
         if (len > cap) {
             free(buf);
-            return err_set(err, err_len, -EFBIG, "image: input exceeds the %zu-byte limit", cap);
+            return err_set(err, err_len, -EFBIG, "%s: input exceeds the %zu-byte limit", what, cap);
         }
     }
     *ret_buf = buf;
@@ -244,7 +245,7 @@ int image_decode_fd(int fd, const ImageLimits *lim, Image *ret, char *err, size_
         image_limits_default(&dl);
         lim = &dl;
     }
-    r = read_fd_capped(fd, lim->max_input_bytes, &buf, &size, err, err_len);
+    r = read_fd_capped(fd, lim->max_input_bytes, "image", &buf, &size, err, err_len);
     if (r < 0)
         return r;
     r = image_decode(buf ? buf : (const uint8_t *)"", size, lim, ret, err, err_len);
@@ -329,7 +330,7 @@ int video_sample_frames_fd(int fd, int n_frames, const ImageLimits *lim, Image *
         uint8_t *buf = NULL;
         size_t size = 0;
         MediaSource src;
-        r = read_fd_capped(fd, lim->max_video_bytes, &buf, &size, err, err_len);
+        r = read_fd_capped(fd, lim->max_video_bytes, "video", &buf, &size, err, err_len);
         if (r < 0)
             return r;
         src = (MediaSource){ .data = buf ? buf : (const uint8_t *)"", .size = size, .fd = -1 };

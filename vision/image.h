@@ -78,8 +78,9 @@ void image_free(Image *img); /* frees img->rgb, zeroes the struct; NULL ok */
  * written on success, *ret_n = number written (== n_frames). On failure nothing is left allocated. */
 int video_sample_frames(const void *data, size_t size, int n_frames, const ImageLimits *lim, Image *frames,
                         double *timestamps, int *ret_n, char *err, size_t err_len);
-/* Same from a file descriptor: a regular file is read in place with pread (up to max_video_bytes), a pipe
- * is read into memory first (same cap). */
+/* Same from a file descriptor: a regular file is read in place with pread from offset 0 (its size at most
+ * max_video_bytes; the fd offset is not used or moved), anything else (pipe, socket)
+ * is read into memory from its current position first (same cap). */
 int video_sample_frames_fd(int fd, int n_frames, const ImageLimits *lim, Image *frames, double *timestamps,
                            int *ret_n, char *err, size_t err_len);
 
