@@ -301,7 +301,7 @@ static int run_real(void)
         long size = 0;
         FILE *f;
 
-        snprintf(cmd, sizeof(cmd), "espeak-ng -w '%s/s.wav' \"%s\" && ffmpeg -loglevel error -y -i '%s/s.wav' "
+        snprintf(cmd, sizeof(cmd), "espeak-ng -s 150 -w '%s/s.wav' \"%s\" && ffmpeg -loglevel error -y -i '%s/s.wav' "
                  "-ar 16000 -ac 1 -f f32le '%s/s.f32'", tmp, k_sentences[i], tmp, tmp);
         CHECK_INT(system(cmd), 0);
         snprintf(path, sizeof(path), "%s/s.f32", tmp);

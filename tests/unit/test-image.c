@@ -673,11 +673,41 @@ static void test_detect(void)
     CHECK_INT(image_detect_format(NULL, 0), IMAGE_FORMAT_UNKNOWN);
 }
 
+/* A decoder that was not built in answers -ENOTSUP naming the library (only checkable in such a build). */
+static void test_missing_libs(void)
+{
+    static const struct { const char *rel, *lib; int have; } cases[] = {
+        { "valid/pattern.png", "libpng", HAVE_PNG },
+        { "valid/pattern.jpg", "TurboJPEG", HAVE_JPEG },
+        { "valid/pattern.gif", "FFmpeg", HAVE_FFMPEG },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t n = 0;
+        uint8_t *data = read_file(cases[i].rel, &n);
+        Image img = { 0 };
+        char err[256] = "";
+        int r;
+        CHECK(data != NULL);
+        if (!data)
+            continue;
+        r = image_decode(data, n, NULL, &img, err, sizeof(err));
+        if (cases[i].have) {
+            CHECK_INT(r, 0);
+        } else {
+            CHECK_INT(r, -ENOTSUP);
+            CHECK(strstr(err, cases[i].lib) != NULL);
+        }
+        image_free(&img);
+        free(data);
+    }
+}
+
 int main(void)
 {
     const char *fix = getenv("MYNA_FIXTURES");
     snprintf(g_fix, sizeof(g_fix), "%s", fix ? fix : "tests/fixtures");
     test_detect();
+    test_missing_libs();
 #if HAVE_PNG
     test_png();
 #endif
