@@ -18,13 +18,11 @@
 
 #include <jansson.h>
 
+#include "cross-attn.h"
 #include "log.h"
 #include "mllama.h"
 
-typedef struct {
-    Tensor attn_norm, wq, wk, wv, wo, q_norm, k_norm, ffn_norm, w_gate, w_up, w_down;
-    float gate_attn, gate_mlp; /* tanh applied */
-} CrossLayer;
+typedef CrossAttnLayer CrossLayer; /* the layer math lives in cross-attn.c (shared with the speech adapter) */
 
 struct Mllama {
     HfModel *hf;                 /* owned; weights are mmapped from it */
@@ -401,11 +399,7 @@ int mllama_encode_pixels(Mllama *m, const MllamaPixels *px, MllamaImage **ret)
         const CrossLayer *x = &m->cross[i];
         TRY(alloc_t(m->be, &img->k[i], 3, HD, NKV, S));
         TRY(alloc_t(m->be, &img->v[i], 3, HD, NKV, S));
-        Tensor k2 = shaped(&img->k[i], HD * NKV, S, 1, 0), v2 = shaped(&img->v[i], HD * NKV, S, 1, 0);
-        Tensor kh = shaped(&img->k[i], HD, NKV * S, 1, 0);
-        TRY(backend_matmul(m->be, &k2, &x->wk, &m->xs));
-        TRY(backend_rmsnorm(m->be, &kh, &kh, &x->k_norm, c->norm_eps));
-        TRY(backend_matmul(m->be, &v2, &x->wv, &m->xs));
+        TRY(cross_attn_kv(m->be, c, x, &m->xs, &img->k[i], &img->v[i]));
     }
     m->be->ops->synchronize(m->be);
     m->enc_ms = t1 - t0;
@@ -574,7 +568,7 @@ static int cross_forward(void *arg, Backend *be, Tensor *x, const int32_t *pos, 
     Mllama *m = c->m;
     const CrossLayer *w = &m->cross[ha->i];
     const LmConfig *cfg = &m->dec->cfg;
-    const int64_t HD = cfg->head_dim, NH = cfg->n_heads, NKV = cfg->n_kv_heads, W = c->n_img * m->n_vis;
+    const int64_t W = c->n_img * m->n_vis;
     int r;
 
     if (c->n_img == 0)
@@ -584,40 +578,8 @@ static int cross_forward(void *arg, Backend *be, Tensor *x, const int32_t *pos, 
     build_mask(c, pos, T);
     Tensor mask = shaped(&c->mask, W, T, 1, 0);
     TRY(be->ops->tensor_set(be, &mask, c->mask_host, 0, sizeof(float) * (size_t)W * (size_t)T));
-    Tensor xn = rows2(&m->xn, 0, T), o = rows2(&m->o, 0, T), q = rows2(&m->q, 0, T), att = rows2(&m->att, 0, T);
-    Tensor gate = rows2(&m->gate, 0, T), up = rows2(&m->up, 0, T);
-    Tensor qh = shaped(&m->q, HD, NH * T, 1, 0), q3 = shaped(&m->q, HD, NH, T, 0), a3 = shaped(&m->att, HD, NH, T, 0);
-    Tensor k3 = shaped(&c->k[ha->i], HD, NKV, W, 0), v3 = shaped(&c->v[ha->i], HD, NKV, W, 0);
-    AttnParams ap = {1.0f / sqrtf((float)HD), 0, 0, &mask};
-
-    TRY(backend_rmsnorm(be, &xn, x, &w->attn_norm, cfg->norm_eps));
-    TRY(backend_matmul(be, &q, &w->wq, &xn));
-    TRY(backend_rmsnorm(be, &qh, &qh, &w->q_norm, cfg->norm_eps));
-    TRY(backend_attention(be, &a3, &q3, &k3, &v3, &ap));
-    TRY(backend_matmul(be, &o, &w->wo, &att));
-    TRY(backend_scale(be, &o, &o, w->gate_attn));
-    TRY(backend_add(be, x, x, &o));
-    TRY(backend_rmsnorm(be, &xn, x, &w->ffn_norm, cfg->norm_eps));
-    TRY(backend_matmul(be, &gate, &w->w_gate, &xn));
-    TRY(backend_matmul(be, &up, &w->w_up, &xn));
-    TRY(backend_swiglu(be, &gate, &gate, &up));
-    TRY(backend_matmul(be, &o, &w->w_down, &gate));
-    /* full_text_row_masked_out_mask: zero the MLP output of rows that see no image */
-    for (int t0 = 0; t0 < T;) {
-        int t1 = t0;
-        if (c->row_ok[t0]) {
-            t0++;
-            continue;
-        }
-        while (t1 < T && !c->row_ok[t1])
-            t1++;
-        Tensor z = rows2(&o, t0, t1 - t0);
-        TRY(backend_scale(be, &z, &z, 0.0f));
-        t0 = t1;
-    }
-    TRY(backend_scale(be, &o, &o, w->gate_mlp));
-    TRY(backend_add(be, x, x, &o));
-    return 0;
+    const CrossAttnScratch scratch = {m->xn, m->q, m->att, m->o, m->gate, m->up};
+    return cross_attn_forward(be, cfg, w, &scratch, x, T, &c->k[ha->i], &c->v[ha->i], W, &mask, c->row_ok);
 }
 
 int mllama_ctx_hooks(MllamaCtx *c, LmLayerHook *hooks, int cap)

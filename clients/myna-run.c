@@ -1,6 +1,8 @@
 /* myna-run — run a language model locally, without the daemon: one prompt, a chat REPL, token dumps and
- * prompt logits for tests and benchmarks. Text streams to stdout as it is produced; timings go to stderr
- * (or one JSON object with --json). Not a server and not the user client (that is `myna`, over D-Bus).
+ * prompt logits for tests and benchmarks; with a Llama 3.2 Vision folder also images (--image) and video
+ * frames (--video), attached at <|image|> tags in the user turn (adapters/model.h). Text streams to stdout as
+ * it is produced; timings go to stderr (or one JSON object with --json). Not a server and not the user
+ * client (that is `myna`, over D-Bus).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -14,6 +16,8 @@
 #include "backend.h"
 #include "lm.h"
 #include "log.h"
+#include "media.h"
+#include "model.h"
 
 static void usage(FILE *f)
 {
@@ -37,6 +41,10 @@ static void usage(FILE *f)
             "      --print-tokens     print prompt and output token ids\n"
             "      --logits FILE      write F32 logits of every prompt position (T x V, little-endian)\n"
             "      --json             print one JSON object with counts, speeds and peak RSS at the end\n"
+            "      --image FILE       attach an image (repeatable; needs a Llama 3.2 Vision folder); one\n"
+            "                         <|image|> tag per image goes before the text unless -p places them\n"
+            "      --video FILE       attach N frames sampled over a video (see --frames)\n"
+            "      --frames N         frames per video (default 8, at most 16)\n"
             "  -h, --help\n");
 }
 
@@ -155,7 +163,8 @@ static int run_turn(LmSession *s, const LmSampling *sp, RunCtx *rc, int n_predic
 int main(int argc, char **argv)
 {
     enum { O_CHAT = 256, O_SYSTEM, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_REP, O_SEED, O_BACKEND, O_CTX, O_KVF32,
-           O_PRINT, O_LOGITS, O_JSON };
+           O_PRINT, O_LOGITS, O_JSON, O_IMAGE, O_VIDEO, O_FRAMES };
+    enum { MAX_MEDIA = 16 };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"prompt", required_argument, 0, 'p'},
         {"chat", no_argument, 0, O_CHAT}, {"system", required_argument, 0, O_SYSTEM},
@@ -166,11 +175,19 @@ int main(int argc, char **argv)
         {"backend", required_argument, 0, O_BACKEND}, {"ctx", required_argument, 0, O_CTX},
         {"kv-f32", no_argument, 0, O_KVF32}, {"print-tokens", no_argument, 0, O_PRINT},
         {"logits", required_argument, 0, O_LOGITS}, {"json", no_argument, 0, O_JSON},
+        {"image", required_argument, 0, O_IMAGE}, {"video", required_argument, 0, O_VIDEO},
+        {"frames", required_argument, 0, O_FRAMES},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     char model_buf[PATH_MAX], err[512] = "";
     const char *model = NULL, *prompt = NULL, *system_msg = NULL, *backend = "cpu", *logits_path = NULL;
     int chat = 0, n_predict = 256, threads = 0, n_ctx = 0, kv_f32 = 0, json = 0, c, r, rc_exit = 0;
+    const char *media_path[MAX_MEDIA];
+    MediaKind media_kind[MAX_MEDIA];
+    MediaItem media[MAX_MEDIA] = {0};
+    int n_media = 0, n_frames = VIDEO_DEFAULT_FRAMES;
+    MynaModel *mm = NULL;
+    MynaSession *ms = NULL;
     LmSampling sp;
     RunCtx rc = {0};
     Backend *be = NULL;
@@ -204,6 +221,14 @@ int main(int argc, char **argv)
         case O_PRINT: rc.print_tokens = 1; break;
         case O_LOGITS: logits_path = optarg; break;
         case O_JSON: json = 1; break;
+        case O_IMAGE:
+        case O_VIDEO:
+            if (n_media == MAX_MEDIA)
+                return fail("at most %d attachments%s", "16", "");
+            media_path[n_media] = optarg;
+            media_kind[n_media++] = c == O_IMAGE ? MEDIA_IMAGE : MEDIA_VIDEO;
+            break;
+        case O_FRAMES: n_frames = (int)strtol(optarg, &end, 10); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 1;
         }
@@ -214,6 +239,10 @@ int main(int argc, char **argv)
         return fail("unexpected argument '%s'%s", argv[optind], "");
     if (n_predict < 0 || n_ctx < 0 || threads < 0)
         return fail("negative count%s%s", "", "");
+    if (n_frames < 1 || n_frames > MEDIA_MAX_FRAMES)
+        return fail("--frames must be 1..%s%s", "16", "");
+    if (n_media > 0 && !prompt)
+        return fail("--image/--video need -p TEXT%s%s", "", "");
     sp.max_tokens = n_predict;
     if (!model) {
         if (default_model(model_buf, sizeof(model_buf)) < 0)
@@ -226,14 +255,31 @@ int main(int argc, char **argv)
     if ((r = backend_new_by_name(backend, threads, &be, err, sizeof(err))) < 0)
         return fail("backend %s: %s", backend, err);
     LmLoadOptions lo = {n_ctx, !kv_f32, NULL};
-    if ((r = lm_model_load(model, be, &lo, &m, err, sizeof(err))) < 0) {
+    if ((r = myna_model_load(model, be, &lo, &mm, err, sizeof(err))) < 0) {
         rc_exit = fail("cannot load %s: %s", model, err[0] ? err : strerror(-r));
         goto out;
     }
-    if ((r = lm_session_new(m, &s)) < 0) {
+    m = myna_model_lm(mm);
+    for (int i = 0; i < n_media; i++)
+        if (!myna_model_accepts(mm, media_kind[i])) {
+            const char *base = strrchr(model, '/') && strrchr(model, '/')[1] ? strrchr(model, '/') + 1 : model;
+            rc_exit = fail("model %s has no vision encoder; use a Llama 3.2 Vision (mllama) model folder%s", base,
+                           "");
+            goto out;
+        }
+    MediaLimits ml;
+    media_limits_default(&ml);
+    ml.video_frames = n_frames;
+    for (int i = 0; i < n_media; i++)
+        if ((r = media_decode_file(media_path[i], media_kind[i], &ml, &media[i], err, sizeof(err))) < 0) {
+            rc_exit = fail("%s: %s", media_path[i], err[0] ? err : strerror(-r));
+            goto out;
+        }
+    if ((r = myna_session_new(mm, &ms)) < 0) {
         rc_exit = fail("cannot create a session: %s%s", strerror(-r), "");
         goto out;
     }
+    s = myna_session_lm(ms);
     if (logits_path)
         lm_session_keep_all_logits(s, 1);
     if (chat && system_msg && (r = lm_session_add_message(s, "system", system_msg)) < 0) {
@@ -241,9 +287,9 @@ int main(int argc, char **argv)
         goto out;
     }
     if (prompt) {
-        r = chat ? lm_session_add_message(s, "user", prompt) : lm_session_add_text(s, prompt, 1);
+        r = myna_session_add(ms, chat ? "user" : NULL, prompt, media, n_media, err, sizeof(err));
         if (r < 0) {
-            rc_exit = fail("prompt: %s%s", r == -E2BIG ? "longer than the context" : strerror(-r), "");
+            rc_exit = fail("prompt: %s%s", r == -E2BIG ? "longer than the context: " : "", err);
             goto out;
         }
         if ((r = run_turn(s, &sp, &rc, n_predict, logits_path, &tot, &stop)) < 0) {
@@ -294,8 +340,10 @@ int main(int argc, char **argv)
     }
 out:
     free(rc.out_ids);
-    lm_session_free(s);
-    lm_model_free(m);
+    myna_session_free(ms);
+    myna_model_free(mm);
+    for (int i = 0; i < n_media; i++)
+        media_item_free(&media[i]);
     backend_free(be);
     return rc_exit;
 }

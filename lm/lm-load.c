@@ -199,6 +199,9 @@ int lm_config_from_hf(const json_t *cfg, LmConfig *c, char *err, size_t err_len)
     memset(c, 0, sizeof(*c));
     if (hf_config_str(cfg, "model_type", &mt) < 0)
         return err_set(err, err_len, -EBADMSG, "config.json: model_type missing");
+    if (strcmp(mt, "mllama") == 0)
+        return err_set(err, err_len, -ENOTSUP, "config.json: model_type 'mllama' is Llama 3.2 Vision, not a text-only "
+                       "model: load it with myna_model_load() (adapters/model.h), as myna-run and mynad do");
     if (strcmp(mt, "llama") != 0)
         return err_set(err, err_len, -ENOTSUP, "config.json: model_type '%s' is not supported (llama only)", mt);
     if ((r = hf_int(cfg, "hidden_size", -1, &c->n_embd, err, err_len)) < 0 ||

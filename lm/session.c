@@ -27,7 +27,11 @@ struct LmModel {
     LmInfo info;
     GgufFile *gf;            /* owned (GGUF models) */
     HfModel *hf;             /* owned (HF folders) */
-    LmDecoder *dec;          /* owned */
+    LmDecoder *dec;          /* owned, unless dec_borrowed */
+    int dec_borrowed;        /* lm_model_new_with_decoder: the adapter owns the decoder */
+    int n_extra;             /* tokens beyond the logits vocabulary fed as embedding rows */
+    int32_t extra_id[LM_MAX_EXTRA_TOKENS];
+    const float *extra_emb[LM_MAX_EXTRA_TOKENS]; /* host [C] each, borrowed */
     LmState *st;             /* owned; shared by the sessions (one thread uses the model) */
     Tokenizer *tok;          /* owned */
     ChatFamily chat;
@@ -119,6 +123,8 @@ static int load_hf_template(const char *dir, ChatFamily *ret)
     return 0;
 }
 
+static int model_finish(LmModel *m, const char *name, const LmLoadOptions *opt, char *err, size_t err_len);
+
 int lm_model_load(const char *path, Backend *be, const LmLoadOptions *opt, LmModel **ret, char *err,
                   size_t err_len)
 {
@@ -127,7 +133,7 @@ int lm_model_load(const char *path, Backend *be, const LmLoadOptions *opt, LmMod
     struct stat sb;
     char buf[PATH_MAX];
     const char *tmpl = NULL, *name = NULL;
-    int r, n;
+    int r;
 
     if (!path || !be || !ret)
         return err_set(err, err_len, -EINVAL, "no model path");
@@ -160,21 +166,87 @@ int lm_model_load(const char *path, Backend *be, const LmLoadOptions *opt, LmMod
         if (gguf_get_str(m->gf, "general.name", &name, NULL) < 0)
             name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     }
+    if ((r = model_finish(m, name, opt, err, err_len)) < 0)
+        goto fail;
+    *ret = m;
+    return 0;
+fail:
+    lm_model_free(m);
+    return r;
+}
+
+int lm_model_new_with_decoder(struct LmDecoder *dec, const char *dir, const char *name, int n_ctx, int kv_f16,
+                              const char *chat_template, LmModel **ret, char *err, size_t err_len)
+{
+    LmLoadOptions opt = {n_ctx, kv_f16, chat_template};
+    char buf[PATH_MAX];
+    LmModel *m;
+    int r;
+
+    if (!dec || !dir || !ret)
+        return err_set(err, err_len, -EINVAL, "no decoder or folder");
+    if (snprintf(buf, sizeof(buf), "%s/tokenizer.json", dir) >= (int)sizeof(buf))
+        return err_set(err, err_len, -ENAMETOOLONG, "path too long");
+    m = calloc(1, sizeof(*m));
+    if (!m)
+        return -ENOMEM;
+    m->dec = dec;
+    m->dec_borrowed = 1;
+    if ((r = tokenizer_load_hf(buf, &m->tok, err, err_len)) < 0)
+        goto fail;
+    load_hf_template(dir, &m->chat);
+    if (!name)
+        name = strrchr(dir, '/') && strrchr(dir, '/')[1] ? strrchr(dir, '/') + 1 : dir;
+    if ((r = model_finish(m, name, &opt, err, err_len)) < 0)
+        goto fail;
+    *ret = m;
+    return 0;
+fail:
+    lm_model_free(m);
+    return r;
+}
+
+int lm_model_set_extra_token(LmModel *m, int32_t id, const float *emb)
+{
+    if (!m || !emb || id < m->info.n_vocab || id >= m->info.n_vocab + LM_MAX_EXTRA_TOKENS)
+        return -EINVAL;
+    for (int i = 0; i < m->n_extra; i++)
+        if (m->extra_id[i] == id) {
+            m->extra_emb[i] = emb;
+            return 0;
+        }
+    if (m->n_extra >= LM_MAX_EXTRA_TOKENS)
+        return -ENOSPC;
+    m->extra_id[m->n_extra] = id;
+    m->extra_emb[m->n_extra++] = emb;
+    return 0;
+}
+
+static const float *extra_embedding(const LmModel *m, int32_t id)
+{
+    for (int i = 0; i < m->n_extra; i++)
+        if (m->extra_id[i] == id)
+            return m->extra_emb[i];
+    return NULL;
+}
+
+/* Chat family, end tokens, generation prompt, context, activations and LmInfo of a model whose decoder and
+ * tokenizer are in place. */
+static int model_finish(LmModel *m, const char *name, const LmLoadOptions *opt, char *err, size_t err_len)
+{
+    int r, n;
+
     if (opt->chat_template) {
         ChatFamily f = chat_family_from_name(opt->chat_template);
-        if (f == CHAT_INVALID) {
-            r = err_set(err, err_len, -EINVAL, "unknown chat template '%s' (llama3, chatml, llama2, none)",
-                        opt->chat_template);
-            goto fail;
-        }
+        if (f == CHAT_INVALID)
+            return err_set(err, err_len, -EINVAL, "unknown chat template '%s' (llama3, chatml, llama2, none)",
+                           opt->chat_template);
         m->chat = f;
     }
     const LmConfig *c = lm_decoder_config(m->dec);
-    if (tokenizer_n_vocab(m->tok) > c->n_vocab) {
-        r = err_set(err, err_len, -EBADMSG, "tokenizer has %d tokens but the model's vocabulary is %d",
-                    tokenizer_n_vocab(m->tok), c->n_vocab);
-        goto fail;
-    }
+    if (tokenizer_n_vocab(m->tok) > c->n_vocab + (m->dec_borrowed ? LM_MAX_EXTRA_TOKENS : 0))
+        return err_set(err, err_len, -EBADMSG, "tokenizer has %d tokens but the model's vocabulary is %d",
+                       tokenizer_n_vocab(m->tok), c->n_vocab);
     /* the family's end-of-turn tokens stop generation */
     const char *const *ends = chat_end_tokens(m->chat, NULL);
     for (int i = 0; ends && ends[i]; i++) {
@@ -184,21 +256,15 @@ int lm_model_load(const char *path, Backend *be, const LmLoadOptions *opt, LmMod
     }
     const char *gp = chat_generation_prompt(m->chat);
     n = tokenizer_encode(m->tok, gp, strlen(gp), 0, 1, m->gen_prompt, 64);
-    if (n < 0 || n > 64) {
-        r = err_set(err, err_len, -EBADMSG, "cannot tokenize the generation prompt");
-        goto fail;
-    }
+    if (n < 0 || n > 64)
+        return err_set(err, err_len, -EBADMSG, "cannot tokenize the generation prompt");
     m->n_gen_prompt = n;
     m->n_ctx = opt->n_ctx > 0 ? opt->n_ctx : (c->n_ctx_train < 4096 ? c->n_ctx_train : 4096);
-    if (m->n_ctx > 1 << 20) {
-        r = err_set(err, err_len, -EINVAL, "context %d too large", m->n_ctx);
-        goto fail;
-    }
+    if (m->n_ctx > 1 << 20)
+        return err_set(err, err_len, -EINVAL, "context %d too large", m->n_ctx);
     m->kv_f16 = opt->kv_f16;
-    if ((r = lm_state_new(m->dec, m->n_ctx < LM_MAX_BATCH ? m->n_ctx : LM_MAX_BATCH, &m->st)) < 0) {
-        err_set(err, err_len, r, "cannot allocate activations");
-        goto fail;
-    }
+    if ((r = lm_state_new(m->dec, m->n_ctx < LM_MAX_BATCH ? m->n_ctx : LM_MAX_BATCH, &m->st)) < 0)
+        return err_set(err, err_len, r, "cannot allocate activations");
     LmInfo *in = &m->info;
     in->n_vocab = c->n_vocab;
     in->n_embd = c->n_embd;
@@ -212,11 +278,7 @@ int lm_model_load(const char *path, Backend *be, const LmLoadOptions *opt, LmMod
     snprintf(in->name, sizeof(in->name), "%s", name);
     snprintf(in->chat_family, sizeof(in->chat_family), "%s", chat_family_name(m->chat));
     in->weight_bytes = lm_decoder_weight_bytes(m->dec);
-    *ret = m;
     return 0;
-fail:
-    lm_model_free(m);
-    return r;
 }
 
 void lm_model_free(LmModel *m)
@@ -225,7 +287,8 @@ void lm_model_free(LmModel *m)
         return;
     if (m->dec)
         lm_state_free(m->dec, m->st);
-    lm_decoder_free(m->dec);
+    if (!m->dec_borrowed)
+        lm_decoder_free(m->dec);
     tokenizer_free(m->tok);
     gguf_close(m->gf);
     hf_model_free(m->hf);
@@ -349,7 +412,7 @@ int lm_session_add_tokens(LmSession *s, const int32_t *ids, int n)
     if (n < 0 || (n > 0 && !ids))
         return -EINVAL;
     for (int i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= s->m->info.n_vocab)
+        if (ids[i] < 0 || (ids[i] >= s->m->info.n_vocab && !extra_embedding(s->m, ids[i])))
             return -EINVAL;
     if (!room(s, n))
         return -E2BIG;
@@ -359,14 +422,11 @@ int lm_session_add_tokens(LmSession *s, const int32_t *ids, int n)
     return 0;
 }
 
-int lm_session_add_embeddings(LmSession *s, const float *emb, int n)
+/* Room for n more rows in pend_emb. */
+static int grow_pend_emb(LmSession *s, int n)
 {
     size_t C = (size_t)s->m->info.n_embd;
 
-    if (n < 0 || (n > 0 && !emb))
-        return -EINVAL;
-    if (!room(s, n))
-        return -E2BIG;
     if (s->n_pend_emb + n > s->cap_pend_emb) {
         int cap = s->n_pend_emb + n > 2 * s->cap_pend_emb ? s->n_pend_emb + n : 2 * s->cap_pend_emb;
         float *p = realloc(s->pend_emb, sizeof(float) * C * (size_t)cap);
@@ -375,6 +435,20 @@ int lm_session_add_embeddings(LmSession *s, const float *emb, int n)
         s->pend_emb = p;
         s->cap_pend_emb = cap;
     }
+    return 0;
+}
+
+int lm_session_add_embeddings(LmSession *s, const float *emb, int n)
+{
+    size_t C = (size_t)s->m->info.n_embd;
+    int r;
+
+    if (n < 0 || (n > 0 && !emb))
+        return -EINVAL;
+    if (!room(s, n))
+        return -E2BIG;
+    if ((r = grow_pend_emb(s, n)) < 0)
+        return r;
     memcpy(s->pend_emb + C * (size_t)s->n_pend_emb, emb, sizeof(float) * C * (size_t)n);
     for (int i = 0; i < n; i++)
         s->pend[s->n_pend++] = -(s->n_pend_emb + i) - 1;
@@ -636,6 +710,17 @@ int lm_session_prefill(LmSession *s, LmStats *stats)
         s->gen_open = 1;
         s->gen_len = 0;
     }
+    /* extra tokens (beyond the logits vocabulary) become spliced embedding rows */
+    for (int i = 0; i < s->n_pend; i++) {
+        const float *e = s->pend[i] >= s->m->info.n_vocab ? extra_embedding(s->m, s->pend[i]) : NULL;
+        size_t C = (size_t)s->m->info.n_embd;
+        if (!e)
+            continue;
+        if ((r = grow_pend_emb(s, 1)) < 0)
+            return r;
+        memcpy(s->pend_emb + C * (size_t)s->n_pend_emb, e, sizeof(float) * C);
+        s->pend[i] = -(s->n_pend_emb++) - 1;
+    }
     n = s->n_pend;
     r = feed(s, s->pend, n, s->keep_all);
     s->n_pend = 0;
@@ -773,4 +858,17 @@ const int32_t *lm_session_tokens(const LmSession *s, int *ret_n)
 LmModel *lm_session_model(const LmSession *s)
 {
     return s->m;
+}
+
+int lm_session_pending_positions(const LmSession *s, int32_t id, int *pos, int cap)
+{
+    int n = 0;
+
+    for (int i = 0; i < s->n_pend; i++)
+        if (s->pend[i] == id) {
+            if (n < cap)
+                pos[n] = s->n_past + i;
+            n++;
+        }
+    return n;
 }

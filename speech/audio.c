@@ -186,6 +186,7 @@ typedef struct {
     AVPacket *pkt;
     AVFrame *frame;
     int stream;
+    int opened;                /* fmt went through avformat_open_input */
     int out_rate;
     /* swr input configuration currently set up */
     int in_rate, in_fmt;
@@ -357,6 +358,7 @@ static int open_input(Decoder *d, double max_seconds, char *err, size_t err_len)
             return err_set(err, err_len, -ENOTSUP, "not a supported audio container (%s)", av_err2str(r));
         return map_av_error(d, r, "cannot open media", err, err_len);
     }
+    d->opened = 1;
     if ((r = avformat_find_stream_info(d->fmt, NULL)) < 0)
         return map_av_error(d, r, "cannot read stream info", err, err_len);
     if (d->src.timed_out)
@@ -506,8 +508,10 @@ static void decoder_free(Decoder *d)
 {
     swr_free(&d->swr);
     avcodec_free_context(&d->dec);
-    if (d->fmt)
+    if (d->opened)
         avformat_close_input(&d->fmt); /* does not free a custom pb */
+    else
+        avformat_free_context(d->fmt);
     if (d->pb) {
         av_freep(&d->pb->buffer);
         avio_context_free(&d->pb);

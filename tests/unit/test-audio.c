@@ -280,7 +280,7 @@ static size_t make_wav(uint8_t *b, WavSpec w)
     put32(b + 28, w.byte_rate); put16(b + 32, w.block_align); put16(b + 34, w.bits);
     memcpy(b + 36, "data", 4); put32(b + 40, w.data_size);
     for (size_t i = 0; i < w.n_data; i++)
-        b[44 + i] = (uint8_t)(127 * sin(i * 0.3));
+        b[44 + i] = (uint8_t)(int8_t)(127 * sin(i * 0.3));
     return 44 + w.n_data;
 }
 

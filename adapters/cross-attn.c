@@ -1,0 +1,83 @@
+/* cross-attn.c — the gated cross-attention layer on backend ops (see cross-attn.h for the math and the HF
+ * reference). Not here: masks and K/V caches of the callers (mllama.c, speech-adapter.c).
+ */
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#include "cross-attn.h"
+#include "log.h"
+
+#define TRY(call) do { int r_ = (call); if (r_ < 0) { log_debug("cross-attn: %s: %d", #call, r_); return r_; } } \
+    while (0)
+
+/* View of t's memory with a new contiguous shape (t's dtype, at most 3 dims). */
+static Tensor view3(const Tensor *t, int64_t ne0, int64_t ne1, int64_t ne2)
+{
+    Tensor v;
+    int64_t ne[3] = {ne0, ne1, ne2};
+    tensor_init(&v, t->dtype, ne2 > 1 ? 3 : 2, ne, t->data);
+    v.mem = t->mem;
+    return v;
+}
+
+int cross_attn_kv(Backend *be, const LmConfig *cfg, const CrossAttnLayer *w, const Tensor *xs, Tensor *k,
+                  Tensor *v)
+{
+    const int64_t HD = cfg->head_dim, NKV = cfg->n_kv_heads, S = xs->ne[1];
+    Tensor k2 = view3(k, HD * NKV, S, 1), v2 = view3(v, HD * NKV, S, 1), kh = view3(k, HD, NKV * S, 1);
+
+    TRY(backend_matmul(be, &k2, &w->wk, xs));
+    if (w->k_norm.data)
+        TRY(backend_rmsnorm(be, &kh, &kh, &w->k_norm, cfg->norm_eps));
+    TRY(backend_matmul(be, &v2, &w->wv, xs));
+    return 0;
+}
+
+int cross_attn_forward(Backend *be, const LmConfig *cfg, const CrossAttnLayer *w, const CrossAttnScratch *s,
+                       Tensor *x, int T, const Tensor *k, const Tensor *v, int64_t W, const Tensor *mask,
+                       const uint8_t *row_ok)
+{
+    const int64_t C = cfg->n_embd, HD = cfg->head_dim, NH = cfg->n_heads, NKV = cfg->n_kv_heads, FF = cfg->n_ff;
+
+    if (T < 1 || T > LM_MAX_BATCH || W < 1)
+        return -EINVAL;
+    Tensor xn = view3(&s->xn, C, T, 1), o = view3(&s->o, C, T, 1), q = view3(&s->q, NH * HD, T, 1);
+    Tensor att = view3(&s->att, NH * HD, T, 1), gate = view3(&s->gate, FF, T, 1), up = view3(&s->up, FF, T, 1);
+    Tensor qh = view3(&s->q, HD, NH * T, 1), q3 = view3(&s->q, HD, NH, T), a3 = view3(&s->att, HD, NH, T);
+    Tensor k3 = view3(k, HD, NKV, W), v3 = view3(v, HD, NKV, W);
+    AttnParams ap = {1.0f / sqrtf((float)HD), 0, 0, mask};
+
+    TRY(backend_rmsnorm(be, &xn, x, &w->attn_norm, cfg->norm_eps));
+    TRY(backend_matmul(be, &q, &w->wq, &xn));
+    if (w->q_norm.data)
+        TRY(backend_rmsnorm(be, &qh, &qh, &w->q_norm, cfg->norm_eps));
+    TRY(backend_attention(be, &a3, &q3, &k3, &v3, &ap));
+    TRY(backend_matmul(be, &o, &w->wo, &att));
+    TRY(backend_scale(be, &o, &o, w->gate_attn));
+    TRY(backend_add(be, x, x, &o));
+    TRY(backend_rmsnorm(be, &xn, x, &w->ffn_norm, cfg->norm_eps));
+    TRY(backend_matmul(be, &gate, &w->w_gate, &xn));
+    TRY(backend_matmul(be, &up, &w->w_up, &xn));
+    TRY(backend_swiglu(be, &gate, &gate, &up));
+    TRY(backend_matmul(be, &o, &w->w_down, &gate));
+    /* full_text_row_masked_out_mask: zero the MLP output of rows that see nothing */
+    for (int t0 = 0; row_ok && t0 < T;) {
+        int t1 = t0;
+        if (row_ok[t0]) {
+            t0++;
+            continue;
+        }
+        while (t1 < T && !row_ok[t1])
+            t1++;
+        Tensor z = o;
+        z.data = (char *)o.data + (size_t)t0 * o.nb[1];
+        z.ne[1] = t1 - t0;
+        z.nb[2] = z.nb[3] = z.nb[1] * (size_t)(t1 - t0);
+        TRY(backend_scale(be, &z, &z, 0.0f));
+        t0 = t1;
+    }
+    TRY(backend_scale(be, &o, &o, w->gate_mlp));
+    TRY(backend_add(be, x, x, &o));
+    return 0;
+}

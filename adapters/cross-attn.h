@@ -1,0 +1,48 @@
+/* cross-attn.h — the gated cross-attention layer shared by the adapters that run as LmLayerHooks: Llama 3.2
+ * Vision (adapters/mllama.c) and the speech adapter's cross-attention variant (adapters/speech-adapter.c).
+ *
+ * Numerics are HF MllamaCrossAttentionDecoderLayer / MllamaTextCrossAttention (SPEC.md §4.4): RMSNorm input,
+ * q_proj then per-head q_norm, K = k_norm(k_proj(states)) per head and V = v_proj(states) computed once per
+ * attached image/clip, no RoPE, GQA attention with scale 1/sqrt(HD) and an optional additive mask, o_proj,
+ * x += tanh(attn_gate)·attn; then m = SwiGLU MLP(RMSNorm(x)) with the rows whose row_ok is 0 zeroed
+ * (full_text_row_masked_out_mask), x += tanh(mlp_gate)·m.
+ * Not here: which states are attended, masks, K/V caches over several images (owned by the callers).
+ */
+#ifndef MYNA_ADAPTERS_CROSS_ATTN_H
+#define MYNA_ADAPTERS_CROSS_ATTN_H
+
+#include <stdint.h>
+
+#include "backend.h"
+#include "lm-model.h"
+
+typedef struct {
+    Tensor attn_norm;          /* [C] F32 */
+    Tensor wq;                 /* [C, NH·HD] */
+    Tensor wk, wv;             /* [C, NKV·HD] */
+    Tensor wo;                 /* [NH·HD, C] */
+    Tensor q_norm, k_norm;     /* [HD] F32; data NULL = no per-head norm */
+    Tensor ffn_norm;           /* [C] F32 */
+    Tensor w_gate, w_up;       /* [C, FF] */
+    Tensor w_down;             /* [FF, C] */
+    float gate_attn, gate_mlp; /* tanh already applied */
+} CrossAttnLayer;
+
+/* Activations for up to LM_MAX_BATCH rows, owned by the caller: xn, o [C, B]; q, att [NH·HD, B];
+ * gate, up [FF, B]. */
+typedef struct {
+    Tensor xn, q, att, o, gate, up;
+} CrossAttnScratch;
+
+/* k, v: [HD, NKV, S] F32 (preallocated) from states xs: [C, S]. Uses n_heads/n_kv_heads/head_dim/norm_eps of
+ * cfg. */
+int cross_attn_kv(Backend *be, const LmConfig *cfg, const CrossAttnLayer *w, const Tensor *xs, Tensor *k,
+                  Tensor *v);
+
+/* x: [C, T] residual stream (T <= LM_MAX_BATCH), updated in place; k, v: [HD, NKV, ≥W] of which the first W
+ * keys are used; mask: F32 [W, T] additive or NULL; row_ok: host [T] (0 zeroes that row's MLP) or NULL. */
+int cross_attn_forward(Backend *be, const LmConfig *cfg, const CrossAttnLayer *w, const CrossAttnScratch *s,
+                       Tensor *x, int T, const Tensor *k, const Tensor *v, int64_t W, const Tensor *mask,
+                       const uint8_t *row_ok);
+
+#endif

@@ -1,0 +1,52 @@
+/* media.h — attachments as the clients and the daemon hand them to a model: a media kind (image, video,
+ * audio) from a type hint, and the decode of one attachment from a file descriptor into frames.
+ * What it is: the general plumbing every modality shares (kinds, hints, caps, error mapping); images and
+ * video frames go through vision/image.h. Audio is a kind with no decoder yet: the speech work fills
+ * media_decode_fd's MEDIA_AUDIO branch the same way (samples instead of frames).
+ * What it is not: preprocessing or encoding (the model does that, adapters/model.h).
+ */
+#ifndef MYNA_ADAPTERS_MEDIA_H
+#define MYNA_ADAPTERS_MEDIA_H
+
+#include <stddef.h>
+
+#include "image.h"
+
+typedef enum { MEDIA_NONE = 0, MEDIA_IMAGE, MEDIA_VIDEO, MEDIA_AUDIO, MEDIA_N_KINDS } MediaKind;
+
+enum { MEDIA_MAX_FRAMES = 16 }; /* video frames one attachment may become (mllama attends to 16 images) */
+
+/* "image", "image/<any>", "video", "video/<any>", "audio", "audio/<any>" (case-insensitive, at most 127
+ * bytes); anything else → MEDIA_NONE. */
+MediaKind media_kind_from_hint(const char *hint);
+const char *media_kind_name(MediaKind k); /* "image", "video", "audio", "none" */
+
+typedef struct {
+    size_t max_bytes;      /* encoded size of one attachment (images and videos) */
+    int video_frames;      /* frames sampled from a video, 1..MEDIA_MAX_FRAMES */
+    double timeout_s;      /* wall-clock deadline of one decode */
+} MediaLimits;
+
+void media_limits_default(MediaLimits *lim); /* 64 MiB, 8 frames, 30 s */
+
+typedef struct {
+    MediaKind kind;
+    Image *frames;         /* owned [n_frames]: 1 for a still image */
+    double *timestamps;    /* owned [n_frames] for a video (seconds), else NULL */
+    int n_frames;
+} MediaItem;
+
+/* Decode one attachment of the given kind from fd (not closed; images are read from the current offset,
+ * regular-file videos in place). Errors as vision/image.h: -EMEDIUMTYPE / -EBADMSG (unsupported or
+ * malformed), -EFBIG / -ETIMEDOUT (over a cap), -ENOTSUP (library not built in); MEDIA_AUDIO and
+ * MEDIA_NONE: -EMEDIUMTYPE. err gets one line. ret written on success only. */
+int media_decode_fd(int fd, MediaKind kind, const MediaLimits *lim, MediaItem *ret, char *err, size_t err_len);
+/* Same from a path (myna-run). */
+int media_decode_file(const char *path, MediaKind kind, const MediaLimits *lim, MediaItem *ret, char *err,
+                      size_t err_len);
+void media_item_free(MediaItem *it); /* accepts NULL; zeroes the struct */
+
+/* 1 for errors that mean "over a cap" (TooLarge), 0 for the rest. */
+int media_error_is_too_large(int err);
+
+#endif
