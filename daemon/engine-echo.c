@@ -184,6 +184,17 @@ int engine_load(const char *model_path, const char *backend, int threads, int n_
     return engine_lm_new(model_path, backend, threads, n_ctx, ret, err, err_len);
 }
 
+void engine_media_error(const Engine *e, MediaKind kind, char *err, size_t err_len)
+{
+    if (kind == MEDIA_IMAGE || kind == MEDIA_VIDEO)
+        err_set(err, err_len, -EMEDIUMTYPE, "this model (%s) cannot see images; load a Llama 3.2 Vision model "
+                "(mllama HF folder)", e->name);
+    else if (kind == MEDIA_AUDIO)
+        err_set(err, err_len, -EMEDIUMTYPE, "audio attachments are not supported yet");
+    else
+        err_set(err, err_len, -EMEDIUMTYPE, "unknown media type");
+}
+
 void engine_free(Engine *e)
 {
     if (e)

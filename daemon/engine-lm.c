@@ -1,5 +1,6 @@
-/* engine-lm.c — the real engine: lm/lm.h sessions on a Backend chosen by name (see engine.h).
- * Not here: sampling or templates (lm/); this file only adapts the table. */
+/* engine-lm.c — the real engine: a text LM or a Llama 3.2 Vision model (adapters/model.h) and its sessions
+ * on a Backend chosen by name (see engine.h).
+ * Not here: sampling, templates (lm/) or image encoding (adapters/); this file only adapts the table. */
 #include "engine.h"
 
 #include <errno.h>
@@ -9,40 +10,47 @@
 
 #include "backend.h"
 #include "log.h"
+#include "model.h"
 
 typedef struct {
     Backend *be;      /* owned */
-    LmModel *model;   /* owned */
+    MynaModel *model; /* owned */
 } LmEngine;
 
 static int lme_session_new(Engine *e, void **ret)
 {
     LmEngine *le = e->impl;
-    LmSession *s;
-    int r = lm_session_new(le->model, &s);
+    MynaSession *s;
+    int r = myna_session_new(le->model, &s);
     if (r < 0)
         return r;
     *ret = s;
     return 0;
 }
 
-static void lme_session_free(void *s) { lm_session_free(s); }
-static int lme_session_reset(void *s) { return lm_session_reset(s); }
+static void lme_session_free(void *s) { myna_session_free(s); }
+static int lme_session_reset(void *s) { return myna_session_reset(s); }
 static int lme_add_message(void *s, const char *role, const char *text)
 {
-    return lm_session_add_message(s, role, text);
+    return lm_session_add_message(myna_session_lm(s), role, text);
 }
-static int lme_prefill(void *s, LmStats *st) { return lm_session_prefill(s, st); }
+static int lme_prefill(void *s, LmStats *st) { return lm_session_prefill(myna_session_lm(s), st); }
 static int lme_step(void *s, const LmSampling *sp, int n_generated, LmToken *tok)
 {
-    return lm_session_step(s, sp, n_generated, tok);
+    return lm_session_step(myna_session_lm(s), sp, n_generated, tok);
 }
+static int lme_add_user_media(void *s, const char *text, const MediaItem *media, int n_media, char *err,
+                              size_t err_len)
+{
+    return myna_session_add(s, "user", text, media, n_media, err, err_len);
+}
+static int lme_images_encoded(void *s) { return myna_session_images_encoded(s); }
 
 static void lme_destroy(Engine *e)
 {
     LmEngine *le = e->impl;
     if (le) {
-        lm_model_free(le->model);
+        myna_model_free(le->model);
         backend_free(le->be);
         free(le);
     }
@@ -50,7 +58,7 @@ static void lme_destroy(Engine *e)
 }
 
 static const EngineOps lm_ops = {lme_session_new, lme_session_free, lme_session_reset, lme_add_message,
-                                 lme_prefill, lme_step, lme_destroy};
+                                 lme_prefill, lme_step, lme_destroy, lme_add_user_media, lme_images_encoded};
 
 int engine_lm_new(const char *path, const char *backend, int threads, int n_ctx, Engine **ret, char *err,
                   size_t err_len)
@@ -70,10 +78,13 @@ int engine_lm_new(const char *path, const char *backend, int threads, int n_ctx,
     r = backend_new_by_name(backend, threads, &le->be, err, err_len);
     if (r < 0)
         goto fail;
-    r = lm_model_load(path, le->be, &opt, &le->model, err, err_len);
+    r = myna_model_load(path, le->be, &opt, &le->model, err, err_len);
     if (r < 0)
         goto fail;
-    const LmInfo *info = lm_model_info(le->model);
+    const LmInfo *info = lm_model_info(myna_model_lm(le->model));
+    for (int k = MEDIA_IMAGE; k < MEDIA_N_KINDS; k++)
+        if (myna_model_accepts(le->model, (MediaKind)k))
+            e->media_kinds |= 1u << k;
     snprintf(e->name, sizeof(e->name), "%s", info->name);
     snprintf(e->path, sizeof(e->path), "%s", path);
     snprintf(e->chat_family, sizeof(e->chat_family), "%s", info->chat_family);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "lm.h"
+#include "media.h"
 
 typedef struct Engine Engine;
 
@@ -22,6 +23,11 @@ typedef struct {
     int (*prefill)(void *s, LmStats *stats);
     int (*step)(void *s, const LmSampling *sp, int n_generated, LmToken *ret);
     void (*destroy)(Engine *e);
+    /* A user turn with decoded attachments (NULL when the engine takes none; only called for kinds in
+     * Engine.media_kinds). Errors as myna_session_add (adapters/model.h), err gets one line. */
+    int (*add_user_media)(void *s, const char *text, const MediaItem *media, int n_media, char *err,
+                          size_t err_len);
+    int (*images_encoded)(void *s); /* encoder runs so far in this session (NULL: none ever) */
 } EngineOps;
 
 struct Engine {
@@ -34,7 +40,11 @@ struct Engine {
     uint64_t n_params;     /* approximate */
     uint64_t weight_bytes;
     int n_ctx;             /* per session */
+    unsigned media_kinds;  /* bit (1u << MediaKind) for each attachment kind the model takes */
 };
+
+/* The one-line reason this engine cannot take an attachment of this kind (UnsupportedMedia). */
+void engine_media_error(const Engine *e, MediaKind kind, char *err, size_t err_len);
 
 /* Load what cfg names: "test:echo[:MS]" (MS = sleep per generated token) or a model path (needs the lm
  * library; -ENOTSUP when this build has none). err gets a readable reason. */

@@ -23,6 +23,9 @@ typedef struct {
     int max_queued_per_client;  /* requests queued or running per client */
     int max_queued_total;
     int max_prompt_bytes;
+    int max_attachments;        /* attachments per Ask */
+    int max_media_bytes;        /* encoded size of one attachment (read from its fd, never by path) */
+    int video_frames;           /* frames sampled from a video attachment */
     int max_tokens_limit;       /* the largest max_tokens a request may ask for */
     int default_max_tokens;
     double default_temperature;
