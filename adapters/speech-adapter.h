@@ -42,7 +42,7 @@
 enum {
     SPEECH_MAX_CROSS = LM_MAX_HOOKS,
     SPEECH_MAX_CLIPS = 16,        /* clips attached to one cross-attention ctx */
-    SPEECH_MAX_ROWS = 1 << 16,    /* projector rows per call / states per ctx */
+    SPEECH_MAX_ROWS = 1 << 14,    /* projector rows per call / states per ctx (about 27 min of speech) */
 };
 
 typedef enum { SPEECH_ADAPTER_SPLICE = 0, SPEECH_ADAPTER_CROSS = 1 } SpeechAdapterKind;

@@ -2,7 +2,7 @@
  *  - one token (GEMV): K×N = 4096×16384 weights, several matrices cycled (≥ 256 MiB, far beyond L3) →
  *    GB/s of weight bytes read and % of the measured bandwidth;
  *  - many tokens (GEMM, T = 64 and 256) on 4096×4096 → GFLOP/s (2·K·N·T per call).
- *  - hot: one-thread dot products over 32 rows that stay in L2, timed in thread CPU time — the kernel's
+ *  - hot: one-thread one-token matmul over 32 rows that stay in L2, timed in thread CPU time — the kernel's
  *    compute ceiling in GB/s per core, robust to other processes sharing the machine.
  * Usage: bench-matmul [-t threads] [-q] [DTYPE ...]   (-q: shorter runs). Results go in docs/PERFORMANCE.md.
  */
@@ -117,25 +117,29 @@ static double thread_cpu_s(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* GB/s per core of quant_dot over rows [K] × 32 resident in L2 (activations pre-quantized). */
+/* GB/s per core of a one-token matmul (cpu_matmul, no pool: the kernels the GEMV uses) over 32 rows
+ * [K] resident in L2; the activation is quantized once per call, as in decode. */
 static double hot_dot_gbs(DType dt, const void *w, size_t row, const float *x, int64_t K)
 {
-    void *xq = malloc((size_t)K * 4 + 64);
-    volatile float sink = 0;
+    CpuMatmul *mm1 = NULL;
+    float y[32];
+    Tensor tw, tx, ty;
     double t0, t;
     long it = 0;
-    if (!xq)
+    if (cpu_matmul_new(NULL, &mm1) < 0)
         return 0;
-    quant_quantize_row(quant_vec_dot_type(dt), x, xq, K);
+    tensor_init(&tw, dt, 2, (int64_t[]){K, 32}, (void *)w);
+    tensor_init(&tx, DTYPE_F32, 2, (int64_t[]){K, 1}, (void *)x);
+    tensor_init(&ty, DTYPE_F32, 2, (int64_t[]){32, 1}, y);
     t0 = thread_cpu_s();
     do {
-        for (int r = 0; r < 32; r++)
-            sink += quant_dot(dt, (const char *)w + (size_t)r * row, xq, K);
-        it++;
+        for (int r = 0; r < 8; r++)
+            if (cpu_matmul(mm1, &ty, &tw, &tx) < 0)
+                break;
+        it += 8;
         t = thread_cpu_s() - t0;
     } while (t < 0.2);
-    (void)sink;
-    free(xq);
+    cpu_matmul_free(mm1);
     return (double)row * 32.0 * (double)it / t / 1e9;
 }
 

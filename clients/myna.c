@@ -6,6 +6,7 @@
  * (InvalidArgument, TooLarge, UnsupportedMedia, Busy, AccessDenied).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
 #include <signal.h>
@@ -33,6 +34,9 @@ typedef struct {
     long long seed;
     double temperature, top_p, min_p;
     const char *system_prompt;
+    /* ask --image FILE / --video FILE: sent as (hint, fd) attachments, never as paths */
+    const char *media_path[16], *media_hint[16];
+    int n_media;
 } Opts;
 
 typedef struct {
@@ -68,7 +72,9 @@ static void usage(FILE *f)
             "  config                  the daemon's effective configuration\n\n"
             "Request options:\n"
             "  --max-tokens=N  --temperature=X  --top-p=X  --top-k=N  --min-p=X  --seed=N\n"
-            "  --system-prompt=TEXT\n\n"
+            "  --system-prompt=TEXT\n"
+            "  --image FILE    (ask) attach an image; repeatable; needs a vision model in mynad\n"
+            "  --video FILE    (ask) attach a video (the daemon samples video_frames frames)\n\n"
             "  --json          machine-readable output\n"
             "  --address=ADDR  connect to this D-Bus address; --system: the system bus (default: session)\n"
             "  --help, --version\n\n"
@@ -330,8 +336,25 @@ static int ask(Client *c, const char *text)
     sd_bus_message *m = NULL, *reply = NULL;
     sd_bus_error e = SD_BUS_ERROR_NULL;
     int r = sd_bus_message_new_method_call(c->bus, &m, BUS_NAME, c->session, SESSION_IFACE, "Ask");
+    int fds[16], n_fds = 0;
     if (r >= 0)
-        r = sd_bus_message_append(m, "sa(sh)", text, 0);
+        r = sd_bus_message_append(m, "s", text);
+    if (r >= 0)
+        r = sd_bus_message_open_container(m, 'a', "(sh)");
+    for (int i = 0; r >= 0 && i < c->o->n_media; i++) {
+        int fd = open(c->o->media_path[i], O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            fprintf(stderr, "myna: %s: %s\n", c->o->media_path[i], strerror(errno));
+            for (int k = 0; k < n_fds; k++)
+                close(fds[k]);
+            sd_bus_message_unref(m);
+            return EXIT_USAGE;
+        }
+        fds[n_fds++] = fd;
+        r = sd_bus_message_append(m, "(sh)", c->o->media_hint[i], fd); /* sd-bus sends a dup */
+    }
+    if (r >= 0)
+        r = sd_bus_message_close_container(m);
     if (r >= 0)
         r = append_options(m, c->o, 0);
     if (r >= 0)
@@ -340,6 +363,8 @@ static int ask(Client *c, const char *text)
         r = sd_bus_message_read(reply, "t", &c->req);
     sd_bus_message_unref(m);
     sd_bus_message_unref(reply);
+    for (int k = 0; k < n_fds; k++)
+        close(fds[k]);
     if (r < 0) {
         int code = report(&e, r, "Ask");
         sd_bus_error_free(&e);
@@ -658,6 +683,19 @@ int main(int argc, char **argv)
             o.system_bus = 1;
         } else if (!strncmp(a, "--address=", 10)) {
             o.address = a + 10;
+        } else if (!strcmp(a, "--image") || !strcmp(a, "--video") || !strncmp(a, "--image=", 8) ||
+                   !strncmp(a, "--video=", 8)) {
+            const char *file = a[7] == '=' ? a + 8 : i + 1 < argc ? argv[++i] : NULL;
+            if (!file || !*file) {
+                fprintf(stderr, "myna: %.7s needs a FILE\n", a);
+                return EXIT_USAGE;
+            }
+            if (o.n_media == 16) {
+                fprintf(stderr, "myna: at most 16 attachments\n");
+                return EXIT_USAGE;
+            }
+            o.media_hint[o.n_media] = !strncmp(a, "--image", 7) ? "image" : "video";
+            o.media_path[o.n_media++] = file;
         } else if ((r = parse_request_opt(a, &o)) != 0) {
             if (r < 0)
                 return EXIT_USAGE;
@@ -675,6 +713,10 @@ int main(int argc, char **argv)
     }
     if (!cmd) {
         usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (o.n_media > 0 && strcmp(cmd, "ask")) {
+        fprintf(stderr, "myna: --image/--video go with ask\n");
         return EXIT_USAGE;
     }
     if (!strcmp(cmd, "ask")) {

@@ -5,6 +5,8 @@
  * activations to BF16. Not here: quantizers (quant.c), threading/tiling (cpu/matmul.c).
  */
 #include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "quant-internal.h"
 
@@ -139,6 +141,186 @@ static float dot512_q4_k(const void *w, const void *x, int64_t n)
     return simd_hsum8(_mm256_sub_ps(acc, accm));
 }
 
+/* ---- activation quantizers (F32 → Q8_0 / Q8_K / Q8P), bit-identical to the scalar ones in quant.c ---- */
+
+/* round half away from zero (roundf) of 16 floats, as int32: t = trunc(v), v − t is exact. */
+static inline __m512i round_away(__m512 v)
+{
+    __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __mmask16 up = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(v, t)), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+    __m512 one = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(_mm512_set1_ps(1.0f)),
+                                                     _mm512_and_si512(_mm512_castps_si512(v),
+                                                                      _mm512_set1_epi32(INT32_MIN))));
+    t = _mm512_mask_add_ps(t, up, t, one);
+    __m512i q = _mm512_cvttps_epi32(t);
+    return _mm512_min_epi32(_mm512_max_epi32(q, _mm512_set1_epi32(-127)), _mm512_set1_epi32(127));
+}
+
+/* One 32-block: codes into qs, returns the F16 scale; *sum = Σq. */
+static inline uint16_t q8_block32(const float *x, int8_t *qs, int *sum)
+{
+    __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+    float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
+    float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    __m512 vid = _mm512_set1_ps(id);
+    __m512i q0 = round_away(_mm512_mul_ps(x0, vid)), q1 = round_away(_mm512_mul_ps(x1, vid));
+    _mm_storeu_si128((__m128i *)qs, _mm512_cvtepi32_epi8(q0));
+    _mm_storeu_si128((__m128i *)(qs + 16), _mm512_cvtepi32_epi8(q1));
+    *sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+    return (uint16_t)_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+}
+
+static void qz512_q8_0(const float *x, void *dst, int64_t n)
+{
+    BlockQ8_0 *b = dst;
+    int s;
+    for (int64_t i = 0; i < n / QK; i++)
+        b[i].d = q8_block32(x + QK * i, b[i].qs, &s);
+}
+
+static void qz512_q8p(const float *x, void *dst, int64_t n)
+{
+    int8_t *qs = dst;
+    int64_t nb = n / QK;
+    size_t codes = quant_q8p_codes_bytes(n);
+    float *pr = (float *)((char *)dst + codes);
+    memset(qs + n, 0, codes - (size_t)n);
+    for (int64_t i = 0; i < nb; i++) {
+        int s;
+        float d = _cvtsh_ss(q8_block32(x + QK * i, qs + QK * i, &s));
+        float *p = pr + 4 * (i / 2) + (i & 1);
+        p[0] = d;
+        p[2] = d * (float)s;
+    }
+    if (nb & 1) {
+        float *p = pr + 4 * (nb / 2) + 1;
+        p[0] = 0.0f;
+        p[2] = 0.0f;
+    }
+}
+
+static void qz512_q8_k(const float *x, void *dst, int64_t n)
+{
+    BlockQ8_K *b = dst;
+    for (int64_t i = 0; i < n / QKK; i++, x += QKK) {
+        __m512 am = _mm512_setzero_ps();
+        for (int g = 0; g < 16; g++)
+            am = _mm512_max_ps(am, _mm512_abs_ps(_mm512_loadu_ps(x + 16 * g)));
+        float amax = _mm512_reduce_max_ps(am), id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        __m512 vid = _mm512_set1_ps(id);
+        b[i].d = amax != 0.0f ? amax / 127.0f : 0.0f;
+        for (int g = 0; g < 16; g++) {
+            __m512i q = round_away(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * g), vid));
+            _mm_storeu_si128((__m128i *)(b[i].qs + 16 * g), _mm512_cvtepi32_epi8(q));
+            b[i].bsums[g] = (int16_t)_mm512_reduce_add_epi32(q);
+        }
+    }
+}
+
+/* ---- 32-block weights (Q8_0, Q4_0, Q4_1) against Q8P activations, two blocks per 512-bit vector ----
+ * Weight codes enter vpdpbusd as unsigned bytes u (Q8_0: w + 128, Q4_0/Q4_1: the nibbles), so
+ *   Σ w·x = d_w·d_x·Σ u·q  +  c·d_x·Σq   with c = −128·d_w (Q8_0), −8·d_w (Q4_0), m (Q4_1),
+ * and d_x·Σq comes precomputed with the activations. Each weight pair is decoded once per TT tokens. */
+enum { P_Q8_0, P_Q4_0, P_Q4_1, P_TT = 4 };
+
+static inline __m512i p_codes(int kind, const char *b0, const char *b1)
+{
+    if (kind == P_Q8_0) {
+        const BlockQ8_0 *a0 = (const BlockQ8_0 *)b0, *a1 = (const BlockQ8_0 *)b1;
+        __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a0->qs)),
+                                       _mm256_loadu_si256((const __m256i *)a1->qs), 1);
+        return _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80));
+    }
+    const uint8_t *q0 = kind == P_Q4_0 ? ((const BlockQ4_0 *)b0)->qs : ((const BlockQ4_1 *)b0)->qs;
+    const uint8_t *q1 = kind == P_Q4_0 ? ((const BlockQ4_0 *)b1)->qs : ((const BlockQ4_1 *)b1)->qs;
+    __m512i v = _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)q0))),
+        _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)q1)), 1);
+    /* 128-bit lanes: low nibbles of block i, high nibbles of i, low of i+1, high of i+1 */
+    const __m512i sh = _mm512_setr_epi64(0, 0, 0x0004000400040004ll, 0x0004000400040004ll, 0, 0,
+                                          0x0004000400040004ll, 0x0004000400040004ll);
+    return _mm512_and_si512(_mm512_srlv_epi16(v, sh), _mm512_set1_epi8(0x0F));
+}
+
+/* {d_i, d_i+1, c_i, c_i+1} with c as above but without the −128/−8 factor (applied at the end). */
+static inline __m128 p_scales(int kind, const char *b0, const char *b1)
+{
+    uint16_t d0, d1;
+    if (kind == P_Q4_1) {
+        uint32_t u0, u1;
+        memcpy(&u0, b0, 4);
+        memcpy(&u1, b1, 4);
+        __m128 f = _mm_cvtph_ps(_mm_insert_epi32(_mm_cvtsi32_si128((int)u0), (int)u1, 1));
+        return _mm_shuffle_ps(f, f, _MM_SHUFFLE(3, 1, 2, 0));
+    }
+    memcpy(&d0, b0, 2);
+    memcpy(&d1, b1, 2);
+    __m128 f = _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)d0 | (uint32_t)d1 << 16)));
+    return _mm_movelh_ps(f, f);
+}
+
+static inline void p_tile(int kind, size_t bsz, const void *w, size_t wstride, const void *x, size_t xstride,
+                          float *y, size_t ys, int nr, int nt, int64_t n)
+{
+    const int64_t nb = n / QK, np = (nb + 1) / 2;
+    const size_t codes = quant_q8p_codes_bytes(n);
+    const __m512i sel = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    const float coef = kind == P_Q8_0 ? -128.0f : kind == P_Q4_0 ? -8.0f : 1.0f;
+    for (int r = 0; r < nr; r++) {
+        const char *wr = (const char *)w + (size_t)r * wstride;
+        for (int t0 = 0; t0 < nt; t0 += P_TT) {
+            int tt = nt - t0 < P_TT ? nt - t0 : P_TT;
+            const char *xr[P_TT];
+            __m512 acc[P_TT];
+            __m128 accc[P_TT];
+            for (int j = 0; j < P_TT; j++) {
+                xr[j] = (const char *)x + (size_t)(t0 + (j < tt ? j : 0)) * xstride;
+                acc[j] = _mm512_setzero_ps();
+                accc[j] = _mm_setzero_ps();
+            }
+            for (int64_t p = 0; p < np; p++) {
+                const char *b0 = wr + (size_t)(2 * p) * bsz;
+                const char *b1 = 2 * p + 1 < nb ? b0 + bsz : b0; /* odd tail: codes × zero activations */
+                __m512i u = p_codes(kind, b0, b1);
+                __m128 f = p_scales(kind, b0, b1);
+                for (int j = 0; j < P_TT; j++) {
+                    if (j >= tt)
+                        break;
+                    __m512i q = _mm512_loadu_si512((const void *)(xr[j] + 64 * p));
+                    __m128 prod = _mm_mul_ps(f, _mm_loadu_ps((const float *)(xr[j] + codes) + 4 * p));
+                    __m512 sc = _mm512_permutexvar_ps(sel, _mm512_castps128_ps512(prod));
+                    __m512i dp = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, q);
+                    acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dp), sc, acc[j]);
+                    accc[j] = _mm_add_ps(accc[j], prod);
+                }
+            }
+            for (int j = 0; j < tt; j++) {
+                __m128 c = _mm_movehl_ps(accc[j], accc[j]);
+                float corr = _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
+                y[(size_t)(t0 + j) * ys + (size_t)r] = _mm512_reduce_add_ps(acc[j]) + coef * corr;
+            }
+        }
+    }
+}
+
+static void tile512p_q8_0(const void *w, size_t wstride, const void *x, size_t xstride, float *y, size_t ys,
+                          int nr, int nt, int64_t n)
+{
+    p_tile(P_Q8_0, sizeof(BlockQ8_0), w, wstride, x, xstride, y, ys, nr, nt, n);
+}
+
+static void tile512p_q4_0(const void *w, size_t wstride, const void *x, size_t xstride, float *y, size_t ys,
+                          int nr, int nt, int64_t n)
+{
+    p_tile(P_Q4_0, sizeof(BlockQ4_0), w, wstride, x, xstride, y, ys, nr, nt, n);
+}
+
+static void tile512p_q4_1(const void *w, size_t wstride, const void *x, size_t xstride, float *y, size_t ys,
+                          int nr, int nt, int64_t n)
+{
+    p_tile(P_Q4_1, sizeof(BlockQ4_1), w, wstride, x, xstride, y, ys, nr, nt, n);
+}
+
 void quant_kernels_avx512(QuantKernels *k)
 {
     simd_fill256(k);
@@ -149,4 +331,10 @@ void quant_kernels_avx512(QuantKernels *k)
     k->tile[DTYPE_F32] = tile512_f32;
     k->tile[DTYPE_F16] = tile512_f16;
     k->tile[DTYPE_BF16] = tile512_bf16;
+    k->quantize_act[DTYPE_Q8_0] = qz512_q8_0;
+    k->quantize_act[DTYPE_Q8_K] = qz512_q8_k;
+    k->quantize_p = qz512_q8p;
+    k->tile_p[DTYPE_Q8_0] = tile512p_q8_0;
+    k->tile_p[DTYPE_Q4_0] = tile512p_q4_0;
+    k->tile_p[DTYPE_Q4_1] = tile512p_q4_1;
 }

@@ -51,8 +51,23 @@ typedef void (*QuantTileFn)(const void *w, size_t wstride, const void *x, size_t
 typedef void (*QuantDequantFn)(const void *src, float *dst, int64_t n);
 typedef void (*QuantQuantizeFn)(const float *src, void *dst, int64_t n);
 
+/* Packed Q8 activations ("Q8P") for the 32-block tile_p kernels, one row per token: the Q8_0 codes of the
+ * n elements contiguous (zero-padded to a multiple of 64 bytes), then per pair of 32-blocks (i, i+1) four
+ * floats {d_i, d_i+1, d_i·Σq_i, d_i+1·Σq_i+1} (d: the F16-rounded Q8_0 scale; a missing odd block is 0).
+ * The same numbers as a Q8_0 row (codes and scales bit-identical), laid out so that one 64-byte load
+ * feeds a 512-bit vpdpbusd and the block sums Σq (for offsets / Q4_1 mins) are computed once per matmul,
+ * not once per weight row. Internal to matmul.c and the AVX-512 kernels. */
+static inline size_t quant_q8p_codes_bytes(int64_t n) { return ((size_t)n + 63) / 64 * 64; }
+static inline size_t quant_q8p_row_bytes(int64_t n)
+{
+    size_t pairs = ((size_t)n / QK + 1) / 2;
+    return (quant_q8p_codes_bytes(n) + pairs * 16 + 63) / 64 * 64;
+}
+
 typedef struct {
     QuantDotFn dot[DTYPE_COUNT];           /* against quant_vec_dot_type() */
+    QuantTileFn tile_p[DTYPE_COUNT];       /* against Q8P rows (quantize_p); NULL: not available */
+    QuantQuantizeFn quantize_p;            /* F32 → one Q8P row (n a multiple of 32) */
     QuantTileFn tile[DTYPE_COUNT];         /* NULL: matmul falls back to dot[] */
     QuantDequantFn dequant[DTYPE_COUNT];
     QuantQuantizeFn quantize_act[DTYPE_COUNT]; /* activation quantizers: F32 → Q8_0 / Q8_K */

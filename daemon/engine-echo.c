@@ -143,7 +143,7 @@ static void echo_destroy(Engine *e)
 }
 
 static const EngineOps echo_ops = {echo_session_new, echo_session_free, echo_session_reset, echo_add_message,
-                                   echo_prefill, echo_step, echo_destroy};
+                                   echo_prefill, echo_step, echo_destroy, NULL, NULL}; /* no media */
 
 int engine_echo_new(const char *spec, int n_ctx, Engine **ret, char *err, size_t err_len)
 {

@@ -6,10 +6,13 @@
 #include "service.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h" /* MYNA_VERSION (generated) */
 #include "log.h"
@@ -128,6 +131,42 @@ static void session_close(Service *s, Session *se)
 
 /* ---- org.myna.Session1 -------------------------------------------------------------------------------- */
 
+typedef struct {
+    MediaKind kind;
+    int fd;  /* borrowed from the message */
+} AskAttachment;
+
+/* Checks that need no decoding, on the loop thread: the hint names a kind, the model (when loaded) takes
+ * it, the fd is a regular file, pipe or socket, and a regular file is not over max_media_bytes. The
+ * decoder enforces the caps again on what it actually reads. */
+static int check_attachment(Service *s, int i, const char *hint, int fd, AskAttachment *ret, char *err,
+                            size_t err_len)
+{
+    const Engine *en = worker_engine(s->worker);
+    MediaKind kind = media_kind_from_hint(hint);
+    struct stat st;
+
+    if (kind == MEDIA_NONE)
+        return err_set(err, err_len, -EMEDIUMTYPE, "attachment %d: unknown media type '%.64s' (use image, "
+                       "image/png, image/jpeg, video, video/mp4, …)", i + 1, hint);
+    if (kind == MEDIA_AUDIO) /* the speech work accepts audio here once a speech model is loaded */
+        return err_set(err, err_len, -EMEDIUMTYPE, "attachment %d: audio attachments are not supported yet", i + 1);
+    if (en && !(en->media_kinds & (1u << kind))) {
+        engine_media_error(en, kind, err, err_len);
+        return -EMEDIUMTYPE;
+    }
+    if (fstat(fd, &st) < 0)
+        return err_set(err, err_len, -EINVAL, "attachment %d: bad file descriptor", i + 1);
+    if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode))
+        return err_set(err, err_len, -EINVAL, "attachment %d: not a regular file, pipe or socket", i + 1);
+    if (S_ISREG(st.st_mode) && st.st_size > (off_t)s->cfg.max_media_bytes)
+        return err_set(err, err_len, -E2BIG, "attachment %d: %lld bytes is over max_media_bytes %d", i + 1,
+                       (long long)st.st_size, s->cfg.max_media_bytes);
+    ret->kind = kind;
+    ret->fd = fd;
+    return 0;
+}
+
 static int method_ask(sd_bus_message *m, void *userdata, sd_bus_error *e)
 {
     Session *se = userdata;
@@ -135,7 +174,8 @@ static int method_ask(sd_bus_message *m, void *userdata, sd_bus_error *e)
     RequestOptions o;
     const char *text;
     char err[256];
-    int r, n_att = 0;
+    AskAttachment att[JOB_MAX_ATTACHMENTS];
+    int r, n_att = 0, att_err = 0;
 
     r = check_owner(se, m, e);
     if (r < 0)
@@ -154,6 +194,15 @@ static int method_ask(sd_bus_message *m, void *userdata, sd_bus_error *e)
             return reply_err(e, -EINVAL, "attachments: malformed (sh) entry");
         if (r == 0)
             break;
+        if (n_att >= JOB_MAX_ATTACHMENTS || n_att >= s->cfg.max_attachments) {
+            if (!att_err)
+                att_err = err_set(err, sizeof(err), -E2BIG, "more than max_attachments (%d) attachments",
+                                  s->cfg.max_attachments < JOB_MAX_ATTACHMENTS ? s->cfg.max_attachments
+                                                                                 : JOB_MAX_ATTACHMENTS);
+            continue;
+        }
+        if (!att_err)
+            att_err = check_attachment(s, n_att, hint, fd, &att[n_att], err, sizeof(err));
         n_att++;
     }
     r = sd_bus_message_exit_container(m);
@@ -165,8 +214,8 @@ static int method_ask(sd_bus_message *m, void *userdata, sd_bus_error *e)
     options_clear(&o);
     if (r < 0)
         return reply_err(e, r, err);
-    if (n_att > 0)
-        return reply_err(e, -EMEDIUMTYPE, "attachments need the vision/speech models, not available in this build");
+    if (att_err < 0)
+        return reply_err(e, att_err, err);
     size_t len = strlen(text);
     if (len == 0)
         return reply_err(e, -EINVAL, "text: empty message");
@@ -200,6 +249,16 @@ static int method_ask(sd_bus_message *m, void *userdata, sd_bus_error *e)
     Job *j = job_new_ask(se->ws, id, text, &o.sampling, se);
     if (!j)
         return reply_err(e, -ENOMEM, "out of memory");
+    media_limits_default(&j->media_limits);
+    j->media_limits.max_bytes = (size_t)s->cfg.max_media_bytes;
+    j->media_limits.video_frames = s->cfg.video_frames;
+    for (int i = 0; i < n_att; i++) {
+        int fd = fcntl(att[i].fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0 || job_add_attachment(j, att[i].kind, fd) < 0) {
+            job_free(j);
+            return reply_err(e, -ENOMEM, "could not keep the attachment's file descriptor");
+        }
+    }
     r = sd_bus_reply_method_return(m, "t", id);
     if (r < 0) {
         job_free(j);
@@ -497,11 +556,11 @@ static int send_finished(Service *s, Session *se, Job *j, const Event *ev)
     if (r >= 0)
         r = sd_bus_message_append(msg, "ts", j->id, ev->reason);
     if (r >= 0)
-        r = sd_bus_message_append(msg, "a{sv}", 8, "prompt_tokens", "u", (uint32_t)st->prompt_tokens,
+        r = sd_bus_message_append(msg, "a{sv}", 9, "prompt_tokens", "u", (uint32_t)st->prompt_tokens,
                                   "generated_tokens", "u", (uint32_t)st->generated_tokens, "prefill_ms", "d",
                                   st->prefill_ms, "decode_ms", "d", st->decode_ms, "ttft_ms", "d", st->ttft_ms,
                                   "queue_ms", "d", st->queue_ms, "total_ms", "d", st->total_ms, "tokens_per_s",
-                                  "d", tps);
+                                  "d", tps, "images_encoded", "u", (uint32_t)st->images_encoded);
     if (r >= 0)
         r = sd_bus_send(s->bus, msg, NULL);
     sd_bus_message_unref(msg);

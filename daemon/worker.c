@@ -99,6 +99,7 @@ static void post_finished(Worker *w, Job *j, const char *reason)
     e->reason = reason;
     e->stats.prompt_tokens = j->stats.n_prompt;
     e->stats.generated_tokens = j->n_generated;
+    e->stats.images_encoded = j->images_encoded;
     e->stats.prefill_ms = j->stats.prefill_ms;
     e->stats.decode_ms = j->started ? now - j->t_start - j->stats.prefill_ms : 0;
     if (e->stats.decode_ms < 0)
@@ -140,6 +141,46 @@ static void session_destroy(Worker *w, WorkerSession *s)
     free(s);
 }
 
+/* Decode the attachments (here, not on the loop thread: decoding can take a while) and queue the user turn
+ * with them. Errors are mapped for the client: UnsupportedMedia (-EMEDIUMTYPE) for a kind the model does not
+ * take or a file that does not decode, TooLarge (-E2BIG) over a cap, InvalidArgument for a tag mismatch. */
+static int add_with_media(Worker *w, WorkerSession *s, Job *j, char *msg, size_t msg_len)
+{
+    const Engine *e = w->engine;
+    MediaItem items[JOB_MAX_ATTACHMENTS];
+    char why[224] = "";
+    int r = 0, n = 0;
+
+    memset(items, 0, sizeof(items));
+    for (int i = 0; i < j->n_att; i++)
+        if (!(e->media_kinds & (1u << j->att[i].kind)) || !e->ops->add_user_media) {
+            engine_media_error(e, j->att[i].kind, msg, msg_len);
+            return -EMEDIUMTYPE;
+        }
+    for (; n < j->n_att; n++) {
+        r = media_decode_fd(j->att[n].fd, j->att[n].kind, &j->media_limits, &items[n], why, sizeof(why));
+        if (r < 0) {
+            int code = r == -ENOMEM ? r : media_error_is_too_large(r) ? -E2BIG : -EMEDIUMTYPE;
+            err_set(msg, msg_len, code, "attachment %d (%s): %s", n + 1, media_kind_name(j->att[n].kind),
+                    why[0] ? why : strerror(-r));
+            r = code;
+            goto out;
+        }
+    }
+    int before = e->ops->images_encoded ? e->ops->images_encoded(s->es) : 0;
+    r = e->ops->add_user_media(s->es, j->text, items, n, why, sizeof(why));
+    if (e->ops->images_encoded)
+        j->images_encoded = e->ops->images_encoded(s->es) - before;
+    if (r == -E2BIG)
+        r = err_set(msg, msg_len, r, "%s; Reset() the session or send less", why);
+    else if (r < 0)
+        r = err_set(msg, msg_len, r == -EMEDIUMTYPE || r == -EINVAL || r == -ENOMEM ? r : -EIO, "%s", why);
+out:
+    for (int i = 0; i < n; i++)
+        media_item_free(&items[i]);
+    return r;
+}
+
 /* Start an ASK: queue the turn and prefill. Returns 0, or a negative errno with msg filled. */
 static int ask_start(Worker *w, WorkerSession *s, Job *j, char *msg, size_t msg_len)
 {
@@ -161,7 +202,12 @@ static int ask_start(Worker *w, WorkerSession *s, Job *j, char *msg, size_t msg_
             return err_set(msg, msg_len, r, "could not add the system prompt: %s", strerror(-r));
         s->system_pending = 0;
     }
-    r = ops->add_message(s->es, "user", j->text);
+    if (j->n_att > 0) {
+        if ((r = add_with_media(w, s, j, msg, msg_len)) < 0)
+            return r;
+    } else {
+        r = ops->add_message(s->es, "user", j->text);
+    }
     if (r == -E2BIG)
         return err_set(msg, msg_len, r, "the conversation would exceed the context length; Reset() the "
                                         "session or send a shorter message");
@@ -515,7 +561,20 @@ Job *job_new_ask(WorkerSession *ws, uint64_t id, const char *text, const LmSampl
 void job_free(Job *j)
 {
     if (j) {
+        for (int i = 0; i < j->n_att; i++)
+            close(j->att[i].fd);
         free(j->text);
         free(j);
     }
+}
+
+int job_add_attachment(Job *j, MediaKind kind, int fd)
+{
+    if (j->n_att >= JOB_MAX_ATTACHMENTS) {
+        close(fd);
+        return -E2BIG;
+    }
+    j->att[j->n_att].kind = kind;
+    j->att[j->n_att++].fd = fd;
+    return 0;
 }

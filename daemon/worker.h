@@ -20,6 +20,14 @@ typedef struct WorkerSession WorkerSession;
 
 typedef enum { JOB_ASK, JOB_RESET, JOB_CLOSE } JobKind;
 
+enum { JOB_MAX_ATTACHMENTS = 16 };
+
+/* An attachment as the loop thread received it: decoded on the worker (decoding can be slow). */
+typedef struct {
+    MediaKind kind;
+    int fd;                  /* owned (a dup of the message's fd), closed by job_free */
+} JobAttachment;
+
 typedef struct Job {
     JobKind kind;
     uint64_t id;             /* request id (ASK) */
@@ -28,10 +36,14 @@ typedef struct Job {
     LmSampling sampling;
     atomic_int cancel;       /* set by the loop thread; polled by the worker before every token */
     void *user;              /* loop-side request */
+    JobAttachment att[JOB_MAX_ATTACHMENTS];
+    int n_att;
+    MediaLimits media_limits; /* caps for decoding the attachments (from the config at Ask time) */
     double t_submit;         /* monotonic ms, set by worker_submit */
     /* worker-private */
     struct Job *next;
     int started, n_generated;
+    int images_encoded;
     double t_start, t_first;
     LmStats stats;
 } Job;
@@ -40,6 +52,7 @@ typedef enum { EV_TOKEN, EV_FINISHED, EV_FAILED, EV_STATE } EventKind;
 
 typedef struct {
     int prompt_tokens, generated_tokens;
+    int images_encoded;      /* encoder runs for this request (0 for follow-ups on an attached image) */
     double prefill_ms, decode_ms, ttft_ms, queue_ms, total_ms;
 } JobStats;
 
@@ -82,7 +95,9 @@ void worker_session_discard(WorkerSession *ws); /* only for one never submitted 
 /* Queue a job; for CLOSE the session is the worker's from now on. */
 void worker_submit(Worker *w, Job *j);
 Job *job_new_ask(WorkerSession *ws, uint64_t id, const char *text, const LmSampling *sp, void *user);
-void job_free(Job *j); /* accepts NULL */
+void job_free(Job *j); /* accepts NULL; closes the attachments' fds */
+/* Add an attachment; the job owns fd from now on (also on failure: -E2BIG past JOB_MAX_ATTACHMENTS closes it). */
+int job_add_attachment(Job *j, MediaKind kind, int fd);
 
 double worker_now_ms(void);
 

@@ -40,6 +40,7 @@ enum { N_FRAMES = 3000, INPUT_STRIDE = 2, MAX_INITIAL_TS = 50 /* 1.0 s in 20 ms 
 void whisper_options_default(WhisperOptions *o)
 {
     memset(o, 0, sizeof(*o));
+    o->timestamps = 1; /* openai-whisper's transcribe default: windows advance to the last timestamp pair */
     o->temperature_inc = 0.2f;
     o->compression_ratio_threshold = 2.4f;
     o->logprob_threshold = -1.0f;

@@ -1,6 +1,6 @@
 /* whisper-transcribe — transcribe an audio file with a Whisper HF folder (tests, bench, debugging).
  *
- * Usage: whisper-transcribe [-t THREADS] [-b BACKEND] [--timestamps] [--f32] [--stats] MODEL_DIR FILE|-
+ * Usage: whisper-transcribe [-t THREADS] [-b BACKEND] [--no-timestamps] [--f32] [--stats] MODEL_DIR FILE|-
  * FILE is decoded with speech/audio.h (any whitelisted container, resampled to 16 kHz mono) or, with --f32,
  * read as raw little-endian float32 16 kHz mono samples. Prints the transcript on stdout; --stats adds
  * timings on stderr. Not the user-facing CLI (that is `myna transcribe`).
@@ -58,7 +58,7 @@ static int read_f32(int fd, float **ret, size_t *ret_n)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: whisper-transcribe [-t THREADS] [-b BACKEND] [--timestamps] [--f32] [--stats] "
+    fprintf(stderr, "usage: whisper-transcribe [-t THREADS] [-b BACKEND] [--no-timestamps] [--f32] [--stats] "
                     "MODEL_DIR FILE|-\n");
 }
 
@@ -80,8 +80,8 @@ int main(int argc, char **argv)
             threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-b") && i + 1 < argc)
             backend = argv[++i];
-        else if (!strcmp(argv[i], "--timestamps"))
-            o.timestamps = 1;
+        else if (!strcmp(argv[i], "--no-timestamps"))
+            o.timestamps = 0;
         else if (!strcmp(argv[i], "--f32"))
             raw = 1;
         else if (!strcmp(argv[i], "--stats"))

@@ -38,7 +38,8 @@ typedef struct {
 } WhisperTokens;
 
 typedef struct {
-    int timestamps;                    /* 0: prompt ends with <|notimestamps|>; 1: timestamp tokens */
+    int timestamps;                    /* 1 (default): timestamp tokens, windows seek to the last one;
+                                          0: prompt ends with <|notimestamps|>, whole-window seeks */
     const char *language;              /* multilingual models: "en", "de", …; NULL means "en" */
     int translate;                     /* multilingual models: <|translate|> instead of <|transcribe|> */
     float temperature_inc;             /* fallback ladder 0, inc, 2·inc … ≤ 1.0; 0 disables fallback */

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "matmul.h"
+#include "ops.h"
 #include "quant-internal.h"
 #include "quant.h"
 
@@ -58,19 +59,24 @@ static int scratch_reserve(CpuMatmul *mm, size_t size)
     return 0;
 }
 
+enum { MM_MAX_W = 4 }; /* weights sharing one activation in cpu_matmul_multi */
+
 typedef struct {
     const QuantKernels *k;
     DType wdt, xdt;
-    int64_t K, N, T;
-    const char *w;   /* [K, N], rows wstride bytes apart */
-    size_t wstride;
+    int packed;      /* xq holds Q8P rows, the kernel is tile_p[wdt] */
+    int64_t K, T;
+    int nw;          /* weights sharing x; rows of all of them are split over the threads as one range */
+    int64_t N[MM_MAX_W], off[MM_MAX_W], N_total;
+    const char *w[MM_MAX_W]; /* [K, N], rows wstride bytes apart */
+    size_t wstride[MM_MAX_W];
+    float *y[MM_MAX_W];      /* [N, T], rows ys floats apart */
+    size_t ys[MM_MAX_W];
     const char *xf;  /* F32 activations [K, T], rows xfstride bytes apart */
     size_t xfstride;
-    const char *xq;  /* activations in xdt, rows xstride bytes apart */
+    const char *xq;  /* activations in xdt (or Q8P), rows xstride bytes apart */
     size_t xstride;
     char *xq_out;    /* quantization target (scratch) */
-    float *y;        /* [N, T], rows ys floats apart */
-    size_t ys;
 } MatmulJob;
 
 /* Contiguous chunk [r0, r1) of `total` for thread ith of nth, rounded to `align` items. */
@@ -86,48 +92,70 @@ static void quantize_task(void *ctx, int ith, int nth)
 {
     MatmulJob *j = ctx;
     int64_t t0, t1;
+    QuantQuantizeFn qz = j->packed ? j->k->quantize_p : j->k->quantize_act[j->xdt];
     split(j->T, 1, ith, nth, &t0, &t1);
     for (int64_t t = t0; t < t1; t++)
-        j->k->quantize_act[j->xdt]((const float *)(j->xf + (size_t)t * j->xfstride),
-                                   j->xq_out + (size_t)t * j->xstride, j->K);
+        qz((const float *)(j->xf + (size_t)t * j->xfstride), j->xq_out + (size_t)t * j->xstride, j->K);
 }
 
-static void gemv_task(void *ctx, int ith, int nth)
+static void gemv_rows(const MatmulJob *j, int s, int64_t r0, int64_t r1)
 {
-    MatmulJob *j = ctx;
+    const char *w = j->w[s];
+    size_t ws = j->wstride[s];
+    float *y = j->y[s];
+    if (j->packed) {
+        j->k->tile_p[j->wdt](w + (size_t)r0 * ws, ws, j->xq, j->xstride, y + r0, 1, (int)(r1 - r0), 1, j->K);
+        return;
+    }
     QuantDotFn dot = j->k->dot[j->wdt];
-    int64_t r0, r1;
-    split(j->N, 4, ith, nth, &r0, &r1);
     for (int64_t r = r0; r < r1; r++)
-        j->y[r] = dot(j->w + (size_t)r * j->wstride, j->xq, j->K);
+        y[r] = dot(w + (size_t)r * ws, j->xq, j->K);
 }
 
-static void tile_fallback(const MatmulJob *j, int64_t r0, int nr, int64_t t0, int nt)
+static void gemm_rows(const MatmulJob *j, int s, int64_t r0, int64_t r1)
 {
-    for (int t = 0; t < nt; t++)
-        for (int r = 0; r < nr; r++)
-            j->y[(size_t)(t0 + t) * j->ys + (size_t)(r0 + r)] =
-                j->k->dot[j->wdt](j->w + (size_t)(r0 + r) * j->wstride,
-                                  j->xq + (size_t)(t0 + t) * j->xstride, j->K);
-}
-
-static void gemm_task(void *ctx, int ith, int nth)
-{
-    MatmulJob *j = ctx;
-    QuantTileFn tile = j->k->tile[j->wdt];
-    int64_t r0, r1;
-    split(j->N, MM_ROWS, ith, nth, &r0, &r1);
+    QuantTileFn tile = j->packed ? j->k->tile_p[j->wdt] : j->k->tile[j->wdt];
+    const char *w = j->w[s];
+    size_t ws = j->wstride[s], ys = j->ys[s];
+    float *y = j->y[s];
     for (int64_t rb = r0; rb < r1; rb += MM_ROWS) {
         int nr = (int)(r1 - rb < MM_ROWS ? r1 - rb : MM_ROWS);
         for (int64_t tb = 0; tb < j->T; tb += MM_TOKENS) {
             int nt = (int)(j->T - tb < MM_TOKENS ? j->T - tb : MM_TOKENS);
-            if (tile)
-                tile(j->w + (size_t)rb * j->wstride, j->wstride, j->xq + (size_t)tb * j->xstride,
-                     j->xstride, j->y + (size_t)tb * j->ys + (size_t)rb, j->ys, nr, nt, j->K);
-            else
-                tile_fallback(j, rb, nr, tb, nt);
+            if (tile) {
+                tile(w + (size_t)rb * ws, ws, j->xq + (size_t)tb * j->xstride, j->xstride, y + (size_t)tb * ys + (size_t)rb,
+                     ys, nr, nt, j->K);
+                continue;
+            }
+            for (int t = 0; t < nt; t++)
+                for (int r = 0; r < nr; r++)
+                    y[(size_t)(tb + t) * ys + (size_t)(rb + r)] =
+                        j->k->dot[j->wdt](w + (size_t)(rb + r) * ws, j->xq + (size_t)(tb + t) * j->xstride, j->K);
         }
     }
+}
+
+/* This thread's rows of the concatenated [N_0 | N_1 | …] range, handed to each weight's part. */
+static void rows_task(MatmulJob *j, int ith, int nth, int64_t align,
+                      void (*fn)(const MatmulJob *, int, int64_t, int64_t))
+{
+    int64_t r0, r1;
+    split(j->N_total, align, ith, nth, &r0, &r1);
+    for (int s = 0; s < j->nw; s++) {
+        int64_t a = r0 > j->off[s] ? r0 : j->off[s], b = r1 < j->off[s] + j->N[s] ? r1 : j->off[s] + j->N[s];
+        if (a < b)
+            fn(j, s, a - j->off[s], b - j->off[s]);
+    }
+}
+
+static void gemv_task(void *ctx, int ith, int nth)
+{
+    rows_task(ctx, ith, nth, 4, gemv_rows);
+}
+
+static void gemm_task(void *ctx, int ith, int nth)
+{
+    rows_task(ctx, ith, nth, MM_ROWS, gemm_rows);
 }
 
 static void run(CpuMatmul *mm, ThreadTask fn, MatmulJob *j)
@@ -138,52 +166,77 @@ static void run(CpuMatmul *mm, ThreadTask fn, MatmulJob *j)
         fn(j, 0, 1);
 }
 
-int cpu_matmul(CpuMatmul *mm, Tensor *y, const Tensor *w, const Tensor *x)
+/* Validate one (y, w) pair against x and add it to the job. */
+static int add_weight(MatmulJob *j, Tensor *y, const Tensor *w, const Tensor *x)
 {
-    MatmulJob j = {0};
     size_t row_bytes;
-    int rc;
+    int64_t N;
+    int s = j->nw;
 
-    if (!mm || !y || !w || !x || !y->data || !w->data || !x->data)
+    if (!y || !w || !y->data || !w->data || w->mem != MEM_HOST || y->mem != MEM_HOST || y->dtype != DTYPE_F32)
         return -EINVAL;
-    if (w->mem != MEM_HOST || x->mem != MEM_HOST || y->mem != MEM_HOST)
-        return -EINVAL;
-    if (x->dtype != DTYPE_F32 || y->dtype != DTYPE_F32)
-        return -EINVAL;
-    j.k = quant_kernels();
-    j.wdt = w->dtype;
-    if ((int)j.wdt < 0 || (int)j.wdt >= DTYPE_COUNT || !j.k->dot[j.wdt])
+    if ((int)w->dtype < 0 || (int)w->dtype >= DTYPE_COUNT || !j->k->dot[w->dtype])
         return -ENOTSUP;
-    j.K = w->ne[0];
-    j.N = w->ne[1];
-    if (j.K <= 0 || j.N <= 0 || w->ne[2] != 1 || w->ne[3] != 1 || x->ne[0] != j.K)
+    if (s > 0 && w->dtype != j->wdt)
         return -EINVAL;
-    j.T = x->ne[1] * x->ne[2] * x->ne[3];
-    if (y->ne[0] != j.N || y->ne[1] * y->ne[2] * y->ne[3] != j.T)
+    N = w->ne[1];
+    if (w->ne[0] != x->ne[0] || N <= 0 || w->ne[2] != 1 || w->ne[3] != 1)
         return -EINVAL;
-    /* rows of x and y may be strided (views), but dims above 1 must be packed */
-    if (x->nb[0] != sizeof(float) || y->nb[0] != sizeof(float) || y->nb[1] % sizeof(float))
+    if (y->ne[0] != N || y->ne[1] * y->ne[2] * y->ne[3] != j->T)
         return -EINVAL;
-    if ((x->ne[2] > 1 || x->ne[3] > 1) && !tensor_is_contiguous(x))
+    if (y->nb[0] != sizeof(float) || y->nb[1] % sizeof(float))
         return -EINVAL;
     if ((y->ne[2] > 1 || y->ne[3] > 1) && !tensor_is_contiguous(y))
         return -EINVAL;
-    if (dtype_row_bytes(j.wdt, j.K, &row_bytes) < 0 || w->nb[1] < row_bytes)
+    if (dtype_row_bytes(w->dtype, x->ne[0], &row_bytes) < 0 || w->nb[1] < row_bytes)
         return -EINVAL;
+    j->wdt = w->dtype;
+    j->w[s] = w->data;
+    j->wstride[s] = w->nb[1];
+    j->y[s] = y->data;
+    j->ys[s] = y->nb[1] / sizeof(float);
+    j->N[s] = N;
+    j->off[s] = j->N_total;
+    j->N_total += N;
+    j->nw++;
+    return 0;
+}
 
-    j.w = w->data;
-    j.wstride = w->nb[1];
+int cpu_matmul_multi(CpuMatmul *mm, int n, Tensor *const *y, const Tensor *const *w, const Tensor *x)
+{
+    MatmulJob j = {0};
+    int rc;
+
+    if (!mm || !x || !y || !w || n < 1 || n > MM_MAX_W || !x->data)
+        return -EINVAL;
+    if (x->mem != MEM_HOST || x->dtype != DTYPE_F32)
+        return -EINVAL;
+    j.k = quant_kernels();
+    j.K = x->ne[0];
+    j.T = x->ne[1] * x->ne[2] * x->ne[3];
+    if (j.K <= 0 || j.T <= 0)
+        return -EINVAL;
+    /* rows of x and y may be strided (views), but dims above 1 must be packed */
+    if (x->nb[0] != sizeof(float))
+        return -EINVAL;
+    if ((x->ne[2] > 1 || x->ne[3] > 1) && !tensor_is_contiguous(x))
+        return -EINVAL;
+    for (int i = 0; i < n; i++)
+        if ((rc = add_weight(&j, y[i], w[i], x)) < 0)
+            return rc;
+
     j.xf = x->data;
     j.xfstride = x->nb[1];
-    j.y = y->data;
-    j.ys = y->nb[1] / sizeof(float);
     j.xdt = quant_vec_dot_type(j.wdt);
-    if (j.xdt == DTYPE_F32) {
+    j.packed = j.k->tile_p[j.wdt] && j.k->quantize_p && j.K % 32 == 0;
+    if (j.xdt == DTYPE_F32 && !j.packed) {
         j.xq = j.xf;
         j.xstride = j.xfstride;
     } else {
         size_t xrow;
-        if ((rc = dtype_row_bytes(j.xdt, j.K, &xrow)) < 0)
+        if (j.packed)
+            xrow = quant_q8p_row_bytes(j.K);
+        else if ((rc = dtype_row_bytes(j.xdt, j.K, &xrow)) < 0)
             return rc;
         if ((size_t)j.T > SIZE_MAX / xrow)
             return -EOVERFLOW;
@@ -198,4 +251,18 @@ int cpu_matmul(CpuMatmul *mm, Tensor *y, const Tensor *w, const Tensor *x)
     }
     run(mm, j.T == 1 ? gemv_task : gemm_task, &j);
     return 0;
+}
+
+int cpu_matmul(CpuMatmul *mm, Tensor *y, const Tensor *w, const Tensor *x)
+{
+    if (!mm || !y || !w || !x || !y->data || !w->data || !x->data)
+        return -EINVAL;
+    return cpu_matmul_multi(mm, 1, &y, &w, x);
+}
+
+int cpu_backend_matmul_multi(Backend *be, int n, Tensor *const *y, const Tensor *const *w, const Tensor *x)
+{
+    if (!be || !be->ops || !be->ops->name || strcmp(be->ops->name, "cpu") != 0 || !be->impl)
+        return -ENOTSUP;
+    return cpu_matmul_multi(cpu_backend(be)->mm, n, y, w, x);
 }

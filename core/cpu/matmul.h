@@ -6,6 +6,7 @@
 #ifndef MYNA_CPU_MATMUL_H
 #define MYNA_CPU_MATMUL_H
 
+#include "backend.h"
 #include "tensor.h"
 #include "threadpool.h"
 
@@ -14,5 +15,11 @@ typedef struct CpuMatmul CpuMatmul;
 int cpu_matmul_new(ThreadPool *tp /* borrowed */, CpuMatmul **ret);
 void cpu_matmul_free(CpuMatmul *mm); /* accepts NULL */
 int cpu_matmul(CpuMatmul *mm, Tensor *y, const Tensor *w, const Tensor *x);
+/* y[i] = x · w[i]ᵀ for i < n (n ≤ 4; the same weight dtype and K, e.g. Q/K/V or gate/up): x is quantized
+ * once and the rows of all the weights are split over the pool in one dispatch. */
+int cpu_matmul_multi(CpuMatmul *mm, int n, Tensor *const *y, const Tensor *const *w, const Tensor *x);
+/* cpu_matmul_multi on the CPU backend's context; -ENOTSUP when be is another backend (then call
+ * backend_matmul per weight). */
+int cpu_backend_matmul_multi(Backend *be, int n, Tensor *const *y, const Tensor *const *w, const Tensor *x);
 
 #endif

@@ -262,6 +262,8 @@ static int on_signal(sd_bus_message *m, void *userdata, sd_bus_error *e)
                     sd_bus_message_read(m, "v", "u", &c->stats_prompt_tokens);
                 else if (!strcmp(k, "generated_tokens") && !strcmp(contents, "u"))
                     sd_bus_message_read(m, "v", "u", &c->stats_generated_tokens);
+                else if (!strcmp(k, "images_encoded") && !strcmp(contents, "u"))
+                    sd_bus_message_read(m, "v", "u", &c->stats_images_encoded);
                 else
                     sd_bus_message_skip(m, "v");
                 sd_bus_message_exit_container(m);
@@ -294,16 +296,29 @@ void hc_unwatch(Collector *c)
 
 int hc_ask(sd_bus *b, Collector *c, const char *text, uint32_t max_tokens, sd_bus_error *e)
 {
+    return hc_ask_media(b, c, text, max_tokens, NULL, NULL, 0, e);
+}
+
+int hc_ask_media(sd_bus *b, Collector *c, const char *text, uint32_t max_tokens, const char *const *hints,
+                 const int *fds, int n_att, sd_bus_error *e)
+{
     sd_bus_message *m = NULL, *reply = NULL;
     int r = sd_bus_message_new_method_call(b, &m, "org.myna.Assistant1", c->path, "org.myna.Session1", "Ask");
 
     c->len = 0;
     c->text[0] = 0;
     c->n_tokens = c->finished = c->failed = c->n_stats = 0;
+    c->stats_images_encoded = 0;
     c->reason[0] = c->error[0] = c->message[0] = 0;
     c->id = 0;
     if (r >= 0)
-        r = sd_bus_message_append(m, "sa(sh)", text, 0);
+        r = sd_bus_message_append(m, "s", text);
+    if (r >= 0)
+        r = sd_bus_message_open_container(m, 'a', "(sh)");
+    for (int i = 0; r >= 0 && i < n_att; i++)
+        r = sd_bus_message_append(m, "(sh)", hints[i], fds[i]);
+    if (r >= 0)
+        r = sd_bus_message_close_container(m);
     if (r >= 0)
         r = sd_bus_message_open_container(m, 'a', "{sv}");
     if (r >= 0 && max_tokens)

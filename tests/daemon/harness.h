@@ -45,6 +45,7 @@ typedef struct {
     char error[128], message[256];
     double stats_ttft_ms;
     uint32_t stats_prompt_tokens, stats_generated_tokens;
+    uint32_t stats_images_encoded;
     int n_stats;
     double t_done;
 } Collector;
@@ -56,6 +57,9 @@ int hc_create_session(sd_bus *b, const char *system_prompt, uint32_t max_tokens,
 int hc_watch(sd_bus *b, Collector *c, const char *path);
 /* Ask text with options: max_tokens (0 = not given) and seed; clears c's text, sets c->id. */
 int hc_ask(sd_bus *b, Collector *c, const char *text, uint32_t max_tokens, sd_bus_error *e);
+/* The same with n attachments (hints[i], fds[i]; the fds stay the caller's). */
+int hc_ask_media(sd_bus *b, Collector *c, const char *text, uint32_t max_tokens, const char *const *hints,
+                 const int *fds, int n, sd_bus_error *e);
 /* Process messages on the given buses until every collector is finished or failed, or timeout_s. */
 int hc_wait(sd_bus **buses, Collector **cs, int n, double timeout_s);
 int hc_call_simple(sd_bus *b, const char *path, const char *method, uint64_t arg, sd_bus_error *e);

@@ -24,7 +24,9 @@ An independent PyTorch/transformers reference for adapters/speech-adapter.c on r
 
 Files (all little-endian F32, row-major [rows, cols] = our [cols, rows]):
   enc-37.bin [37, 32] encoder states; proj-{f32,f16,bf16}.bin [7, 96]; omni-{f32,f16,bf16}/ folders;
-  splice-logits.bin [T, 320]; xattn/ folder; xattn-logits.bin [T, 320]; meta.json (ids, positions).
+  splice-logits.bin [T, 320]; xattn/ folder; xattn-logits.bin [T, 320]; xattn2-logits.bin [T, 320] (two
+  clips: rows 0..3 at xattn_pos, all 7 rows at xattn2_pos, so rows in between see only the first);
+  meta.json (ids, positions).
 
 Usage: python3 tools/ref/omni_adapter_ref.py [out_dir]   (default tests/fixtures/speech-adapter)
 """
@@ -149,7 +151,8 @@ def main():
     tcfg = MllamaTextConfig(hidden_size=C, num_attention_heads=model.config.num_attention_heads,
                             num_key_value_heads=model.config.num_key_value_heads,
                             intermediate_size=model.config.intermediate_size, rms_norm_eps=model.config.rms_norm_eps,
-                            vocab_size=model.config.vocab_size, num_hidden_layers=4, cross_attention_layers=[])
+                            vocab_size=model.config.vocab_size, num_hidden_layers=4, cross_attention_layers=[],
+                            bos_token_id=bos, eos_token_id=None, pad_token_id=None)
     tcfg._attn_implementation = "eager"
     assert C // tcfg.num_attention_heads == model.config.head_dim
     xlayers = []
@@ -176,13 +179,13 @@ def main():
     T = len(xids)
     xmask = torch.zeros(1, 1, T, proj32.shape[0])
     row_ok = (torch.arange(T) >= xpos).float().view(1, 1, T, 1)
-    states = proj32[None]
+    clip = {"states": proj32[None], "mask": xmask, "row_ok": row_ok}
 
     def make_hook(lay):
         def hook(mod, args, kwargs):
             h = args[0] if args else kwargs["hidden_states"]
-            h = lay(h, cross_attention_states=states, cross_attention_mask=xmask, attention_mask=None,
-                    full_text_row_masked_out_mask=row_ok)
+            h = lay(h, cross_attention_states=clip["states"], cross_attention_mask=clip["mask"], attention_mask=None,
+                    full_text_row_masked_out_mask=clip["row_ok"])
             if args:
                 return (h,) + tuple(args[1:]), kwargs
             kwargs["hidden_states"] = h
@@ -195,18 +198,29 @@ def main():
         handles.append(target.register_forward_pre_hook(make_hook(lay), with_kwargs=True))
     with torch.no_grad():
         xlogits = model(torch.tensor([xids])).logits[0]
+        # two clips: A (the first 4 projector rows = frames 0..19) at xpos, B (all 7 rows) at xpos2; a row sees
+        # the clips attached at or before it (HF mask convention: finfo.min for masked keys)
+        xpos2 = xpos + 9
+        nA = 4
+        W = nA + proj32.shape[0]
+        m2 = torch.zeros(1, 1, T, W)
+        m2[0, 0, xpos:xpos2, nA:] = torch.finfo(torch.float32).min
+        clip.update(states=torch.cat([proj32[:nA], proj32])[None], mask=m2)
+        x2logits = model(torch.tensor([xids])).logits[0]
         for h in handles:
             h.remove()
         plain = model(torch.tensor([xids])).logits[0]
     assert float((xlogits - plain).abs().max()) > 1e-2, "cross layers had no effect"
     save("xattn-logits.bin", xlogits)
+    save("xattn2-logits.bin", x2logits)
     cfg = omni_config(C)
     cfg.update({"speech_adapter": "cross_attention", "speech_cross_attention_layers": XATTN_LAYERS,
                 "num_attention_heads": tcfg.num_attention_heads, "num_key_value_heads": tcfg.num_key_value_heads,
                 "head_dim": model.config.head_dim, "intermediate_size": tcfg.intermediate_size,
                 "rms_norm_eps": tcfg.rms_norm_eps})
     write_folder(os.path.join(OUT, "xattn"), cfg, tensors)
-    meta.update({"xattn_ids": xids, "xattn_pos": xpos, "xattn_system": XATTN_SYSTEM})
+    meta.update({"xattn_ids": xids, "xattn_pos": xpos, "xattn_system": XATTN_SYSTEM, "xattn2_pos": xpos2,
+                 "xattn2_rows_a": nA})
     with open(os.path.join(OUT, "meta.json"), "w") as f:
         json.dump(meta, f)
         f.write("\n")
