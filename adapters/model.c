@@ -129,6 +129,7 @@ void myna_model_free(MynaModel *m)
 }
 
 LmModel *myna_model_lm(MynaModel *m) { return m->lm; }
+Mllama *myna_model_mllama(MynaModel *m) { return m->mllama; }
 const char *myna_model_name(const MynaModel *m) { return m->name; }
 
 int myna_model_accepts(const MynaModel *m, MediaKind kind)

@@ -28,6 +28,7 @@ int myna_model_load(const char *path, Backend *be, const LmLoadOptions *opt, Myn
                     size_t err_len);
 void myna_model_free(MynaModel *m); /* accepts NULL */
 LmModel *myna_model_lm(MynaModel *m);
+struct Mllama *myna_model_mllama(MynaModel *m); /* NULL for a text-only model (bench, tests) */
 const char *myna_model_name(const MynaModel *m);
 /* 1 when the model can take this kind of attachment. */
 int myna_model_accepts(const MynaModel *m, MediaKind kind);

@@ -7,6 +7,9 @@
  * nb[1]/nb[2] strides are honoured so S may be a prefix of a larger cache.
  * Threaded over (kv head, query, chunk of ≤ HB query heads of that kv head's GQA group) items: the heads of
  * a chunk share every K/V row load, and neighbouring items share a KV head in cache.
+ * Fast path (AVX-512, F16 K/V, HD a multiple of 64 — the KV cache of lm-model.c): scores with the K row
+ * converted once for the HB heads, a vectorised exp (Cephes-style range reduction + degree-6 polynomial,
+ * ≤ 2 ulp), and P·V accumulated in registers 64 dims at a time; the same math, one sum order.
  * Reference: Vaswani et al. 2017 eq. 1; HF LlamaAttention eager path (repeat_kv for GQA).
  * Not here: flash/tiled attention, paged caches.
  */
@@ -15,7 +18,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu-features.h"
 #include "ops.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define HAVE_X86 1
+#else
+#define HAVE_X86 0
+#endif
 
 enum { HB = 4 }; /* query heads of one GQA group handled together: each K/V row is read once for all */
 
@@ -24,9 +35,113 @@ typedef struct {
     float scale;
     int causal;
     int64_t n_past, hd, nh, nkv, t, s, s_pad, n_chunks;
+    int fast;       /* attn_item_f16 applies */
     float *scratch; /* borrowed from CpuBackend, [scratch_len] per thread: HB × [s_pad] scores */
     size_t scratch_len;
 } AttnCtx;
+
+#if HAVE_X86
+#define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
+
+/* e^x for 16 floats: x = n·ln2 + r, |r| ≤ ln2/2, e^r by a degree-6 Taylor/minimax polynomial, scaled by
+ * 2^n with vscalefps (underflows to 0 below about −103, as expf). */
+AVX512_TARGET static inline __m512 exp512(__m512 x)
+{
+    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
+    x = _mm512_min_ps(x, _mm512_set1_ps(88.7f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.3981999507e-3f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* One work item of attn_task for F16 K/V with hd % 64 == 0: the heads qr[0..nb) over keys [0, n_vis). */
+AVX512_TARGET static void attn_item_f16(const AttnCtx *c, const char *kb, const char *vb, const float *mrow,
+                                        const float *const *qr, float *const *o, float *const *sc, int64_t nb,
+                                        int64_t n_vis)
+{
+    const int64_t hd = c->hd;
+    const size_t ks = c->k->nb[2], vs = c->v->nb[2];
+    float mx[HB], inv[HB];
+
+    /* scores = scale · q·k + mask */
+    for (int64_t b = 0; b < nb; b++)
+        mx[b] = -INFINITY;
+    for (int64_t j = 0; j < n_vis; j++) {
+        const uint16_t *kr = (const uint16_t *)(kb + (size_t)j * ks);
+        __m512 acc[HB];
+        for (int b = 0; b < HB; b++)
+            acc[b] = _mm512_setzero_ps();
+        for (int64_t d = 0; d < hd; d += 16) {
+            __m512 kv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kr + d)));
+            for (int b = 0; b < HB; b++)
+                if (b < nb)
+                    acc[b] = _mm512_fmadd_ps(kv, _mm512_loadu_ps(qr[b] + d), acc[b]);
+        }
+        float m = mrow ? mrow[j] : 0.0f;
+        for (int b = 0; b < HB; b++)
+            if (b < nb) {
+                float v = _mm512_reduce_add_ps(acc[b]) * c->scale + m;
+                sc[b][j] = v;
+                mx[b] = v > mx[b] ? v : mx[b];
+            }
+    }
+    /* unnormalised probabilities */
+    for (int64_t b = 0; b < nb; b++) {
+        if (mx[b] == -INFINITY || isnan(mx[b])) {
+            memset(o[b], 0, (size_t)hd * sizeof(float));
+            inv[b] = 0.0f;
+            memset(sc[b], 0, (size_t)n_vis * sizeof(float));
+            continue;
+        }
+        __m512 vm = _mm512_set1_ps(mx[b]), sum = _mm512_setzero_ps();
+        for (int64_t j = 0; j < n_vis; j += 16) {
+            __mmask16 k = n_vis - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n_vis - j)) - 1);
+            __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, sc[b] + j), vm));
+            e = _mm512_maskz_mov_ps(k, e);
+            _mm512_mask_storeu_ps(sc[b] + j, k, e);
+            sum = _mm512_add_ps(sum, e);
+        }
+        float s = _mm512_reduce_add_ps(sum);
+        inv[b] = s > 0.0f ? 1.0f / s : 0.0f;
+    }
+    /* out = Σ_j p_j · v_j / Σ p, 64 dims at a time in registers */
+    for (int64_t d0 = 0; d0 < hd; d0 += 64) {
+        __m512 acc[HB][4];
+        for (int b = 0; b < HB; b++)
+            for (int i = 0; i < 4; i++)
+                acc[b][i] = _mm512_setzero_ps();
+        for (int64_t j = 0; j < n_vis; j++) {
+            const uint16_t *vr = (const uint16_t *)(vb + (size_t)j * vs) + d0;
+            __m512 v0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)vr));
+            __m512 v1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(vr + 16)));
+            __m512 v2 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(vr + 32)));
+            __m512 v3 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(vr + 48)));
+            for (int b = 0; b < HB; b++)
+                if (b < nb) {
+                    __m512 e = _mm512_set1_ps(sc[b][j]);
+                    acc[b][0] = _mm512_fmadd_ps(e, v0, acc[b][0]);
+                    acc[b][1] = _mm512_fmadd_ps(e, v1, acc[b][1]);
+                    acc[b][2] = _mm512_fmadd_ps(e, v2, acc[b][2]);
+                    acc[b][3] = _mm512_fmadd_ps(e, v3, acc[b][3]);
+                }
+        }
+        for (int b = 0; b < HB; b++)
+            if (b < nb) {
+                __m512 vi = _mm512_set1_ps(inv[b]);
+                for (int i = 0; i < 4; i++)
+                    _mm512_storeu_ps(o[b] + d0 + 16 * i, _mm512_mul_ps(acc[b][i], vi));
+            }
+    }
+}
+#endif
 
 static void attn_task(void *p, int ith, int nth)
 {
@@ -49,6 +164,17 @@ static void attn_task(void *p, int ith, int nth)
 
         if (c->causal && c->n_past + t + 1 < n_vis)
             n_vis = c->n_past + t + 1;
+#if HAVE_X86
+        if (c->fast) {
+            for (int64_t b = 0; b < nb; b++) {
+                qr[b] = (const float *)((const char *)c->q->data + (h0 + b) * c->q->nb[1] + t * c->q->nb[2]);
+                o[b] = (float *)((char *)c->out->data + (h0 + b) * c->out->nb[1] + t * c->out->nb[2]);
+                sc[b] = scr + b * c->s_pad;
+            }
+            attn_item_f16(c, kb, vb, mrow, qr, o, sc, nb, n_vis);
+            continue;
+        }
+#endif
         for (int64_t b = 0; b < nb; b++) {
             qr[b] = (const float *)((const char *)c->q->data + (h0 + b) * c->q->nb[1] + t * c->q->nb[2]);
             o[b] = (float *)((char *)c->out->data + (h0 + b) * c->out->nb[1] + t * c->out->nb[2]);
@@ -168,6 +294,13 @@ int cpu_op_attention(Backend *be, Tensor *out, const Tensor *q, const Tensor *k,
                   .causal = p->causal, .n_past = p->n_past, .hd = hd, .nh = nh, .nkv = nkv, .t = t, .s = s,
                   .s_pad = s_pad, .n_chunks = (group + HB - 1) / HB, .scratch = cb->attn_scratch,
                   .scratch_len = cb->attn_scratch_len};
+#if HAVE_X86
+    {
+        const CpuFeatures *f = cpu_features();
+        c.fast = f && f->avx512f && f->avx512bw && f->avx512vl && f->f16c && f->fma && hd % 64 == 0 &&
+                 k->dtype == DTYPE_F16 && v->dtype == DTYPE_F16 && k->nb[0] == 2 && v->nb[0] == 2;
+    }
+#endif
     cpu_parallel(cb, nh * t * (s + 1) * hd * 2, attn_task, &c);
     return 0;
 }
