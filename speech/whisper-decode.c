@@ -48,6 +48,31 @@ void whisper_options_default(WhisperOptions *o)
     o->seed = 0x5eed;
 }
 
+/* Language codes in token order (openai-whisper tokenizer.py LANGUAGES), for .bin files, which have no
+ * token texts for them: <|code|> = sot + 1 + index. */
+static const char *const k_languages[] = {
+    "en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv", "it", "id", "hi",
+    "fi", "vi", "he", "uk", "el", "ms", "cs", "ro", "da", "hu", "ta", "no", "th", "ur", "hr", "bg", "lt", "la",
+    "mi", "ml", "cy", "sk", "te", "fa", "lv", "bn", "sr", "az", "sl", "kn", "et", "mk", "br", "eu", "is", "hy",
+    "ne", "mn", "bs", "kk", "sq", "sw", "gl", "mr", "pa", "si", "km", "sn", "yo", "so", "af", "oc", "ka", "be",
+    "tg", "sd", "gu", "am", "yi", "lo", "uz", "fo", "ht", "ps", "tk", "nn", "mt", "sa", "lb", "my", "bo", "tl",
+    "mg", "as", "tt", "haw", "ln", "ha", "ba", "jw", "su", "yue",
+};
+
+/* Raw bytes of a vocabulary entry (tokenizer.json or the .bin vocabulary); count like tokenizer_token_bytes,
+ * -ENOENT when the id has no stored text. */
+static int token_bytes(const Whisper *w, int32_t id, char *out, size_t cap)
+{
+    if (w->tokenizer)
+        return id < tokenizer_n_vocab(w->tokenizer) ? tokenizer_token_bytes(w->tokenizer, id, out, cap) : -ENOENT;
+    if (w->ggml && id < w->ggml->n_tokens) {
+        size_t n = w->ggml->tok_off[id + 1] - w->ggml->tok_off[id];
+        memcpy(out, w->ggml->tok_bytes + w->ggml->tok_off[id], n < cap ? n : cap);
+        return (int)n;
+    }
+    return -ENOENT;
+}
+
 int whisper_token_text(const Whisper *w, int32_t id, char *out, size_t cap)
 {
     const WhisperTokens *t = &w->tok;
@@ -56,10 +81,10 @@ int whisper_token_text(const Whisper *w, int32_t id, char *out, size_t cap)
         return -EINVAL;
     if (t->timestamp_begin >= 0 && id >= t->timestamp_begin)
         return snprintf(out, cap, "<|%.2f|>", (id - t->timestamp_begin) * 0.02);
-    if (!w->tokenizer || id >= tokenizer_n_vocab(w->tokenizer))
+    int n = token_bytes(w, id, out, cap ? cap - 1 : 0);
+    if (n < 0)
         return snprintf(out, cap, "<|%d|>", id);
-    int n = tokenizer_token_bytes(w->tokenizer, id, out, cap ? cap - 1 : 0);
-    if (n >= 0 && cap)
+    if (cap)
         out[(size_t)n < cap - 1 ? (size_t)n : cap - 1] = 0;
     return n;
 }
@@ -193,11 +218,11 @@ static int append_text(const Whisper *w, const int32_t *ids, int n, char **buf, 
     char piece[TOKENIZER_MAX_TOKEN_BYTES + 8];
 
     for (int i = 0; i < n; i++) {
-        if (ids[i] >= w->tok.eot || ids[i] >= tokenizer_n_vocab(w->tokenizer))
+        if (ids[i] >= w->tok.eot)
             continue;
-        int k = tokenizer_token_bytes(w->tokenizer, ids[i], piece, sizeof(piece));
+        int k = token_bytes(w, ids[i], piece, sizeof(piece));
         if (k < 0)
-            return k;
+            continue; /* no text stored for this id */
         if ((size_t)k > sizeof(piece))
             k = (int)sizeof(piece);
         if (*len + (size_t)k + 1 > *cap) {
@@ -267,8 +292,16 @@ static int build_prompt(const Whisper *w, const WhisperOptions *o, int32_t *p)
     p[n++] = t->sot;
     if (w->cfg.multilingual) {
         char name[32];
-        snprintf(name, sizeof(name), "<|%s|>", o->language ? o->language : "en");
-        int32_t lang = tokenizer_find_token(w->tokenizer, name);
+        const char *code = o->language ? o->language : "en";
+        int32_t lang = -1;
+        snprintf(name, sizeof(name), "<|%s|>", code);
+        if (w->tokenizer) {
+            lang = tokenizer_find_token(w->tokenizer, name);
+        } else {
+            for (size_t i = 0; i < sizeof(k_languages) / sizeof(k_languages[0]); i++)
+                if (!strcmp(k_languages[i], code) && t->sot + 1 + (int)i < t->translate)
+                    lang = t->sot + 1 + (int32_t)i;
+        }
         if (lang < 0 || t->transcribe < 0 || t->translate < 0) {
             log_error("whisper: language '%s' is not in the vocabulary", o->language ? o->language : "en");
             return -EINVAL;
@@ -307,7 +340,7 @@ int whisper_transcribe(Whisper *w, const float *pcm16k, size_t n, const WhisperO
     }
     if (!ret_text || (!pcm16k && n))
         return -EINVAL;
-    if (!w->tokenizer)
+    if (!w->tokenizer && !w->ggml)
         return -ENOTSUP;
     if (n > (size_t)WHISPER_MAX_SECONDS * 16000)
         return -E2BIG;

@@ -71,21 +71,19 @@ void wggml_close(WggmlFile *f)
 
 static int parse_vocab(WggmlFile *f, Reader *r, char *err, size_t err_len)
 {
-    int32_t n;
-    size_t start, total = 0;
+    int32_t n = 0;
+    size_t total = 0;
 
     if (rd_i32(r, &n) < 0 || n < 0 || n > f->hp[0])
         return err_set(err, err_len, -EBADMSG, "vocab: token count %d (n_vocab %d) at byte %zu", n, f->hp[0], at(r));
-    start = at(r);
     Reader probe = *r;
     for (int32_t i = 0; i < n; i++) { /* first pass: lengths and bounds */
-        int32_t len;
+        int32_t len = 0;
         if (rd_i32(&probe, &len) < 0 || len < 0 || len > MAX_TOKEN || rd_skip(&probe, (size_t)len, NULL) < 0)
             return err_set(err, err_len, -EBADMSG, "vocab: token %d truncated or longer than %d bytes (at byte %zu)",
                            i, MAX_TOKEN, at(&probe));
         total += (size_t)len;
     }
-    (void)start;
     f->n_tokens = n;
     f->tok_off = malloc(sizeof(uint32_t) * ((size_t)n + 1));
     f->tok_bytes = malloc(total + 1);
@@ -93,10 +91,10 @@ static int parse_vocab(WggmlFile *f, Reader *r, char *err, size_t err_len)
         return -ENOMEM;
     total = 0;
     for (int32_t i = 0; i < n; i++) {
-        int32_t len;
-        const unsigned char *b;
-        rd_i32(r, &len);
-        rd_skip(r, (size_t)len, &b);
+        int32_t len = 0;
+        const unsigned char *b = NULL;
+        if (rd_i32(r, &len) < 0 || rd_skip(r, (size_t)len, &b) < 0) /* cannot happen: checked above */
+            return -EBADMSG;
         f->tok_off[i] = (uint32_t)total;
         memcpy(f->tok_bytes + total, b, (size_t)len);
         total += (size_t)len;
@@ -116,8 +114,8 @@ static int parse_tensors(WggmlFile *f, Reader *r, char *err, size_t err_len)
         size_t off = 0, noff = 0;
         n = 0;
         while (q.left > 0) {
-            int32_t nd, nl, tt, dims[4];
-            const unsigned char *name, *data;
+            int32_t nd = 0, nl = 0, tt = 0, dims[4] = {0};
+            const unsigned char *name = NULL, *data = NULL;
             size_t pos = at(&q), nbytes;
             int64_t ne[4] = {1, 1, 1, 1};
             const DTypeInfo *di;
@@ -181,7 +179,7 @@ static int parse_tensors(WggmlFile *f, Reader *r, char *err, size_t err_len)
 static int parse(WggmlFile *f, const void *data, size_t size, char *err, size_t err_len)
 {
     Reader r = {data, size, size};
-    int32_t magic, n_mel, n_fft;
+    int32_t magic = 0, n_mel = 0, n_fft = 0;
     static const char *const k_hp[11] = {"n_vocab", "n_audio_ctx", "n_audio_state", "n_audio_head",
                                          "n_audio_layer", "n_text_ctx", "n_text_state", "n_text_head",
                                          "n_text_layer", "n_mels", "ftype"};
@@ -192,7 +190,7 @@ static int parse(WggmlFile *f, const void *data, size_t size, char *err, size_t 
     for (int i = 0; i < 11; i++) {
         if (rd_i32(&r, &f->hp[i]) < 0)
             return err_set(err, err_len, -EBADMSG, "hparams truncated");
-        if (f->hp[i] < (i == 10 ? 0 : 1) || f->hp[i] > (i == 0 ? 1 << 20 : 1 << 16) + (i == 10 ? 1 << 20 : 0))
+        if (f->hp[i] < (i == 10 ? 0 : 1) || f->hp[i] > (i == 0 || i == 10 ? 1 << 20 : 1 << 16))
             return err_set(err, err_len, -EBADMSG, "hparam %s = %d out of range", k_hp[i], f->hp[i]);
     }
     if (rd_i32(&r, &n_mel) < 0 || rd_i32(&r, &n_fft) < 0 || n_mel < 1 || n_mel > 256 || n_fft < 1 ||

@@ -60,12 +60,35 @@ typedef struct {
     int32_t *pos;             /* host [n_text_ctx] */
 } WhisperState;
 
+/* whisper-ggml.c: a parsed whisper.cpp legacy .bin (SPEC.md §5.4) */
+typedef struct {
+    const char *name;         /* OpenAI name, "encoder.blocks.0.attn.query.weight" */
+    Tensor t;                 /* data in the arena, 64-byte aligned */
+} WggmlTensor;
+
+typedef struct {
+    int32_t hp[11];           /* n_vocab n_audio_ctx n_audio_state n_audio_head n_audio_layer n_text_ctx
+                                 n_text_state n_text_head n_text_layer n_mels ftype */
+    int n_tensors;
+    WggmlTensor *tensors;     /* owned */
+    char *names, *arena;      /* owned */
+    int n_tokens;
+    uint32_t *tok_off;        /* [n_tokens + 1] offsets into tok_bytes */
+    char *tok_bytes;
+} WggmlFile;
+
+int wggml_open(const char *path, WggmlFile **ret, char *err, size_t err_len);
+int wggml_open_memory(const void *data, size_t size, WggmlFile **ret, char *err, size_t err_len);
+void wggml_close(WggmlFile *f); /* accepts NULL */
+const WggmlTensor *wggml_find(const WggmlFile *f, const char *name);
+
 struct Whisper {
     WhisperConfig cfg;
     WhisperTokens tok;
     Backend *be;              /* borrowed */
     int host;                 /* weights used in place (CPU backend) */
-    void *src;                /* HfModel, owned */
+    void *src;                /* HfModel, owned (HF folder) */
+    WggmlFile *ggml;          /* owned (whisper.cpp .bin); exactly one of src / ggml is set */
     Tokenizer *tokenizer;     /* owned, NULL when the folder has no tokenizer.json */
     int32_t *suppress;        /* owned, ids always suppressed */
     int n_suppress;

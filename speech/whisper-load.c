@@ -1,7 +1,8 @@
 /* whisper-load.c — Whisper config, special tokens, suppress lists and weight binding from an HF Whisper
  * folder (SPEC.md §5.3 HF names), with a shape check per tensor.
  *
- * Not here: the forward pass (whisper.c), transcription (whisper-decode.c).
+ * Also loads whisper.cpp .bin files (parsed by whisper-ggml.c; OpenAI tensor names, mapped from the HF
+ * ones below). Not here: the forward pass (whisper.c), transcription (whisper-decode.c).
  * Names and config keys follow transformers' WhisperForConditionalGeneration / WhisperConfig; the output
  * projection is tied to model.decoder.embed_tokens (proj_out.weight, when present, is ignored as HF does).
  */
@@ -10,9 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "quant.h"
 #include "safetensors.h"
 #include "whisper-impl.h"
 
@@ -30,16 +33,61 @@ static int push_host_buf(Whisper *w, void *p)
     return 0;
 }
 
-static int to_f32(const Tensor *t, float *f, int64_t n)
+static void to_f32(const Tensor *t, float *f, int64_t n)
 {
-    for (int64_t i = 0; i < n; i++) {
-        switch (t->dtype) {
-        case DTYPE_F32: f[i] = ((const float *)t->data)[i]; break;
-        case DTYPE_F16: f[i] = fp16_to_f32(((const uint16_t *)t->data)[i]); break;
-        case DTYPE_BF16: f[i] = bf16_to_f32(((const uint16_t *)t->data)[i]); break;
-        default: return -ENOTSUP;
-        }
+    if (t->dtype == DTYPE_F32)
+        memcpy(f, t->data, sizeof(float) * (size_t)n);
+    else /* F16, BF16 and block types: whole rows */
+        for (int64_t r = 0; r < n / t->ne[0]; r++)
+            quant_dequant_row(t->dtype, (const char *)t->data + (size_t)r * t->nb[1], f + r * t->ne[0], t->ne[0]);
+}
+
+/* HF name → OpenAI / whisper.cpp name (SPEC.md §5.3), by ordered substring rewrites. */
+static void openai_name(const char *hf, char *out, size_t cap)
+{
+    static const char *const k_map[][2] = {
+        {"model.", ""}, {"embed_positions.weight", "positional_embedding"}, {"embed_tokens", "token_embedding"},
+        {".layers.", ".blocks."}, {"encoder_attn_layer_norm", "cross_attn_ln"}, {"self_attn_layer_norm", "attn_ln"},
+        {"encoder_attn.", "cross_attn."}, {"self_attn.", "attn."}, {"q_proj", "query"}, {"k_proj", "key"},
+        {"v_proj", "value"}, {"out_proj", "out"}, {"final_layer_norm", "mlp_ln"}, {"fc1", "mlp.0"},
+        {"fc2", "mlp.2"}, {"encoder.layer_norm", "encoder.ln_post"}, {"decoder.layer_norm", "decoder.ln"},
+    };
+    char tmp[256];
+
+    snprintf(out, cap, "%s", hf);
+    for (size_t i = 0; i < sizeof(k_map) / sizeof(k_map[0]); i++) {
+        char *p = strstr(out, k_map[i][0]);
+        if (!p)
+            continue;
+        snprintf(tmp, sizeof(tmp), "%.*s%s%s", (int)(p - out), out, k_map[i][1], p + strlen(k_map[i][0]));
+        snprintf(out, cap, "%s", tmp);
     }
+}
+
+/* Tensor `name` (HF naming) from whichever file the model came from, as a host view. */
+static int find_tensor(Whisper *w, const char *name, Tensor *t, const char **stored, char *err, size_t err_len)
+{
+    if (w->ggml) {
+        char on[256];
+        openai_name(name, on, sizeof(on));
+        const WggmlTensor *gt = wggml_find(w->ggml, on);
+        if (!gt)
+            return err_set(err, err_len, -EBADMSG, "tensor %s missing", on);
+        *t = gt->t;
+        if (t->n_dims == 2 && t->ne[0] == 1) { /* conv biases are stored as [1, C] */
+            int64_t ne = t->ne[1];
+            void *data = t->data;
+            tensor_init(t, t->dtype, 1, &ne, data);
+        }
+        *stored = gt->name;
+        return 0;
+    }
+    const StTensor *st = hf_model_find(w->src, name);
+    if (!st)
+        return err_set(err, err_len, -EBADMSG, "tensor %s missing", name);
+    if (st_tensor_view(st, t) < 0)
+        return err_set(err, err_len, -ENOTSUP, "tensor %s: dtype %s is not supported", name, st->dtype_str);
+    *stored = st->name;
     return 0;
 }
 
@@ -82,18 +130,20 @@ enum { AS_IS = 0, AS_F32 = 1, CONV_PERMUTE = 2 };
 static int bind(Whisper *w, const char *name, int64_t ne0, int64_t ne1, int64_t ne2, int mode, Tensor *dst,
                 char *err, size_t err_len)
 {
-    const StTensor *st = hf_model_find(w->src, name);
     int64_t want[3] = {ne0, ne1, ne2}, n;
     int nd = ne2 ? 3 : ne1 ? 2 : 1, r;
+    const char *stored = NULL;
     Tensor t;
 
-    if (!st)
-        return err_set(err, err_len, -EBADMSG, "tensor %s missing", name);
-    if ((r = st_tensor_view(st, &t)) < 0 ||
-        (t.dtype != DTYPE_F32 && t.dtype != DTYPE_F16 && t.dtype != DTYPE_BF16))
-        return err_set(err, err_len, -ENOTSUP, "tensor %s: dtype %s is not supported", name, st->dtype_str);
+    if ((r = find_tensor(w, name, &t, &stored, err, err_len)) < 0)
+        return r;
+    if (!dtype_info(t.dtype) || !dtype_info(t.dtype)->supported ||
+        (mode != AS_IS && t.dtype != DTYPE_F32 && t.dtype != DTYPE_F16 && t.dtype != DTYPE_BF16 &&
+         (mode != AS_F32 || nd != 2)))
+        return err_set(err, err_len, -ENOTSUP, "tensor %s: dtype %s is not supported here", stored,
+                       dtype_name(t.dtype));
     if (t.n_dims != nd || t.ne[0] != want[0] || (nd > 1 && t.ne[1] != want[1]) || (nd > 2 && t.ne[2] != want[2]))
-        return err_set(err, err_len, -EBADMSG, "tensor %s: shape %lld×%lld×%lld, expected %lld×%lld×%lld", name,
+        return err_set(err, err_len, -EBADMSG, "tensor %s: shape %lld×%lld×%lld, expected %lld×%lld×%lld", stored,
                        (long long)t.ne[0], (long long)t.ne[1], (long long)t.ne[2], (long long)ne0,
                        (long long)(ne1 ? ne1 : 1), (long long)(ne2 ? ne2 : 1));
     n = tensor_nelements(&t);
@@ -129,7 +179,7 @@ static int bind(Whisper *w, const char *name, int64_t ne0, int64_t ne1, int64_t 
             return r;
     }
     *dst = t;
-    return place(w, dst, st->name, err, err_len);
+    return place(w, dst, stored, err, err_len);
 }
 
 static int bind_ln(Whisper *w, const char *prefix, int64_t c, Tensor *wt, Tensor *b, char *err, size_t err_len)
@@ -324,7 +374,38 @@ static int read_ids(const json_t *obj, const char *key, int n_vocab, int32_t **r
 
 static int32_t find_tok(const Whisper *w, const char *text)
 {
-    return w->tokenizer ? tokenizer_find_token(w->tokenizer, text) : -1;
+    if (w->tokenizer)
+        return tokenizer_find_token(w->tokenizer, text);
+    if (w->ggml) {
+        size_t len = strlen(text);
+        for (int32_t i = 0; i < w->ggml->n_tokens; i++)
+            if (w->ggml->tok_off[i + 1] - w->ggml->tok_off[i] == len &&
+                !memcmp(w->ggml->tok_bytes + w->ggml->tok_off[i], text, len))
+                return i;
+    }
+    return -1;
+}
+
+/* whisper.cpp's fixed ids for .bin files whose vocabulary lists no special tokens (convert-pt-to-ggml.py
+ * writes only the BPE ranks): English-only 50256.., multilingual shifted by one and by the number of
+ * language tokens beyond 98 (large-v3: 100). */
+static void ggml_default_tokens(Whisper *w)
+{
+    WhisperTokens *t = &w->tok;
+    int nv = w->cfg.n_vocab, multi = nv >= 51865, dt = multi ? (nv - 51765 - 1) - 98 : 0;
+
+    if (t->eot >= 0 || nv < 51864)
+        return;
+    t->eot = 50256 + multi;
+    t->sot = 50257 + multi;
+    t->lang_begin = multi ? t->sot + 1 : -1;
+    t->translate = 50357 + dt;
+    t->transcribe = 50358 + dt;
+    t->sot_lm = 50359 + dt;
+    t->sot_prev = 50360 + dt;
+    t->no_speech = 50361 + dt;
+    t->no_timestamps = 50362 + dt;
+    t->timestamp_begin = 50363 + dt;
 }
 
 static int read_tokens(Whisper *w, const json_t *cfg, const char *dir)
@@ -335,7 +416,7 @@ static int read_tokens(Whisper *w, const json_t *cfg, const char *dir)
     int r;
 
     snprintf(path, sizeof(path), "%s/tokenizer.json", dir);
-    if (access(path, R_OK) == 0) {
+    if (!w->ggml && access(path, R_OK) == 0) {
         char e[256] = "";
         if ((r = tokenizer_load_hf(path, &w->tokenizer, e, sizeof(e))) < 0) {
             log_error("whisper: %s: %s", path, e);
@@ -354,10 +435,12 @@ static int read_tokens(Whisper *w, const json_t *cfg, const char *dir)
     t->no_timestamps = find_tok(w, "<|notimestamps|>");
     t->lang_begin = find_tok(w, "<|en|>");
     t->timestamp_begin = t->no_timestamps >= 0 ? t->no_timestamps + 1 : -1;
+    if (w->ggml)
+        ggml_default_tokens(w);
     if (t->eot < 0)
-        t->eot = hf_config_int(cfg, "eos_token_id", &v) == 0 ? (int32_t)v : -1;
+        t->eot = cfg && hf_config_int(cfg, "eos_token_id", &v) == 0 ? (int32_t)v : -1;
     if (t->sot < 0)
-        t->sot = hf_config_int(cfg, "decoder_start_token_id", &v) == 0 ? (int32_t)v : -1;
+        t->sot = cfg && hf_config_int(cfg, "decoder_start_token_id", &v) == 0 ? (int32_t)v : -1;
     if (t->timestamp_begin >= w->cfg.n_vocab)
         t->timestamp_begin = -1;
     return 0;
@@ -389,10 +472,51 @@ static int read_suppress(Whisper *w, const json_t *cfg, const char *dir, char *e
     return 0;
 }
 
+static int read_config_ggml(Whisper *w, char *err, size_t err_len)
+{
+    WhisperConfig *c = &w->cfg;
+    const int32_t *hp = w->ggml->hp;
+
+    c->n_vocab = hp[0];
+    c->n_audio_ctx = hp[1];
+    c->n_audio_state = hp[2];
+    c->n_audio_head = hp[3];
+    c->n_audio_layer = hp[4];
+    c->n_text_ctx = hp[5];
+    c->n_text_state = hp[6];
+    c->n_text_head = hp[7];
+    c->n_text_layer = hp[8];
+    c->n_mels = hp[9];
+    c->n_audio_ff = 4 * c->n_audio_state; /* whisper.cpp's assumption; the tensors say for sure */
+    c->n_text_ff = 4 * c->n_text_state;
+    const WggmlTensor *fe = wggml_find(w->ggml, "encoder.blocks.0.mlp.0.weight");
+    const WggmlTensor *fd = wggml_find(w->ggml, "decoder.blocks.0.mlp.0.weight");
+    if (fe && fe->t.n_dims == 2 && fe->t.ne[1] <= 65536)
+        c->n_audio_ff = (int)fe->t.ne[1];
+    if (fd && fd->t.n_dims == 2 && fd->t.ne[1] <= 65536)
+        c->n_text_ff = (int)fd->t.ne[1];
+    c->multilingual = c->n_vocab >= 51865;
+    if (c->n_text_state != c->n_audio_state || c->n_audio_state % c->n_audio_head ||
+        c->n_text_state % c->n_text_head || c->n_audio_layer > 128 || c->n_text_layer > 128 || c->n_mels > 256 ||
+        c->n_text_ctx < 2 || c->n_audio_state > 8192)
+        return err_set(err, err_len, -EBADMSG, "hparams: inconsistent dims (state %d/%d, heads %d/%d, layers %d/%d)",
+                       c->n_audio_state, c->n_text_state, c->n_audio_head, c->n_text_head, c->n_audio_layer,
+                       c->n_text_layer);
+    /* whisper.cpp has no suppress lists in the file: blank and EOT at the start, specials always */
+    w->suppress_begin = malloc(2 * sizeof(int32_t));
+    if (!w->suppress_begin)
+        return -ENOMEM;
+    w->n_suppress_begin = 0;
+    if (c->n_vocab > 220)
+        w->suppress_begin[w->n_suppress_begin++] = 220; /* " " */
+    return 0;
+}
+
 int whisper_load(const char *path, Backend *be, Whisper **ret, char *err, size_t err_len)
 {
     Whisper *w;
     HfModel *hf = NULL;
+    struct stat stt;
     int r;
 
     if (!path || !be || !ret)
@@ -402,13 +526,22 @@ int whisper_load(const char *path, Backend *be, Whisper **ret, char *err, size_t
         return -ENOMEM;
     w->be = be;
     w->host = strncmp(be->ops->name, "cpu", 3) == 0;
-    if ((r = hf_model_open(path, &hf, err, err_len)) < 0)
-        goto fail;
-    w->src = hf;
-    if ((r = read_config(w, hf_model_config(hf), err, err_len)) < 0 ||
-        (r = read_tokens(w, hf_model_config(hf), path)) < 0 ||
-        (r = read_suppress(w, hf_model_config(hf), path, err, err_len)) < 0 ||
-        (r = bind_weights(w, err, err_len)) < 0)
+    if (stat(path, &stt) == 0 && S_ISREG(stt.st_mode)) { /* whisper.cpp .bin */
+        if ((r = wggml_open(path, &w->ggml, err, err_len)) < 0 || (r = read_config_ggml(w, err, err_len)) < 0 ||
+            (r = read_tokens(w, NULL, path)) < 0)
+            goto fail;
+        if (w->tok.eot >= 0 && w->tok.eot < w->cfg.n_vocab)
+            w->suppress_begin[w->n_suppress_begin++] = w->tok.eot;
+    } else {
+        if ((r = hf_model_open(path, &hf, err, err_len)) < 0)
+            goto fail;
+        w->src = hf;
+        if ((r = read_config(w, hf_model_config(hf), err, err_len)) < 0 ||
+            (r = read_tokens(w, hf_model_config(hf), path)) < 0 ||
+            (r = read_suppress(w, hf_model_config(hf), path, err, err_len)) < 0)
+            goto fail;
+    }
+    if ((r = bind_weights(w, err, err_len)) < 0)
         goto fail;
     if (w->tok.eot < 0 || w->tok.eot >= w->cfg.n_vocab || w->tok.sot < 0 || w->tok.sot >= w->cfg.n_vocab) {
         r = err_set(err, err_len, -EBADMSG, "no <|endoftext|>/<|startoftranscript|> token ids");
@@ -442,6 +575,7 @@ void whisper_free(Whisper *w)
     free(w->suppress_begin);
     tokenizer_free(w->tokenizer);
     hf_model_free(w->src);
+    wggml_close(w->ggml);
     free(w);
 }
 

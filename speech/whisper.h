@@ -4,7 +4,7 @@
  * What it is: the model of OpenAI Whisper (Radford et al. 2022, openai-whisper model.py / decoding.py /
  * transcribe.py; HF WhisperForConditionalGeneration) running on a Backend; loads an HF Whisper folder
  * (config.json + model.safetensors [+ tokenizer.json, generation_config.json]), e.g. the one
- * tools/convert-whisper-ct2.py makes from a CTranslate2 model.
+ * tools/convert-whisper-ct2.py makes from a CTranslate2 model, or a whisper.cpp legacy ggml .bin file.
  * What it is not: audio decoding or resampling (speech/audio.h), the log-mel front end (speech/mel.h,
  * used by whisper_transcribe), beam search, word-level timestamps.
  *
@@ -60,8 +60,10 @@ typedef struct {
 
 void whisper_options_default(WhisperOptions *o);
 
-/* path: an HF Whisper folder. Weights F32/F16/BF16 (matrices keep their dtype; norms, biases and
- * positions become F32). tokenizer.json is optional (without it only the model calls work).
+/* path: an HF Whisper folder, or a whisper.cpp .bin file (SPEC.md §5.4; its vocabulary gives the token
+ * texts, special ids follow whisper.cpp unless the vocabulary names them). Weights F32/F16/BF16 (and, in a
+ * .bin, quantized matrices the backend supports); matrices keep their dtype; norms, biases and positions
+ * become F32. An HF folder's tokenizer.json is optional (without it only the model calls work).
  * Errors: -ENOENT (no such folder/file), -EBADMSG (missing tensor, wrong shape, bad config: err says which),
  * -ENOTSUP, -ENOMEM. */
 int whisper_load(const char *path, Backend *be, Whisper **ret, char *err, size_t err_len);
@@ -81,9 +83,10 @@ const Tensor *whisper_encoder_output(const Whisper *w);
  * NULL skips them. -EINVAL for ids out of range or n_past + n > n_text_ctx. */
 int whisper_decode(Whisper *w, const int32_t *ids, int n, int n_past, float *logits, int all_rows);
 
-/* Transcribe n samples of 16 kHz mono PCM (needs tokenizer.json and FFmpeg's mel). *ret_text: malloc'd
- * UTF-8, leading space trimmed (caller frees). stats may be NULL. -E2BIG above WHISPER_MAX_SECONDS,
- * -ENOTSUP without a tokenizer or without FFmpeg. */
+/* Transcribe n samples of 16 kHz mono PCM (needs token texts — tokenizer.json or a .bin vocabulary — and
+ * FFmpeg's mel). *ret_text: malloc'd UTF-8, leading space trimmed (caller frees). stats may be NULL.
+ * -E2BIG above WHISPER_MAX_SECONDS; -ENOTSUP without token texts, without FFmpeg, or for a model whose
+ * encoder does not take 30 s windows (n_audio_ctx != 1500). */
 int whisper_transcribe(Whisper *w, const float *pcm16k, size_t n, const WhisperOptions *o, char **ret_text,
                        WhisperStats *stats);
 

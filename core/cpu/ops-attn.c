@@ -28,7 +28,10 @@
 #define HAVE_X86 0
 #endif
 
-enum { HB = 4 }; /* query heads of one GQA group handled together: each K/V row is read once for all */
+enum {
+    HB = 4, /* query heads of one GQA group handled together: each K/V row is read once for all */
+    ATTN_DECODE_INLINE = 1 << 20, /* element-ops below which one query's attention stays on the caller */
+};
 
 typedef struct {
     const Tensor *out, *q, *k, *v, *mask;
@@ -41,7 +44,7 @@ typedef struct {
 } AttnCtx;
 
 #if HAVE_X86
-#define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
+#define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
 
 /* e^x for 16 floats: x = n·ln2 + r, |r| ≤ ln2/2, e^r by a degree-6 Taylor/minimax polynomial, scaled by
  * 2^n with vscalefps (underflows to 0 below about −103, as expf). */
@@ -74,24 +77,37 @@ AVX512_TARGET static void attn_item_f16(const AttnCtx *c, const char *kb, const 
     /* scores = scale · q·k + mask */
     for (int64_t b = 0; b < nb; b++)
         mx[b] = -INFINITY;
-    for (int64_t j = 0; j < n_vis; j++) {
-        const uint16_t *kr = (const uint16_t *)(kb + (size_t)j * ks);
-        __m512 acc[HB];
+    for (int64_t d0 = 0; d0 < hd; d0 += 64) {
+        /* 64 dims of the HB queries stay in registers; partial dot products accumulate in sc */
+        __m512 q[HB][4];
         for (int b = 0; b < HB; b++)
-            acc[b] = _mm512_setzero_ps();
-        for (int64_t d = 0; d < hd; d += 16) {
-            __m512 kv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kr + d)));
+            for (int i = 0; i < 4; i++)
+                q[b][i] = _mm512_loadu_ps(qr[b < nb ? b : 0] + d0 + 16 * i);
+        for (int64_t j = 0; j < n_vis; j++) {
+            const uint16_t *kr = (const uint16_t *)(kb + (size_t)j * ks) + d0;
+            __m512 k0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)kr));
+            __m512 k1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kr + 16)));
+            __m512 k2 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kr + 32)));
+            __m512 k3 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kr + 48)));
             for (int b = 0; b < HB; b++)
-                if (b < nb)
-                    acc[b] = _mm512_fmadd_ps(kv, _mm512_loadu_ps(qr[b] + d), acc[b]);
+                if (b < nb) {
+                    __m512 a = _mm512_mul_ps(k0, q[b][0]);
+                    a = _mm512_fmadd_ps(k1, q[b][1], a);
+                    a = _mm512_fmadd_ps(k2, q[b][2], a);
+                    a = _mm512_fmadd_ps(k3, q[b][3], a);
+                    float v = _mm512_reduce_add_ps(a);
+                    sc[b][j] = d0 ? sc[b][j] + v : v;
+                }
         }
-        float m = mrow ? mrow[j] : 0.0f;
-        for (int b = 0; b < HB; b++)
-            if (b < nb) {
-                float v = _mm512_reduce_add_ps(acc[b]) * c->scale + m;
-                sc[b][j] = v;
-                mx[b] = v > mx[b] ? v : mx[b];
-            }
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        float m0 = -INFINITY;
+        for (int64_t j = 0; j < n_vis; j++) {
+            float v = sc[b][j] * c->scale + (mrow ? mrow[j] : 0.0f);
+            sc[b][j] = v;
+            m0 = v > m0 ? v : m0;
+        }
+        mx[b] = m0;
     }
     /* unnormalised probabilities */
     for (int64_t b = 0; b < nb; b++) {
@@ -301,6 +317,11 @@ int cpu_op_attention(Backend *be, Tensor *out, const Tensor *q, const Tensor *k,
                  k->dtype == DTYPE_F16 && v->dtype == DTYPE_F16 && k->nb[0] == 2 && v->nb[0] == 2;
     }
 #endif
-    cpu_parallel(cb, nh * t * (s + 1) * hd * 2, attn_task, &c);
+    /* one query (decode) over a short cache: a pool round trip costs more than the whole op */
+    int64_t cost = nh * t * (s + 1) * hd * 2;
+    if (t == 1 && cost < ATTN_DECODE_INLINE && cb->parallel_min_cost > 0)
+        attn_task(&c, 0, 1);
+    else
+        cpu_parallel(cb, cost, attn_task, &c);
     return 0;
 }

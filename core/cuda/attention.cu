@@ -4,7 +4,9 @@
  * split: a shuffle-reduced q·k score, then an online softmax (running max m, sum l, weighted V sum in
  * registers; lane owns dims lane + 32i). Warps merge in shared memory. With several splits
  * (flash-decoding, for T·NH too small to fill the GPU) each split writes (m, l, acc[HD]) partials and a
- * second kernel merges them. Not here: a tensor-core tiled prefill kernel (T > 1 re-reads K/V through L2).
+ * second kernel merges them. Several queries without splits (prefill) go to the tiled kernel of
+ * attention-prefill.cu, which shares each K/V tile across 32 query rows; this kernel is its fallback (a
+ * device without enough shared memory) and the decode path.
  * Numerics: softmax(q·kᵀ·scale + mask) · v in F32 with exp() rescaling (Milakov & Gimelshein 2018;
  * FlashAttention, Dao et al. 2022); queries whose keys are all masked produce zeros.
  */
@@ -163,6 +165,11 @@ extern "C" int cuk_attention(cudaStream_t s, const CukAttn *a, int n_splits, flo
         return (int)cudaErrorInvalidValue;
     if (a->NH * a->T < 1)
         return 0;
+    if (a->T > 1 && n_splits == 1) {
+        int r = cuk_attention_tiled(s, a); /* -1: shape or device it cannot take */
+        if (r >= 0)
+            return r;
+    }
     dim3 grid((unsigned)(a->NH * a->T), (unsigned)n_splits);
     if (a->kv_f16)
         attn_kernel<true><<<grid, ATTN_WARPS * 32, 0, s>>>(*a, n_splits, partials);

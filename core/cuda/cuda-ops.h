@@ -74,6 +74,10 @@ typedef struct {
 int cuk_attention_splits(const CukAttn *a, int n_sm);
 size_t cuk_attention_scratch_floats(const CukAttn *a, int n_splits);
 int cuk_attention(cudaStream_t s, const CukAttn *a, int n_splits, float *partials);
+/* The tiled prefill kernel alone (attention-prefill.cu; cuk_attention uses it for T > 1 without splits):
+ * 0, a cudaError_t value, or -1 when it cannot take the shape (HD > 256) or the device lacks the shared
+ * memory (nothing was launched; use the per-query kernel). */
+int cuk_attention_tiled(cudaStream_t s, const CukAttn *a);
 
 /* Elementwise over n F32 (y may alias). Binary ops broadcast b when nb_ < n (b has nb_ elements, n a
  * multiple of nb_). */

@@ -384,6 +384,9 @@ static void test_attention_case(int64_t HD, int64_t NH, int64_t NKV, int64_t T, 
 
     for (int64_t i = 0; i < S * T; i += 5)
         ms[i] = -INFINITY;
+    if (T > 1)
+        for (int64_t j = 0; j < S; j++)
+            ms[S + j] = -INFINITY; /* query 1 sees nothing through the mask: zeros on both backends */
     if (kvt == DTYPE_F16) {
         k16 = malloc((size_t)(HD * NKV * S) * 2);
         v16 = malloc((size_t)(HD * NKV * S) * 2);
@@ -436,6 +439,30 @@ static void test_attention(void)
             test_attention_case(96, NH, NKV, 4, 0, kvt, 0);
         }
     }
+}
+
+/* Several queries at once (prefill): the tiled kernel of core/cuda/attention-prefill.cu takes T > 1 when
+ * the launcher uses no key splits (every case here but the last). Every T, n_past and GQA ratio is crossed;
+ * head dims, KV dtypes and masking modes cycle so each value meets each of the others' several times. */
+static void test_attention_prefill(void)
+{
+    static const int64_t Ts[] = {2, 17, 64, 130}, pasts[] = {0, 37}, ratios[] = {1, 3, 4, 8};
+    static const int64_t HDs[] = {64, 80, 128};
+    static const int modes[] = {1, 3, 2, 0};
+    int n = 0;
+    for (size_t ti = 0; ti < 4; ti++)
+        for (size_t pi = 0; pi < 2; pi++)
+            for (size_t ri = 0; ri < 4; ri++, n++) {
+                const int64_t NKV = ratios[ri] == 8 ? 1 : 2;
+                test_attention_case(HDs[n % 3], NKV * ratios[ri], NKV, Ts[ti], pasts[pi],
+                                    n % 2 ? DTYPE_F16 : DTYPE_F32, modes[(n / 2) % 4]);
+            }
+    test_attention_case(256, 8, 2, 33, 5, DTYPE_F16, 1);    /* largest tiled head dim (dynamic smem opt-in) */
+    test_attention_case(256, 4, 4, 9, 0, DTYPE_F32, 3);
+    test_attention_case(66, 6, 2, 40, 3, DTYPE_F32, 1);     /* HD not a multiple of 4: zero padding */
+    test_attention_case(64, 32, 8, 64, 700, DTYPE_F16, 1);  /* Llama-3.2-1B shape, long cache: many tiles */
+    test_attention_case(128, 32, 8, 31, 0, DTYPE_F16, 1);   /* Llama-3.1-8B shape, partial last row tile */
+    test_attention_case(64, 2, 2, 3, 900, DTYPE_F32, 1);    /* few queries over a long cache: split kernel */
 }
 
 /* ---- copy / convert, im2col ---------------------------------------------------------------------------- */
@@ -558,6 +585,7 @@ int main(void)
     test_elementwise();
     test_rope();
     test_attention();
+    test_attention_prefill();
     test_copy();
     test_im2col();
 

@@ -3,7 +3,10 @@
  *
  * Error measure: NMSE = Σ(a − b)² / Σ b² over a whole tensor. Bounds: encoder states and decoder logits
  * (all positions of one prefill) vs HF float32 < 1e-6; the same logits computed with the self-attention
- * cache (prefill in two chunks, then token by token) < 1e-6. Also: the CPU backend with 1 and 2 threads,
+ * cache (prefill in two chunks, then token by token) < 1e-6. The whisper.cpp .bin form of the same F32
+ * weights (written by tiny_whisper.py's own writer) gives the HF folder's numbers (NMSE < 1e-12) and the
+ * goldens (< 1e-6); its F16 form (matrices F16 as whisper.cpp's converter writes them) < 1e-5; truncated
+ * and corrupted .bin files are rejected with -EBADMSG. Also: the CPU backend with 1 and 2 threads,
  * argument checks (-EINVAL) and malformed folders (-EBADMSG / -ENOENT).
  * With --real (suite slow): Whisper tiny.en (scripts/fetch-models; MYNA_WHISPER_MODEL overrides the folder)
  * transcribes 22 sentences synthesized with espeak-ng (voice en-us, 150 words/min) and resampled to 16 kHz
@@ -22,6 +25,7 @@
 
 #include "backend.h"
 #include "test-util.h"
+#include "whisper-impl.h" /* wggml_open_memory for the hostile .bin cases */
 #include "whisper.h"
 
 enum { N_FRAMES = 80, N_MELS = 80, N_POS = 40, D = 64, V = 300, N_IDS = 7 };
@@ -58,7 +62,9 @@ static float *read_f32(const char *name, size_t n)
     return buf;
 }
 
-static void check_model(Backend *be, const float *mel, const float *enc_ref, const float *logits_ref)
+/* One model form (HF folder or .bin) against the HF goldens; tol bounds every NMSE. */
+static void check_model(Backend *be, const char *form, double tol, const float *mel, const float *enc_ref,
+                        const float *logits_ref)
 {
     char path[4200], err[512] = "";
     float *enc = malloc(sizeof(float) * N_POS * D), *lg = malloc(sizeof(float) * V * N_IDS);
@@ -66,7 +72,7 @@ static void check_model(Backend *be, const float *mel, const float *enc_ref, con
     double e;
     int r;
 
-    snprintf(path, sizeof(path), "%s/model", g_dir);
+    snprintf(path, sizeof(path), "%s/%s", g_dir, form);
     r = whisper_load(path, be, &w, err, sizeof(err));
     if (r < 0)
         fprintf(stderr, "whisper_load: %d %s\n", r, err);
@@ -84,32 +90,32 @@ static void check_model(Backend *be, const float *mel, const float *enc_ref, con
     /* encoder */
     CHECK_INT(whisper_encode(w, mel, N_FRAMES, enc), 0);
     e = nmse(enc, enc_ref, N_POS * D);
-    fprintf(stderr, "%s: encoder NMSE %.3g\n", be->desc, e);
-    CHECK(e < 1e-6);
+    fprintf(stderr, "%s, %s: encoder NMSE %.3g\n", be->desc, form, e);
+    CHECK(e < tol);
     CHECK(whisper_encoder_output(w) != NULL);
 
     /* decoder, one prefill of every position */
     CHECK_INT(whisper_decode(w, k_ids, N_IDS, 0, lg, 1), 0);
     e = nmse(lg, logits_ref, V * N_IDS);
-    fprintf(stderr, "%s: decoder logits NMSE %.3g (prefill)\n", be->desc, e);
-    CHECK(e < 1e-6);
+    fprintf(stderr, "%s, %s: decoder logits NMSE %.3g (prefill)\n", be->desc, form, e);
+    CHECK(e < tol);
 
     /* the same through the cache: 3 + 4 tokens, then 1 by 1 */
     memset(lg, 0, sizeof(float) * V * N_IDS);
     CHECK_INT(whisper_decode(w, k_ids, 3, 0, lg, 1), 0);
     CHECK_INT(whisper_decode(w, k_ids + 3, 4, 3, lg + 3 * V, 1), 0);
     e = nmse(lg, logits_ref, V * N_IDS);
-    fprintf(stderr, "%s: decoder logits NMSE %.3g (3 + 4)\n", be->desc, e);
-    CHECK(e < 1e-6);
+    fprintf(stderr, "%s, %s: decoder logits NMSE %.3g (3 + 4)\n", be->desc, form, e);
+    CHECK(e < tol);
     memset(lg, 0, sizeof(float) * V * N_IDS);
     for (int t = 0; t < N_IDS; t++)
         CHECK_INT(whisper_decode(w, k_ids + t, 1, t, lg + (size_t)t * V, 0), 0);
     e = nmse(lg, logits_ref, V * N_IDS);
-    fprintf(stderr, "%s: decoder logits NMSE %.3g (token by token)\n", be->desc, e);
-    CHECK(e < 1e-6);
+    fprintf(stderr, "%s, %s: decoder logits NMSE %.3g (token by token)\n", be->desc, form, e);
+    CHECK(e < tol);
     /* last row only */
     CHECK_INT(whisper_decode(w, k_ids, N_IDS, 0, lg, 0), 0);
-    CHECK(nmse(lg, logits_ref + (N_IDS - 1) * V, V) < 1e-6);
+    CHECK(nmse(lg, logits_ref + (N_IDS - 1) * V, V) < tol);
 
     /* argument checks */
     int32_t bad = V;
@@ -121,15 +127,127 @@ static void check_model(Backend *be, const float *mel, const float *enc_ref, con
     CHECK_INT(whisper_decode(w, k_ids, 1, 32, lg, 0), -EINVAL);  /* n_text_ctx = 32 */
     CHECK_INT(whisper_decode(w, k_ids, 0, 0, lg, 0), -EINVAL);
     CHECK_INT(whisper_decode(w, k_ids, 1, 31, lg, 0), 0);
-    /* no tokenizer.json in the tiny folder: transcription is not available */
-    char *text = NULL;
+    /* the tiny model has 40 positions, not 30 s windows (and the folder has no tokenizer.json) */
+    char *text = NULL, tok[64];
     float pcm[1600] = {0};
     CHECK_INT(whisper_transcribe(w, pcm, 1600, NULL, &text, NULL), -ENOTSUP);
     CHECK(text == NULL);
+    if (strstr(form, ".bin")) { /* the .bin vocabulary */
+        CHECK_INT(whisper_token_text(w, 65, tok, sizeof(tok)), 1);
+        CHECK(!strcmp(tok, "A"));
+        CHECK_INT(whisper_token_text(w, 256, tok, sizeof(tok)), 13);
+        CHECK(!strcmp(tok, "<|endoftext|>"));
+    }
+    CHECK_INT(whisper_token_text(w, V, tok, sizeof(tok)), -EINVAL);
 out:
     whisper_free(w);
     free(enc);
     free(lg);
+}
+
+/* F16 matrices (random weights rounded to 11 bits) vs the F32 goldens. */
+#define F16_TOL 1e-5
+
+/* The HF folder and the .bin of the same F32 weights compute the same numbers. */
+static void check_same_forms(Backend *be, const float *mel)
+{
+    const char *forms[2] = {"model", "model.bin"};
+    float *out[2][2] = {{NULL, NULL}, {NULL, NULL}};
+    char path[4200], err[512];
+    int ok = 0;
+
+    for (int f = 0; f < 2; f++) {
+        Whisper *w = NULL;
+        snprintf(path, sizeof(path), "%s/%s", g_dir, forms[f]);
+        out[f][0] = malloc(sizeof(float) * N_POS * D);
+        out[f][1] = malloc(sizeof(float) * V * N_IDS);
+        CHECK_INT(whisper_load(path, be, &w, err, sizeof(err)), 0);
+        if (w && out[f][0] && out[f][1] && whisper_encode(w, mel, N_FRAMES, out[f][0]) == 0 &&
+            whisper_decode(w, k_ids, N_IDS, 0, out[f][1], 1) == 0)
+            ok++;
+        whisper_free(w);
+    }
+    CHECK_INT(ok, 2);
+    if (ok == 2) {
+        double e0 = nmse(out[1][0], out[0][0], N_POS * D), e1 = nmse(out[1][1], out[0][1], V * N_IDS);
+        fprintf(stderr, ".bin vs HF folder: encoder NMSE %.3g, logits NMSE %.3g\n", e0, e1);
+        CHECK(e0 < 1e-12);
+        CHECK(e1 < 1e-12);
+    }
+    for (int f = 0; f < 2; f++) {
+        free(out[f][0]);
+        free(out[f][1]);
+    }
+}
+
+/* Hostile .bin files: every truncation of the header region, bad magic, absurd counts. */
+static void check_bin_errors(Backend *be)
+{
+    char path[4200], err[512];
+    unsigned char *buf = NULL;
+    long size = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/model-f16.bin", g_dir);
+    f = fopen(path, "rb");
+    if (f && fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (buf = malloc((size_t)size)) && fread(buf, 1, (size_t)size, f) == (size_t)size) {
+        WggmlFile *g = NULL;
+        int bad = 0, n = 0;
+        CHECK_INT(wggml_open_memory(buf, (size_t)size, &g, err, sizeof(err)), 0);
+        wggml_close(g);
+        /* every prefix shorter than the file except those ending exactly between tensors is malformed;
+         * steps of 7 bytes over the whole file, every byte over the first 70 kB (headers, vocabulary) */
+        for (long cut = 0; cut < size; cut += cut < 70000 ? 1 : 7) {
+            g = NULL;
+            int r = wggml_open_memory(buf, (size_t)cut, &g, err, sizeof(err));
+            n++;
+            if (r == 0) {
+                /* a cut at a tensor boundary is a valid (shorter) file: it must then lack a tensor */
+                Whisper *w = NULL;
+                wggml_close(g);
+                char tmp[] = "/tmp/test-whisper-bin.XXXXXX";
+                int fd = mkstemp(tmp);
+                if (fd >= 0 && write(fd, buf, (size_t)cut) == cut) {
+                    close(fd);
+                    if (whisper_load(tmp, be, &w, err, sizeof(err)) == 0)
+                        bad++;
+                    whisper_free(w);
+                } else if (fd >= 0) {
+                    close(fd);
+                }
+                unlink(tmp);
+            } else if (r != -EBADMSG) {
+                bad++;
+                fprintf(stderr, "cut %ld: %d %s\n", cut, r, err);
+            }
+        }
+        fprintf(stderr, "%d truncated .bin files rejected\n", n);
+        CHECK_INT(bad, 0);
+        /* field corruptions */
+        unsigned char *c = malloc((size_t)size);
+        const struct { long off; int32_t v; int want; } k_bad[] = {
+            {0, 0x12345678, -EBADMSG},   /* magic */
+            {4, -1, -EBADMSG},           /* n_vocab */
+            {4 * 11, 1 << 30, -EBADMSG}, /* ftype */
+            {48, 100000, -EBADMSG},      /* n_mel of the filters */
+            {56 + 80 * 201 * 4, 1 << 30, -EBADMSG}, /* vocabulary count */
+            {60 + 80 * 201 * 4, 1 << 30, -EBADMSG}, /* first token length */
+        };
+        for (size_t i = 0; c && i < sizeof(k_bad) / sizeof(k_bad[0]); i++) {
+            WggmlFile *g2 = NULL;
+            memcpy(c, buf, (size_t)size);
+            memcpy(c + k_bad[i].off, &k_bad[i].v, 4);
+            CHECK_INT(wggml_open_memory(c, (size_t)size, &g2, err, sizeof(err)), k_bad[i].want);
+            CHECK(g2 == NULL);
+        }
+        free(c);
+    } else {
+        CHECK(0);
+    }
+    if (f)
+        fclose(f);
+    free(buf);
 }
 
 static int write_file(const char *path, const char *text)
@@ -372,9 +490,14 @@ int main(int argc, char **argv)
             CHECK_INT(backend_cpu_new(threads, &be), 0);
             if (!be)
                 continue;
-            check_model(be, mel, enc, logits);
-            if (threads == 1)
+            check_model(be, "model", 1e-6, mel, enc, logits);
+            check_model(be, "model.bin", 1e-6, mel, enc, logits);
+            if (threads == 1) {
+                check_model(be, "model-f16.bin", F16_TOL, mel, enc, logits);
+                check_same_forms(be, mel);
                 check_errors(be);
+                check_bin_errors(be);
+            }
             backend_free(be);
         }
     }

@@ -11,6 +11,12 @@ exercised) and writes, in float32:
   encoder.bin           F32 [40 positions][64] = model.encoder(mel).last_hidden_state
   logits.bin            F32 [T][300] decoder logits for the token prefix ids.json["ids"] (all positions)
   ids.json              {"ids": [...]}
+  model.bin             the same weights as a whisper.cpp legacy ggml file, ftype 0 (all F32), written by
+                        write_ggml_bin() below (SPEC.md §5.4; OpenAI tensor names, dims innermost first,
+                        conv biases as [C, 1]; vocabulary: bytes 0..255, <|endoftext|>, <|startoftranscript|>,
+                        "tok<i>")
+  model-f16.bin         ftype 1, as whisper.cpp's converter: matrices F16; 1-D tensors, conv biases and both
+                        positional embeddings F32
 
 No tokenizer: whisper_load takes <|endoftext|> / <|startoftranscript|> from eos_token_id /
 decoder_start_token_id. Usage: python3 tools/ref/tiny_whisper.py [out_dir]
@@ -27,6 +33,48 @@ from transformers import WhisperConfig, WhisperForConditionalGeneration
 OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__),
                                                          "../../tests/fixtures/tiny-whisper")
 IDS = [257, 12, 99, 5, 231, 42, 7]
+
+
+HF_TO_OPENAI = [("model.", ""), ("embed_positions.weight", "positional_embedding"),
+                ("embed_tokens", "token_embedding"), (".layers.", ".blocks."),
+                ("encoder_attn_layer_norm", "cross_attn_ln"), ("self_attn_layer_norm", "attn_ln"),
+                ("encoder_attn.", "cross_attn."), ("self_attn.", "attn."), ("q_proj", "query"), ("k_proj", "key"),
+                ("v_proj", "value"), ("out_proj", "out"), ("final_layer_norm", "mlp_ln"), ("fc1", "mlp.0"),
+                ("fc2", "mlp.2"), ("encoder.layer_norm", "encoder.ln_post"), ("decoder.layer_norm", "decoder.ln")]
+
+
+def openai_name(hf):
+    for a, b in HF_TO_OPENAI:
+        hf = hf.replace(a, b, 1)
+    return hf
+
+
+def write_ggml_bin(path, model, cfg, f16):
+    import struct
+    sd = {k: v.detach().numpy() for k, v in model.state_dict().items() if not k.startswith("proj_out")}
+    with open(path, "wb") as f:
+        f.write(struct.pack("<i", 0x67676d6c))
+        hp = [cfg.vocab_size, cfg.max_source_positions, cfg.d_model, cfg.encoder_attention_heads,
+              cfg.encoder_layers, cfg.max_target_positions, cfg.d_model, cfg.decoder_attention_heads,
+              cfg.decoder_layers, cfg.num_mel_bins, 1 if f16 else 0]
+        f.write(struct.pack("<11i", *hp))
+        f.write(struct.pack("<ii", cfg.num_mel_bins, 201))
+        f.write(np.zeros((cfg.num_mel_bins, 201), "<f4").tobytes())
+        vocab = [bytes([i]) for i in range(256)] + [b"<|endoftext|>", b"<|startoftranscript|>"]
+        vocab += [b"tok%d" % i for i in range(len(vocab), cfg.vocab_size)]
+        f.write(struct.pack("<i", len(vocab)))
+        for t in vocab:
+            f.write(struct.pack("<I", len(t)) + t)
+        for k, v in sd.items():
+            name = openai_name(k).encode()
+            if name.endswith(b"conv1.bias") or name.endswith(b"conv2.bias"):
+                v = v.reshape(-1, 1)
+            keep_f32 = v.ndim == 1 or b"conv" in name and b"bias" in name or b"positional_embedding" in name
+            data = v.astype("<f4") if (not f16 or keep_f32) else v.astype("<f2")
+            f.write(struct.pack("<iii", v.ndim, len(name), 1 if data.dtype == np.float16 else 0))
+            f.write(struct.pack("<%di" % v.ndim, *reversed(v.shape)))
+            f.write(name)
+            f.write(data.tobytes())
 
 
 def main():
@@ -58,6 +106,8 @@ def main():
     enc[0].numpy().astype("<f4").tofile(os.path.join(OUT, "encoder.bin"))
     logits[0].numpy().astype("<f4").tofile(os.path.join(OUT, "logits.bin"))
     json.dump({"ids": IDS, "n_frames": 80, "d_model": 64, "vocab": 300}, open(os.path.join(OUT, "ids.json"), "w"))
+    write_ggml_bin(os.path.join(OUT, "model.bin"), model, cfg, False)
+    write_ggml_bin(os.path.join(OUT, "model-f16.bin"), model, cfg, True)
     print("wrote", OUT, "encoder", tuple(enc.shape), "logits", tuple(logits.shape))
 
 
