@@ -5,7 +5,12 @@
  * Both waits spin for a short while (SPIN_NS, so back-to-back decode ops never touch the kernel) and then
  * sleep on a Linux futex on the same word. A sleeper count per side lets the other side skip the wake
  * syscall when nobody sleeps; all four accesses of that handshake are seq_cst (Dekker pattern).
- * What it is not: a task queue or work stealing; tasks split their work statically by (ith, nth).
+ * Each index is claimed before it runs (a per-index word set to the job's generation by CAS): after its own
+ * index the caller claims and runs every index whose worker has not woken up yet. On an oversubscribed
+ * machine a descheduled worker therefore costs nothing (the caller does its part) instead of a scheduler
+ * time slice per op; on an idle machine the spinning workers claim their index at once.
+ * What it is not: a task queue or work stealing inside a task; tasks split their work statically by
+ * (ith, nth), and an index only ever runs once per job, on whichever thread claimed it.
  */
 #include "threadpool.h"
 
@@ -43,6 +48,7 @@ struct ThreadPool {
     _Alignas(64) int n_threads;
     int n_started;
     pthread_t *threads; /* owned, [n_threads − 1] */
+    atomic_uint *claimed; /* owned, [n_threads]: the generation for which index i was last claimed */
 };
 
 typedef struct {
@@ -96,6 +102,22 @@ static unsigned spin_while_equal(atomic_uint *addr, unsigned value)
     }
 }
 
+/* Claim index ith for generation g: exactly one of the worker and the caller succeeds. Claims only move
+ * forward (wrap-safe), so a worker that read an old generation before being descheduled cannot claim it
+ * after the caller has moved on. */
+static int claim(ThreadPool *tp, int ith, unsigned g)
+{
+    unsigned old = atomic_load_explicit(&tp->claimed[ith], memory_order_acquire);
+    return (int)(g - old) > 0 && atomic_compare_exchange_strong(&tp->claimed[ith], &old, g);
+}
+
+static void finish_one(ThreadPool *tp)
+{
+    if (atomic_fetch_sub_explicit(&tp->pending, 1, memory_order_acq_rel) == 1 &&
+        atomic_load(&tp->caller_sleeping))
+        futex_wake_all(&tp->pending);
+}
+
 static void *worker_main(void *arg)
 {
     WorkerArg wa = *(WorkerArg *)arg;
@@ -114,10 +136,10 @@ static void *worker_main(void *arg)
         seen = g;
         if (tp->stop)
             break;
+        if (!claim(tp, wa.ith, g))
+            continue; /* the caller ran our index while we were not scheduled */
         tp->fn(tp->ctx, wa.ith, tp->n_threads);
-        if (atomic_fetch_sub_explicit(&tp->pending, 1, memory_order_acq_rel) == 1 &&
-            atomic_load(&tp->caller_sleeping))
-            futex_wake_all(&tp->pending);
+        finish_one(tp);
     }
     return NULL;
 }
@@ -180,6 +202,13 @@ int threadpool_new(int n_threads, ThreadPool **ret)
     atomic_init(&tp->worker_sleepers, 0);
     atomic_init(&tp->pending, 0);
     atomic_init(&tp->caller_sleeping, 0);
+    tp->claimed = calloc((size_t)n_threads, sizeof(*tp->claimed));
+    if (!tp->claimed) {
+        r = -ENOMEM;
+        goto fail;
+    }
+    for (int i = 0; i < n_threads; i++)
+        atomic_init(&tp->claimed[i], 0);
     if (n_threads > 1) {
         tp->threads = calloc((size_t)n_threads - 1, sizeof(*tp->threads));
         if (!tp->threads) {
@@ -218,6 +247,13 @@ void threadpool_run(ThreadPool *tp, ThreadTask fn, void *ctx)
     tp->ctx = ctx;
     post(tp);
     fn(ctx, 0, tp->n_threads);
+    /* indices whose workers have not claimed them yet run here, one after the other */
+    unsigned g = atomic_load_explicit(&tp->gen, memory_order_relaxed);
+    for (int i = 1; i <= tp->n_started; i++)
+        if (claim(tp, i, g)) {
+            fn(ctx, i, tp->n_threads);
+            atomic_fetch_sub_explicit(&tp->pending, 1, memory_order_acq_rel);
+        }
     wait_done(tp);
 }
 
@@ -238,5 +274,6 @@ void threadpool_free(ThreadPool *tp)
             pthread_join(tp->threads[i], NULL);
     }
     free(tp->threads);
+    free(tp->claimed);
     free(tp);
 }
