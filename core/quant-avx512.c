@@ -303,22 +303,110 @@ static inline void p_tile(int kind, size_t bsz, const void *w, size_t wstride, c
     }
 }
 
+/* Micro-tile of P_RT weight rows × tt tokens (tt = 1 or P_TT, a compile-time constant after inlining):
+ * per block pair the activation vectors (codes, d_x lanes) are loaded once for all rows and each weight pair
+ * is decoded once for all tokens; the inner step is vpdpbusd, convert, ×d_x, fma ×d_w. The offset / min term
+ * Σ_b c_b·(d_x·Σq)_b is a separate small product over blocks (cw: c per block, laid out like the pair floats
+ * with zeros in the d lanes), added at the end. Rows beyond nr repeat the last row and are not stored. */
+enum { P_RT = 4, P_MAXPAIRS = 256 };
+
+__attribute__((always_inline)) static inline void p_micro(int kind, size_t bsz, const char *const *wr,
+                                                          const char *const *xr, size_t codes, int64_t nb,
+                                                          int tt, __m512 acc[P_RT][P_TT])
+{
+    const int64_t np = (nb + 1) / 2;
+    const __m512i sel = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    for (int i = 0; i < P_RT; i++)
+        for (int j = 0; j < tt; j++)
+            acc[i][j] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < np; p++) {
+        __m512i q[P_TT];
+        __m512 xs[P_TT];
+        for (int j = 0; j < tt; j++) {
+            q[j] = _mm512_loadu_si512((const void *)(xr[j] + 64 * p));
+            xs[j] = _mm512_permutexvar_ps(sel, _mm512_castps128_ps512(_mm_loadu_ps((const float *)(xr[j] + codes) + 4 * p)));
+        }
+        for (int i = 0; i < P_RT; i++) {
+            const char *b0 = wr[i] + (size_t)(2 * p) * bsz;
+            const char *b1 = 2 * p + 1 < nb ? b0 + bsz : b0;
+            __m512i u = p_codes(kind, b0, b1);
+            __m512 dw = _mm512_permutexvar_ps(sel, _mm512_castps128_ps512(p_scales(kind, b0, b1)));
+            for (int j = 0; j < tt; j++) {
+                __m512 v = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), u, q[j]));
+                acc[i][j] = _mm512_fmadd_ps(_mm512_mul_ps(v, xs[j]), dw, acc[i][j]);
+            }
+        }
+    }
+}
+
+static inline void p_gemm(int kind, size_t bsz, const void *w, size_t wstride, const void *x, size_t xstride,
+                          float *y, size_t ys, int nr, int nt, int64_t n)
+{
+    const int64_t nb = n / QK, np = (nb + 1) / 2, ng = (np + 3) / 4;
+    const size_t codes = quant_q8p_codes_bytes(n);
+    const float coef = kind == P_Q8_0 ? -128.0f : kind == P_Q4_0 ? -8.0f : 1.0f;
+    _Alignas(64) float cw[P_RT][P_MAXPAIRS * 4 + 16];
+
+    if (np > P_MAXPAIRS || nt == 1) { /* GEMV: the in-loop correction is cheaper than building cw */
+        p_tile(kind, bsz, w, wstride, x, xstride, y, ys, nr, nt, n);
+        return;
+    }
+    for (int r0 = 0; r0 < nr; r0 += P_RT) {
+        const char *wr[P_RT];
+        for (int i = 0; i < P_RT; i++) {
+            wr[i] = (const char *)w + (size_t)(r0 + i < nr ? r0 + i : nr - 1) * wstride;
+            /* c per block: d (Q8_0, Q4_0) or m (Q4_1), in lanes 2, 3 of each pair's four floats */
+            memset(cw[i], 0, sizeof(float) * (size_t)(ng * 16));
+            for (int64_t b = 0; b < nb; b++) {
+                uint16_t h;
+                memcpy(&h, wr[i] + (size_t)b * bsz + (kind == P_Q4_1 ? 2 : 0), 2);
+                cw[i][4 * (b / 2) + 2 + (b & 1)] = _cvtsh_ss(h);
+            }
+        }
+        for (int t0 = 0; t0 < nt; t0 += P_TT) {
+            int tt = nt - t0 < P_TT ? nt - t0 : P_TT;
+            const char *xr[P_TT];
+            __m512 acc[P_RT][P_TT];
+            for (int j = 0; j < P_TT; j++)
+                xr[j] = (const char *)x + (size_t)(t0 + (j < tt ? j : tt - 1)) * xstride;
+            if (tt == P_TT)
+                p_micro(kind, bsz, wr, xr, codes, nb, P_TT, acc);
+            else if (tt == 1)
+                p_micro(kind, bsz, wr, xr, codes, nb, 1, acc);
+            else
+                p_micro(kind, bsz, wr, xr, codes, nb, P_TT, acc); /* 2–3 tokens: the last one repeated */
+            for (int j = 0; j < tt; j++) {
+                const float *px = (const float *)(xr[j] + codes);
+                for (int i = 0; i < P_RT && r0 + i < nr; i++) {
+                    __m512 c = _mm512_setzero_ps();
+                    for (int64_t g = 0; g < ng; g++) /* 4 pairs per step; the activation floats are padded */
+                        c = _mm512_fmadd_ps(_mm512_load_ps(cw[i] + 16 * g),
+                                            _mm512_maskz_loadu_ps(g * 4 + 4 <= np ? 0xFFFF : (__mmask16)((1u << (4 * (np - 4 * g))) - 1),
+                                                                  px + 16 * g), c);
+                    y[(size_t)(t0 + j) * ys + (size_t)(r0 + i)] =
+                        _mm512_reduce_add_ps(acc[i][j]) + coef * _mm512_reduce_add_ps(c);
+                }
+            }
+        }
+    }
+}
+
 static void tile512p_q8_0(const void *w, size_t wstride, const void *x, size_t xstride, float *y, size_t ys,
                           int nr, int nt, int64_t n)
 {
-    p_tile(P_Q8_0, sizeof(BlockQ8_0), w, wstride, x, xstride, y, ys, nr, nt, n);
+    p_gemm(P_Q8_0, sizeof(BlockQ8_0), w, wstride, x, xstride, y, ys, nr, nt, n);
 }
 
 static void tile512p_q4_0(const void *w, size_t wstride, const void *x, size_t xstride, float *y, size_t ys,
                           int nr, int nt, int64_t n)
 {
-    p_tile(P_Q4_0, sizeof(BlockQ4_0), w, wstride, x, xstride, y, ys, nr, nt, n);
+    p_gemm(P_Q4_0, sizeof(BlockQ4_0), w, wstride, x, xstride, y, ys, nr, nt, n);
 }
 
 static void tile512p_q4_1(const void *w, size_t wstride, const void *x, size_t xstride, float *y, size_t ys,
                           int nr, int nt, int64_t n)
 {
-    p_tile(P_Q4_1, sizeof(BlockQ4_1), w, wstride, x, xstride, y, ys, nr, nt, n);
+    p_gemm(P_Q4_1, sizeof(BlockQ4_1), w, wstride, x, xstride, y, ys, nr, nt, n);
 }
 
 void quant_kernels_avx512(QuantKernels *k)

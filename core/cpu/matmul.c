@@ -18,7 +18,7 @@
 #include "quant-internal.h"
 #include "quant.h"
 
-enum { MM_ROWS = 16, MM_TOKENS = 8, MM_ALIGN = 64 };
+enum { MM_ROWS = 16, MM_TOKENS = 8, MM_TOKENS_P = 32, MM_ALIGN = 64 };
 
 struct CpuMatmul {
     ThreadPool *tp;   /* borrowed, may be NULL (single-threaded) */
@@ -118,10 +118,12 @@ static void gemm_rows(const MatmulJob *j, int s, int64_t r0, int64_t r1)
     const char *w = j->w[s];
     size_t ws = j->wstride[s], ys = j->ys[s];
     float *y = j->y[s];
+    /* packed activations are 1.25 bytes per element: 32 token rows of them stay in L2 next to the rows */
+    const int64_t tokens = j->packed ? MM_TOKENS_P : MM_TOKENS;
     for (int64_t rb = r0; rb < r1; rb += MM_ROWS) {
         int nr = (int)(r1 - rb < MM_ROWS ? r1 - rb : MM_ROWS);
-        for (int64_t tb = 0; tb < j->T; tb += MM_TOKENS) {
-            int nt = (int)(j->T - tb < MM_TOKENS ? j->T - tb : MM_TOKENS);
+        for (int64_t tb = 0; tb < j->T; tb += tokens) {
+            int nt = (int)(j->T - tb < tokens ? j->T - tb : tokens);
             if (tile) {
                 tile(w + (size_t)rb * ws, ws, j->xq + (size_t)tb * j->xstride, j->xstride, y + (size_t)tb * ys + (size_t)rb,
                      ys, nr, nt, j->K);
