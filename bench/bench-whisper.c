@@ -3,8 +3,9 @@
  *
  * Usage: bench-whisper [MODEL_DIR [AUDIO.f32]]
  *   MODEL_DIR defaults to $MYNA_MODELS_DIR/whisper-tiny.en (or ~/.local/share/myna/models/…);
- *   AUDIO.f32 is raw float32 16 kHz mono; without it ~30 s of English is synthesized with espeak-ng and
- *   resampled with ffmpeg. Prints one line per thread count (numbers for docs/PERFORMANCE.md "Speech").
+ *   AUDIO.f32 is raw float32 16 kHz mono; without it ~25 s of English is synthesized with espeak-ng
+ *   (en-us, 150 wpm) and resampled with ffmpeg. Prints one line per thread count (numbers for
+ *   docs/PERFORMANCE.md "Speech").
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,8 +65,8 @@ int main(int argc, char **argv)
     if (argc > 2) {
         pcm = read_f32(argv[2], &n);
     } else if (mkdtemp(tmp)) {
-        snprintf(cmd, sizeof(cmd), "espeak-ng -w '%s/a.wav' \"%s\" && ffmpeg -loglevel error -y -i '%s/a.wav' "
-                 "-ar 16000 -ac 1 -f f32le '%s/a.f32'", tmp, k_text, tmp, tmp);
+        snprintf(cmd, sizeof(cmd), "espeak-ng -v en-us -s 150 -w '%s/a.wav' \"%s\" && "
+                 "ffmpeg -loglevel error -y -i '%s/a.wav' -ar 16000 -ac 1 -f f32le '%s/a.f32'", tmp, k_text, tmp, tmp);
         if (system(cmd) == 0) {
             snprintf(path, sizeof(path), "%s/a.f32", tmp);
             pcm = read_f32(path, &n);

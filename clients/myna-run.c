@@ -1,11 +1,14 @@
 /* myna-run — run a language model locally, without the daemon: one prompt, a chat REPL, token dumps and
  * prompt logits for tests and benchmarks; with a Llama 3.2 Vision folder also images (--image) and video
- * frames (--video), attached at <|image|> tags in the user turn (adapters/model.h). Text streams to stdout as
+ * frames (--video), attached at <|image|> tags in the user turn (adapters/model.h); with --audio the file is
+ * transcribed by Whisper (speech/whisper.h) and the transcript becomes the user's text for the text LM. Text streams to stdout as
  * it is produced; timings go to stderr (or one JSON object with --json). Not a server and not the user
  * client (that is `myna`, over D-Bus).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <unistd.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
@@ -13,11 +16,14 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "audio.h"
 #include "backend.h"
+#include "config.h" /* HAVE_FFMPEG */
 #include "lm.h"
 #include "log.h"
 #include "media.h"
 #include "model.h"
+#include "whisper.h"
 
 static void usage(FILE *f)
 {
@@ -45,7 +51,45 @@ static void usage(FILE *f)
             "                         <|image|> tag per image goes before the text unless -p places them\n"
             "      --video FILE       attach N frames sampled over a video (see --frames)\n"
             "      --frames N         frames per video (default 8, at most 16)\n"
+            "      --audio FILE       speech input: Whisper transcribes FILE (any format FFmpeg decodes) and the\n"
+            "                         transcript is the user's text for the text LM (after -p TEXT and a blank\n"
+            "                         line when -p is given); LLaMA-Omni's encoder-state path is not wired here\n"
+            "      --whisper DIR      Whisper model (default: whisper-tiny.en in the models dir)\n"
             "  -h, --help\n");
+}
+
+/* Transcribe path with Whisper at whisper_dir on be; *ret malloc'd. err gets one line. */
+static int transcribe_file(const char *path, const char *whisper_dir, Backend *be, char **ret, char *err,
+                           size_t err_len)
+{
+#if HAVE_FFMPEG
+    AudioPcm pcm;
+    Whisper *w = NULL;
+    WhisperOptions o;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+    if (fd < 0)
+        return err_set(err, err_len, -errno, "%s", strerror(errno));
+    r = audio_decode_fd(fd, NULL, &pcm, err, err_len);
+    close(fd);
+    if (r < 0)
+        return r;
+    r = whisper_load(whisper_dir, be, &w, err, err_len);
+    if (r < 0) {
+        audio_pcm_free(&pcm);
+        return r == -ENOENT ? err_set(err, err_len, r, "speech model %s not installed: run scripts/fetch-models",
+                                      whisper_dir) : r;
+    }
+    whisper_options_default(&o);
+    r = whisper_transcribe(w, pcm.samples, (size_t)pcm.n_samples, &o, ret, NULL);
+    if (r < 0)
+        err_set(err, err_len, r, "transcription failed: %s", strerror(-r));
+    whisper_free(w);
+    audio_pcm_free(&pcm);
+    return r;
+#else
+    (void)path; (void)whisper_dir; (void)be; (void)ret;
+    return err_set(err, err_len, -ENOTSUP, "built without FFmpeg: no audio decoding");
+#endif
 }
 
 static int default_model(char *buf, size_t len)
@@ -163,7 +207,7 @@ static int run_turn(LmSession *s, const LmSampling *sp, RunCtx *rc, int n_predic
 int main(int argc, char **argv)
 {
     enum { O_CHAT = 256, O_SYSTEM, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_REP, O_SEED, O_BACKEND, O_CTX, O_KVF32,
-           O_PRINT, O_LOGITS, O_JSON, O_IMAGE, O_VIDEO, O_FRAMES };
+           O_PRINT, O_LOGITS, O_JSON, O_IMAGE, O_VIDEO, O_FRAMES, O_AUDIO, O_WHISPER };
     enum { MAX_MEDIA = 16 };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"prompt", required_argument, 0, 'p'},
@@ -176,7 +220,8 @@ int main(int argc, char **argv)
         {"kv-f32", no_argument, 0, O_KVF32}, {"print-tokens", no_argument, 0, O_PRINT},
         {"logits", required_argument, 0, O_LOGITS}, {"json", no_argument, 0, O_JSON},
         {"image", required_argument, 0, O_IMAGE}, {"video", required_argument, 0, O_VIDEO},
-        {"frames", required_argument, 0, O_FRAMES},
+        {"frames", required_argument, 0, O_FRAMES}, {"audio", required_argument, 0, O_AUDIO},
+        {"whisper", required_argument, 0, O_WHISPER},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     char model_buf[PATH_MAX], err[512] = "";
@@ -195,7 +240,8 @@ int main(int argc, char **argv)
     LmSession *s = NULL;
     LmStats tot = {0};
     LmStop stop = LM_STOP_NONE;
-    char *end;
+    char *end, *spoken = NULL, wdir[PATH_MAX + 64];
+    const char *audio_path = NULL, *whisper_dir = NULL;
 
     lm_sampling_default(&sp);
     sp.temperature = 0;
@@ -229,6 +275,8 @@ int main(int argc, char **argv)
             media_kind[n_media++] = c == O_IMAGE ? MEDIA_IMAGE : MEDIA_VIDEO;
             break;
         case O_FRAMES: n_frames = (int)strtol(optarg, &end, 10); break;
+        case O_AUDIO: audio_path = optarg; break;
+        case O_WHISPER: whisper_dir = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 1;
         }
@@ -249,11 +297,38 @@ int main(int argc, char **argv)
             return fail("model path too long%s%s", "", "");
         model = model_buf;
     }
-    if (!prompt && !chat)
-        return fail("no prompt: use -p TEXT or --chat%s%s", "", "");
+    if (!prompt && !chat && !audio_path)
+        return fail("no prompt: use -p TEXT, --audio FILE or --chat%s%s", "", "");
 
     if ((r = backend_new_by_name(backend, threads, &be, err, sizeof(err))) < 0)
         return fail("backend %s: %s", backend, err);
+    if (audio_path) {
+        if (!whisper_dir) { /* beside the default LM in the models dir */
+            char dm[PATH_MAX], *slash;
+            if (default_model(dm, sizeof(dm)) < 0 || !(slash = strrchr(dm, '/')))
+                return fail("model path too long%s%s", "", "");
+            *slash = 0;
+            snprintf(wdir, sizeof(wdir), "%s/whisper-tiny.en", dm);
+            whisper_dir = wdir;
+        }
+        r = transcribe_file(audio_path, whisper_dir, be, &spoken, err, sizeof(err));
+        if (r < 0) {
+            backend_free(be);
+            return fail("%s: %s", audio_path, err[0] ? err : strerror(-r));
+        }
+        fprintf(stderr, "myna-run: heard \"%s\"\n", spoken);
+        size_t n = strlen(spoken) + (prompt ? strlen(prompt) : 0) + 3;
+        char *joined = malloc(n);
+        if (!joined) {
+            free(spoken);
+            backend_free(be);
+            return fail("out of memory%s%s", "", "");
+        }
+        snprintf(joined, n, "%s%s%s", prompt ? prompt : "", prompt ? "\n\n" : "", spoken);
+        free(spoken);
+        spoken = joined;
+        prompt = spoken;
+    }
     LmLoadOptions lo = {n_ctx, !kv_f32, NULL};
     if ((r = myna_model_load(model, be, &lo, &mm, err, sizeof(err))) < 0) {
         rc_exit = fail("cannot load %s: %s", model, err[0] ? err : strerror(-r));
@@ -339,6 +414,7 @@ int main(int argc, char **argv)
                 tot.n_generated, dc, lm_stop_name(stop), ru.ru_maxrss / 1024.0);
     }
 out:
+    free(spoken);
     free(rc.out_ids);
     myna_session_free(ms);
     myna_model_free(mm);

@@ -1,6 +1,8 @@
 /* myna.c — the command-line client of mynad: `myna ask`, `myna chat`, `myna status`, `myna models`,
- * `myna config`. Speaks D-Bus only (org.myna.Assistant1, docs/DBUS.md); the bus starts mynad through
- * D-Bus activation when it is not running. Not here: any model code.
+ * `myna config`, `myna transcribe`, `myna listen`. Speaks D-Bus only (org.myna.Assistant1, docs/DBUS.md);
+ * the bus starts mynad through D-Bus activation when it is not running. Not here: any model code — listen
+ * captures and segments audio here (speech/audio-device.h, speech/vad.h) and sends each utterance to the
+ * daemon's Transcribe as a memfd; the daemon runs Whisper.
  * Exit codes: 0 ok, 1 error (the request failed or the daemon reported an error), 2 usage, 3 daemon
  * unavailable (no bus, cannot be activated, or no model), 4 cancelled (Ctrl-C), 5 request rejected
  * (InvalidArgument, TooLarge, UnsupportedMedia, Busy, AccessDenied).
@@ -13,11 +15,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 #include <unistd.h>
 
+#include "audio-device.h"
 #include "config.h"
+#include "vad.h"
 
 #define BUS_NAME "org.myna.Assistant1"
 #define OBJ_PATH "/org/myna/Assistant1"
@@ -37,6 +42,10 @@ typedef struct {
     /* ask --image FILE / --video FILE: sent as (hint, fd) attachments, never as paths */
     const char *media_path[16], *media_hint[16];
     int n_media;
+    /* transcribe / listen */
+    const char *language, *device, *input;
+    int no_timestamps;
+    double speed;
 } Opts;
 
 typedef struct {
@@ -69,12 +78,24 @@ static void usage(FILE *f)
             "                          /reset forgets the history\n"
             "  status                  daemon version, state, backend\n"
             "  models                  the loaded model(s)\n"
-            "  config                  the daemon's effective configuration\n\n"
+            "  config                  the daemon's effective configuration\n"
+            "  transcribe FILE|-       speech to text by the daemon's Whisper (- reads stdin); any audio\n"
+            "                          format FFmpeg decodes (WAV, FLAC, MP3, Ogg, …)\n"
+            "  listen [OPTIONS]        capture from the microphone, cut utterances with VAD and print each\n"
+            "                          one's transcript as you speak; Ctrl-C stops\n\n"
             "Request options:\n"
             "  --max-tokens=N  --temperature=X  --top-p=X  --top-k=N  --min-p=X  --seed=N\n"
             "  --system-prompt=TEXT\n"
             "  --image FILE    (ask) attach an image; repeatable; needs a vision model in mynad\n"
-            "  --video FILE    (ask) attach a video (the daemon samples video_frames frames)\n\n"
+            "  --video FILE    (ask) attach a video (the daemon samples video_frames frames)\n"
+            "  --audio FILE    (ask) attach audio: the daemon transcribes it with Whisper; the transcript is\n"
+            "                  the question (TEXT may then be left out) or follows TEXT after a blank line\n\n"
+            "Speech options (transcribe, listen):\n"
+            "  --language=CODE   spoken language for multilingual models (default en)\n"
+            "  --no-timestamps   decode without timestamp tokens\n"
+            "  --device=NAME     (listen) PortAudio input device (name substring; default device)\n"
+            "  --input=FILE      (listen) read 16 kHz mono s16 WAV or raw s16le from FILE instead of a device\n"
+            "  --speed=X         (listen --input) pace: 1 = real time (default), 0 = as fast as possible\n\n"
             "  --json          machine-readable output\n"
             "  --address=ADDR  connect to this D-Bus address; --system: the system bus (default: session)\n"
             "  --help, --version\n\n"
@@ -272,6 +293,10 @@ static json_t *stats_to_json(sd_bus_message *m)
             double d;
             sd_bus_message_read(m, "v", "d", &d);
             json_object_set_new(o, k, json_real(d));
+        } else if (!strcmp(contents, "s")) {
+            const char *t;
+            sd_bus_message_read(m, "v", "s", &t);
+            json_object_set_new(o, k, json_string(t));
         } else {
             sd_bus_message_skip(m, "v");
         }
@@ -317,6 +342,9 @@ static int on_session_signal(sd_bus_message *m, void *userdata, sd_bus_error *e)
                 c->answer[0] = 0;
         } else {
             putchar('\n');
+            const char *heard = json_string_value(json_object_get(c->last_stats, "transcript"));
+            if (heard && !c->o->quiet)
+                fprintf(stderr, "myna: (the question came from audio: \"%s\")\n", heard);
             if (!strcmp(reason, "length") && !c->o->quiet)
                 fprintf(stderr, "myna: (stopped at max_tokens)\n");
         }
@@ -658,9 +686,341 @@ static int cmd_config(const Opts *o, sd_bus *bus)
     return EXIT_OK;
 }
 
+/* ---- speech: transcribe and listen ------------------------------------------------------------------- */
+
+static int append_speech_options(sd_bus_message *m, const Opts *o)
+{
+    int r = sd_bus_message_open_container(m, 'a', "{sv}");
+    if (r >= 0 && o->language)
+        r = sd_bus_message_append(m, "{sv}", "language", "s", o->language);
+    if (r >= 0 && o->no_timestamps)
+        r = sd_bus_message_append(m, "{sv}", "timestamps", "b", 0);
+    if (r >= 0)
+        r = sd_bus_message_close_container(m);
+    return r;
+}
+
+#define TRANSCRIBE_TIMEOUT_US (600ULL * 1000000ULL) /* long audio on a slow CPU */
+
+static int cmd_transcribe(const Opts *o, sd_bus *bus, const char *file)
+{
+    sd_bus_message *m = NULL, *reply = NULL;
+    sd_bus_error e = SD_BUS_ERROR_NULL;
+    const char *text;
+    int fd = !strcmp(file, "-") ? STDIN_FILENO : open(file, O_RDONLY | O_CLOEXEC);
+    int r;
+
+    if (fd < 0) {
+        fprintf(stderr, "myna: %s: %s\n", file, strerror(errno));
+        return EXIT_USAGE;
+    }
+    r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, OBJ_PATH, IFACE, "Transcribe");
+    if (r >= 0)
+        r = sd_bus_message_append(m, "h", fd); /* sd-bus sends a dup: the daemon reads the fd, never a path */
+    if (r >= 0)
+        r = append_speech_options(m, o);
+    if (r >= 0)
+        r = sd_bus_call(bus, m, TRANSCRIBE_TIMEOUT_US, &e, &reply);
+    if (r >= 0)
+        r = sd_bus_message_read(reply, "s", &text);
+    if (fd != STDIN_FILENO)
+        close(fd);
+    if (r < 0) {
+        int code = report(&e, r, "Transcribe");
+        sd_bus_error_free(&e);
+        sd_bus_message_unref(m);
+        sd_bus_message_unref(reply);
+        return code;
+    }
+    if (o->json) {
+        json_t *j = json_pack("{s:s}", "text", text);
+        char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        if (t)
+            printf("%s\n", t);
+        free(t);
+        json_decref(j);
+    } else {
+        printf("%s\n", text);
+    }
+    sd_bus_message_unref(m);
+    sd_bus_message_unref(reply);
+    return EXIT_OK;
+}
+
+/* One utterance as a 16 kHz mono s16le WAV in a memfd (the daemon decodes it like any file), with 0.3 s of
+ * silence on each side: Whisper tiny misreads speech that starts on the window's first frame. */
+enum { UTT_PAD = VAD_SAMPLE_RATE * 3 / 10 };
+static int utterance_memfd(const float *pcm, size_t n)
+{
+    unsigned char h[44];
+    uint32_t data = (uint32_t)((n + 2 * UTT_PAD) * 2), v;
+    int fd = memfd_create("myna-utterance", MFD_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    memcpy(h, "RIFF", 4);
+    v = 36 + data;
+    memcpy(h + 4, &v, 4); /* little-endian host (x86-64, aarch64) */
+    memcpy(h + 8, "WAVEfmt ", 8);
+    v = 16;
+    memcpy(h + 16, &v, 4);
+    uint16_t fmt[2] = {1, 1};
+    memcpy(h + 20, fmt, 4);
+    v = 16000;
+    memcpy(h + 24, &v, 4);
+    v = 32000;
+    memcpy(h + 28, &v, 4);
+    uint16_t ba[2] = {2, 16};
+    memcpy(h + 32, ba, 4);
+    memcpy(h + 36, "data", 4);
+    memcpy(h + 40, &data, 4);
+    int ok = write(fd, h, sizeof(h)) == (ssize_t)sizeof(h);
+    static const int16_t silence[UTT_PAD];
+    ok = ok && write(fd, silence, sizeof(silence)) == (ssize_t)sizeof(silence);
+    int16_t buf[4096];
+    for (size_t i = 0; ok && i < n; i += 4096) {
+        size_t k = n - i < 4096 ? n - i : 4096;
+        for (size_t t = 0; t < k; t++) {
+            float x = pcm[i + t] * 32768.0f;
+            buf[t] = (int16_t)(x > 32767.0f ? 32767 : x < -32768.0f ? -32768 : lrintf(x));
+        }
+        ok = write(fd, buf, k * 2) == (ssize_t)(k * 2);
+    }
+    ok = ok && write(fd, silence, sizeof(silence)) == (ssize_t)sizeof(silence);
+    if (!ok || lseek(fd, 0, SEEK_SET) < 0) {
+        close(fd);
+        return -EIO;
+    }
+    return fd;
+}
+
+typedef struct {
+    const Opts *o;
+    int pending, failed;
+    double start_s[64], end_s[64];
+    unsigned head, tail;     /* replies come in order (the daemon transcribes one queue in order) */
+} Listener;
+
+static int on_transcript(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+    Listener *l = userdata;
+    const sd_bus_error *e = sd_bus_message_get_error(m);
+    const char *text = "";
+    unsigned k = l->head++ % 64;
+
+    l->pending--;
+    if (e) {
+        fprintf(stderr, "myna: transcription failed: %s (%s)\n", e->message ? e->message : "", e->name);
+        l->failed = exit_code_for(e->name);
+        return 0;
+    }
+    if (sd_bus_message_read(m, "s", &text) < 0 || !text[0])
+        return 0;
+    if (l->o->json) {
+        json_t *j = json_pack("{s:f, s:f, s:s}", "start_s", l->start_s[k], "end_s", l->end_s[k], "text", text);
+        char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        if (t)
+            printf("%s\n", t);
+        free(t);
+        json_decref(j);
+    } else {
+        printf("%s\n", text);
+    }
+    fflush(stdout);
+    return 0;
+}
+
+static volatile sig_atomic_t listen_stop;
+static void on_listen_signal(int sig) { (void)sig; listen_stop = 1; }
+
+/* Send samples [start, end) of the stream (hist holds the stream from sample base on) to Transcribe. */
+static int send_utterance(sd_bus *bus, Listener *l, const float *hist, int64_t base, int64_t start, int64_t end)
+{
+    sd_bus_message *m = NULL;
+    if (start < base)
+        start = base;
+    if (end - start < VAD_CHUNK || l->pending >= 63)
+        return 0;
+    int fd = utterance_memfd(hist + (start - base), (size_t)(end - start));
+    if (fd < 0)
+        return fd;
+    int r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, OBJ_PATH, IFACE, "Transcribe");
+    if (r >= 0)
+        r = sd_bus_message_append(m, "h", fd);
+    if (r >= 0)
+        r = append_speech_options(m, l->o);
+    if (r >= 0)
+        r = sd_bus_call_async(bus, NULL, m, on_transcript, l, TRANSCRIBE_TIMEOUT_US);
+    close(fd);
+    sd_bus_message_unref(m);
+    if (r >= 0) {
+        unsigned k = l->tail++ % 64;
+        l->start_s[k] = (double)start / VAD_SAMPLE_RATE;
+        l->end_s[k] = (double)end / VAD_SAMPLE_RATE;
+        l->pending++;
+    }
+    return r;
+}
+
+/* Skip a WAV header (RIFF … "data") when the input has one: the file device reads raw s16le. */
+static int open_listen_input(const char *path)
+{
+    unsigned char h[12], ck[8];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (read(fd, h, 12) != 12 || memcmp(h, "RIFF", 4) || memcmp(h + 8, "WAVE", 4))
+        return lseek(fd, 0, SEEK_SET) < 0 ? (close(fd), -EIO) : fd;
+    while (read(fd, ck, 8) == 8) {
+        uint32_t len;
+        memcpy(&len, ck + 4, 4);
+        if (!memcmp(ck, "fmt ", 4)) {
+            unsigned char f[16];
+            uint16_t fmt, ch, bits;
+            uint32_t rate;
+            if (len < 16 || read(fd, f, 16) != 16)
+                break;
+            memcpy(&fmt, f, 2);
+            memcpy(&ch, f + 2, 2);
+            memcpy(&rate, f + 4, 4);
+            memcpy(&bits, f + 14, 2);
+            if (fmt != 1 || ch != 1 || rate != 16000 || bits != 16) {
+                close(fd);
+                return -EMEDIUMTYPE;
+            }
+            len -= 16;
+        } else if (!memcmp(ck, "data", 4)) {
+            return fd;
+        }
+        if (lseek(fd, (off_t)len + (len & 1), SEEK_CUR) < 0)
+            break;
+    }
+    close(fd);
+    return -EBADMSG;
+}
+
+static int cmd_listen(const Opts *o, sd_bus *bus)
+{
+    AudioDeviceConfig dc = {.name = o->device, .sample_rate = VAD_SAMPLE_RATE, .capture = 1, .ring_seconds = 10};
+    AudioDevice *dev = NULL;
+    Vad *vad = NULL;
+    Listener l = {.o = o};
+    char err[256] = "", models[4096];
+    float *hist = NULL, chunk[VAD_CHUNK];
+    size_t hist_len = 0, hist_cap = 0, chunk_len = 0;
+    int64_t base = 0, pos = 0, seg_start = -1;
+    const int64_t max_utt = 30 * VAD_SAMPLE_RATE, keep = VAD_SAMPLE_RATE; /* 30 s per utterance; 1 s pre-roll */
+    int in_fd = -1, r, code = EXIT_OK;
+    struct sigaction sa;
+
+    if (o->input) {
+        in_fd = open_listen_input(o->input);
+        if (in_fd < 0) {
+            fprintf(stderr, "myna: %s: %s\n", o->input, in_fd == -EMEDIUMTYPE ? "listen --input needs 16 kHz mono "
+                    "16-bit WAV (ffmpeg -i IN -ar 16000 -ac 1 OUT.wav) or raw s16le" : strerror(-in_fd));
+            return EXIT_USAGE;
+        }
+        AudioFileDeviceConfig fc = {.capture_path = NULL, .capture_fd = in_fd, .playback_fd = -1,
+                                    .speed = o->speed < 0 ? 1.0 : o->speed};
+        r = audio_device_open_file(&dc, &fc, &dev, err, sizeof(err));
+    } else {
+        r = audio_device_open_portaudio(&dc, &dev, err, sizeof(err));
+    }
+    if (r < 0) {
+        fprintf(stderr, "myna: cannot open the audio input: %s\n", err[0] ? err : strerror(-r));
+        if (in_fd >= 0)
+            close(in_fd);
+        return EXIT_ERROR;
+    }
+    const char *md = getenv("MYNA_MODELS_DIR"), *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+    if (md && *md)
+        snprintf(models, sizeof(models), "%s", md);
+    else if (xdg && *xdg)
+        snprintf(models, sizeof(models), "%s/myna/models", xdg);
+    else
+        snprintf(models, sizeof(models), "%s/.local/share/myna/models", home ? home : "");
+    if ((r = vad_new_default(models, NULL, &vad)) < 0 || (r = audio_device_start(dev)) < 0) {
+        fprintf(stderr, "myna: cannot start listening: %s\n", strerror(-r));
+        code = EXIT_ERROR;
+        goto out;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_listen_signal; /* no SA_RESTART: Ctrl-C ends the wait at once */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    if (!o->quiet)
+        fprintf(stderr, "myna: listening (%s VAD)%s; Ctrl-C stops\n", vad_is_silero(vad) ? "Silero" : "energy",
+                o->input ? "" : " — speak");
+    while (!listen_stop) {
+        int64_t n = audio_device_read(dev, chunk + chunk_len, VAD_CHUNK - chunk_len, 100);
+        while (sd_bus_process(bus, NULL) > 0) {
+        }
+        if (n < 0)
+            break; /* -ENODEV: end of the input file, or the device is gone */
+        chunk_len += (size_t)n;
+        if (chunk_len < VAD_CHUNK)
+            continue;
+        chunk_len = 0;
+        if (hist_len + VAD_CHUNK > hist_cap) {
+            size_t cap = hist_cap ? 2 * hist_cap : (size_t)(8 * VAD_SAMPLE_RATE);
+            float *nh = realloc(hist, cap * sizeof(float));
+            if (!nh) {
+                code = EXIT_ERROR;
+                break;
+            }
+            hist = nh;
+            hist_cap = cap;
+        }
+        memcpy(hist + hist_len, chunk, sizeof(chunk));
+        hist_len += VAD_CHUNK;
+        pos += VAD_CHUNK;
+        float p;
+        VadEvent ev;
+        vad_process(vad, chunk, &p, &ev);
+        if (ev.type == VAD_EVENT_START)
+            seg_start = ev.sample;
+        if (ev.type == VAD_EVENT_END || (seg_start >= 0 && pos - seg_start >= max_utt)) {
+            int64_t end = ev.type == VAD_EVENT_END ? ev.sample : pos;
+            if (send_utterance(bus, &l, hist, base, seg_start, end < pos ? end : pos) < 0)
+                fprintf(stderr, "myna: could not send an utterance\n");
+            seg_start = ev.type == VAD_EVENT_END ? -1 : pos;
+        }
+        /* keep only the open utterance, or a second of pre-roll for the next one's back-dated start */
+        int64_t from = seg_start >= 0 ? seg_start : pos - keep;
+        if (from - base > (int64_t)(4 * VAD_SAMPLE_RATE)) {
+            size_t drop = (size_t)(from - base);
+            memmove(hist, hist + drop, (hist_len - drop) * sizeof(float));
+            hist_len -= drop;
+            base = from;
+        }
+    }
+    if (seg_start >= 0) { /* end of input or Ctrl-C inside an utterance */
+        VadEvent ev;
+        vad_flush(vad, &ev);
+        send_utterance(bus, &l, hist, base, seg_start, ev.type == VAD_EVENT_END && ev.sample < pos ? ev.sample : pos);
+    }
+    listen_stop = 0;
+    while (l.pending > 0 && !listen_stop) { /* the transcripts still on their way; Ctrl-C again gives up */
+        r = sd_bus_process(bus, NULL);
+        if (r < 0)
+            break;
+        if (r == 0 && sd_bus_wait(bus, 500000) < 0)
+            break;
+    }
+    if (l.failed)
+        code = l.failed;
+out:
+    audio_device_close(dev);
+    if (in_fd >= 0)
+        close(in_fd);
+    vad_free(vad);
+    free(hist);
+    return code;
+}
+
 int main(int argc, char **argv)
 {
-    Opts o = {.max_tokens = -1, .top_k = -1, .seed = -1, .temperature = NAN, .top_p = NAN, .min_p = NAN};
+    Opts o = {.max_tokens = -1, .top_k = -1, .seed = -1, .temperature = NAN, .top_p = NAN, .min_p = NAN,
+              .speed = -1};
     const char *cmd = NULL;
     char *text = NULL;
     size_t text_len = 0;
@@ -683,6 +1043,27 @@ int main(int argc, char **argv)
             o.system_bus = 1;
         } else if (!strncmp(a, "--address=", 10)) {
             o.address = a + 10;
+        } else if (!strcmp(a, "--no-timestamps")) {
+            o.no_timestamps = 1;
+        } else if (!strncmp(a, "--language=", 11)) {
+            o.language = a + 11;
+        } else if (!strncmp(a, "--device=", 9)) {
+            o.device = a + 9;
+        } else if (!strncmp(a, "--input=", 8)) {
+            o.input = a + 8;
+        } else if (!strncmp(a, "--speed=", 8)) {
+            if (parse_num(a + 8, &o.speed) < 0 || o.speed < 0 || o.speed > 100) {
+                fprintf(stderr, "myna: --speed: '%s' is not a number in [0, 100]\n", a + 8);
+                return EXIT_USAGE;
+            }
+        } else if (!strcmp(a, "--audio") || !strncmp(a, "--audio=", 8)) {
+            const char *file = a[7] == '=' ? a + 8 : i + 1 < argc ? argv[++i] : NULL;
+            if (!file || !*file || o.n_media == 16) {
+                fprintf(stderr, "myna: --audio needs a FILE (at most 16 attachments)\n");
+                return EXIT_USAGE;
+            }
+            o.media_hint[o.n_media] = "audio";
+            o.media_path[o.n_media++] = file;
         } else if (!strcmp(a, "--image") || !strcmp(a, "--video") || !strncmp(a, "--image=", 8) ||
                    !strncmp(a, "--video=", 8)) {
             const char *file = a[7] == '=' ? a + 8 : i + 1 < argc ? argv[++i] : NULL;
@@ -716,10 +1097,29 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (o.n_media > 0 && strcmp(cmd, "ask")) {
-        fprintf(stderr, "myna: --image/--video go with ask\n");
+        fprintf(stderr, "myna: --image/--video/--audio go with ask\n");
         return EXIT_USAGE;
     }
-    if (!strcmp(cmd, "ask")) {
+    const char *transcribe_file = NULL;
+    int has_audio = 0;
+    for (int k = 0; k < o.n_media; k++)
+        has_audio |= !strcmp(o.media_hint[k], "audio");
+    if (!strcmp(cmd, "ask") && i >= argc && has_audio) {
+        text = strdup(""); /* the transcript is the question */
+        if (!text)
+            return EXIT_ERROR;
+    } else if (!strcmp(cmd, "transcribe")) {
+        if (i + 1 != argc) {
+            fprintf(stderr, "myna: transcribe needs one FILE (or '-' for stdin)\n");
+            return EXIT_USAGE;
+        }
+        transcribe_file = argv[i];
+    } else if (!strcmp(cmd, "listen")) {
+        if (i < argc) {
+            fprintf(stderr, "myna: listen takes no arguments (use --input=FILE or --device=NAME)\n");
+            return EXIT_USAGE;
+        }
+    } else if (!strcmp(cmd, "ask")) {
         if (i >= argc) {
             fprintf(stderr, "myna: ask needs the question (or '-' to read it from stdin)\n");
             return EXIT_USAGE;
@@ -770,6 +1170,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "ask"))
         code = cmd_converse(&o, bus, text, 0);
+    else if (transcribe_file)
+        code = cmd_transcribe(&o, bus, transcribe_file);
+    else if (!strcmp(cmd, "listen"))
+        code = cmd_listen(&o, bus);
     else if (!strcmp(cmd, "chat"))
         code = cmd_converse(&o, bus, NULL, 1);
     else if (!strcmp(cmd, "config"))

@@ -31,6 +31,13 @@ const CfgKey config_keys[] = {
      "largest attachment in bytes (image or video file, read from the passed fd)"},
     {"video_frames", CFG_INT, "8", 1, 16, 1, OFF(video_frames),
      "frames sampled evenly over a video attachment (each is one image to the model)"},
+    {"whisper_model", CFG_STR, "", 0, CONFIG_STR_MAX - 1, 0, OFF(whisper_model),
+     "speech model (Transcribe, audio attachments): an HF Whisper folder or a whisper.cpp .bin; empty = "
+     CONFIG_DEFAULT_WHISPER_DIR " in the models dir (loaded on first use)"},
+    {"max_audio_bytes", CFG_INT, "33554432", 1024, 1 << 30, 1, OFF(max_audio_bytes),
+     "largest audio input in bytes (Transcribe fd or audio attachment)"},
+    {"max_audio_seconds", CFG_INT, "600", 1, 3600, 1, OFF(max_audio_seconds),
+     "longest audio input in seconds (declared and decoded duration)"},
     {"max_tokens_limit", CFG_INT, "4096", 1, 1 << 20, 1, OFF(max_tokens_limit),
      "largest max_tokens a request may ask for"},
     {"default_max_tokens", CFG_INT, "512", 1, 1 << 20, 1, OFF(default_max_tokens),
@@ -205,6 +212,18 @@ void config_model_path(const Config *c, char *buf, size_t len)
     }
     config_models_dir(dir, sizeof(dir));
     snprintf(buf, len, "%.*s/%s", (int)(len > 64 ? len - 64 : 0), dir, CONFIG_DEFAULT_MODEL_FILE);
+}
+
+void config_whisper_path(const Config *c, char *buf, size_t len)
+{
+    char dir[CONFIG_STR_MAX];
+
+    if (c->whisper_model[0]) {
+        snprintf(buf, len, "%s", c->whisper_model);
+        return;
+    }
+    config_models_dir(dir, sizeof(dir));
+    snprintf(buf, len, "%.*s/%s", (int)(len > 64 ? len - 64 : 0), dir, CONFIG_DEFAULT_WHISPER_DIR);
 }
 
 void config_format(const Config *c, const CfgKey *k, char *buf, size_t len)

@@ -26,6 +26,9 @@ typedef struct {
     int max_attachments;        /* attachments per Ask */
     int max_media_bytes;        /* encoded size of one attachment (read from its fd, never by path) */
     int video_frames;           /* frames sampled from a video attachment */
+    char whisper_model[CONFIG_STR_MAX]; /* speech model; "" = models_dir/whisper-tiny.en */
+    int max_audio_bytes;        /* encoded size of one audio input (Transcribe fd or audio attachment) */
+    int max_audio_seconds;      /* decoded duration of one audio input */
     int max_tokens_limit;       /* the largest max_tokens a request may ask for */
     int default_max_tokens;
     double default_temperature;
@@ -63,6 +66,8 @@ const char *config_default_path(char *buf, size_t len);
 void config_models_dir(char *buf, size_t len);
 /* Model path after defaults: c->model, or models_dir/SmolLM2-135M-Instruct.Q4_1.gguf. */
 void config_model_path(const Config *c, char *buf, size_t len);
+/* Speech model path after defaults: c->whisper_model, or models_dir/whisper-tiny.en. */
+void config_whisper_path(const Config *c, char *buf, size_t len);
 /* Format one key's value as text. */
 void config_format(const Config *c, const CfgKey *k, char *buf, size_t len);
 /* Write every key as a config file (with help comments) to f. */
@@ -70,5 +75,6 @@ void config_print(const Config *c, FILE *f);
 void config_print_help(FILE *f);
 
 #define CONFIG_DEFAULT_MODEL_FILE "SmolLM2-135M-Instruct.Q4_1.gguf"
+#define CONFIG_DEFAULT_WHISPER_DIR "whisper-tiny.en"
 
 #endif

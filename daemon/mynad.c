@@ -2,7 +2,8 @@
  * signals, build the sd-event loop (bus, signalfd for SIGTERM/SIGINT/SIGHUP, the worker's eventfd), start
  * the inference worker (it loads the model), connect the bus, add the objects, request the bus name LAST,
  * loop, tear down in reverse. SIGTERM/SIGINT finish cleanly (running requests get Failed(Cancelled));
- * SIGHUP reloads the reloadable configuration keys.
+ * SIGHUP reloads the reloadable configuration keys. Under systemd with WatchdogSec the loop pings
+ * WATCHDOG=1 while the worker's heartbeat is fresh (service_watchdog_start).
  * Not here: the D-Bus objects (service.c), inference (worker.c), the configuration table (mynad-config.c).
  */
 #include <errno.h>
@@ -230,6 +231,7 @@ static int run(int argc, char **argv)
     snprintf(wc.backend, sizeof(wc.backend), "%s", cfg.backend);
     wc.threads = cfg.threads;
     wc.n_ctx = cfg.n_ctx;
+    config_whisper_path(&cfg, wc.whisper_path, sizeof(wc.whisper_path));
     log_info("mynad %s: model %s, backend %s", MYNA_VERSION, d.args.no_model ? "(none)" : wc.model_path, wc.backend);
     r = worker_start(&wc, d.args.no_model, &w);
     if (r < 0)
@@ -253,6 +255,9 @@ static int run(int argc, char **argv)
         log_error("cannot own %s: %s (is another mynad running?)", MYNA_BUS_NAME, strerror(-r));
         goto fail;
     }
+    r = service_watchdog_start(&d.svc);
+    if (r < 0)
+        goto fail_msg;
     sd_notify(0, "READY=1\nSTATUS=serving " MYNA_BUS_NAME);
     log_info("serving %s", MYNA_BUS_NAME);
 

@@ -161,8 +161,11 @@ static int parse_one(sd_bus_message *m, const char *key, const char *contents, i
 #undef WANT_NUM
 }
 
-int options_parse(sd_bus_message *m, int session, const Config *cfg, RequestOptions *o, char *err,
-                  size_t err_len)
+typedef int (*ParseOneFn)(sd_bus_message *m, const char *key, const char *contents, void *ctx, char *err,
+                          size_t err_len);
+
+/* Walk an a{sv}: each entry's variant is entered and handed to fn, which must read exactly its value. */
+static int parse_dict(sd_bus_message *m, ParseOneFn fn, void *ctx, char *err, size_t err_len)
 {
     int r, n = 0;
 
@@ -182,7 +185,7 @@ int options_parse(sd_bus_message *m, int session, const Config *cfg, RequestOpti
         r = sd_bus_message_enter_container(m, 'v', contents);
         if (r < 0)
             return err_set(err, err_len, -EINVAL, "option '%s': bad variant", key);
-        r = parse_one(m, key, contents, session, cfg, o, err, err_len);
+        r = fn(m, key, contents, ctx, err, err_len);
         if (r < 0)
             return r;
         r = sd_bus_message_exit_container(m);
@@ -197,6 +200,140 @@ int options_parse(sd_bus_message *m, int session, const Config *cfg, RequestOpti
     r = sd_bus_message_exit_container(m);
     if (r < 0)
         return err_set(err, err_len, -EINVAL, "options: malformed dictionary");
+    return 0;
+}
+
+typedef struct {
+    int session;
+    const Config *cfg;
+    RequestOptions *o;
+} RequestCtx;
+
+static int parse_request_one(sd_bus_message *m, const char *key, const char *contents, void *ctx, char *err,
+                             size_t err_len)
+{
+    RequestCtx *c = ctx;
+    return parse_one(m, key, contents, c->session, c->cfg, c->o, err, err_len);
+}
+
+int options_parse(sd_bus_message *m, int session, const Config *cfg, RequestOptions *o, char *err,
+                  size_t err_len)
+{
+    RequestCtx c = {session, cfg, o};
+    return parse_dict(m, parse_request_one, &c, err, err_len);
+}
+
+static int read_bool(sd_bus_message *m, const char *key, const char *contents, int *ret, char *err,
+                     size_t err_len)
+{
+    int b;
+    if (strcmp(contents, "b"))
+        return err_set(err, err_len, -EINVAL, "option '%s': expected a boolean (b), got '%s'", key, contents);
+    if (sd_bus_message_read_basic(m, 'b', &b) < 0)
+        return err_set(err, err_len, -EINVAL, "option '%s': bad boolean", key);
+    *ret = !!b;
+    return 0;
+}
+
+static int parse_transcribe_one(sd_bus_message *m, const char *key, const char *contents, void *ctx, char *err,
+                                size_t err_len)
+{
+    SpeechOptions *o = ctx;
+    long double iv;
+    double d;
+
+    if (!strcmp(key, "language")) {
+        const char *s;
+        if (strcmp(contents, "s"))
+            return err_set(err, err_len, -EINVAL, "option 'language': expected a string (s), got '%s'", contents);
+        if (sd_bus_message_read_basic(m, 's', &s) < 0)
+            return err_set(err, err_len, -EINVAL, "option 'language': bad string");
+        size_t n = strlen(s);
+        if (n < 2 || n >= sizeof(o->language))
+            return err_set(err, err_len, -EINVAL, "option 'language': '%.32s' is not a language code (en, de, …)", s);
+        for (size_t i = 0; i < n; i++)
+            if (!((s[i] >= 'a' && s[i] <= 'z') || s[i] == '-' || s[i] == '_'))
+                return err_set(err, err_len, -EINVAL, "option 'language': '%.32s' is not a language code", s);
+        memcpy(o->language, s, n + 1);
+        return 0;
+    }
+    if (!strcmp(key, "timestamps"))
+        return read_bool(m, key, contents, &o->whisper.timestamps, err, err_len);
+    if (!strcmp(key, "translate"))
+        return read_bool(m, key, contents, &o->whisper.translate, err, err_len);
+    if (!strcmp(key, "temperature") || !strcmp(key, "no_speech_threshold")) {
+        if (read_num(m, contents, &d) < 0)
+            return err_set(err, err_len, -EINVAL, "option '%s': expected a number (d), got type '%s'", key,
+                           contents);
+        if (!isfinite(d) || d < 0 || d > 1)
+            return err_set(err, err_len, -EINVAL, "option '%s': %g is outside [0, 1]", key, d);
+        if (key[0] == 't')
+            o->whisper.temperature_inc = (float)d;
+        else
+            o->whisper.no_speech_threshold = (float)d;
+        return 0;
+    }
+    if (!strcmp(key, "max_tokens") || !strcmp(key, "seed")) {
+        if (read_int(m, contents, &iv) < 0)
+            return err_set(err, err_len, -EINVAL, "option '%s': expected an integer, got type '%s'", key, contents);
+        if (key[0] == 's') {
+            if (iv < 0)
+                return err_set(err, err_len, -EINVAL, "option 'seed': %.0Lf is negative", iv);
+            o->whisper.seed = (uint64_t)iv;
+        } else {
+            if (iv < 1 || iv > 224)
+                return err_set(err, err_len, -EINVAL, "option 'max_tokens': %.0Lf is outside [1, 224]", iv);
+            o->whisper.max_tokens = (int)iv;
+        }
+        return 0;
+    }
+    return err_set(err, err_len, -EINVAL, "unknown option '%s'", key);
+}
+
+int options_parse_transcribe(sd_bus_message *m, SpeechOptions *o, char *err, size_t err_len)
+{
+    return parse_dict(m, parse_transcribe_one, o, err, err_len);
+}
+
+int options_read_ask(sd_bus_message *m, const Config *cfg, AskArgs *a, char *err, size_t err_len)
+{
+    int r, limit = cfg->max_attachments < JOB_MAX_ATTACHMENTS ? cfg->max_attachments : JOB_MAX_ATTACHMENTS;
+
+    memset(a, 0, sizeof(*a));
+    r = sd_bus_message_read(m, "s", &a->text);
+    if (r < 0)
+        return err_set(err, err_len, -EINVAL, "text: expected a string");
+    r = sd_bus_message_enter_container(m, 'a', "(sh)");
+    if (r < 0)
+        return err_set(err, err_len, -EINVAL, "attachments: expected a(sh)");
+    for (int i = 0;; i++) {
+        const char *hint;
+        int fd;
+        r = sd_bus_message_read(m, "(sh)", &hint, &fd);
+        if (r < 0)
+            return err_set(err, err_len, -EINVAL, "attachments: malformed (sh) entry");
+        if (r == 0)
+            break;
+        if (a->att_err)
+            continue;
+        if (a->n_att >= limit) {
+            a->att_err = err_set(a->att_msg, sizeof(a->att_msg), -E2BIG,
+                                 "more than max_attachments (%d) attachments", limit);
+            continue;
+        }
+        MediaKind kind = media_kind_from_hint(hint);
+        if (kind == MEDIA_NONE) {
+            a->att_err = err_set(a->att_msg, sizeof(a->att_msg), -EMEDIUMTYPE, "attachment %d: unknown media "
+                                 "type '%.64s' (use image, image/png, video, video/mp4, audio, audio/wav, …)",
+                                 i + 1, hint);
+            continue;
+        }
+        a->kind[a->n_att] = kind;
+        a->fd[a->n_att++] = fd;
+    }
+    r = sd_bus_message_exit_container(m);
+    if (r < 0)
+        return err_set(err, err_len, -EINVAL, "attachments: malformed array");
     return 0;
 }
 

@@ -1,4 +1,6 @@
-/* options.h — validation of the a{sv} option dictionaries of CreateSession and Ask (docs/DBUS.md).
+/* options.h — validation of the D-Bus arguments of CreateSession, Ask and Transcribe (docs/DBUS.md): the
+ * a{sv} option dictionaries and Ask's (text, attachments) — callable on any sd_bus_message, without a bus
+ * connection, so tests/fuzz/fuzz-dbus-options.c drives exactly what the handlers run.
  * Every key is known, every value has an accepted D-Bus type, is finite and in range; the first problem
  * is reported with the key's name. Not here: sending errors (service.c maps the codes to names).
  * Codes: -EINVAL InvalidArgument, -E2BIG TooLarge, -EMEDIUMTYPE UnsupportedMedia.
@@ -11,6 +13,7 @@
 
 #include "mynad-config.h"
 #include "lm.h"
+#include "worker.h"
 
 #define OPTIONS_SYSTEM_PROMPT_MAX 65536
 
@@ -26,6 +29,23 @@ void options_defaults(RequestOptions *o, const Config *cfg);
 int options_parse(sd_bus_message *m, int session, const Config *cfg, RequestOptions *o, char *err,
                   size_t err_len);
 void options_clear(RequestOptions *o);
+
+/* Transcribe's a{sv}: language s, timestamps b, translate b, temperature d (the fallback step; 0 = greedy
+ * only), no_speech_threshold d, max_tokens (integer), seed (integer). o holds the defaults. */
+int options_parse_transcribe(sd_bus_message *m, SpeechOptions *o, char *err, size_t err_len);
+
+/* Ask's arguments up to the options: text s and attachments a(sh). The fds are borrowed from m. Structure
+ * errors return at once; a per-attachment problem (unknown hint, too many) is kept in att_err/att_msg so
+ * the options are still read (the handler reports it after them). */
+typedef struct {
+    const char *text;            /* borrowed from m */
+    int n_att;
+    MediaKind kind[JOB_MAX_ATTACHMENTS];
+    int fd[JOB_MAX_ATTACHMENTS]; /* borrowed from m */
+    int att_err;
+    char att_msg[256];
+} AskArgs;
+int options_read_ask(sd_bus_message *m, const Config *cfg, AskArgs *a, char *err, size_t err_len);
 
 /* The D-Bus error name for a negative errno from options_parse and the worker. */
 const char *options_error_name(int err);

@@ -6,6 +6,7 @@
 #include "service.h"
 
 #include <errno.h>
+#include <systemd/sd-daemon.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -47,6 +48,15 @@ static int check_owner(Session *se, sd_bus_message *m, sd_bus_error *e)
     return 0;
 }
 
+/* The unique name a request belongs to: its session's owner (ASK) or the caller (TRANSCRIBE). */
+static const char *job_owner(const Job *j)
+{
+    if (j->kind == JOB_TRANSCRIBE)
+        return j->call ? sd_bus_message_get_sender(j->call) : NULL;
+    const Session *se = j->user;
+    return se ? se->owner : NULL;
+}
+
 static int client_counts(Service *s, const char *owner, int *n_sessions)
 {
     int q = 0;
@@ -56,10 +66,58 @@ static int client_counts(Service *s, const char *owner, int *n_sessions)
             *n_sessions += !strcmp(se->owner, owner);
     }
     for (int i = 0; i < s->n_reqs; i++) {
-        Session *se = s->reqs[i]->user;
-        q += se && !strcmp(se->owner, owner);
+        const char *o = job_owner(s->reqs[i]);
+        q += o && !strcmp(o, owner);
     }
     return q;
+}
+
+/* Free a loop-owned job and what the loop attached to it. */
+static void job_release(Job *j)
+{
+    if (j && j->kind == JOB_TRANSCRIBE)
+        sd_bus_message_unref(j->call);
+    job_free(j);
+}
+
+static int reqs_reserve(Service *s)
+{
+    if (s->n_reqs < s->cap_reqs)
+        return 0;
+    int cap = s->cap_reqs ? 2 * s->cap_reqs : 16;
+    Job **nr = realloc(s->reqs, (size_t)cap * sizeof(*nr));
+    if (!nr)
+        return -ENOMEM;
+    s->reqs = nr;
+    s->cap_reqs = cap;
+    return 0;
+}
+
+/* Queue limits shared by Ask and Transcribe: 0 or -EBUSY with err filled. */
+static int check_queue(Service *s, const char *owner, char *err, size_t err_len)
+{
+    if (s->n_reqs >= s->cfg.max_queued_total)
+        return err_set(err, err_len, -EBUSY, "%d requests are queued (max_queued_total); try again later",
+                       s->n_reqs);
+    if (client_counts(s, owner, NULL) >= s->cfg.max_queued_per_client)
+        return err_set(err, err_len, -EBUSY, "this client has %d requests queued or running "
+                       "(max_queued_per_client)", s->cfg.max_queued_per_client);
+    return reqs_reserve(s) < 0 ? err_set(err, err_len, -ENOMEM, "out of memory") : 0;
+}
+
+/* An audio fd: a regular file, pipe or socket; a regular file not over max_audio_bytes (the decoder
+ * enforces the byte and duration caps again on what it reads). */
+static int check_audio_fd(Service *s, const char *what, int fd, char *err, size_t err_len)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return err_set(err, err_len, -EINVAL, "%s: bad file descriptor", what);
+    if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode))
+        return err_set(err, err_len, -EINVAL, "%s: not a regular file, pipe or socket", what);
+    if (S_ISREG(st.st_mode) && st.st_size > (off_t)s->cfg.max_audio_bytes)
+        return err_set(err, err_len, -E2BIG, "%s: %lld bytes is over max_audio_bytes %d", what,
+                       (long long)st.st_size, s->cfg.max_audio_bytes);
+    return 0;
 }
 
 static void reqs_remove(Service *s, Job *j)
@@ -131,26 +189,19 @@ static void session_close(Service *s, Session *se)
 
 /* ---- org.myna.Session1 -------------------------------------------------------------------------------- */
 
-typedef struct {
-    MediaKind kind;
-    int fd;  /* borrowed from the message */
-} AskAttachment;
-
-/* Checks that need no decoding, on the loop thread: the hint names a kind, the model (when loaded) takes
- * it, the fd is a regular file, pipe or socket, and a regular file is not over max_media_bytes. The
- * decoder enforces the caps again on what it actually reads. */
-static int check_attachment(Service *s, int i, const char *hint, int fd, AskAttachment *ret, char *err,
-                            size_t err_len)
+/* Checks that need no decoding, on the loop thread: the model (when loaded) takes the kind (audio: every
+ * model, through Whisper), the fd is a regular file, pipe or socket, and a regular file is not over
+ * max_media_bytes (max_audio_bytes for audio). The decoder enforces the caps again on what it reads. */
+static int check_attachment(Service *s, int i, MediaKind kind, int fd, char *err, size_t err_len)
 {
     const Engine *en = worker_engine(s->worker);
-    MediaKind kind = media_kind_from_hint(hint);
     struct stat st;
 
-    if (kind == MEDIA_NONE)
-        return err_set(err, err_len, -EMEDIUMTYPE, "attachment %d: unknown media type '%.64s' (use image, "
-                       "image/png, image/jpeg, video, video/mp4, …)", i + 1, hint);
-    if (kind == MEDIA_AUDIO) /* the speech work accepts audio here once a speech model is loaded */
-        return err_set(err, err_len, -EMEDIUMTYPE, "attachment %d: audio attachments are not supported yet", i + 1);
+    if (kind == MEDIA_AUDIO) {
+        char what[32];
+        snprintf(what, sizeof(what), "attachment %d", i + 1);
+        return check_audio_fd(s, what, fd, err, err_len);
+    }
     if (en && !(en->media_kinds & (1u << kind))) {
         engine_media_error(en, kind, err, err_len);
         return -EMEDIUMTYPE;
@@ -162,8 +213,6 @@ static int check_attachment(Service *s, int i, const char *hint, int fd, AskAtta
     if (S_ISREG(st.st_mode) && st.st_size > (off_t)s->cfg.max_media_bytes)
         return err_set(err, err_len, -E2BIG, "attachment %d: %lld bytes is over max_media_bytes %d", i + 1,
                        (long long)st.st_size, s->cfg.max_media_bytes);
-    ret->kind = kind;
-    ret->fd = fd;
     return 0;
 }
 
@@ -172,52 +221,31 @@ static int method_ask(sd_bus_message *m, void *userdata, sd_bus_error *e)
     Session *se = userdata;
     Service *s = se->svc;
     RequestOptions o;
-    const char *text;
+    AskArgs a;
     char err[256];
-    AskAttachment att[JOB_MAX_ATTACHMENTS];
-    int r, n_att = 0, att_err = 0;
+    int r, n_audio = 0;
 
     r = check_owner(se, m, e);
     if (r < 0)
         return r;
-    r = sd_bus_message_read(m, "s", &text);
+    r = options_read_ask(m, &s->cfg, &a, err, sizeof(err));
     if (r < 0)
-        return reply_err(e, -EINVAL, "text: expected a string");
-    r = sd_bus_message_enter_container(m, 'a', "(sh)");
-    if (r < 0)
-        return reply_err(e, -EINVAL, "attachments: expected a(sh)");
-    for (;;) {
-        const char *hint;
-        int fd;
-        r = sd_bus_message_read(m, "(sh)", &hint, &fd);
-        if (r < 0)
-            return reply_err(e, -EINVAL, "attachments: malformed (sh) entry");
-        if (r == 0)
-            break;
-        if (n_att >= JOB_MAX_ATTACHMENTS || n_att >= s->cfg.max_attachments) {
-            if (!att_err)
-                att_err = err_set(err, sizeof(err), -E2BIG, "more than max_attachments (%d) attachments",
-                                  s->cfg.max_attachments < JOB_MAX_ATTACHMENTS ? s->cfg.max_attachments
-                                                                                 : JOB_MAX_ATTACHMENTS);
-            continue;
-        }
-        if (!att_err)
-            att_err = check_attachment(s, n_att, hint, fd, &att[n_att], err, sizeof(err));
-        n_att++;
-    }
-    r = sd_bus_message_exit_container(m);
-    if (r < 0)
-        return reply_err(e, -EINVAL, "attachments: malformed array");
+        return reply_err(e, r, err);
     options_defaults(&o, &s->cfg);
     o.sampling = se->sampling;
     r = options_parse(m, 0, &s->cfg, &o, err, sizeof(err));
     options_clear(&o);
     if (r < 0)
         return reply_err(e, r, err);
-    if (att_err < 0)
-        return reply_err(e, att_err, err);
-    size_t len = strlen(text);
-    if (len == 0)
+    if (a.att_err < 0)
+        return reply_err(e, a.att_err, a.att_msg);
+    for (int i = 0; i < a.n_att; i++) {
+        if ((r = check_attachment(s, i, a.kind[i], a.fd[i], err, sizeof(err))) < 0)
+            return reply_err(e, r, err);
+        n_audio += a.kind[i] == MEDIA_AUDIO;
+    }
+    size_t len = strlen(a.text);
+    if (len == 0 && n_audio == 0) /* with audio, the transcript alone can be the question */
         return reply_err(e, -EINVAL, "text: empty message");
     if (len > (size_t)s->cfg.max_prompt_bytes) {
         snprintf(err, sizeof(err), "text: %zu bytes is over max_prompt_bytes %d", len, s->cfg.max_prompt_bytes);
@@ -228,33 +256,19 @@ static int method_ask(sd_bus_message *m, void *userdata, sd_bus_error *e)
         snprintf(err, sizeof(err), "no model: %.200s", state_msg);
         return reply_err(e, -ENODEV, err);
     }
-    if (s->n_reqs >= s->cfg.max_queued_total) {
-        snprintf(err, sizeof(err), "%d requests are queued (max_queued_total); try again later", s->n_reqs);
-        return reply_err(e, -EBUSY, err);
-    }
-    if (client_counts(s, se->owner, NULL) >= s->cfg.max_queued_per_client) {
-        snprintf(err, sizeof(err), "this client has %d requests queued or running (max_queued_per_client)",
-                 s->cfg.max_queued_per_client);
-        return reply_err(e, -EBUSY, err);
-    }
-    if (s->n_reqs == s->cap_reqs) {
-        int cap = s->cap_reqs ? 2 * s->cap_reqs : 16;
-        Job **nr = realloc(s->reqs, (size_t)cap * sizeof(*nr));
-        if (!nr)
-            return reply_err(e, -ENOMEM, "out of memory");
-        s->reqs = nr;
-        s->cap_reqs = cap;
-    }
+    if ((r = check_queue(s, se->owner, err, sizeof(err))) < 0)
+        return reply_err(e, r, err);
     uint64_t id = ++s->next_request;
-    Job *j = job_new_ask(se->ws, id, text, &o.sampling, se);
+    Job *j = job_new_ask(se->ws, id, a.text, &o.sampling, se);
     if (!j)
         return reply_err(e, -ENOMEM, "out of memory");
     media_limits_default(&j->media_limits);
     j->media_limits.max_bytes = (size_t)s->cfg.max_media_bytes;
     j->media_limits.video_frames = s->cfg.video_frames;
-    for (int i = 0; i < n_att; i++) {
-        int fd = fcntl(att[i].fd, F_DUPFD_CLOEXEC, 3);
-        if (fd < 0 || job_add_attachment(j, att[i].kind, fd) < 0) {
+    speech_options_default(&j->speech, s->cfg.max_audio_bytes, s->cfg.max_audio_seconds);
+    for (int i = 0; i < a.n_att; i++) {
+        int fd = fcntl(a.fd[i], F_DUPFD_CLOEXEC, 3);
+        if (fd < 0 || job_add_attachment(j, a.kind[i], fd) < 0) {
             job_free(j);
             return reply_err(e, -ENOMEM, "could not keep the attachment's file descriptor");
         }
@@ -266,7 +280,8 @@ static int method_ask(sd_bus_message *m, void *userdata, sd_bus_error *e)
     }
     s->reqs[s->n_reqs++] = j;
     worker_submit(s->worker, j);
-    log_debug("%s: request %llu (%zu bytes) from %s", se->path, (unsigned long long)id, len, se->owner);
+    log_debug("%s: request %llu (%zu bytes, %d attachments) from %s", se->path, (unsigned long long)id, len,
+              a.n_att, se->owner);
     return 1;
 }
 
@@ -410,6 +425,43 @@ static int method_create_session(sd_bus_message *m, void *userdata, sd_bus_error
     return sd_bus_reply_method_return(m, "o", se->path);
 }
 
+/* Transcribe(h fd, a{sv} options) → s: validated here, decoded and transcribed on the worker thread; the
+ * reply is sent later, from the loop thread, when the worker posts TRANSCRIBED or FAILED. */
+static int method_transcribe(sd_bus_message *m, void *userdata, sd_bus_error *e)
+{
+    Service *s = userdata;
+    const char *sender = sd_bus_message_get_sender(m);
+    SpeechOptions so;
+    char err[256];
+    int fd, r;
+
+    if (!sender)
+        return reply_err(e, -EINVAL, "no sender");
+    r = sd_bus_message_read(m, "h", &fd);
+    if (r < 0)
+        return reply_err(e, -EINVAL, "fd: expected a file descriptor (h)");
+    speech_options_default(&so, s->cfg.max_audio_bytes, s->cfg.max_audio_seconds);
+    r = options_parse_transcribe(m, &so, err, sizeof(err));
+    if (r < 0)
+        return reply_err(e, r, err);
+    if ((r = check_audio_fd(s, "fd", fd, err, sizeof(err))) < 0)
+        return reply_err(e, r, err);
+    if ((r = check_queue(s, sender, err, sizeof(err))) < 0)
+        return reply_err(e, r, err);
+    int dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (dup < 0)
+        return reply_err(e, -ENOMEM, "could not keep the file descriptor");
+    Job *j = job_new_transcribe(s->tws, ++s->next_request, dup, &so, sd_bus_message_ref(m));
+    if (!j) {
+        sd_bus_message_unref(m);
+        return reply_err(e, -ENOMEM, "out of memory");
+    }
+    s->reqs[s->n_reqs++] = j;
+    worker_submit(s->worker, j);
+    log_debug("transcription %llu from %s", (unsigned long long)j->id, sender);
+    return 1; /* answered later */
+}
+
 static int method_get_config(sd_bus_message *m, void *userdata, sd_bus_error *e)
 {
     Service *s = userdata;
@@ -427,6 +479,8 @@ static int method_get_config(sd_bus_message *m, void *userdata, sd_bus_error *e)
         if (k->type == CFG_STR) {
             if (!strcmp(k->name, "model"))
                 config_model_path(&s->cfg, v, sizeof(v));
+            else if (!strcmp(k->name, "whisper_model"))
+                config_whisper_path(&s->cfg, v, sizeof(v));
             else
                 config_format(&s->cfg, k, v, sizeof(v));
             r = sd_bus_message_append(reply, "{sv}", k->name, "s", v);
@@ -512,6 +566,8 @@ static const sd_bus_vtable assistant_vtable[] = {
                              method_create_session, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("GetConfig", "", , "a{sv}", SD_BUS_PARAM(config), method_get_config,
                              SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("Transcribe", "ha{sv}", SD_BUS_PARAM(audio) SD_BUS_PARAM(options), "s",
+                             SD_BUS_PARAM(text), method_transcribe, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_PROPERTY("Version", "s", prop_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("Backend", "s", prop_backend, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("State", "s", prop_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -556,11 +612,20 @@ static int send_finished(Service *s, Session *se, Job *j, const Event *ev)
     if (r >= 0)
         r = sd_bus_message_append(msg, "ts", j->id, ev->reason);
     if (r >= 0)
-        r = sd_bus_message_append(msg, "a{sv}", 9, "prompt_tokens", "u", (uint32_t)st->prompt_tokens,
-                                  "generated_tokens", "u", (uint32_t)st->generated_tokens, "prefill_ms", "d",
-                                  st->prefill_ms, "decode_ms", "d", st->decode_ms, "ttft_ms", "d", st->ttft_ms,
-                                  "queue_ms", "d", st->queue_ms, "total_ms", "d", st->total_ms, "tokens_per_s",
-                                  "d", tps, "images_encoded", "u", (uint32_t)st->images_encoded);
+        r = sd_bus_message_open_container(msg, 'a', "{sv}");
+    if (r >= 0)
+        r = sd_bus_message_append(msg, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}", "prompt_tokens", "u",
+                                  (uint32_t)st->prompt_tokens, "generated_tokens", "u",
+                                  (uint32_t)st->generated_tokens, "prefill_ms", "d", st->prefill_ms, "decode_ms",
+                                  "d", st->decode_ms, "ttft_ms", "d", st->ttft_ms, "queue_ms", "d", st->queue_ms,
+                                  "total_ms", "d", st->total_ms, "tokens_per_s", "d", tps, "images_encoded", "u",
+                                  (uint32_t)st->images_encoded);
+    if (r >= 0 && st->audio_inputs > 0) /* the question came (partly) from audio */
+        r = sd_bus_message_append(msg, "{sv}{sv}{sv}{sv}", "audio_inputs", "u", (uint32_t)st->audio_inputs,
+                                  "audio_s", "d", st->audio_s, "transcribe_ms", "d", st->transcribe_ms,
+                                  "transcript", "s", ev->result ? ev->result : "");
+    if (r >= 0)
+        r = sd_bus_message_close_container(msg);
     if (r >= 0)
         r = sd_bus_send(s->bus, msg, NULL);
     sd_bus_message_unref(msg);
@@ -585,18 +650,31 @@ static void handle_event(Service *s, Event *ev)
         }
         break;
     case EV_FINISHED:
-        if (se)
-            send_finished(s, se, j, ev);
-        reqs_remove(s, j);
-        job_free(j);
-        break;
-    case EV_FAILED:
         if (se) {
-            utf8_sanitize(ev->msg);
-            send_to_owner(s, se, "Failed", "tss", j->id, options_error_name(ev->err), ev->msg);
+            if (ev->result)
+                utf8_sanitize(ev->result);
+            send_finished(s, se, j, ev);
         }
         reqs_remove(s, j);
         job_free(j);
+        break;
+    case EV_TRANSCRIBED:
+        if (j->call) {
+            utf8_sanitize(ev->result ? ev->result : (char[]){""});
+            if (sd_bus_reply_method_return(j->call, "s", ev->result ? ev->result : "") < 0)
+                log_warn("could not send a transcript to %s", job_owner(j) ? job_owner(j) : "?");
+        }
+        reqs_remove(s, j);
+        job_release(j);
+        break;
+    case EV_FAILED:
+        utf8_sanitize(ev->msg);
+        if (j->kind == JOB_TRANSCRIBE && j->call)
+            sd_bus_reply_method_errorf(j->call, options_error_name(ev->err), "%s", ev->msg);
+        else if (se)
+            send_to_owner(s, se, "Failed", "tss", j->id, options_error_name(ev->err), ev->msg);
+        reqs_remove(s, j);
+        job_release(j);
         break;
     }
 }
@@ -607,7 +685,7 @@ void service_flush_events(Service *s)
     while (ev) {
         Event *next = ev->next;
         handle_event(s, ev);
-        free(ev);
+        event_free(ev);
         ev = next;
     }
 }
@@ -627,6 +705,9 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
         return 0;
     if (name[0] != ':' || new_owner[0])
         return 0;
+    for (int i = 0; i < s->n_reqs; i++) /* its transcriptions that have not started are skipped */
+        if (s->reqs[i]->kind == JOB_TRANSCRIBE && job_owner(s->reqs[i]) && !strcmp(job_owner(s->reqs[i]), name))
+            atomic_store(&s->reqs[i]->cancel, 1);
     for (Session *se = s->sessions, *next; se; se = next) {
         next = se->next;
         if (!strcmp(se->owner, name)) {
@@ -656,6 +737,9 @@ int service_init(Service *s, sd_event *ev, sd_bus *bus, Worker *w, const Config 
     s->event = ev;
     s->bus = bus;
     s->worker = w;
+    s->tws = worker_session_new(NULL);
+    if (!s->tws)
+        return -ENOMEM;
     r = sd_event_add_io(ev, &s->worker_src, worker_event_fd(w), EPOLLIN, on_worker, s);
     if (r < 0)
         return r;
@@ -675,13 +759,52 @@ void service_close_all(Service *s)
 {
     while (s->sessions)
         session_close(s, s->sessions);
+    if (s->tws) {
+        Job *c = calloc(1, sizeof(*c));
+        if (c) {
+            c->kind = JOB_CLOSE;
+            c->ws = s->tws;
+            worker_submit(s->worker, c);
+        } else {
+            log_error("out of memory closing the transcription queue");
+        }
+        s->tws = NULL;
+    }
+}
+
+static int on_watchdog(sd_event_source *src, uint64_t usec, void *userdata)
+{
+    Service *s = userdata;
+    double age = worker_heartbeat_age_ms(s->worker);
+
+    /* alive: a heartbeat younger than the period (at least 3 s: an idle worker beats once a second) */
+    if (age < 3000.0 || age * 1000.0 < (double)s->watchdog_usec)
+        sd_notify(0, "WATCHDOG=1");
+    else
+        log_warn("watchdog: the worker has not shown progress for %.0f ms; not pinging systemd", age);
+    sd_event_source_set_time_relative(src, s->watchdog_usec / 2);
+    return sd_event_source_set_enabled(src, SD_EVENT_ON);
+}
+
+int service_watchdog_start(Service *s)
+{
+    uint64_t usec = 0;
+    int r = sd_watchdog_enabled(0, &usec);
+    if (r <= 0 || usec == 0)
+        return 0; /* not under a systemd watchdog */
+    s->watchdog_usec = usec;
+    r = sd_event_add_time_relative(s->event, &s->watchdog, CLOCK_MONOTONIC, usec / 2, 0, on_watchdog, s);
+    if (r < 0)
+        return r;
+    log_info("systemd watchdog every %.1f s", (double)usec / 2e6);
+    return sd_event_source_set_enabled(s->watchdog, SD_EVENT_ON);
 }
 
 void service_done(Service *s)
 {
     service_close_all(s);
     for (int i = 0; i < s->n_reqs; i++)
-        job_free(s->reqs[i]);
+        job_release(s->reqs[i]);
     free(s->reqs);
     s->reqs = NULL;
     s->n_reqs = s->cap_reqs = 0;
@@ -689,11 +812,13 @@ void service_done(Service *s)
     s->obj_slot = sd_bus_slot_unref(s->obj_slot);
     s->worker_src = sd_event_source_unref(s->worker_src);
     s->idle_timer = sd_event_source_unref(s->idle_timer);
+    s->watchdog = sd_event_source_unref(s->watchdog);
 }
 
 void service_reload(Service *s, const Config *next)
 {
     char a[CONFIG_STR_MAX], b[CONFIG_STR_MAX];
+    int n_restart = 0;
 
     for (int i = 0; i < config_n_keys; i++) {
         const CfgKey *k = &config_keys[i];
@@ -703,6 +828,7 @@ void service_reload(Service *s, const Config *next)
             continue;
         if (!k->reloadable) {
             log_warn("reload: %s changed (%s → %s) but needs a restart", k->name, a, b);
+            n_restart++;
             continue;
         }
         char *dst = (char *)&s->cfg + k->offset;
@@ -710,5 +836,7 @@ void service_reload(Service *s, const Config *next)
         memcpy(dst, src, k->type == CFG_STR ? strlen(src) + 1 : k->type == CFG_INT ? sizeof(int) : sizeof(double));
         log_info("reload: %s = %s", k->name, b);
     }
+    if (n_restart)
+        sd_notifyf(0, "STATUS=serving " MYNA_BUS_NAME "; %d changed key(s) need a restart", n_restart);
     idle_update(s);
 }

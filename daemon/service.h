@@ -32,8 +32,11 @@ typedef struct {
     Session *sessions;          /* owned list */
     int n_sessions;
     uint64_t next_session, next_request;
-    Job **reqs;                 /* ASK jobs submitted and not finished (owned) */
+    Job **reqs;                 /* ASK and TRANSCRIBE jobs submitted and not finished (owned) */
     int n_reqs, cap_reqs;
+    WorkerSession *tws;         /* the transcription queue (handed to the worker with CLOSE) */
+    sd_event_source *watchdog;  /* WATCHDOG=1 pings under systemd (NULL when WatchdogSec is not set) */
+    uint64_t watchdog_usec;
 } Service;
 
 /* Register the objects, the NameOwnerChanged match and the worker's eventfd on the loop. The bus name is
@@ -44,6 +47,9 @@ void service_close_all(Service *s);
 /* Deliver the worker's remaining events (after worker_stop) so clients get Failed(Cancelled). */
 void service_flush_events(Service *s);
 void service_done(Service *s);
+/* Under systemd with WatchdogSec: ping WATCHDOG=1 from the loop thread every half period, but only while
+ * the worker's heartbeat is fresher than the period (a stuck worker lets systemd restart the daemon). */
+int service_watchdog_start(Service *s);
 /* Apply a reloaded configuration (reloadable keys only; the others are kept and a warning names them). */
 void service_reload(Service *s, const Config *next);
 

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h" /* HAVE_FFMPEG */
 #include "log.h"
 
 struct WorkerSession {
@@ -40,6 +42,9 @@ struct Worker {
     char state_msg[512];      /* (mu) */
     Engine *engine;           /* owned by the thread; published when READY */
     WorkerSession *ring;      /* worker-private */
+    Backend *whisper_be;      /* owned, worker-private: the speech model's backend (loaded on first use) */
+    Whisper *whisper;         /* owned, worker-private */
+    _Atomic double beat_ms;   /* last heartbeat (worker_now_ms) */
 };
 
 double worker_now_ms(void)
@@ -62,6 +67,16 @@ static void post(Worker *w, Event *e)
     w->ev_tail = e;
     pthread_mutex_unlock(&w->mu);
     if (write(w->efd, &one, sizeof(one)) < 0) { /* EAGAIN: counter saturated, the loop wakes anyway */
+    }
+}
+
+static void beat(Worker *w) { atomic_store(&w->beat_ms, worker_now_ms()); }
+
+void event_free(Event *e)
+{
+    if (e) {
+        free(e->result);
+        free(e);
     }
 }
 
@@ -100,6 +115,11 @@ static void post_finished(Worker *w, Job *j, const char *reason)
     e->stats.prompt_tokens = j->stats.n_prompt;
     e->stats.generated_tokens = j->n_generated;
     e->stats.images_encoded = j->images_encoded;
+    e->stats.audio_inputs = j->audio_inputs;
+    e->stats.audio_s = j->audio_s;
+    e->stats.transcribe_ms = j->transcribe_ms;
+    if (j->transcript)
+        e->result = strdup(j->transcript); /* NULL on ENOMEM: the stats just lack it */
     e->stats.prefill_ms = j->stats.prefill_ms;
     e->stats.decode_ms = j->started ? now - j->t_start - j->stats.prefill_ms : 0;
     if (e->stats.decode_ms < 0)
@@ -141,6 +161,141 @@ static void session_destroy(Worker *w, WorkerSession *s)
     free(s);
 }
 
+/* ---- speech ------------------------------------------------------------------------------------------ */
+
+void speech_options_default(SpeechOptions *o, int max_audio_bytes, int max_audio_seconds)
+{
+    memset(o, 0, sizeof(*o));
+    whisper_options_default(&o->whisper);
+    o->audio.sample_rate = AUDIO_DEFAULT_SAMPLE_RATE;
+    o->audio.max_input_bytes = max_audio_bytes;
+    o->audio.max_seconds = max_audio_seconds;
+}
+
+/* Decode fd and transcribe it. Codes for the client: -ENODEV NoModel (speech model not installed),
+ * -EMEDIUMTYPE UnsupportedMedia (does not decode: the decoder's message), -E2BIG TooLarge (over a cap),
+ * -EIO/-ENOMEM. *ret_text is malloc'd. */
+static int transcribe_fd(Worker *w, int fd, const SpeechOptions *so, char **ret_text, double *ret_audio_s,
+                         char *msg, size_t msg_len)
+{
+    const char *path = w->cfg.whisper_path;
+    char why[224] = "";
+    int r;
+
+    if (access(path, R_OK) < 0)
+        return err_set(msg, msg_len, -ENODEV, "speech model not installed (%.160s): run scripts/fetch-models",
+                       path);
+#if HAVE_FFMPEG
+    AudioPcm pcm;
+    r = audio_decode_fd(fd, &so->audio, &pcm, why, sizeof(why));
+    if (r < 0) {
+        int code = r == -ENOMEM ? r : r == -EFBIG || r == -ETIMEDOUT ? -E2BIG : r == -EIO ? -EIO : -EMEDIUMTYPE;
+        return err_set(msg, msg_len, code, "audio: %s", why[0] ? why : strerror(-r));
+    }
+    if (!w->whisper) {
+        double t0 = worker_now_ms();
+        r = backend_new_by_name(w->cfg.backend, w->cfg.threads, &w->whisper_be, why, sizeof(why));
+        if (r >= 0)
+            r = whisper_load(path, w->whisper_be, &w->whisper, why, sizeof(why));
+        if (r < 0) {
+            backend_free(w->whisper_be);
+            w->whisper_be = NULL;
+            audio_pcm_free(&pcm);
+            log_error("speech model %s: %s", path, why);
+            return err_set(msg, msg_len, r == -ENOENT ? -ENODEV : -EIO, "speech model %.100s: %s", path, why);
+        }
+        log_info("speech model %s loaded in %.0f ms", path, worker_now_ms() - t0);
+    }
+    WhisperOptions o = so->whisper;
+    o.language = so->language[0] ? so->language : NULL;
+    char *text = NULL;
+    r = whisper_transcribe(w->whisper, pcm.samples, (size_t)pcm.n_samples, &o, &text, NULL);
+    if (ret_audio_s)
+        *ret_audio_s = (double)pcm.n_samples / (pcm.sample_rate > 0 ? pcm.sample_rate : 16000);
+    audio_pcm_free(&pcm);
+    if (r == -E2BIG)
+        return err_set(msg, msg_len, r, "audio: longer than %d s", WHISPER_MAX_SECONDS);
+    if (r < 0)
+        return err_set(msg, msg_len, r == -ENOMEM ? r : -EIO, "transcription failed: %s", strerror(-r));
+    *ret_text = text;
+    return 0;
+#else
+    (void)fd; (void)so; (void)ret_text; (void)ret_audio_s; (void)why; (void)r;
+    return err_set(msg, msg_len, -EMEDIUMTYPE, "audio: this mynad was built without FFmpeg");
+#endif
+}
+
+/* Transcribe the ASK's audio attachments in order and make the user text: the transcripts alone when the
+ * text is empty, else the text, a blank line and the transcripts (docs/DBUS.md). */
+static int transcribe_attachments(Worker *w, Job *j, char **ret_text, char *msg, size_t msg_len)
+{
+    size_t cap = strlen(j->text ? j->text : "") + 1, len = 0;
+    char *all = NULL;
+    double t0 = worker_now_ms();
+    int r;
+
+    for (int i = 0; i < j->n_att; i++) {
+        if (j->att[i].kind != MEDIA_AUDIO)
+            continue;
+        char *t = NULL, why[200];
+        double sec = 0;
+        r = transcribe_fd(w, j->att[i].fd, &j->speech, &t, &sec, why, sizeof(why));
+        if (r < 0) {
+            free(all);
+            return err_set(msg, msg_len, r, "attachment %d (audio): %s", i + 1, why);
+        }
+        size_t n = strlen(t);
+        char *na = realloc(all, len + n + 2);
+        if (!na) {
+            free(t);
+            free(all);
+            return -ENOMEM;
+        }
+        all = na;
+        if (len)
+            all[len++] = ' ';
+        memcpy(all + len, t, n + 1);
+        len += n;
+        free(t);
+        j->audio_inputs++;
+        j->audio_s += sec;
+    }
+    j->transcribe_ms = worker_now_ms() - t0;
+    if (!all)
+        return 0;
+    free(j->transcript);
+    j->transcript = all;
+    const char *text = j->text && j->text[0] ? j->text : NULL;
+    char *out = malloc(cap + len + 2);
+    if (!out)
+        return -ENOMEM;
+    snprintf(out, cap + len + 2, "%s%s%s", text ? text : "", text ? "\n\n" : "", all);
+    *ret_text = out;
+    return 0;
+}
+
+static void run_transcribe(Worker *w, Job *j)
+{
+    char msg[256], *text = NULL;
+    double sec = 0;
+    int r = transcribe_fd(w, j->att[0].fd, &j->speech, &text, &sec, msg, sizeof(msg));
+
+    if (r < 0) {
+        post_failed(w, j, r, "%s", msg);
+        return;
+    }
+    Event *e = event_new(EV_TRANSCRIBED, j);
+    if (!e) {
+        free(text);
+        log_error("worker: out of memory posting a transcript; request %llu is lost", (unsigned long long)j->id);
+        return;
+    }
+    e->result = text;
+    e->stats.audio_s = sec;
+    e->stats.total_ms = worker_now_ms() - j->t_submit;
+    post(w, e);
+}
+
 /* Decode the attachments (here, not on the loop thread: decoding can take a while) and queue the user turn
  * with them. Errors are mapped for the client: UnsupportedMedia (-EMEDIUMTYPE) for a kind the model does not
  * take or a file that does not decode, TooLarge (-E2BIG) over a cap, InvalidArgument for a tag mismatch. */
@@ -148,27 +303,47 @@ static int add_with_media(Worker *w, WorkerSession *s, Job *j, char *msg, size_t
 {
     const Engine *e = w->engine;
     MediaItem items[JOB_MAX_ATTACHMENTS];
-    char why[224] = "";
-    int r = 0, n = 0;
+    char why[224] = "", *spoken = NULL;
+    int r = 0, n = 0, n_visual = 0;
 
     memset(items, 0, sizeof(items));
-    for (int i = 0; i < j->n_att; i++)
+    for (int i = 0; i < j->n_att; i++) {
+        if (j->att[i].kind == MEDIA_AUDIO) /* the daemon hears for every model: Whisper, then text */
+            continue;
+        n_visual++;
         if (!(e->media_kinds & (1u << j->att[i].kind)) || !e->ops->add_user_media) {
             engine_media_error(e, j->att[i].kind, msg, msg_len);
             return -EMEDIUMTYPE;
         }
-    for (; n < j->n_att; n++) {
-        r = media_decode_fd(j->att[n].fd, j->att[n].kind, &j->media_limits, &items[n], why, sizeof(why));
+    }
+    if (n_visual < j->n_att && (r = transcribe_attachments(w, j, &spoken, msg, msg_len)) < 0)
+        return r;
+    const char *text = spoken ? spoken : j->text;
+    if (n_visual == 0) {
+        r = e->ops->add_message(s->es, "user", text);
+        free(spoken);
+        if (r == -E2BIG)
+            return err_set(msg, msg_len, r, "the question (with what the audio said) would exceed the context "
+                                            "length; Reset() the session or send less");
+        if (r < 0)
+            return err_set(msg, msg_len, r, "could not add the message: %s", strerror(-r));
+        return 0;
+    }
+    for (int i = 0; i < j->n_att; i++) {
+        if (j->att[i].kind == MEDIA_AUDIO)
+            continue;
+        r = media_decode_fd(j->att[i].fd, j->att[i].kind, &j->media_limits, &items[n], why, sizeof(why));
         if (r < 0) {
             int code = r == -ENOMEM ? r : media_error_is_too_large(r) ? -E2BIG : -EMEDIUMTYPE;
-            err_set(msg, msg_len, code, "attachment %d (%s): %s", n + 1, media_kind_name(j->att[n].kind),
+            err_set(msg, msg_len, code, "attachment %d (%s): %s", i + 1, media_kind_name(j->att[i].kind),
                     why[0] ? why : strerror(-r));
             r = code;
             goto out;
         }
+        n++;
     }
     int before = e->ops->images_encoded ? e->ops->images_encoded(s->es) : 0;
-    r = e->ops->add_user_media(s->es, j->text, items, n, why, sizeof(why));
+    r = e->ops->add_user_media(s->es, text, items, n, why, sizeof(why));
     if (e->ops->images_encoded)
         j->images_encoded = e->ops->images_encoded(s->es) - before;
     if (r == -E2BIG)
@@ -178,6 +353,7 @@ static int add_with_media(Worker *w, WorkerSession *s, Job *j, char *msg, size_t
 out:
     for (int i = 0; i < n; i++)
         media_item_free(&items[i]);
+    free(spoken);
     return r;
 }
 
@@ -235,6 +411,14 @@ static int session_unit(Worker *w, WorkerSession *s)
     }
     if (j->kind == JOB_CLOSE)
         return 1; /* the caller frees the session with its job */
+    if (j->kind == JOB_TRANSCRIBE) { /* one unit: needs no language model */
+        pop_job(s);
+        if (atomic_load(&j->cancel))
+            post_failed(w, j, -ECANCELED, "cancelled%s", NULL);
+        else
+            run_transcribe(w, j);
+        return 1;
+    }
     if (!w->engine) {
         pop_job(s); /* before posting: once posted, the loop may free the job */
         post_failed(w, j, -ENODEV, "no model is loaded%s", NULL);
@@ -325,6 +509,7 @@ static void round_robin(Worker *w)
     while (*p) {
         WorkerSession *s = *p;
         int done = session_unit(w, s);
+        beat(w);
         if (done && s->head && s->head->kind == JOB_CLOSE) {
             /* a CLOSE at the front: the loop cancelled the jobs before it, so it is reached promptly */
             *p = s->ring_next;
@@ -352,7 +537,7 @@ static void drain_on_stop(Worker *w)
         int close = 0;
         while (s->head) {
             Job *j = pop_job(s);
-            if (j->kind == JOB_ASK)
+            if (JOB_LOOP_OWNED(j->kind))
                 post_failed(w, j, -ECANCELED, "the daemon is shutting down%s", NULL);
             else {
                 close |= j->kind == JOB_CLOSE;
@@ -389,8 +574,13 @@ static void *worker_main(void *arg)
     }
     for (;;) {
         pthread_mutex_lock(&w->mu);
-        while (!w->stop && !w->in_head && !w->ring)
-            pthread_cond_wait(&w->cond, &w->mu);
+        while (!w->stop && !w->in_head && !w->ring) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_sec += 1; /* wake once a second to show the watchdog this thread is alive */
+            pthread_cond_timedwait(&w->cond, &w->mu, &ts);
+            beat(w);
+        }
         if (w->stop) {
             pthread_mutex_unlock(&w->mu);
             break;
@@ -420,7 +610,12 @@ int worker_start(const WorkerConfig *cfg, int no_model, Worker **ret)
         return r;
     }
     pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cond, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    atomic_init(&w->beat_ms, worker_now_ms());
     r = -pthread_create(&w->thread, NULL, worker_main, w);
     if (r < 0) {
         close(w->efd);
@@ -454,17 +649,19 @@ void worker_free(Worker *w)
         next = j->next;
         if (j->kind == JOB_CLOSE)
             session_destroy(w, j->ws);
-        if (j->kind != JOB_ASK) /* ASK jobs belong to the loop */
+        if (!JOB_LOOP_OWNED(j->kind)) /* ASK and TRANSCRIBE jobs belong to the loop */
             job_free(j);
     }
     w->in_head = w->in_tail = NULL;
     Event *e = worker_take_events(w);
     while (e) {
         Event *n = e->next;
-        free(e);
+        event_free(e);
         e = n;
     }
     engine_free(w->engine);
+    whisper_free(w->whisper);
+    backend_free(w->whisper_be);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cond);
     close(w->efd);
@@ -493,6 +690,11 @@ WorkerState worker_state(Worker *w, char *msg, size_t msg_len)
         snprintf(msg, msg_len, "%s", w->state_msg);
     pthread_mutex_unlock(&w->mu);
     return st;
+}
+
+double worker_heartbeat_age_ms(Worker *w)
+{
+    return worker_now_ms() - atomic_load(&w->beat_ms);
 }
 
 const Engine *worker_engine(Worker *w)
@@ -558,11 +760,31 @@ Job *job_new_ask(WorkerSession *ws, uint64_t id, const char *text, const LmSampl
     return j;
 }
 
+Job *job_new_transcribe(WorkerSession *ws, uint64_t id, int fd, const SpeechOptions *so, void *call)
+{
+    Job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        close(fd);
+        return NULL;
+    }
+    j->kind = JOB_TRANSCRIBE;
+    j->ws = ws;
+    j->id = id;
+    j->speech = *so;
+    j->call = call;
+    atomic_init(&j->cancel, 0);
+    j->att[0].kind = MEDIA_AUDIO;
+    j->att[0].fd = fd;
+    j->n_att = 1;
+    return j;
+}
+
 void job_free(Job *j)
 {
     if (j) {
         for (int i = 0; i < j->n_att; i++)
             close(j->att[i].fd);
+        free(j->transcript);
         free(j->text);
         free(j);
     }

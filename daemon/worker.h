@@ -3,8 +3,11 @@
  * total limits), interleaves the active sessions one token at a time (round-robin), polls each request's
  * cancel flag before every token, and posts tokens and completions to the loop thread through an eventfd.
  * Not here: D-Bus (the loop thread turns events into signals), argument validation, limits.
- * Ownership: the loop allocates ASK jobs and frees them after their final event (FINISHED or FAILED);
- * RESET and CLOSE jobs, and WorkerSessions once CLOSE is queued, belong to the worker.
+ * Speech: TRANSCRIBE jobs and audio attachments are decoded (speech/audio.h) and transcribed with Whisper
+ * (speech/whisper.h) here, on the worker thread; the Whisper model is loaded on first use and kept.
+ * Ownership: the loop allocates ASK and TRANSCRIBE jobs and frees them after their final event (FINISHED,
+ * TRANSCRIBED or FAILED); RESET and CLOSE jobs, and WorkerSessions once CLOSE is queued, belong to the
+ * worker.
  */
 #ifndef MYNA_DAEMON_WORKER_H
 #define MYNA_DAEMON_WORKER_H
@@ -12,13 +15,26 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "audio.h"
 #include "engine.h"
 #include "lm.h"
+#include "whisper.h"
 
 typedef struct Worker Worker;
 typedef struct WorkerSession WorkerSession;
 
-typedef enum { JOB_ASK, JOB_RESET, JOB_CLOSE } JobKind;
+typedef enum { JOB_ASK, JOB_RESET, JOB_CLOSE, JOB_TRANSCRIBE } JobKind;
+#define JOB_LOOP_OWNED(k) ((k) == JOB_ASK || (k) == JOB_TRANSCRIBE)
+
+/* How one audio input is decoded and transcribed (Transcribe options, or the defaults for attachments). */
+typedef struct {
+    WhisperOptions whisper;  /* .language is set by the worker from language[] */
+    char language[16];       /* "" = the model's default (English) */
+    AudioDecodeOptions audio;/* caps: max_audio_bytes, max_audio_seconds */
+} SpeechOptions;
+
+/* Defaults for audio attachments and Transcribe: whisper_options_default, the config's caps. */
+void speech_options_default(SpeechOptions *o, int max_audio_bytes, int max_audio_seconds);
 
 enum { JOB_MAX_ATTACHMENTS = 16 };
 
@@ -39,20 +55,27 @@ typedef struct Job {
     JobAttachment att[JOB_MAX_ATTACHMENTS];
     int n_att;
     MediaLimits media_limits; /* caps for decoding the attachments (from the config at Ask time) */
+    SpeechOptions speech;    /* TRANSCRIBE, and audio attachments of an ASK */
+    void *call;              /* loop-side (TRANSCRIBE: the method call to answer); never touched here */
     double t_submit;         /* monotonic ms, set by worker_submit */
     /* worker-private */
     struct Job *next;
     int started, n_generated;
     int images_encoded;
+    int audio_inputs;        /* audio attachments transcribed */
+    double audio_s, transcribe_ms;
+    char *transcript;        /* owned: what the audio attachments said (ASK) */
     double t_start, t_first;
     LmStats stats;
 } Job;
 
-typedef enum { EV_TOKEN, EV_FINISHED, EV_FAILED, EV_STATE } EventKind;
+typedef enum { EV_TOKEN, EV_FINISHED, EV_FAILED, EV_STATE, EV_TRANSCRIBED } EventKind;
 
 typedef struct {
     int prompt_tokens, generated_tokens;
     int images_encoded;      /* encoder runs for this request (0 for follow-ups on an attached image) */
+    int audio_inputs;        /* audio attachments transcribed into the question */
+    double audio_s, transcribe_ms;
     double prefill_ms, decode_ms, ttft_ms, queue_ms, total_ms;
 } JobStats;
 
@@ -64,6 +87,8 @@ typedef struct Event {
     JobStats stats;          /* EV_FINISHED */
     int err;                 /* EV_FAILED: negative errno (-E2BIG too large, -ENODEV no model, ...) */
     char msg[256];           /* EV_FAILED message */
+    char *result;            /* owned, may be NULL: EV_TRANSCRIBED text, EV_FINISHED audio transcript;
+                                free with event_free */
     struct Event *next;
 } Event;
 
@@ -73,6 +98,7 @@ typedef struct {
     char model_path[4096];
     char backend[64];
     int threads, n_ctx;
+    char whisper_path[4096]; /* speech model, loaded on first use */
 } WorkerConfig;
 
 /* Start the thread; it loads the model first (state LOADING, then READY or ERROR, each announced with an
@@ -84,7 +110,11 @@ void worker_stop(Worker *w);
 void worker_free(Worker *w); /* accepts NULL; stops first */
 
 int worker_event_fd(const Worker *w);   /* readable when events are waiting */
-Event *worker_take_events(Worker *w);   /* the waiting events, oldest first; caller frees each with free() */
+Event *worker_take_events(Worker *w);   /* the waiting events, oldest first; caller frees each with event_free */
+void event_free(Event *e);              /* accepts NULL; one event (not the list) */
+/* Milliseconds since the worker thread last showed it is alive (it beats at least once a second while
+ * idle, and between units of work). For the systemd watchdog. */
+double worker_heartbeat_age_ms(Worker *w);
 
 /* State and, once READY, the engine's description (read-only after READY). msg: the error when ERROR. */
 WorkerState worker_state(Worker *w, char *msg, size_t msg_len);
@@ -95,6 +125,9 @@ void worker_session_discard(WorkerSession *ws); /* only for one never submitted 
 /* Queue a job; for CLOSE the session is the worker's from now on. */
 void worker_submit(Worker *w, Job *j);
 Job *job_new_ask(WorkerSession *ws, uint64_t id, const char *text, const LmSampling *sp, void *user);
+/* A TRANSCRIBE of fd (owned by the job from now on, also on failure) on ws (the service's transcription
+ * queue: one session, so transcriptions run in order). */
+Job *job_new_transcribe(WorkerSession *ws, uint64_t id, int fd, const SpeechOptions *so, void *call);
 void job_free(Job *j); /* accepts NULL; closes the attachments' fds */
 /* Add an attachment; the job owns fd from now on (also on failure: -E2BIG past JOB_MAX_ATTACHMENTS closes it). */
 int job_add_attachment(Job *j, MediaKind kind, int fd);

@@ -202,7 +202,10 @@ int lm_config_from_hf(const json_t *cfg, LmConfig *c, char *err, size_t err_len)
     if (strcmp(mt, "mllama") == 0)
         return err_set(err, err_len, -ENOTSUP, "config.json: model_type 'mllama' is Llama 3.2 Vision, not a text-only "
                        "model: load it with myna_model_load() (adapters/model.h), as myna-run and mynad do");
-    if (strcmp(mt, "llama") != 0)
+    /* LLaMA-Omni folders (omni_speech2s_llama / omni_speech_llama) hold a plain Llama text model plus
+     * speech_encoder/speech_projector/speech_generator tensors: the LM is read as llama, the speech_*
+     * tensors are never looked up here (adapters/speech-adapter.h loads the projector). */
+    if (strcmp(mt, "llama") != 0 && strcmp(mt, "omni_speech2s_llama") != 0 && strcmp(mt, "omni_speech_llama") != 0)
         return err_set(err, err_len, -ENOTSUP, "config.json: model_type '%s' is not supported (llama only)", mt);
     if ((r = hf_int(cfg, "hidden_size", -1, &c->n_embd, err, err_len)) < 0 ||
         (r = hf_int(cfg, "num_hidden_layers", -1, &c->n_layers, err, err_len)) < 0 ||

@@ -28,7 +28,7 @@
 #if HAVE_FFMPEG
 #include "mel.h"
 #endif
-#if __has_include(<zlib.h>)
+#if !defined(MYNA_NO_ZLIB) && __has_include(<zlib.h>)
 #include <zlib.h>
 #define HAVE_ZLIB 1
 #else
@@ -387,7 +387,8 @@ int whisper_transcribe(Whisper *w, const float *pcm16k, size_t n, const WhisperO
                 log_error("whisper: decoder failed: %d", r);
                 goto out;
             }
-            int fallback = (o->compression_ratio_threshold > 0 && res.compression_ratio > o->compression_ratio_threshold) ||
+            int fallback = (o->compression_ratio_threshold > 0 &&
+                            res.compression_ratio > o->compression_ratio_threshold) ||
                            res.avg_logprob < o->logprob_threshold;
             if (o->no_speech_threshold > 0 && res.no_speech_prob > o->no_speech_threshold)
                 fallback = 0;

@@ -196,6 +196,12 @@ def convert(model_dir, out_dir):
     if os.path.exists(p):
         cfg_ct2 = json.load(open(p))
     multilingual = n_vocab >= 51865
+    eot, sot = (50257, 50258) if multilingual else (50256, 50257)
+    p = os.path.join(model_dir, "tokenizer.json")
+    if os.path.exists(p):  # the tokenizer knows best
+        added = {t.get("content"): t.get("id") for t in json.load(open(p)).get("added_tokens", [])}
+        eot = added.get("<|endoftext|>", eot)
+        sot = added.get("<|startoftranscript|>", sot)
     config = {
         "architectures": ["WhisperForConditionalGeneration"],
         "model_type": "whisper",
@@ -213,10 +219,10 @@ def convert(model_dir, out_dir):
         "activation_function": "gelu",
         "scale_embedding": False,
         "tie_word_embeddings": True,
-        "bos_token_id": 50256,
-        "eos_token_id": 50256,
-        "pad_token_id": 50256,
-        "decoder_start_token_id": 50258 if multilingual else 50257,
+        "bos_token_id": eot,
+        "eos_token_id": eot,
+        "pad_token_id": eot,
+        "decoder_start_token_id": sot,
         "suppress_tokens": cfg_ct2.get("suppress_ids", []),
         "begin_suppress_tokens": cfg_ct2.get("suppress_ids_begin", [220, 50256]),
         "torch_dtype": "float16" if v["decoder/embeddings/weight"][1] == "F16" else "float32",
@@ -225,7 +231,7 @@ def convert(model_dir, out_dir):
     gen = {"suppress_tokens": config["suppress_tokens"],
            "begin_suppress_tokens": config["begin_suppress_tokens"],
            "decoder_start_token_id": config["decoder_start_token_id"],
-           "eos_token_id": 50256, "pad_token_id": 50256, "bos_token_id": 50256,
+           "eos_token_id": eot, "pad_token_id": eot, "bos_token_id": eot,
            "is_multilingual": multilingual,
            "alignment_heads": cfg_ct2.get("alignment_heads", [])}
     json.dump(gen, open(os.path.join(out_dir, "generation_config.json"), "w"), indent=1)

@@ -118,8 +118,9 @@ static void gemm_rows(const MatmulJob *j, int s, int64_t r0, int64_t r1)
     const char *w = j->w[s];
     size_t ws = j->wstride[s], ys = j->ys[s];
     float *y = j->y[s];
-    /* packed activations are 1.25 bytes per element: 32 token rows of them stay in L2 next to the rows */
-    const int64_t tokens = j->packed ? MM_TOKENS_P : MM_TOKENS;
+    /* quantized activations are ~1.1–1.25 bytes per element: 32 token rows of them stay in L2 next to the
+     * weight rows (F32 ones: 8) */
+    const int64_t tokens = j->packed || j->xdt != DTYPE_F32 ? MM_TOKENS_P : MM_TOKENS;
     for (int64_t rb = r0; rb < r1; rb += MM_ROWS) {
         int nr = (int)(r1 - rb < MM_ROWS ? r1 - rb : MM_ROWS);
         for (int64_t tb = 0; tb < j->T; tb += tokens) {
