@@ -104,7 +104,7 @@ static int parse_one(sd_bus_message *m, const char *key, const char *contents, i
         sp->temperature = (float)d;
     } else if (!strcmp(key, "top_p")) {
         WANT_NUM();
-        if (!(d > 0) || d > 1)
+        if (!((float)d > 0) || d > 1) /* the float it becomes must stay positive (1e-300 does not) */
             return err_set(err, err_len, -EINVAL, "option 'top_p': %g is outside (0, 1]", d);
         sp->top_p = (float)d;
     } else if (!strcmp(key, "min_p")) {
