@@ -3,10 +3,12 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cross-attn.h"
 #include "log.h"
+#include "weights.h"
 
 #define TRY(call) do { int r_ = (call); if (r_ < 0) { log_debug("cross-attn: %s: %d", #call, r_); return r_; } } \
     while (0)
@@ -19,6 +21,36 @@ static Tensor view3(const Tensor *t, int64_t ne0, int64_t ne1, int64_t ne2)
     tensor_init(&v, t->dtype, ne2 > 1 ? 3 : 2, ne, t->data);
     v.mem = t->mem;
     return v;
+}
+
+int cross_attn_load(CrossAttnLayer *x, MllamaStore *store, const HfModel *hf, const LmConfig *cfg,
+                    const char *prefix, int norms_optional, char *err, size_t err_len)
+{
+    const int64_t C = cfg->n_embd, QD = (int64_t)cfg->n_heads * cfg->head_dim;
+    const int64_t KD = (int64_t)cfg->n_kv_heads * cfg->head_dim, FF = cfg->n_ff, HD = cfg->head_dim;
+    struct { const char *n; Tensor *t; int64_t a, b; int optional; } tab[] = {
+        {"input_layernorm.weight", &x->attn_norm, C, 0, 0}, {"cross_attn.q_proj.weight", &x->wq, C, QD, 0},
+        {"cross_attn.k_proj.weight", &x->wk, C, KD, 0}, {"cross_attn.v_proj.weight", &x->wv, C, KD, 0},
+        {"cross_attn.o_proj.weight", &x->wo, QD, C, 0}, {"cross_attn.q_norm.weight", &x->q_norm, HD, 0, 1},
+        {"cross_attn.k_norm.weight", &x->k_norm, HD, 0, 1},
+        {"post_attention_layernorm.weight", &x->ffn_norm, C, 0, 0}, {"mlp.gate_proj.weight", &x->w_gate, C, FF, 0},
+        {"mlp.up_proj.weight", &x->w_up, C, FF, 0}, {"mlp.down_proj.weight", &x->w_down, FF, C, 0},
+    };
+    char name[192];
+    int r;
+
+    for (size_t j = 0; j < sizeof(tab) / sizeof(tab[0]); j++) {
+        snprintf(name, sizeof(name), "%s.%s", prefix, tab[j].n);
+        if (norms_optional && tab[j].optional && !hf_model_find(hf, name))
+            continue;
+        if ((r = adapter_bind(store, hf, name, tab[j].a, tab[j].b, tab[j].t, err, err_len)) < 0)
+            return r;
+    }
+    snprintf(name, sizeof(name), "%s.cross_attn_attn_gate", prefix);
+    if ((r = adapter_gate(store, hf, name, &x->gate_attn, err, err_len)) < 0)
+        return r;
+    snprintf(name, sizeof(name), "%s.cross_attn_mlp_gate", prefix);
+    return adapter_gate(store, hf, name, &x->gate_mlp, err, err_len);
 }
 
 int cross_attn_kv(Backend *be, const LmConfig *cfg, const CrossAttnLayer *w, const Tensor *xs, Tensor *k,

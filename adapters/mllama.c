@@ -21,6 +21,7 @@
 #include "cross-attn.h"
 #include "log.h"
 #include "mllama.h"
+#include "weights.h"
 
 typedef CrossAttnLayer CrossLayer; /* the layer math lives in cross-attn.c (shared with the speech adapter) */
 
@@ -77,20 +78,6 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static void free_t(Backend *be, Tensor *t)
-{
-    if (t->data)
-        be->ops->tensor_free(be, t);
-    t->data = NULL;
-}
-
-static int alloc_t(Backend *be, Tensor *t, int n_dims, int64_t ne0, int64_t ne1, int64_t ne2)
-{
-    int64_t ne[3] = {ne0, ne1, ne2};
-    int r = tensor_init(t, DTYPE_F32, n_dims, ne, NULL);
-    return r < 0 ? r : be->ops->tensor_alloc(be, t);
-}
-
 static Tensor rows2(const Tensor *t, int64_t r0, int64_t n)
 {
     Tensor v = *t;
@@ -112,21 +99,6 @@ static Tensor shaped(const Tensor *t, int64_t ne0, int64_t ne1, int64_t ne2, siz
 }
 
 /* ---- loading ------------------------------------------------------------------------------------------- */
-
-static int bind(Mllama *m, const char *name, int64_t ne0, int64_t ne1, Tensor *ret, char *err, size_t err_len)
-{
-    int64_t ne[2] = {ne0, ne1};
-    return mllama_store_bind(&m->store, m->hf, name, ne1 ? 2 : 1, ne, ne1 == 0, ret, err, err_len);
-}
-
-static int scalar_gate(Mllama *m, const char *name, float *ret, char *err, size_t err_len)
-{
-    float *g;
-    int r = mllama_store_host_f32(&m->store, m->hf, name, 1, &g, err, err_len);
-    if (r == 0)
-        *ret = tanhf(g[0]);
-    return r;
-}
 
 static int load_text(Mllama *m, char *err, size_t err_len)
 {
@@ -176,15 +148,15 @@ static int load_text(Mllama *m, char *err, size_t err_len)
         return r;
     const LmConfig *c = &d->cfg;
     int64_t C = c->n_embd, V = c->n_vocab, QD = (int64_t)c->n_heads * c->head_dim;
-    int64_t KD = (int64_t)c->n_kv_heads * c->head_dim, FF = c->n_ff, HD = c->head_dim;
+    int64_t KD = (int64_t)c->n_kv_heads * c->head_dim, FF = c->n_ff;
     if (m->image_token < V || m->image_token >= V + 8)
         return err_set(err, err_len, -EBADMSG, "config.json: image_token_index %d outside [%lld, %lld)",
                        m->image_token, (long long)V, (long long)V + 8);
     if (!(d->w.layers = calloc((size_t)c->n_layers, sizeof(*d->w.layers))))
         return -ENOMEM;
-    if ((r = bind(m, "language_model.model.embed_tokens.weight", C, V + 8, &d->w.tok_embd, err, err_len)) < 0 ||
-        (r = bind(m, "language_model.model.norm.weight", C, 0, &d->w.out_norm, err, err_len)) < 0 ||
-        (r = bind(m, "language_model.lm_head.weight", C, V, &d->w.output, err, err_len)) < 0)
+    if ((r = adapter_bind(&m->store, m->hf, "language_model.model.embed_tokens.weight", C, V + 8, &d->w.tok_embd, err, err_len)) < 0 ||
+        (r = adapter_bind(&m->store, m->hf, "language_model.model.norm.weight", C, 0, &d->w.out_norm, err, err_len)) < 0 ||
+        (r = adapter_bind(&m->store, m->hf, "language_model.lm_head.weight", C, V, &d->w.output, err, err_len)) < 0)
         return r;
     /* the logits vocabulary excludes the 8 extra rows; <|image|> is spliced as a host embedding row */
     {
@@ -212,25 +184,8 @@ static int load_text(Mllama *m, char *err, size_t err_len)
     for (int f = 0; f < n_total; f++) {
         const char *p = "language_model.model.layers";
         if (ci < m->n_cross && m->cross_full[ci] == f) {
-            CrossLayer *x = &m->cross[ci++];
-            struct { const char *n; Tensor *t; int64_t a, b; } tab[] = {
-                {"input_layernorm.weight", &x->attn_norm, C, 0}, {"cross_attn.q_proj.weight", &x->wq, C, QD},
-                {"cross_attn.k_proj.weight", &x->wk, C, KD}, {"cross_attn.v_proj.weight", &x->wv, C, KD},
-                {"cross_attn.o_proj.weight", &x->wo, QD, C}, {"cross_attn.q_norm.weight", &x->q_norm, HD, 0},
-                {"cross_attn.k_norm.weight", &x->k_norm, HD, 0},
-                {"post_attention_layernorm.weight", &x->ffn_norm, C, 0}, {"mlp.gate_proj.weight", &x->w_gate, C, FF},
-                {"mlp.up_proj.weight", &x->w_up, C, FF}, {"mlp.down_proj.weight", &x->w_down, FF, C},
-            };
-            for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
-                snprintf(name, sizeof(name), "%s.%d.%s", p, f, tab[i].n);
-                if ((r = bind(m, name, tab[i].a, tab[i].b, tab[i].t, err, err_len)) < 0)
-                    return r;
-            }
-            snprintf(name, sizeof(name), "%s.%d.cross_attn_attn_gate", p, f);
-            if ((r = scalar_gate(m, name, &x->gate_attn, err, err_len)) < 0)
-                return r;
-            snprintf(name, sizeof(name), "%s.%d.cross_attn_mlp_gate", p, f);
-            if ((r = scalar_gate(m, name, &x->gate_mlp, err, err_len)) < 0)
+            snprintf(name, sizeof(name), "%s.%d", p, f);
+            if ((r = cross_attn_load(&m->cross[ci++], &m->store, m->hf, c, name, 0, err, err_len)) < 0)
                 return r;
             continue;
         }
@@ -244,7 +199,7 @@ static int load_text(Mllama *m, char *err, size_t err_len)
         };
         for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
             snprintf(name, sizeof(name), "%s.%d.%s", p, f, tab[i].n);
-            if ((r = bind(m, name, tab[i].a, tab[i].b, tab[i].t, err, err_len)) < 0)
+            if ((r = adapter_bind(&m->store, m->hf, name, tab[i].a, tab[i].b, tab[i].t, err, err_len)) < 0)
                 return r;
         }
     }
@@ -288,7 +243,7 @@ static int load_projector(Mllama *m, char *err, size_t err_len)
     if ((r = mllama_store_put(&m->store, &t, err, err_len)) < 0)
         return r;
     m->proj_w = t;
-    return bind(m, "multi_modal_projector.bias", C, 0, &m->proj_b, err, err_len);
+    return adapter_bind(&m->store, m->hf, "multi_modal_projector.bias", C, 0, &m->proj_b, err, err_len);
 }
 
 int mllama_load(const char *dir, Backend *be, Mllama **ret, char *err, size_t err_len)
@@ -366,8 +321,8 @@ void mllama_image_free(MllamaImage *img)
     if (!img)
         return;
     for (int i = 0; i < img->n_cross; i++) {
-        free_t(img->be, &img->k[i]);
-        free_t(img->be, &img->v[i]);
+        adapter_tensor_free(img->be, &img->k[i]);
+        adapter_tensor_free(img->be, &img->v[i]);
     }
     free(img);
 }
@@ -397,8 +352,8 @@ int mllama_encode_pixels(Mllama *m, const MllamaPixels *px, MllamaImage **ret)
     double t1 = now_ms();
     for (int i = 0; i < m->n_cross; i++) {
         const CrossLayer *x = &m->cross[i];
-        TRY(alloc_t(m->be, &img->k[i], 3, HD, NKV, S));
-        TRY(alloc_t(m->be, &img->v[i], 3, HD, NKV, S));
+        TRY(adapter_tensor_alloc(m->be, &img->k[i], 3, HD, NKV, S));
+        TRY(adapter_tensor_alloc(m->be, &img->v[i], 3, HD, NKV, S));
         TRY(cross_attn_kv(m->be, c, x, &m->xs, &img->k[i], &img->v[i]));
     }
     m->be->ops->synchronize(m->be);
@@ -443,10 +398,10 @@ void mllama_ctx_reset(MllamaCtx *c)
     Backend *be = c->m->be;
 
     for (int i = 0; i < c->m->n_cross; i++) {
-        free_t(be, &c->k[i]);
-        free_t(be, &c->v[i]);
+        adapter_tensor_free(be, &c->k[i]);
+        adapter_tensor_free(be, &c->v[i]);
     }
-    free_t(be, &c->mask);
+    adapter_tensor_free(be, &c->mask);
     free(c->mask_host);
     c->mask_host = NULL;
     c->n_img = 0;
@@ -485,16 +440,16 @@ int mllama_ctx_add_image(MllamaCtx *c, const MllamaImage *img, int pos)
     Tensor mask;
     if (!mh)
         return -ENOMEM;
-    if ((r = alloc_t(be, &mask, 2, (n + 1) * S, LM_MAX_BATCH, 1)) < 0) {
+    if ((r = adapter_tensor_alloc(be, &mask, 2, (n + 1) * S, LM_MAX_BATCH, 1)) < 0) {
         free(mh);
         return r;
     }
     for (int i = 0; i < m->n_cross; i++) {
         Tensor nk, nv;
-        if ((r = alloc_t(be, &nk, 3, HD, NKV, (n + 1) * S)) < 0)
+        if ((r = adapter_tensor_alloc(be, &nk, 3, HD, NKV, (n + 1) * S)) < 0)
             goto fail;
-        if ((r = alloc_t(be, &nv, 3, HD, NKV, (n + 1) * S)) < 0) {
-            free_t(be, &nk);
+        if ((r = adapter_tensor_alloc(be, &nv, 3, HD, NKV, (n + 1) * S)) < 0) {
+            adapter_tensor_free(be, &nk);
             goto fail;
         }
         Tensor kd = shaped(&nk, HD * NKV, (n + 1) * S, 1, 0), vd = shaped(&nv, HD * NKV, (n + 1) * S, 1, 0);
@@ -508,17 +463,17 @@ int mllama_ctx_add_image(MllamaCtx *c, const MllamaImage *img, int pos)
         }
         if ((r = backend_copy(be, &kn, &ks)) < 0 || (r = backend_copy(be, &vn, &vs)) < 0)
             goto fail_kv;
-        free_t(be, &c->k[i]);
-        free_t(be, &c->v[i]);
+        adapter_tensor_free(be, &c->k[i]);
+        adapter_tensor_free(be, &c->v[i]);
         c->k[i] = nk;
         c->v[i] = nv;
         continue;
 fail_kv:
-        free_t(be, &nk);
-        free_t(be, &nv);
+        adapter_tensor_free(be, &nk);
+        adapter_tensor_free(be, &nv);
         goto fail;
     }
-    free_t(be, &c->mask);
+    adapter_tensor_free(be, &c->mask);
     free(c->mask_host);
     c->mask = mask;
     c->mask_host = mh;
@@ -528,7 +483,7 @@ fail_kv:
     return 0;
 fail:
     /* layers already grown keep n+1 images' rows but n_img stays n: only the first n are ever read */
-    free_t(be, &mask);
+    adapter_tensor_free(be, &mask);
     free(mh);
     return r;
 }

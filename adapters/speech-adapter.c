@@ -18,6 +18,7 @@
 #include "log.h"
 #include "speech-adapter.h"
 #include "vit.h"
+#include "weights.h"
 
 struct SpeechAdapter {
     HfModel *hf_owned;            /* owned when loaded from a path */
@@ -59,20 +60,6 @@ static const char OMNI_SYSTEM[] = "You are a helpful language and speech assista
                                   "tasks using natural language.";
 static const char OMNI_INSTRUCTION[] = "Please directly answer the questions in the user's speech.";
 
-static void free_t(Backend *be, Tensor *t)
-{
-    if (t->data)
-        be->ops->tensor_free(be, t);
-    t->data = NULL;
-}
-
-static int alloc_t(Backend *be, Tensor *t, int n_dims, int64_t ne0, int64_t ne1, int64_t ne2)
-{
-    int64_t ne[3] = {ne0, ne1, ne2};
-    int r = tensor_init(t, DTYPE_F32, n_dims, ne, NULL);
-    return r < 0 ? r : be->ops->tensor_alloc(be, t);
-}
-
 /* ---- loading ------------------------------------------------------------------------------------------- */
 
 static int cfg_int(const json_t *cfg, const char *key, int64_t def, int64_t lo, int64_t hi, int *ret, char *err,
@@ -86,13 +73,6 @@ static int cfg_int(const json_t *cfg, const char *key, int64_t def, int64_t lo, 
                        r == -ENOENT ? "missing" : "invalid", (long long)lo, (long long)hi);
     *ret = (int)v;
     return 0;
-}
-
-static int bind(SpeechAdapter *a, const char *name, int64_t ne0, int64_t ne1, Tensor *ret, char *err,
-                size_t err_len)
-{
-    int64_t ne[2] = {ne0, ne1};
-    return mllama_store_bind(&a->store, a->hf, name, ne1 ? 2 : 1, ne, ne1 == 0, ret, err, err_len);
 }
 
 static int load_config(SpeechAdapter *a, char *err, size_t err_len)
@@ -160,53 +140,25 @@ static int load_projector(SpeechAdapter *a, char *err, size_t err_len)
         return err_set(err, err_len, -EBADMSG, "tensor %s: shape %lld×%lld, expected H×%lld (C_enc·k)", n1,
                        (long long)st->shape[0], (long long)(st->n_dims > 1 ? st->shape[1] : 0), (long long)KC);
     c->n_hidden = (int)st->shape[0];
-    if ((r = bind(a, n1, KC, c->n_hidden, &a->w1, err, err_len)) < 0 ||
-        (r = bind(a, "model.speech_projector.linear1.bias", c->n_hidden, 0, &a->b1, err, err_len)) < 0 ||
-        (r = bind(a, "model.speech_projector.linear2.weight", c->n_hidden, c->n_embd, &a->w2, err, err_len)) < 0 ||
-        (r = bind(a, "model.speech_projector.linear2.bias", c->n_embd, 0, &a->b2, err, err_len)) < 0)
+    if ((r = adapter_bind(&a->store, a->hf, n1, KC, c->n_hidden, &a->w1, err, err_len)) < 0 ||
+        (r = adapter_bind(&a->store, a->hf, "model.speech_projector.linear1.bias", c->n_hidden, 0, &a->b1, err, err_len)) < 0 ||
+        (r = adapter_bind(&a->store, a->hf, "model.speech_projector.linear2.weight", c->n_hidden, c->n_embd, &a->w2, err, err_len)) < 0 ||
+        (r = adapter_bind(&a->store, a->hf, "model.speech_projector.linear2.bias", c->n_embd, 0, &a->b2, err, err_len)) < 0)
         return r;
     return 0;
-}
-
-static int scalar_gate(SpeechAdapter *a, const char *name, float *ret, char *err, size_t err_len)
-{
-    float *g;
-    int r = mllama_store_host_f32(&a->store, a->hf, name, 1, &g, err, err_len);
-    if (r == 0)
-        *ret = tanhf(g[0]);
-    return r;
 }
 
 static int load_cross(SpeechAdapter *a, char *err, size_t err_len)
 {
     const SpeechAdapterConfig *c = &a->cfg;
-    const int64_t C = c->n_embd, QD = (int64_t)c->n_heads * c->head_dim, KD = (int64_t)c->n_kv_heads * c->head_dim;
-    const int64_t FF = c->n_ff, HD = c->head_dim, B = LM_MAX_BATCH;
+    const int64_t C = c->n_embd, QD = (int64_t)c->n_heads * c->head_dim;
+    const int64_t FF = c->n_ff, B = LM_MAX_BATCH;
     char name[192];
     int r;
 
     for (int i = 0; i < c->n_cross; i++) {
-        CrossAttnLayer *x = &a->cross[i];
-        struct { const char *n; Tensor *t; int64_t a, b; int optional; } tab[] = {
-            {"input_layernorm.weight", &x->attn_norm, C, 0, 0}, {"cross_attn.q_proj.weight", &x->wq, C, QD, 0},
-            {"cross_attn.k_proj.weight", &x->wk, C, KD, 0}, {"cross_attn.v_proj.weight", &x->wv, C, KD, 0},
-            {"cross_attn.o_proj.weight", &x->wo, QD, C, 0}, {"cross_attn.q_norm.weight", &x->q_norm, HD, 0, 1},
-            {"cross_attn.k_norm.weight", &x->k_norm, HD, 0, 1},
-            {"post_attention_layernorm.weight", &x->ffn_norm, C, 0, 0}, {"mlp.gate_proj.weight", &x->w_gate, C, FF, 0},
-            {"mlp.up_proj.weight", &x->w_up, C, FF, 0}, {"mlp.down_proj.weight", &x->w_down, FF, C, 0},
-        };
-        for (size_t j = 0; j < sizeof(tab) / sizeof(tab[0]); j++) {
-            snprintf(name, sizeof(name), "model.speech_cross_layers.%d.%s", i, tab[j].n);
-            if (tab[j].optional && !hf_model_find(a->hf, name))
-                continue;
-            if ((r = bind(a, name, tab[j].a, tab[j].b, tab[j].t, err, err_len)) < 0)
-                return r;
-        }
-        snprintf(name, sizeof(name), "model.speech_cross_layers.%d.cross_attn_attn_gate", i);
-        if ((r = scalar_gate(a, name, &x->gate_attn, err, err_len)) < 0)
-            return r;
-        snprintf(name, sizeof(name), "model.speech_cross_layers.%d.cross_attn_mlp_gate", i);
-        if ((r = scalar_gate(a, name, &x->gate_mlp, err, err_len)) < 0)
+        snprintf(name, sizeof(name), "model.speech_cross_layers.%d", i);
+        if ((r = cross_attn_load(&a->cross[i], &a->store, a->hf, &a->lc, name, 1, err, err_len)) < 0)
             return r;
     }
     if ((r = mllama_store_alloc(&a->store, &a->xs.xn, DTYPE_F32, 2, C, B, 1)) < 0 ||
@@ -261,9 +213,9 @@ void speech_adapter_free(SpeechAdapter *a)
 {
     if (!a)
         return;
-    free_t(a->be, &a->in);
-    free_t(a->be, &a->hid);
-    free_t(a->be, &a->out);
+    adapter_tensor_free(a->be, &a->in);
+    adapter_tensor_free(a->be, &a->hid);
+    adapter_tensor_free(a->be, &a->out);
     free(a->hid_host);
     mllama_store_free(&a->store);
     hf_model_free(a->hf_owned);
@@ -299,16 +251,16 @@ static int grow(SpeechAdapter *a, int n)
 
     if (n <= a->n_cap)
         return 0;
-    free_t(a->be, &a->in);
-    free_t(a->be, &a->hid);
-    free_t(a->be, &a->out);
+    adapter_tensor_free(a->be, &a->in);
+    adapter_tensor_free(a->be, &a->hid);
+    adapter_tensor_free(a->be, &a->out);
     free(a->hid_host);
     a->hid_host = NULL;
     a->n_cap = 0;
-    if ((r = alloc_t(a->be, &a->hid, 2, c->n_hidden, n, 1)) < 0 || (r = alloc_t(a->be, &a->out, 2, c->n_embd, n, 1)) < 0)
+    if ((r = adapter_tensor_alloc(a->be, &a->hid, 2, c->n_hidden, n, 1)) < 0 || (r = adapter_tensor_alloc(a->be, &a->out, 2, c->n_embd, n, 1)) < 0)
         return r;
     if (!a->store.host) {
-        if ((r = alloc_t(a->be, &a->in, 2, (int64_t)c->n_enc * c->ds_rate, n, 1)) < 0)
+        if ((r = adapter_tensor_alloc(a->be, &a->in, 2, (int64_t)c->n_enc * c->ds_rate, n, 1)) < 0)
             return r;
         if (!(a->hid_host = malloc(sizeof(float) * (size_t)c->n_hidden * (size_t)n)))
             return -ENOMEM;
@@ -532,10 +484,10 @@ static void free_kv(SpeechCrossCtx *c)
     Backend *be = c->a->be;
 
     for (int i = 0; i < c->a->cfg.n_cross; i++) {
-        free_t(be, &c->k[i]);
-        free_t(be, &c->v[i]);
+        adapter_tensor_free(be, &c->k[i]);
+        adapter_tensor_free(be, &c->v[i]);
     }
-    free_t(be, &c->mask);
+    adapter_tensor_free(be, &c->mask);
     free(c->mask_host);
     c->mask_host = NULL;
 }
@@ -584,16 +536,16 @@ int speech_cross_ctx_add_clip(SpeechCrossCtx *c, const float *states, int n, int
     free_kv(c);
     if (!(c->mask_host = malloc(sizeof(float) * (size_t)W * LM_MAX_BATCH)))
         TRY(-ENOMEM);
-    TRY(alloc_t(be, &c->mask, 2, W, LM_MAX_BATCH, 1));
-    TRY(alloc_t(be, &xs, 2, C, W, 1));
+    TRY(adapter_tensor_alloc(be, &c->mask, 2, W, LM_MAX_BATCH, 1));
+    TRY(adapter_tensor_alloc(be, &xs, 2, C, W, 1));
     TRY(be->ops->tensor_set(be, &xs, st, 0, sizeof(float) * (size_t)(C * W)));
     for (int i = 0; i < a->cfg.n_cross; i++) {
-        TRY(alloc_t(be, &c->k[i], 3, HD, NKV, W));
-        TRY(alloc_t(be, &c->v[i], 3, HD, NKV, W));
+        TRY(adapter_tensor_alloc(be, &c->k[i], 3, HD, NKV, W));
+        TRY(adapter_tensor_alloc(be, &c->v[i], 3, HD, NKV, W));
         TRY(cross_attn_kv(be, &a->lc, &a->cross[i], &xs, &c->k[i], &c->v[i]));
     }
     be->ops->synchronize(be);
-    free_t(be, &xs);
+    adapter_tensor_free(be, &xs);
     c->pos[j] = pos;
     c->start[j] = (int)W0;
     c->start[j + 1] = (int)W;
@@ -601,7 +553,7 @@ int speech_cross_ctx_add_clip(SpeechCrossCtx *c, const float *states, int n, int
     return 0;
 fail:
     /* the earlier clips' K/V are gone: forget all clips rather than attend to a partial cache */
-    free_t(be, &xs);
+    adapter_tensor_free(be, &xs);
     speech_cross_ctx_reset(c);
     return r;
 }

@@ -1,11 +1,13 @@
 /* bench-whisper — Whisper speed on the CPU backend: encoder time per 30 s window and the real-time factor
  * of whole transcriptions (mel + encoder + decoder wall time / audio duration), on 1 and 2 threads.
  *
- * Usage: bench-whisper [MODEL_DIR [AUDIO.f32]]
+ * Usage: bench-whisper [MODEL_DIR|MODEL.bin [AUDIO.f32 [REPS [THREADS]]]]
  *   MODEL_DIR defaults to $MYNA_MODELS_DIR/whisper-tiny.en (or ~/.local/share/myna/models/…);
- *   AUDIO.f32 is raw float32 16 kHz mono; without it ~25 s of English is synthesized with espeak-ng
- *   (en-us, 150 wpm) and resampled with ffmpeg. Prints one line per thread count (numbers for
- *   docs/PERFORMANCE.md "Speech").
+ *   AUDIO.f32 is raw float32 16 kHz mono ("-": synthesize); without it ~25 s of English is synthesized with
+ *   espeak-ng (en-us, 150 wpm) and resampled with ffmpeg. REPS (default 5) encodes and transcriptions per
+ *   thread count, reported as medians (the machine is shared: single runs are noise) with the min and the
+ *   1-minute load average. THREADS: only that count (default 1 then 2). MYNA_WHISPER_FAST=off measures the
+ *   exact path (whisper.h WhisperFast). Numbers for docs/PERFORMANCE.md "Speech".
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +29,30 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(double), cmp_d);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static double load_avg(void)
+{
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1)
+            l = -1;
+        fclose(f);
+    }
+    return l;
 }
 
 static float *read_f32(const char *path, size_t *ret_n)
@@ -54,7 +80,8 @@ int main(int argc, char **argv)
     const char *home = getenv("HOME"), *models = getenv("MYNA_MODELS_DIR");
     float *pcm = NULL, *mel;
     size_t n = 0;
-    int synthesized = 0;
+    int synthesized = 0, reps = argc > 3 ? atoi(argv[3]) : 5, only = argc > 4 ? atoi(argv[4]) : 0;
+    double enc_t[64], tot_t[64], dec_t[64];
 
     if (argc > 1)
         snprintf(mdir, sizeof(mdir), "%s", argv[1]);
@@ -62,7 +89,9 @@ int main(int argc, char **argv)
         snprintf(mdir, sizeof(mdir), "%s/whisper-tiny.en", models);
     else
         snprintf(mdir, sizeof(mdir), "%s/.local/share/myna/models/whisper-tiny.en", home ? home : "");
-    if (argc > 2) {
+    if (reps < 1 || reps > 64)
+        reps = 5;
+    if (argc > 2 && strcmp(argv[2], "-") != 0) {
         pcm = read_f32(argv[2], &n);
     } else if (mkdtemp(tmp)) {
         snprintf(cmd, sizeof(cmd), "espeak-ng -v en-us -s 150 -w '%s/a.wav' \"%s\" && "
@@ -81,13 +110,14 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("audio: %.2f s (%s)\n", (double)n / 16000, synthesized ? "espeak-ng" : argv[2]);
-    for (int threads = 1; threads <= 2; threads++) {
+    for (int threads = only > 0 ? only : 1; threads <= (only > 0 ? only : 2); threads++) {
         Backend *be = NULL;
         Whisper *w = NULL;
         WhisperOptions o;
         WhisperStats st;
         char *text = NULL;
-        double t0, enc_best = 1e9, total;
+        double t0, enc_min = 1e9, tot_min = 1e9, la0 = load_avg();
+        int ok = 1;
 
         if (backend_cpu_new(threads, &be) < 0 || whisper_load(mdir, be, &w, err, sizeof(err)) < 0) {
             fprintf(stderr, "bench-whisper: %s: %s\n", mdir, err);
@@ -97,26 +127,38 @@ int main(int argc, char **argv)
         }
         const WhisperConfig *c = whisper_config(w);
         mel = calloc((size_t)c->n_mels * 2 * (size_t)c->n_audio_ctx, sizeof(float));
-        for (int rep = 0; mel && rep < 3; rep++) {
+        for (int rep = 0; mel && rep < reps; rep++) {
             t0 = now_s();
-            if (whisper_encode(w, mel, 2 * c->n_audio_ctx, NULL) < 0)
+            if (whisper_encode(w, mel, 2 * c->n_audio_ctx, NULL) < 0) {
+                ok = 0;
                 break;
-            double dt = now_s() - t0;
-            enc_best = dt < enc_best ? dt : enc_best;
+            }
+            enc_t[rep] = now_s() - t0;
+            enc_min = enc_t[rep] < enc_min ? enc_t[rep] : enc_min;
         }
         free(mel);
         whisper_options_default(&o);
-        t0 = now_s();
-        if (whisper_transcribe(w, pcm, n, &o, &text, &st) < 0) {
-            fprintf(stderr, "bench-whisper: transcription failed\n");
-        } else {
-            total = now_s() - t0;
-            printf("threads %d: encoder %.3f s per 30 s window (best of 3); transcribe %.2f s audio in %.3f s: "
-                   "RTF %.3f (mel %.3f s, encoder %.3f s / %d windows, decoder %.3f s / %d tokens = %.1f ms/token, "
-                   "%d fallbacks)\n", threads, enc_best, st.audio_s, total, total / st.audio_s, st.mel_s,
-                   st.encode_s, st.n_windows, st.decode_s, st.n_tokens,
-                   st.n_tokens ? 1e3 * st.decode_s / st.n_tokens : 0.0, st.n_fallbacks);
-            if (threads == 2)
+        for (int rep = 0; ok && rep < reps; rep++) {
+            free(text);
+            text = NULL;
+            t0 = now_s();
+            if (whisper_transcribe(w, pcm, n, &o, &text, &st) < 0) {
+                fprintf(stderr, "bench-whisper: transcription failed\n");
+                ok = 0;
+                break;
+            }
+            tot_t[rep] = now_s() - t0;
+            dec_t[rep] = st.n_tokens ? 1e3 * st.decode_s / st.n_tokens : 0.0;
+            tot_min = tot_t[rep] < tot_min ? tot_t[rep] : tot_min;
+        }
+        if (ok) {
+            double tot = median(tot_t, reps);
+            printf("threads %d: encoder %.3f s per 30 s window (median of %d, min %.3f); transcribe %.2f s audio in "
+                   "%.3f s (median, min %.3f): RTF %.3f (min %.3f); decoder %.2f ms/token (median; %d tokens, %d "
+                   "windows, %d fallbacks); load avg %.2f→%.2f\n", threads, median(enc_t, reps), reps, enc_min,
+                   st.audio_s, tot, tot_min, tot / st.audio_s, tot_min / st.audio_s, median(dec_t, reps),
+                   st.n_tokens, st.n_windows, st.n_fallbacks, la0, load_avg());
+            if (threads == 2 || only)
                 printf("text: %s\n", text);
         }
         free(text);

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "media.h"
 #include "model.h"
+#include "paths.h"
 #include "whisper.h"
 
 static void usage(FILE *f)
@@ -94,16 +95,7 @@ static int transcribe_file(const char *path, const char *whisper_dir, Backend *b
 
 static int default_model(char *buf, size_t len)
 {
-    const char *dir = getenv("MYNA_MODELS_DIR"), *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
-    int n;
-
-    if (dir && *dir)
-        n = snprintf(buf, len, "%s/SmolLM2-135M-Instruct.Q4_1.gguf", dir);
-    else if (xdg && *xdg)
-        n = snprintf(buf, len, "%s/myna/models/SmolLM2-135M-Instruct.Q4_1.gguf", xdg);
-    else
-        n = snprintf(buf, len, "%s/.local/share/myna/models/SmolLM2-135M-Instruct.Q4_1.gguf", home ? home : "");
-    return n > 0 && (size_t)n < len ? 0 : -ENAMETOOLONG;
+    return paths_model_file("SmolLM2-135M-Instruct.Q4_1.gguf", buf, len);
 }
 
 typedef struct {

@@ -3,7 +3,8 @@
  * What it is: a single-pass validating parser over a read-only mmap (or a caller's buffer). Every field is
  * read through a cursor that checks the bytes left first; nothing after gguf_open() can read outside the
  * mapping. Tensor data is never copied or touched (opening a 5 GB file costs one pass over the metadata).
- * What it is not: a writer (gguf-writer.c) or a dequantizer (quant.c). Reference for the format:
+ * What it is not: the typed getters and value rendering (gguf-access.c), a writer (gguf-writer.c) or a
+ * dequantizer (quant.c). Reference for the format:
  * ggml docs/gguf.md and ggml src/gguf.cpp (read for facts; this is an independent implementation).
  *
  * Limits and decisions (each rejects with an error naming the field and the byte offset):
@@ -50,42 +51,6 @@
 #include "gguf-internal.h"
 #include "log.h"
 
-typedef struct {
-    char *key;              /* owned, NUL-terminated */
-    size_t key_len;
-    GgufType type;
-    size_t val_at;          /* file offset of the value, for messages */
-    uint64_t raw;           /* scalar bits, little-endian decoded (zero-extended) */
-    char *str;              /* STRING: owned NUL-terminated copy */
-    size_t str_len;
-    GgufType arr_type;      /* ARRAY */
-    uint64_t arr_n;
-    const uint8_t *arr_data; /* inside the mapping: numeric elements, or the serialised strings */
-    char *arr_blob;         /* STRING arrays: owned, every element NUL-terminated back to back */
-    size_t *arr_off;        /* STRING arrays: arr_n + 1 offsets into arr_blob (O(1) access) */
-} GgufKv;
-
-typedef struct {
-    GgufTensorInfo info;
-    char name[GGUF_MAX_NAME_LEN + 1];
-    size_t rec_at;          /* file offset of the tensor-info record */
-} GgufTensorRec;
-
-struct GgufFile {
-    const uint8_t *base;    /* mapping or caller's buffer (borrowed) */
-    size_t size;
-    int mapped;
-    uint32_t version;
-    uint32_t alignment;
-    uint64_t data_offset;
-    int64_t n_kv, n_tensors;
-    GgufKv *kv;             /* owned [n_kv] */
-    GgufTensorRec *ti;      /* owned [n_tensors] */
-    uint32_t *kv_hash;      /* open addressing, entries are index + 1, 0 = empty */
-    uint32_t *ti_hash;
-    size_t kv_hash_cap, ti_hash_cap;
-};
-
 /* Parser state: cursor plus what is being read, so every message names its field. */
 typedef struct {
     const uint8_t *p;
@@ -123,20 +88,12 @@ static size_t left(const Cur *c)
     return c->size - c->pos;
 }
 
-static uint64_t le(const uint8_t *p, size_t n)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 static int rd(Cur *c, size_t n, const char *field, uint64_t *ret)
 {
     *ret = 0;
     if (left(c) < n)
         return fail(c, -EBADMSG, c->pos, "%s: need %zu bytes, %zu left before end of file", field, n, left(c));
-    *ret = le(c->p + c->pos, n);
+    *ret = gguf_le(c->p + c->pos, n);
     c->pos += n;
     return 0;
 }
@@ -251,6 +208,22 @@ static const char *ti_name(const GgufFile *f, int64_t i, size_t *len)
     return f->ti[i].name;
 }
 
+int64_t gguf_find_key(const GgufFile *f, const char *key)
+{
+    if (!f || !key || !f->n_kv)
+        return -1;
+    return hash_find(f->kv_hash, f->kv_hash_cap, key, strlen(key), kv_name, f, NULL);
+}
+
+const GgufTensorInfo *gguf_find_tensor(const GgufFile *f, const char *name)
+{
+    int64_t i;
+    if (!f || !name || !f->n_tensors)
+        return NULL;
+    i = hash_find(f->ti_hash, f->ti_hash_cap, name, strlen(name), ti_name, f, NULL);
+    return i < 0 ? NULL : &f->ti[i].info;
+}
+
 /* ---- parsing ---- */
 
 /* Read a GGUF string's length and check it against `max` and the bytes left; leaves the cursor on the bytes. */
@@ -293,7 +266,7 @@ static int parse_string_array(Cur *c, GgufKv *kv)
         if (left(c) < 8)
             return fail(c, -EBADMSG, at, "array element %llu: string length: need 8 bytes, %zu left before end of file",
                         (unsigned long long)i, left(c));
-        n = le(c->p + at, 8);
+        n = gguf_le(c->p + at, 8);
         c->pos += 8;
         if (n > GGUF_MAX_STRING)
             return fail(c, -E2BIG, at, "array element %llu: string length %llu exceeds the limit %llu",
@@ -311,7 +284,7 @@ static int parse_string_array(Cur *c, GgufKv *kv)
                     (unsigned long long)kv->arr_n);
     c->pos = start;
     for (uint64_t i = 0; i < kv->arr_n; i++) {
-        size_t n = (size_t)le(c->p + c->pos, 8);
+        size_t n = (size_t)gguf_le(c->p + c->pos, 8);
         c->pos += 8;
         kv->arr_off[i] = off;
         memcpy(kv->arr_blob + off, c->p + c->pos, n);
@@ -720,304 +693,4 @@ fail:
         close(fd);
     gguf_close(f);
     return r;
-}
-
-/* ---- accessors ---- */
-
-uint32_t gguf_version(const GgufFile *f) { return f ? f->version : 0; }
-uint32_t gguf_alignment(const GgufFile *f) { return f ? f->alignment : 0; }
-uint64_t gguf_data_offset(const GgufFile *f) { return f ? f->data_offset : 0; }
-size_t gguf_file_size(const GgufFile *f) { return f ? f->size : 0; }
-int64_t gguf_n_kv(const GgufFile *f) { return f ? f->n_kv : 0; }
-int64_t gguf_n_tensors(const GgufFile *f) { return f ? f->n_tensors : 0; }
-
-int64_t gguf_find_key(const GgufFile *f, const char *key)
-{
-    if (!f || !key || !f->n_kv)
-        return -1;
-    return hash_find(f->kv_hash, f->kv_hash_cap, key, strlen(key), kv_name, f, NULL);
-}
-
-const char *gguf_key(const GgufFile *f, int64_t i)
-{
-    return f && i >= 0 && i < f->n_kv ? f->kv[i].key : NULL;
-}
-
-GgufType gguf_kv_type(const GgufFile *f, int64_t i)
-{
-    return f && i >= 0 && i < f->n_kv ? f->kv[i].type : GGUF_TYPE_COUNT;
-}
-
-static int get(const GgufFile *f, const char *key, GgufType t, const GgufKv **ret)
-{
-    int64_t i;
-    if (!f || !key)
-        return -EINVAL;
-    i = gguf_find_key(f, key);
-    if (i < 0)
-        return -ENOENT;
-    if (f->kv[i].type != t)
-        return -EINVAL;
-    *ret = &f->kv[i];
-    return 0;
-}
-
-int gguf_get_u32(const GgufFile *f, const char *key, uint32_t *ret)
-{
-    const GgufKv *kv;
-    int r = get(f, key, GGUF_TYPE_UINT32, &kv);
-    if (r == 0 && ret)
-        *ret = (uint32_t)kv->raw;
-    return r;
-}
-
-int gguf_get_i32(const GgufFile *f, const char *key, int32_t *ret)
-{
-    const GgufKv *kv;
-    int r = get(f, key, GGUF_TYPE_INT32, &kv);
-    if (r == 0 && ret)
-        *ret = (int32_t)(uint32_t)kv->raw;
-    return r;
-}
-
-int gguf_get_u64(const GgufFile *f, const char *key, uint64_t *ret)
-{
-    const GgufKv *kv;
-    int r = get(f, key, GGUF_TYPE_UINT64, &kv);
-    if (r == 0 && ret)
-        *ret = kv->raw;
-    return r;
-}
-
-/* Sign-extend a scalar of `size` bytes. */
-static int64_t sext(uint64_t raw, size_t size)
-{
-    unsigned shift = (unsigned)(64 - 8 * size);
-    return (int64_t)(raw << shift) >> shift;
-}
-
-int gguf_get_uint(const GgufFile *f, const char *key, uint64_t *ret)
-{
-    const GgufKv *kv;
-    int64_t i;
-
-    if (!f || !key)
-        return -EINVAL;
-    i = gguf_find_key(f, key);
-    if (i < 0)
-        return -ENOENT;
-    kv = &f->kv[i];
-    switch (kv->type) {
-    case GGUF_TYPE_UINT8: case GGUF_TYPE_UINT16: case GGUF_TYPE_UINT32: case GGUF_TYPE_UINT64:
-        if (ret)
-            *ret = kv->raw;
-        return 0;
-    case GGUF_TYPE_INT8: case GGUF_TYPE_INT16: case GGUF_TYPE_INT32: case GGUF_TYPE_INT64: {
-        int64_t s = sext(kv->raw, gguf_scalar_size(kv->type));
-        if (s < 0)
-            return -EINVAL;
-        if (ret)
-            *ret = (uint64_t)s;
-        return 0;
-    }
-    default:
-        return -EINVAL;
-    }
-}
-
-int gguf_get_f32(const GgufFile *f, const char *key, float *ret)
-{
-    const GgufKv *kv;
-    int r = get(f, key, GGUF_TYPE_FLOAT32, &kv);
-    if (r == 0 && ret) {
-        uint32_t b = (uint32_t)kv->raw;
-        memcpy(ret, &b, 4);
-    }
-    return r;
-}
-
-int gguf_get_bool(const GgufFile *f, const char *key, int *ret)
-{
-    const GgufKv *kv;
-    int r = get(f, key, GGUF_TYPE_BOOL, &kv);
-    if (r == 0 && ret)
-        *ret = (int)kv->raw;
-    return r;
-}
-
-int gguf_get_str(const GgufFile *f, const char *key, const char **ret, size_t *ret_len)
-{
-    const GgufKv *kv;
-    int r = get(f, key, GGUF_TYPE_STRING, &kv);
-    if (r == 0) {
-        if (ret)
-            *ret = kv->str;
-        if (ret_len)
-            *ret_len = kv->str_len;
-    }
-    return r;
-}
-
-int gguf_get_arr(const GgufFile *f, const char *key, GgufType *ret_type, uint64_t *ret_n, const void **ret_data)
-{
-    const GgufKv *kv;
-    int r = get(f, key, GGUF_TYPE_ARRAY, &kv);
-    if (r == 0) {
-        if (ret_type)
-            *ret_type = kv->arr_type;
-        if (ret_n)
-            *ret_n = kv->arr_n;
-        if (ret_data)
-            *ret_data = kv->arr_data;
-    }
-    return r;
-}
-
-int gguf_get_arr_str(const GgufFile *f, const char *key, uint64_t i, const char **ret, size_t *ret_len)
-{
-    const GgufKv *kv;
-    int r = get(f, key, GGUF_TYPE_ARRAY, &kv);
-    if (r < 0)
-        return r;
-    if (kv->arr_type != GGUF_TYPE_STRING)
-        return -EINVAL;
-    if (i >= kv->arr_n)
-        return -ERANGE;
-    if (ret)
-        *ret = kv->arr_blob + kv->arr_off[i];
-    if (ret_len)
-        *ret_len = kv->arr_off[i + 1] - kv->arr_off[i] - 1;
-    return 0;
-}
-
-const GgufTensorInfo *gguf_tensor(const GgufFile *f, int64_t i)
-{
-    return f && i >= 0 && i < f->n_tensors ? &f->ti[i].info : NULL;
-}
-
-const GgufTensorInfo *gguf_find_tensor(const GgufFile *f, const char *name)
-{
-    int64_t i;
-    if (!f || !name || !f->n_tensors)
-        return NULL;
-    i = hash_find(f->ti_hash, f->ti_hash_cap, name, strlen(name), ti_name, f, NULL);
-    return i < 0 ? NULL : &f->ti[i].info;
-}
-
-int gguf_tensor_view(const GgufTensorInfo *ti, Tensor *ret)
-{
-    int r;
-    if (!ti || !ret)
-        return -EINVAL;
-    /* The mapping is read-only: writing through the view faults. */
-    r = tensor_init(ret, ti->dtype, ti->n_dims, ti->ne, (void *)(uintptr_t)ti->data);
-    if (r == 0)
-        ret->name = ti->name;
-    return r;
-}
-
-/* ---- text rendering for myna-inspect ---- */
-
-typedef struct {
-    char *buf;
-    size_t len, pos;
-    int trunc;
-} Out;
-
-static void out_printf(Out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void out_printf(Out *o, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-    if (o->trunc)
-        return;
-    va_start(ap, fmt);
-    n = vsnprintf(o->buf + o->pos, o->len - o->pos, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= o->len - o->pos) {
-        o->trunc = 1;
-        o->pos = o->len - 1;
-    } else {
-        o->pos += (size_t)n;
-    }
-}
-
-static void out_str(Out *o, const char *s, size_t n, size_t max)
-{
-    out_printf(o, "\"");
-    for (size_t i = 0; i < n && i < max && !o->trunc; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\')
-            out_printf(o, "\\%c", ch);
-        else if (ch == '\n')
-            out_printf(o, "\\n");
-        else if (ch < 0x20 || ch == 0x7f)
-            out_printf(o, "\\x%02x", ch);
-        else
-            out_printf(o, "%c", ch);
-    }
-    out_printf(o, n > max ? "\"...(%zu bytes)" : "\"", n);
-}
-
-static void out_scalar(Out *o, GgufType t, uint64_t raw)
-{
-    switch (t) {
-    case GGUF_TYPE_UINT8: case GGUF_TYPE_UINT16: case GGUF_TYPE_UINT32: case GGUF_TYPE_UINT64:
-        out_printf(o, "%llu", (unsigned long long)raw);
-        break;
-    case GGUF_TYPE_INT8: case GGUF_TYPE_INT16: case GGUF_TYPE_INT32: case GGUF_TYPE_INT64:
-        out_printf(o, "%lld", (long long)sext(raw, gguf_scalar_size(t)));
-        break;
-    case GGUF_TYPE_FLOAT32: {
-        uint32_t b = (uint32_t)raw;
-        float v;
-        memcpy(&v, &b, 4);
-        out_printf(o, "%.9g", (double)v);
-        break;
-    }
-    case GGUF_TYPE_FLOAT64: {
-        double v;
-        memcpy(&v, &raw, 8);
-        out_printf(o, "%.17g", v);
-        break;
-    }
-    case GGUF_TYPE_BOOL:
-        out_printf(o, "%s", raw ? "true" : "false");
-        break;
-    default:
-        out_printf(o, "?");
-    }
-}
-
-int gguf_format_value(const GgufFile *f, int64_t i, char *buf, size_t len)
-{
-    Out o = {.buf = buf, .len = len};
-    const GgufKv *kv;
-    enum { MAX_ELEMS = 8, MAX_STR = 200 };
-
-    if (!f || i < 0 || i >= f->n_kv || !buf || !len)
-        return -EINVAL;
-    buf[0] = 0;
-    kv = &f->kv[i];
-    if (kv->type == GGUF_TYPE_STRING) {
-        out_str(&o, kv->str, kv->str_len, MAX_STR);
-    } else if (kv->type == GGUF_TYPE_ARRAY) {
-        size_t es = gguf_scalar_size(kv->arr_type);
-        out_printf(&o, "[%s x %llu]", gguf_type_name(kv->arr_type), (unsigned long long)kv->arr_n);
-        for (uint64_t k = 0; k < kv->arr_n && k < MAX_ELEMS; k++) {
-            out_printf(&o, k ? ", " : " ");
-            if (kv->arr_type == GGUF_TYPE_STRING)
-                out_str(&o, kv->arr_blob + kv->arr_off[k], kv->arr_off[k + 1] - kv->arr_off[k] - 1, 40);
-            else
-                out_scalar(&o, kv->arr_type, le(kv->arr_data + k * es, es));
-        }
-        if (kv->arr_n > MAX_ELEMS)
-            out_printf(&o, ", ...");
-    } else {
-        out_scalar(&o, kv->type, kv->raw);
-    }
-    if (o.trunc && len >= 4)
-        memcpy(buf + len - 4, "...", 4);
-    return 0;
 }

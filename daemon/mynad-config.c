@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "paths.h"
 
 #define OFF(f) offsetof(Config, f)
 
@@ -190,18 +191,6 @@ const char *config_default_path(char *buf, size_t len)
     return NULL;
 }
 
-void config_models_dir(char *buf, size_t len)
-{
-    const char *d = getenv("MYNA_MODELS_DIR"), *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
-
-    if (d && *d)
-        snprintf(buf, len, "%s", d);
-    else if (xdg && *xdg)
-        snprintf(buf, len, "%s/myna/models", xdg);
-    else
-        snprintf(buf, len, "%s/.local/share/myna/models", home && *home ? home : "/nonexistent");
-}
-
 void config_model_path(const Config *c, char *buf, size_t len)
 {
     char dir[CONFIG_STR_MAX];
@@ -210,7 +199,7 @@ void config_model_path(const Config *c, char *buf, size_t len)
         snprintf(buf, len, "%s", c->model);
         return;
     }
-    config_models_dir(dir, sizeof(dir));
+    paths_models_dir(dir, sizeof(dir));
     snprintf(buf, len, "%.*s/%s", (int)(len > 64 ? len - 64 : 0), dir, CONFIG_DEFAULT_MODEL_FILE);
 }
 
@@ -222,7 +211,7 @@ void config_whisper_path(const Config *c, char *buf, size_t len)
         snprintf(buf, len, "%s", c->whisper_model);
         return;
     }
-    config_models_dir(dir, sizeof(dir));
+    paths_models_dir(dir, sizeof(dir));
     snprintf(buf, len, "%.*s/%s", (int)(len > 64 ? len - 64 : 0), dir, CONFIG_DEFAULT_WHISPER_DIR);
 }
 

@@ -62,9 +62,7 @@ int config_set(Config *c, const char *key, const char *value, char *err, size_t 
 int config_load_file(Config *c, const char *path, char *err, size_t err_len);
 /* The file mynad reads when --config is not given (first that exists), or NULL. */
 const char *config_default_path(char *buf, size_t len);
-/* The models folder: $MYNA_MODELS_DIR, else ${XDG_DATA_HOME:-$HOME/.local/share}/myna/models. */
-void config_models_dir(char *buf, size_t len);
-/* Model path after defaults: c->model, or models_dir/SmolLM2-135M-Instruct.Q4_1.gguf. */
+/* Model path after defaults: c->model, or models_dir/SmolLM2-135M-Instruct.Q4_1.gguf (models_dir: core/paths.h). */
 void config_model_path(const Config *c, char *buf, size_t len);
 /* Speech model path after defaults: c->whisper_model, or models_dir/whisper-tiny.en. */
 void config_whisper_path(const Config *c, char *buf, size_t len);

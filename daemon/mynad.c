@@ -16,6 +16,7 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "bus-open.h"
 #include "config.h"
 #include "log.h"
 #include "mynad-config.h"
@@ -154,29 +155,6 @@ static int on_signal(sd_event_source *src, const struct signalfd_siginfo *si, vo
     return sd_event_exit(sd_event_source_get_event(src), 0);
 }
 
-static int connect_bus(const Args *a, sd_bus **ret)
-{
-    sd_bus *bus = NULL;
-    int r;
-
-    if (a->address) {
-        r = sd_bus_new(&bus);
-        if (r >= 0)
-            r = sd_bus_set_address(bus, a->address);
-        if (r >= 0)
-            r = sd_bus_set_bus_client(bus, 1);
-        if (r >= 0)
-            r = sd_bus_start(bus);
-        if (r < 0) {
-            sd_bus_unref(bus);
-            return r;
-        }
-        *ret = bus;
-        return 0;
-    }
-    return a->system_bus ? sd_bus_open_system(ret) : sd_bus_open_user(ret);
-}
-
 static int run(int argc, char **argv)
 {
     Daemon d;
@@ -237,7 +215,7 @@ static int run(int argc, char **argv)
     if (r < 0)
         goto fail_msg;
 
-    r = connect_bus(&d.args, &bus);
+    r = bus_open(d.args.address, d.args.system_bus, &bus);
     if (r < 0) {
         log_error("cannot connect to the %s bus: %s", d.args.address ? d.args.address
                   : d.args.system_bus ? "system" : "session", strerror(-r));

@@ -104,16 +104,18 @@ static uint64_t rng_next(uint64_t *s) /* splitmix64 */
     return z ^ (z >> 31);
 }
 
-/* log-sum-exp of l[a..b) */
+/* log-sum-exp of l[a..b) (expf terms, double sum: runs over the whole vocabulary once per token) */
 static double lse(const float *l, int a, int b)
 {
-    double mx = -INFINITY, s = 0;
+    float mx = -INFINITY;
+    double s = 0;
     for (int i = a; i < b; i++)
         mx = l[i] > mx ? l[i] : mx;
     if (mx == -INFINITY)
         return -INFINITY;
     for (int i = a; i < b; i++)
-        s += exp((double)l[i] - mx);
+        if (l[i] > -INFINITY)
+            s += expf(l[i] - mx);
     return mx + log(s);
 }
 
@@ -123,8 +125,9 @@ typedef struct {
     double sum_logprob, avg_logprob, no_speech_prob, compression_ratio;
 } WindowResult;
 
-/* Whisper's logit filters for the next token after `seq` (n sampled so far). */
-static void apply_rules(const Whisper *w, const WhisperOptions *o, float *l, const int32_t *seq, int n)
+/* Whisper's logit filters for the next token after `seq` (n sampled so far); returns the log-sum-exp of
+ * the filtered logits (their log-softmax normalizer). */
+static double apply_rules(const Whisper *w, const WhisperOptions *o, float *l, const int32_t *seq, int n)
 {
     const WhisperTokens *t = &w->tok;
     int V = w->cfg.n_vocab, tb = t->timestamp_begin >= 0 ? t->timestamp_begin : V;
@@ -139,7 +142,7 @@ static void apply_rules(const Whisper *w, const WhisperOptions *o, float *l, con
     if (!o->timestamps || tb >= V) {
         for (int i = tb; i < V; i++)
             l[i] = -INFINITY;
-        return;
+        return lse(l, 0, tb);
     }
     int last_ts = n >= 1 && seq[n - 1] >= tb, pen_ts = n < 2 || seq[n - 2] >= tb;
     if (last_ts) {
@@ -164,12 +167,15 @@ static void apply_rules(const Whisper *w, const WhisperOptions *o, float *l, con
         for (int i = tb + MAX_INITIAL_TS + 1; i < V; i++)
             l[i] = -INFINITY;
     }
-    double all = lse(l, 0, V), ts = lse(l, tb, V) - all, mx = -INFINITY;
+    double all = lse(l, 0, V), ts_all = lse(l, tb, V), ts = ts_all - all, mx = -INFINITY;
     for (int i = 0; i < tb; i++)
         mx = l[i] > mx ? l[i] : mx;
-    if (ts > mx - all)
+    if (ts > mx - all) {
         for (int i = 0; i < tb; i++)
             l[i] = -INFINITY;
+        return ts_all; /* only the timestamps are left */
+    }
+    return all;
 }
 
 static int32_t pick(float *l, int V, float temperature, uint64_t *rng)
@@ -260,9 +266,9 @@ static int decode_window(Whisper *w, const WhisperOptions *o, const int32_t *pro
         res->no_speech_prob = exp((double)logits[t->no_speech] - lse(logits, 0, V));
     float *l = logits + (size_t)(n_prompt - 1) * (size_t)V;
     for (int n = 0; n < max_n; n++) {
-        apply_rules(w, o, l, res->tokens, res->n_tokens);
+        double z = apply_rules(w, o, l, res->tokens, res->n_tokens);
         id = pick(l, V, temperature, rng);
-        res->sum_logprob += (double)l[id] - lse(l, 0, V);
+        res->sum_logprob += (double)l[id] - z;
         if (id == t->eot)
             break;
         res->tokens[res->n_tokens++] = id;
@@ -352,6 +358,7 @@ int whisper_transcribe(Whisper *w, const float *pcm16k, size_t n, const WhisperO
         return n_prompt;
     rng = o->seed;
     st.audio_s = (double)n / 16000.0;
+    w->fast_on = w->fast != WHISPER_FAST_OFF; /* lossy kernels for text output, see whisper.h */
 
     int64_t n_total = (int64_t)n + MEL_N_SAMPLES_30S, F = mel_n_frames(n_total), content = F - N_FRAMES;
     mel = malloc(sizeof(float) * (size_t)F * (size_t)M);
@@ -436,6 +443,7 @@ int whisper_transcribe(Whisper *w, const float *pcm16k, size_t n, const WhisperO
     if (stats)
         *stats = st;
 out:
+    w->fast_on = 0;
     mel_free(mf);
     free(mel);
     free(win);

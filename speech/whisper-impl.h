@@ -18,7 +18,7 @@ typedef struct {
     Tensor ln1_w, ln1_b;
     Tensor wq, bq, wk, wv, bv, wo, bo;   /* causal self-attention */
     Tensor lnx_w, lnx_b;
-    Tensor xq, xbq, xk, xv, xbv, xo, xbo; /* cross-attention over the encoder states */
+    Tensor xq, xbq, xk, xv, xbv, xo, xbo; /* cross-attention over the encoder states; xv F32 */
     Tensor ln2_w, ln2_b;
     Tensor fc1, fc1_b, fc2, fc2_b;
 } WhisperDecLayer;
@@ -33,6 +33,7 @@ typedef struct {
     Tensor dec_pos;            /* [C, n_text_ctx] */
     WhisperDecLayer *dec;      /* [n_text_layer] owned */
     Tensor dec_ln_w, dec_ln_b;
+    Tensor tok_q8;             /* [C, V] Q8_0 copy of tok_emb for fast logits; data NULL when not made */
 } WhisperWeights;
 
 enum { WHISPER_LOGIT_ROWS = 8 };
@@ -49,8 +50,10 @@ typedef struct {
     Tensor eff;               /* [FF, T] */
     Tensor enc_out;           /* [C, T] */
     int n_enc;                /* T of the last encode, 0 = none */
-    /* cross-attention K/V per decoder layer, [HD, NH, T] */
-    Tensor *ck, *cv;
+    /* cross-attention per decoder layer: keys [C, T] (= [HD, NH, T]) and values transposed [T, C] (head h:
+     * rows h·HD.. of T values, i.e. Vᵀ_h [S, HD] contiguous); ck16/cvt16: F16 copies (fast mode) */
+    Tensor *ck, *cvt, *ck16, *cvt16;
+    Tensor dscore;            /* [S, n_text_ctx] cross-attention scores of one head */
     /* decoder self-attention cache per layer, [HD, NH, n_text_ctx] */
     Tensor *sk, *sv;
     /* decoder activations for up to n_text_ctx tokens */
@@ -96,6 +99,9 @@ struct Whisper {
     int n_suppress_begin;
     WhisperWeights w;
     WhisperState st;
+    WhisperFast fast;         /* load option */
+    int fast_on;              /* lossy kernels in use now (set by whisper_transcribe, or fast == ALL) */
+    int fast_ok;              /* fast kernels available (CPU backend, Q8_0 copy made) */
     Tensor *uploads;          /* owned backend copies of weights (non-host backends) and state tensors */
     int n_uploads, cap_uploads;
     void **host_bufs;         /* owned converted/permuted host weights */

@@ -33,6 +33,17 @@ static int push_host_buf(Whisper *w, void *p)
     return 0;
 }
 
+/* Row r of a 2-D weight as F32. */
+static void to_f32_row(const Tensor *t, int64_t r, float *f)
+{
+    const char *src = (const char *)t->data + (size_t)r * t->nb[1];
+
+    if (t->dtype == DTYPE_F32)
+        memcpy(f, src, sizeof(float) * (size_t)t->ne[0]);
+    else
+        quant_dequant_row(t->dtype, src, f, t->ne[0]);
+}
+
 static void to_f32(const Tensor *t, float *f, int64_t n)
 {
     if (t->dtype == DTYPE_F32)
@@ -291,7 +302,7 @@ static int bind_weights(Whisper *w, char *err, size_t err_len)
         if ((r = bind_ln(w, s, C, &d->lnx_w, &d->lnx_b, err, err_len)) < 0)
             return r;
         snprintf(s, sizeof(s), "%s.encoder_attn", p);
-        if ((r = bind_attn(w, s, C, &d->xq, &d->xbq, &d->xk, &d->xv, &d->xbv, &d->xo, &d->xbo, 0, err, err_len)) < 0)
+        if ((r = bind_attn(w, s, C, &d->xq, &d->xbq, &d->xk, &d->xv, &d->xbv, &d->xo, &d->xbo, 1, err, err_len)) < 0)
             return r;
         snprintf(s, sizeof(s), "%s.final_layer_norm", p);
         if ((r = bind_ln(w, s, C, &d->ln2_w, &d->ln2_b, err, err_len)) < 0)
@@ -394,18 +405,20 @@ static void ggml_default_tokens(Whisper *w)
     WhisperTokens *t = &w->tok;
     int nv = w->cfg.n_vocab, multi = nv >= 51865, dt = multi ? (nv - 51765 - 1) - 98 : 0;
 
-    if (t->eot >= 0 || nv < 51864)
+    if (t->sot >= 0 || nv < 51864)
         return;
-    t->eot = 50256 + multi;
-    t->sot = 50257 + multi;
-    t->lang_begin = multi ? t->sot + 1 : -1;
-    t->translate = 50357 + dt;
-    t->transcribe = 50358 + dt;
-    t->sot_lm = 50359 + dt;
-    t->sot_prev = 50360 + dt;
-    t->no_speech = 50361 + dt;
-    t->no_timestamps = 50362 + dt;
-    t->timestamp_begin = 50363 + dt;
+#define DEF(field, id) if (t->field < 0) t->field = (id)
+    DEF(eot, 50256 + multi); /* convert-h5-to-ggml.py's HF vocab.json has <|endoftext|>, nothing after it */
+    DEF(sot, 50257 + multi);
+    DEF(lang_begin, multi ? t->sot + 1 : -1);
+    DEF(translate, 50357 + dt);
+    DEF(transcribe, 50358 + dt);
+    DEF(sot_lm, 50359 + dt);
+    DEF(sot_prev, 50360 + dt);
+    DEF(no_speech, 50361 + dt);
+    DEF(no_timestamps, 50362 + dt);
+    DEF(timestamp_begin, 50363 + dt);
+#undef DEF
 }
 
 static int read_tokens(Whisper *w, const json_t *cfg, const char *dir)
@@ -512,19 +525,87 @@ static int read_config_ggml(Whisper *w, char *err, size_t err_len)
     return 0;
 }
 
+/* Q8_0 copy of a 2-D weight (rows must be whole 32-blocks; otherwise dst stays empty). */
+static int make_q8(Whisper *w, const Tensor *t, Tensor *dst, const char *name)
+{
+    int64_t C = t->ne[0], V = t->ne[1], ne[2] = {C, V};
+    size_t row;
+    float *f;
+    char *q;
+    int r;
+
+    if (C % 32 || t->n_dims != 2 || dtype_row_bytes(DTYPE_Q8_0, C, &row) < 0)
+        return 0;
+    f = malloc(sizeof(float) * (size_t)C);
+    q = malloc(row * (size_t)V);
+    if (!f || !q || push_host_buf(w, q) < 0) {
+        free(f);
+        free(q);
+        return -ENOMEM;
+    }
+    for (int64_t v = 0; v < V; v++) {
+        to_f32_row(t, v, f);
+        if ((r = quant_quantize_row(DTYPE_Q8_0, f, q + row * (size_t)v, C)) < 0) {
+            free(f);
+            return r == -ENOTSUP ? 0 : r;
+        }
+    }
+    free(f);
+    if ((r = tensor_init(dst, DTYPE_Q8_0, 2, ne, q)) < 0)
+        return r;
+    dst->name = name;
+    dst->mem = MEM_HOST;
+    return 0;
+}
+
+/* The fast path's Q8_0 token embedding (CPU backend). Encoder matrices stay F16: Q8_0 copies of them
+ * measured only ~5 % faster per window here, not worth the extra loss and memory. */
+static int make_fast(Whisper *w)
+{
+    int r = make_q8(w, &w->w.tok_emb, &w->w.tok_q8, "token_embedding.q8_0");
+
+    if (r == 0 && w->w.tok_q8.data)
+        w->fast_ok = 1;
+    return r;
+}
+
+void whisper_load_options_default(WhisperLoadOptions *o)
+{
+    const char *e = getenv("MYNA_WHISPER_FAST"); /* "off", "all"; A/B runs of tools and tests */
+
+    memset(o, 0, sizeof(*o));
+    o->fast = WHISPER_FAST_TRANSCRIBE;
+    if (e && !strcmp(e, "off"))
+        o->fast = WHISPER_FAST_OFF;
+    else if (e && !strcmp(e, "all"))
+        o->fast = WHISPER_FAST_ALL;
+}
+
 int whisper_load(const char *path, Backend *be, Whisper **ret, char *err, size_t err_len)
 {
+    return whisper_load_ex(path, be, NULL, ret, err, err_len);
+}
+
+int whisper_load_ex(const char *path, Backend *be, const WhisperLoadOptions *opt, Whisper **ret, char *err,
+                    size_t err_len)
+{
+    WhisperLoadOptions def;
     Whisper *w;
     HfModel *hf = NULL;
     struct stat stt;
     int r;
 
-    if (!path || !be || !ret)
+    if (!opt) {
+        whisper_load_options_default(&def);
+        opt = &def;
+    }
+    if (!path || !be || !ret || (unsigned)opt->fast > WHISPER_FAST_ALL)
         return -EINVAL;
     w = calloc(1, sizeof(*w));
     if (!w)
         return -ENOMEM;
     w->be = be;
+    w->fast = opt->fast;
     w->host = strncmp(be->ops->name, "cpu", 3) == 0;
     if (stat(path, &stt) == 0 && S_ISREG(stt.st_mode)) { /* whisper.cpp .bin */
         if ((r = wggml_open(path, &w->ggml, err, err_len)) < 0 || (r = read_config_ggml(w, err, err_len)) < 0 ||
@@ -545,6 +626,10 @@ int whisper_load(const char *path, Backend *be, Whisper **ret, char *err, size_t
         goto fail;
     if (w->tok.eot < 0 || w->tok.eot >= w->cfg.n_vocab || w->tok.sot < 0 || w->tok.sot >= w->cfg.n_vocab) {
         r = err_set(err, err_len, -EBADMSG, "no <|endoftext|>/<|startoftranscript|> token ids");
+        goto fail;
+    }
+    if (w->host && w->fast != WHISPER_FAST_OFF && (r = make_fast(w)) < 0) {
+        err_set(err, err_len, r, "cannot make the Q8_0 token embedding");
         goto fail;
     }
     if ((r = whisper_state_init(w)) < 0) {

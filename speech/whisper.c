@@ -10,6 +10,12 @@
  * Encoder self-attention (T = 1500 queries and keys) runs as two GEMMs per head (scores = K_h·Q_h, then
  * P·V_h against Vᵀ computed directly as Wv·xnᵀ) with a row softmax between, instead of the backend's
  * row-at-a-time attention op, which is built for decoding.
+ * Decoder cross-attention works the same way per head (scores = K_h·q_h over the S encoder positions,
+ * softmax, O_h = Vᵀ_h·P), against keys [C, S] and values stored transposed [S, C] per decoder layer at
+ * encode time (Vᵀ = Wv·outᵀ, value bias added after the attention); the backend's attention op walked the
+ * 1500 keys one 64-float row at a time and cost more than the rest of the decoder layers together.
+ * Fast path (whisper.h WhisperFast; CPU backend): cross-attention K/V read from F16 copies made at encode,
+ * logits against the Q8_0 token embedding made at load.
  * Not here: loading (whisper-load.c), token selection and windows (whisper-decode.c).
  * Reference numerics: HF transformers WhisperForConditionalGeneration (eager attention, exact-erf GELU,
  * LayerNorm eps 1e-5); goldens from tools/ref/tiny_whisper.py.
@@ -20,34 +26,36 @@
 #include <string.h>
 
 #include "log.h"
+#include "matmul.h"
 #include "whisper-impl.h"
 
 #define LN_EPS 1e-5f
 
-/* Contiguous view of `base`'s memory with another shape. */
+/* Contiguous view of `base`'s memory (F32 or F16, offset in elements) with another shape. */
 static Tensor view(const Tensor *base, size_t off_elems, int64_t ne0, int64_t ne1, int64_t ne2)
 {
     Tensor t;
     int64_t ne[3] = {ne0, ne1, ne2};
+    size_t es = base->dtype == DTYPE_F16 ? 2 : 4;
 
-    tensor_init(&t, base->dtype, ne2 > 1 ? 3 : 2, ne, (float *)base->data + off_elems);
+    tensor_init(&t, base->dtype, ne2 > 1 ? 3 : 2, ne, (char *)base->data + es * off_elems);
     t.mem = base->mem;
     return t;
 }
 
-/* [ne0, ne1] F32 view whose rows are nb1 bytes apart. */
-static Tensor strided(const Tensor *base, size_t off_elems, int64_t ne0, int64_t ne1, size_t nb1)
+/* [ne0, ne1] view whose rows are `row` elements apart. */
+static Tensor strided(const Tensor *base, size_t off_elems, int64_t ne0, int64_t ne1, size_t row)
 {
     Tensor t = view(base, off_elems, ne0, ne1, 1);
-    t.nb[1] = nb1;
-    t.nb[2] = t.nb[3] = nb1 * (size_t)ne1;
+    t.nb[1] = row * (base->dtype == DTYPE_F16 ? 2 : 4);
+    t.nb[2] = t.nb[3] = t.nb[1] * (size_t)ne1;
     return t;
 }
 
-static int alloc_t(Whisper *w, Tensor *t, int64_t ne0, int64_t ne1, int64_t ne2)
+static int alloc_dt(Whisper *w, Tensor *t, DType dt, int64_t ne0, int64_t ne1, int64_t ne2)
 {
     int64_t ne[3] = {ne0, ne1, ne2};
-    int r = tensor_init(t, DTYPE_F32, ne2 > 1 ? 3 : 2, ne, NULL);
+    int r = tensor_init(t, dt, ne2 > 1 ? 3 : 2, ne, NULL);
 
     if (r < 0)
         return r;
@@ -65,6 +73,11 @@ static int alloc_t(Whisper *w, Tensor *t, int64_t ne0, int64_t ne1, int64_t ne2)
     return 0;
 }
 
+static int alloc_t(Whisper *w, Tensor *t, int64_t ne0, int64_t ne1, int64_t ne2)
+{
+    return alloc_dt(w, t, DTYPE_F32, ne0, ne1, ne2);
+}
+
 int whisper_state_init(Whisper *w)
 {
     const WhisperConfig *c = &w->cfg;
@@ -76,11 +89,13 @@ int whisper_state_init(Whisper *w)
     int r;
 
     s->ck = calloc((size_t)c->n_text_layer, sizeof(Tensor));
-    s->cv = calloc((size_t)c->n_text_layer, sizeof(Tensor));
+    s->cvt = calloc((size_t)c->n_text_layer, sizeof(Tensor));
+    s->ck16 = calloc((size_t)c->n_text_layer, sizeof(Tensor));
+    s->cvt16 = calloc((size_t)c->n_text_layer, sizeof(Tensor));
     s->sk = calloc((size_t)c->n_text_layer, sizeof(Tensor));
     s->sv = calloc((size_t)c->n_text_layer, sizeof(Tensor));
     s->pos = calloc((size_t)D, sizeof(int32_t));
-    if (!s->ck || !s->cv || !s->sk || !s->sv || !s->pos)
+    if (!s->ck || !s->cvt || !s->ck16 || !s->cvt16 || !s->sk || !s->sv || !s->pos)
         return -ENOMEM;
     if ((r = alloc_t(w, &s->mel, F, M, 1)) < 0 || (r = alloc_t(w, &s->col1, 3 * M, F, 1)) < 0 ||
         (r = alloc_t(w, &s->y1, C, F, 1)) < 0 || (r = alloc_t(w, &s->col2, 3 * C, T, 1)) < 0 ||
@@ -93,10 +108,15 @@ int whisper_state_init(Whisper *w)
     HD = c->n_text_state / c->n_text_head;
     NH = c->n_text_head;
     for (int l = 0; l < c->n_text_layer; l++) {
-        if ((r = alloc_t(w, &s->ck[l], HD, NH, T)) < 0 || (r = alloc_t(w, &s->cv[l], HD, NH, T)) < 0 ||
+        if ((r = alloc_t(w, &s->ck[l], HD * NH, T, 1)) < 0 || (r = alloc_t(w, &s->cvt[l], T, HD * NH, 1)) < 0 ||
             (r = alloc_t(w, &s->sk[l], HD, NH, D)) < 0 || (r = alloc_t(w, &s->sv[l], HD, NH, D)) < 0)
             return r;
+        if (w->fast_ok && ((r = alloc_dt(w, &s->ck16[l], DTYPE_F16, HD * NH, T, 1)) < 0 ||
+                           (r = alloc_dt(w, &s->cvt16[l], DTYPE_F16, T, HD * NH, 1)) < 0))
+            return r;
     }
+    if ((r = alloc_t(w, &s->dscore, T, D, 1)) < 0)
+        return r;
     C = c->n_text_state;
     if ((r = alloc_t(w, &s->dx, C, D, 1)) < 0 || (r = alloc_t(w, &s->dxn, C, D, 1)) < 0 ||
         (r = alloc_t(w, &s->dq, C, D, 1)) < 0 || (r = alloc_t(w, &s->dk, C, D, 1)) < 0 ||
@@ -117,7 +137,9 @@ void whisper_state_free(Whisper *w)
 {
     /* the tensors themselves are in w->uploads */
     free(w->st.ck);
-    free(w->st.cv);
+    free(w->st.cvt);
+    free(w->st.ck16);
+    free(w->st.cvt16);
     free(w->st.sk);
     free(w->st.sv);
     free(w->st.pos);
@@ -134,6 +156,23 @@ static int linear(Backend *be, Tensor *y, const Tensor *wt, const Tensor *b, con
     TRY(backend_matmul(be, y, wt, x));
     if (b)
         TRY(backend_add(be, y, y, b));
+    return 0;
+}
+
+/* y[i] = x · w[i]ᵀ: one pool dispatch sharing x on the CPU backend (weights of one dtype), else one each. */
+static int matmul_n(Backend *be, int n, Tensor *const *y, const Tensor *const *w, const Tensor *x)
+{
+    int r = -ENOTSUP;
+
+    for (int i = 1; i < n; i++)
+        if (w[i]->dtype != w[0]->dtype)
+            goto each;
+    if ((r = cpu_backend_matmul_multi(be, n, y, w, x)) != -ENOTSUP)
+        return r;
+each:
+    for (int i = 0; i < n; i++)
+        if ((r = backend_matmul(be, y[i], w[i], x)) < 0)
+            return r;
     return 0;
 }
 
@@ -184,8 +223,8 @@ int whisper_encode(Whisper *w, const float *mel, int n_frames, float *ret_states
     /* conv2 windows: row t of col2 = [y1[2t−1] | y1[2t] | y1[2t+1]] (y1[−1] = 0) */
     for (int tap = 0; tap < 3; tap++) {
         int64_t t0 = tap == 0 ? 1 : 0;
-        Tensor dst = strided(&s->col2, (size_t)(t0 * 3 * C + tap * C), C, T - t0, sizeof(float) * 3 * (size_t)C);
-        Tensor src = strided(&s->y1, (size_t)((2 * t0 + tap - 1) * C), C, T - t0, sizeof(float) * 2 * (size_t)C);
+        Tensor dst = strided(&s->col2, (size_t)(t0 * 3 * C + tap * C), C, T - t0, 3 * (size_t)C);
+        Tensor src = strided(&s->y1, (size_t)((2 * t0 + tap - 1) * C), C, T - t0, 2 * (size_t)C);
         TRY(backend_copy(be, &dst, &src));
     }
     TRY(linear(be, &x, &ww->conv2_w, &ww->conv2_b, &col2));
@@ -199,10 +238,10 @@ int whisper_encode(Whisper *w, const float *mel, int n_frames, float *ret_states
         /* Vᵀ [T, C] = Wv · xnᵀ: xn is the weight operand, Wv (F32) the activations */
         TRY(backend_matmul(be, &vt, &xn, &e->wv));
         for (int64_t h = 0; h < NH; h++) {
-            Tensor qh = strided(&s->eq, (size_t)(h * HD), HD, T, sizeof(float) * (size_t)C);   /* [HD, T] */
-            Tensor kh = strided(&s->ek, (size_t)(h * HD), HD, T, sizeof(float) * (size_t)C);   /* [HD, S] */
+            Tensor qh = strided(&s->eq, (size_t)(h * HD), HD, T, (size_t)C);   /* [HD, T] */
+            Tensor kh = strided(&s->ek, (size_t)(h * HD), HD, T, (size_t)C);   /* [HD, S] */
             Tensor vh = view(&s->evt, (size_t)(h * HD * T), T, HD, 1);                         /* [S, HD] */
-            Tensor oh = strided(&s->eatt, (size_t)(h * HD), HD, T, sizeof(float) * (size_t)C); /* [HD, T] */
+            Tensor oh = strided(&s->eatt, (size_t)(h * HD), HD, T, (size_t)C); /* [HD, T] */
             TRY(backend_matmul(be, &score, &kh, &qh));
             TRY(backend_softmax(be, &score, scale, NULL));
             TRY(backend_matmul(be, &oh, &vh, &score));
@@ -217,9 +256,15 @@ int whisper_encode(Whisper *w, const float *mel, int n_frames, float *ret_states
     /* cross-attention keys and values of every decoder layer, once per window */
     for (int l = 0; l < c->n_text_layer; l++) {
         const WhisperDecLayer *d = &ww->dec[l];
-        Tensor ck = view(&s->ck[l], 0, C, T, 1), cv = view(&s->cv[l], 0, C, T, 1);
+        Tensor ck = view(&s->ck[l], 0, C, T, 1), cvt = view(&s->cvt[l], 0, T, C, 1);
         TRY(linear(be, &ck, &d->xk, NULL, &out));
-        TRY(linear(be, &cv, &d->xv, &d->xbv, &out));
+        /* Vᵀ [T, C] = Wv · outᵀ (the value bias is added after the attention, see whisper_decode) */
+        TRY(backend_matmul(be, &cvt, &out, &d->xv));
+        if (w->fast_ok && (w->fast_on || w->fast == WHISPER_FAST_ALL)) { /* the decoder's fast path */
+            Tensor ck16 = view(&s->ck16[l], 0, C, T, 1), cvt16 = view(&s->cvt16[l], 0, T, C, 1);
+            TRY(backend_copy(be, &ck16, &ck));
+            TRY(backend_copy(be, &cvt16, &cvt));
+        }
     }
     if (ret_states)
         TRY(be->ops->tensor_get(be, &out, ret_states, 0, sizeof(float) * (size_t)(C * T)));
@@ -240,8 +285,8 @@ int whisper_decode(Whisper *w, const int32_t *ids, int n, int n_past, float *log
     Backend *be = w->be;
     int64_t C = c->n_text_state, NH = c->n_text_head, HD = C / NH, T = n, S = s->n_enc, V = c->n_vocab;
     AttnParams self = {1.0f / sqrtf((float)HD), 1, n_past, NULL};
-    AttnParams cross = {1.0f / sqrtf((float)HD), 0, 0, NULL};
-    int r;
+    float scale = 1.0f / sqrtf((float)HD);
+    int fast = w->fast_ok && (w->fast_on || w->fast == WHISPER_FAST_ALL), r;
 
     if (!ids || n < 1 || n_past < 0 || n_past + n > c->n_text_ctx || S == 0)
         return -EINVAL;
@@ -265,12 +310,15 @@ int whisper_decode(Whisper *w, const int32_t *ids, int n, int n_past, float *log
         Tensor vc = view(&s->sv[l], (size_t)(n_past * C), HD, NH, T);
         Tensor ka = view(&s->sk[l], 0, HD, NH, n_past + T);             /* [HD, NH, S] visible keys */
         Tensor va = view(&s->sv[l], 0, HD, NH, n_past + T);
-        Tensor ck = view(&s->ck[l], 0, HD, NH, S), cv = view(&s->cv[l], 0, HD, NH, S);
         /* causal self-attention */
         TRY(backend_layernorm(be, &xn, &x, &d->ln1_w, &d->ln1_b, LN_EPS));
-        TRY(linear(be, &q, &d->wq, &d->bq, &xn));
-        TRY(linear(be, &k, &d->wk, NULL, &xn));
-        TRY(linear(be, &v, &d->wv, &d->bv, &xn));
+        {
+            Tensor *ys[3] = {&q, &k, &v};
+            const Tensor *ws[3] = {&d->wq, &d->wk, &d->wv};
+            TRY(matmul_n(be, 3, ys, ws, &xn));
+            TRY(backend_add(be, &q, &q, &d->bq));
+            TRY(backend_add(be, &v, &v, &d->bv));
+        }
         TRY(backend_copy(be, &kc, &k3));
         TRY(backend_copy(be, &vc, &v3));
         TRY(backend_attention(be, &att3, &q3, &ka, &va, &self));
@@ -279,7 +327,18 @@ int whisper_decode(Whisper *w, const int32_t *ids, int n, int n_past, float *log
         /* cross-attention over the encoder states */
         TRY(backend_layernorm(be, &xn, &x, &d->lnx_w, &d->lnx_b, LN_EPS));
         TRY(linear(be, &q, &d->xq, &d->xbq, &xn));
-        TRY(backend_attention(be, &att3, &q3, &ck, &cv, &cross));
+        for (int64_t h = 0; h < NH; h++) { /* per head: scores [S, T] = K_h·Q_h, softmax, O_h = Vᵀ_h·P */
+            const Tensor *kb = fast ? &s->ck16[l] : &s->ck[l], *vb = fast ? &s->cvt16[l] : &s->cvt[l];
+            Tensor kh = strided(kb, (size_t)(h * HD), HD, S, (size_t)C);         /* [HD, S] */
+            Tensor vh = view(vb, (size_t)(h * HD * S), S, HD, 1);                /* [S, HD] */
+            Tensor qh = strided(&s->dq, (size_t)(h * HD), HD, T, (size_t)C);     /* [HD, T] */
+            Tensor oh = strided(&s->datt, (size_t)(h * HD), HD, T, (size_t)C);   /* [HD, T] */
+            Tensor sc = view(&s->dscore, 0, S, T, 1);
+            TRY(backend_matmul(be, &sc, &kh, &qh));
+            TRY(backend_softmax(be, &sc, scale, NULL));
+            TRY(backend_matmul(be, &oh, &vh, &sc));
+        }
+        TRY(backend_add(be, &att, &att, &d->xbv)); /* P·(V + b) = P·V + b */
         TRY(linear(be, &xn, &d->xo, &d->xbo, &att));
         TRY(backend_add(be, &x, &x, &xn));
         TRY(mlp_block(be, &x, &xn, &ff, &d->ln2_w, &d->ln2_b, &d->fc1, &d->fc1_b, &d->fc2, &d->fc2_b));
@@ -292,7 +351,7 @@ int whisper_decode(Whisper *w, const int32_t *ids, int n, int n_past, float *log
     for (int64_t t = r0; t < T; t += WHISPER_LOGIT_ROWS) {
         int64_t m = T - t < WHISPER_LOGIT_ROWS ? T - t : WHISPER_LOGIT_ROWS;
         Tensor in = view(&s->dxn, (size_t)(t * C), C, m, 1), lg = view(&s->logits, 0, V, m, 1);
-        TRY(backend_matmul(be, &lg, &ww->tok_emb, &in));
+        TRY(backend_matmul(be, &lg, fast ? &ww->tok_q8 : &ww->tok_emb, &in));
         TRY(be->ops->tensor_get(be, &lg, logits + (size_t)(t - r0) * (size_t)V, 0, sizeof(float) * (size_t)(V * m)));
     }
     return 0;

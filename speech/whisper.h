@@ -68,6 +68,26 @@ void whisper_options_default(WhisperOptions *o);
  * -ENOTSUP, -ENOMEM. */
 int whisper_load(const char *path, Backend *be, Whisper **ret, char *err, size_t err_len);
 void whisper_free(Whisper *w); /* accepts NULL */
+
+/* Lossy speed-ups of the CPU backend (other backends always run the exact path):
+ *  - logits against a Q8_0 copy of the token embedding made at load (21 MB for tiny.en; the F16 table is
+ *    40 MB, read once per decoded token),
+ *  - cross-attention keys and values kept as F16 (the decoder reads them once per token per layer).
+ * WHISPER_FAST_TRANSCRIBE (default): only whisper_transcribe uses them (its output is text, checked by word
+ * error rate); whisper_encode / whisper_decode called directly stay exact F32 numerics. WHISPER_FAST_ALL:
+ * direct calls too. WHISPER_FAST_OFF: never (and no Q8_0 copy is made). whisper_load_options_default reads
+ * MYNA_WHISPER_FAST ("off" or "all") from the environment for A/B runs. Word error rate on the 22-sentence
+ * test (tests/model/test-whisper.c --real): 13.1 % fast, 13.7 % exact. */
+typedef enum { WHISPER_FAST_TRANSCRIBE = 0, WHISPER_FAST_OFF = 1, WHISPER_FAST_ALL = 2 } WhisperFast;
+
+typedef struct {
+    WhisperFast fast;
+} WhisperLoadOptions;
+
+void whisper_load_options_default(WhisperLoadOptions *o);
+/* whisper_load with options (NULL = defaults; whisper_load is whisper_load_ex with NULL). */
+int whisper_load_ex(const char *path, Backend *be, const WhisperLoadOptions *o, Whisper **ret, char *err,
+                    size_t err_len);
 const WhisperConfig *whisper_config(const Whisper *w);
 const WhisperTokens *whisper_tokens(const Whisper *w);
 

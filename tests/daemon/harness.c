@@ -20,6 +20,53 @@ double harness_now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+void harness_trim(char *s)
+{
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
+        s[--n] = 0;
+}
+
+int harness_sh(const char *cmd, char *out, size_t out_len)
+{
+    FILE *p = popen(cmd, "r");
+    if (out)
+        out[0] = 0;
+    if (!p)
+        return -1;
+    if (out) {
+        size_t n = fread(out, 1, out_len - 1, p);
+        out[n] = 0;
+    } else {
+        char buf[4096];
+        while (fread(buf, 1, sizeof(buf), p) > 0) {
+        }
+    }
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+int harness_wait_ready(sd_bus *b, double timeout_s)
+{
+    double t0 = harness_now_s();
+    while (harness_now_s() - t0 < timeout_s) {
+        char *s = NULL;
+        if (sd_bus_get_property_string(b, "org.myna.Assistant1", "/org/myna/Assistant1", "org.myna.Assistant1",
+                                       "State", NULL, &s) >= 0) {
+            int ready = !strcmp(s, "ready"), err = !strncmp(s, "error", 5);
+            if (err)
+                fprintf(stderr, "daemon: %s\n", s);
+            free(s);
+            if (ready)
+                return 0;
+            if (err)
+                return -1;
+        }
+        usleep(20000);
+    }
+    return -1;
+}
+
 int harness_start_bus(Harness *h)
 {
     int p[2];

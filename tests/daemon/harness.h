@@ -32,6 +32,14 @@ int harness_nfds(pid_t pid);
 /* The default model path when the file exists (0), else -ENOENT. */
 int harness_model_path(char *buf, size_t len);
 double harness_now_s(void);
+/* Remove trailing newlines and spaces in place. */
+void harness_trim(char *s);
+/* Run cmd through the shell; its stdout (at most out_len - 1 bytes, NUL-terminated) into out, or read and
+ * dropped when out is NULL. Returns the exit status: 128 when it did not exit normally, -1 when it could not
+ * be started. */
+int harness_sh(const char *cmd, char *out, size_t out_len);
+/* Poll the daemon's State until "ready" (0) or "error…" (-1, printed) or timeout_s (-1). */
+int harness_wait_ready(sd_bus *b, double timeout_s);
 
 typedef struct {
     char path[128];

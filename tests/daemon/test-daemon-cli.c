@@ -23,13 +23,7 @@ static int run(const char *addr, const char *args, const char *input, char *out,
         snprintf(cmd, sizeof(cmd), "printf '%s' | %s --address='%s' %s 2>/dev/null", input, g_myna, addr, args);
     else
         snprintf(cmd, sizeof(cmd), "%s --address='%s' %s 2>/dev/null </dev/null", g_myna, addr, args);
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    size_t n = fread(out, 1, out_len - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    return harness_sh(cmd, out, out_len);
 }
 
 int main(void)

@@ -17,34 +17,6 @@
 
 static Harness H;
 
-static int wait_ready(sd_bus *b, double timeout_s)
-{
-    double t0 = harness_now_s();
-    while (harness_now_s() - t0 < timeout_s) {
-        char *s = NULL;
-        if (sd_bus_get_property_string(b, "org.myna.Assistant1", "/org/myna/Assistant1", "org.myna.Assistant1",
-                                       "State", NULL, &s) >= 0) {
-            int ready = !strcmp(s, "ready"), err = !strncmp(s, "error", 5);
-            if (err)
-                fprintf(stderr, "daemon: %s\n", s);
-            free(s);
-            if (ready)
-                return 0;
-            if (err)
-                return -1;
-        }
-        usleep(50000);
-    }
-    return -1;
-}
-
-static void trim(char *s)
-{
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
-        s[--n] = 0;
-}
-
 /* myna-run's answer (stdout) for one chat prompt, greedy. */
 static int run_reference(const char *model, const char *prompt, char *out, size_t len)
 {
@@ -52,14 +24,9 @@ static int run_reference(const char *model, const char *prompt, char *out, size_
     char cmd[4096];
     snprintf(cmd, sizeof(cmd), "%s/clients/myna-run -m '%s' --backend cpu --chat -p '%s' -n %d --temp 0 2>/dev/null",
              root ? root : ".", model, prompt, N_TOK);
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    size_t n = fread(out, 1, len - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    trim(out);
-    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+    int st = harness_sh(cmd, out, len);
+    harness_trim(out);
+    return st == 0 ? 0 : -1;
 }
 
 static int ask_once(sd_bus *b, const char *q, char *out, size_t len)
@@ -74,7 +41,7 @@ static int ask_once(sd_bus *b, const char *q, char *out, size_t len)
     if (r >= 0)
         r = hc_wait(&b, cs, 1, 60);
     snprintf(out, len, "%.8000s", c.text);
-    trim(out);
+    harness_trim(out);
     hc_unwatch(&c);
     hc_call_simple(b, p, "Close", 0, NULL);
     return r < 0 || !c.finished ? -1 : 0;
@@ -94,7 +61,7 @@ int main(void)
     snprintf(conf, sizeof(conf), "model = %s\nbackend = cpu\nn_ctx = 1024\n", model);
     CHECK_INT(harness_start_daemon(&H, conf, NULL), 0);
     sd_bus *a = harness_connect(&H), *b = harness_connect(&H);
-    if (!a || !b || wait_ready(a, 60) < 0) {
+    if (!a || !b || harness_wait_ready(a, 60) < 0) {
         fprintf(stderr, "the daemon could not load the model: skip\n");
         harness_stop(&H);
         return 77;
@@ -120,8 +87,8 @@ int main(void)
     sd_bus *buses[2] = {a, b};
     Collector *cs[2] = {&ca, &cb};
     CHECK_INT(hc_wait(buses, cs, 2, 60), 0);
-    trim(ca.text);
-    trim(cb.text);
+    harness_trim(ca.text);
+    harness_trim(cb.text);
     CHECK(!strcmp(ca.text, ref1));
     CHECK(!strcmp(cb.text, ref2));
     CHECK(ca.stats_ttft_ms > 0 && ca.stats_prompt_tokens > 5);

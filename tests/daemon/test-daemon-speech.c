@@ -23,22 +23,10 @@ static char g_build[1024], g_tmp[256], g_whisper[1200];
 
 static int sh(const char *cmd, char *out, size_t out_len)
 {
-    FILE *p = popen(cmd, "r");
-    size_t n = 0;
-    if (!p)
-        return -1;
-    if (out) {
-        n = fread(out, 1, out_len - 1, p);
-        out[n] = 0;
-        while (n && (out[n - 1] == '\n' || out[n - 1] == ' '))
-            out[--n] = 0;
-    } else {
-        char buf[4096];
-        while (fread(buf, 1, sizeof(buf), p) > 0) {
-        }
-    }
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    int st = harness_sh(cmd, out, out_len);
+    if (out)
+        harness_trim(out);
+    return st;
 }
 
 /* Share of the expected words (letters only, case-folded) found in got. */

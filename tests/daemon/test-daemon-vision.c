@@ -30,48 +30,15 @@
 static Harness H;
 static char g_fix[1024];
 
-static int wait_ready(sd_bus *b, double timeout_s)
-{
-    double t0 = harness_now_s();
-    while (harness_now_s() - t0 < timeout_s) {
-        char *s = NULL;
-        if (sd_bus_get_property_string(b, "org.myna.Assistant1", "/org/myna/Assistant1", "org.myna.Assistant1",
-                                       "State", NULL, &s) >= 0) {
-            int ready = !strcmp(s, "ready"), err = !strncmp(s, "error", 5);
-            if (err)
-                fprintf(stderr, "daemon: %s\n", s);
-            free(s);
-            if (ready)
-                return 0;
-            if (err)
-                return -1;
-        }
-        usleep(20000);
-    }
-    return -1;
-}
-
-static void trim(char *s)
-{
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
-        s[--n] = 0;
-}
-
 static int run_reference(const char *prompt, const char *image, char *out, size_t len)
 {
     const char *root = getenv("MYNA_BUILD_ROOT");
     char cmd[4096];
     snprintf(cmd, sizeof(cmd), "%s/clients/myna-run -m '%s' --backend cpu -t 2 --chat -p '%s' %s%s -n %d --temp 0 "
              "2>/dev/null", root ? root : ".", g_fix, prompt, image ? "--image " : "", image ? image : "", N_TOK);
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    size_t n = fread(out, 1, len - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    trim(out);
-    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+    int st = harness_sh(cmd, out, len);
+    harness_trim(out);
+    return st == 0 ? 0 : -1;
 }
 
 static int open_fixture(const char *rel)
@@ -135,7 +102,7 @@ int main(void)
              g_fix);
     CHECK_INT(harness_start_daemon(&H, conf, NULL), 0);
     sd_bus *a = harness_connect(&H);
-    if (!a || wait_ready(a, 30) < 0) {
+    if (!a || harness_wait_ready(a, 30) < 0) {
         fprintf(stderr, "the daemon could not load the tiny vision model\n");
         harness_stop(&H);
         return 1;
@@ -148,7 +115,7 @@ int main(void)
     hc_watch(a, &c, path);
     CHECK(ask1(a, &c, Q1, "image/png", "square.png", &e) >= 0);
     snprintf(got, sizeof(got), "%.8000s", c.text);
-    trim(got);
+    harness_trim(got);
     fprintf(stderr, "myna-run: [%s]\nmynad:    [%s]\n", ref, got);
     CHECK(c.finished && c.n_tokens > 0);
     CHECK(!strcmp(ref, got));
@@ -160,13 +127,10 @@ int main(void)
         char cmd[6000], out[8192];
         snprintf(cmd, sizeof(cmd), "%s/clients/myna --address='%s' ask --max-tokens=%d --image %s '%s'",
                  root ? root : ".", H.address, N_TOK, img, Q1);
-        FILE *p = popen(cmd, "r");
-        size_t n = p ? fread(out, 1, sizeof(out) - 1, p) : 0;
-        out[n] = 0;
-        int st = p ? pclose(p) : -1;
-        trim(out);
+        int st = harness_sh(cmd, out, sizeof(out));
+        harness_trim(out);
         fprintf(stderr, "myna ask --image: [%s]\n", out);
-        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        CHECK(st == 0);
         CHECK(!strcmp(out, ref));
     }
 
@@ -212,7 +176,7 @@ int main(void)
     snprintf(conf, sizeof(conf), "model = %s/tiny-llama/tiny-llama-b-hf\nbackend = cpu\nthreads = 2\n", fx);
     CHECK_INT(harness_start_daemon(&H, conf, NULL), 0);
     a = harness_connect(&H);
-    CHECK(a && wait_ready(a, 30) == 0);
+    CHECK(a && harness_wait_ready(a, 30) == 0);
     if (a) {
         Collector c3 = {0};
         CHECK(hc_create_session(a, NULL, 0, path, sizeof(path), &e) >= 0);

@@ -14,6 +14,7 @@
 
 #include "backend.h"
 #include "lm.h"
+#include "paths.h"
 #include "test-util.h"
 
 typedef struct {
@@ -45,7 +46,6 @@ static int ask(LmSession *s, const LmSampling *sp, Answer *a, LmStats *st)
 
 int main(void)
 {
-    const char *dir = getenv("MYNA_MODELS_DIR"), *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
     static const char *const turns[3] = {"What is the capital of France? Answer in one sentence.",
                                          "And of Germany?", "Thank you! Say goodbye."};
     char path[4096], err[512] = "";
@@ -56,13 +56,7 @@ int main(void)
     Answer ans[3], a;
     LmStats st;
 
-    if (dir && *dir)
-        snprintf(path, sizeof(path), "%s/SmolLM2-135M-Instruct.Q4_1.gguf", dir);
-    else if (xdg && *xdg)
-        snprintf(path, sizeof(path), "%s/myna/models/SmolLM2-135M-Instruct.Q4_1.gguf", xdg);
-    else
-        snprintf(path, sizeof(path), "%s/.local/share/myna/models/SmolLM2-135M-Instruct.Q4_1.gguf",
-                 home ? home : "");
+    paths_model_file("SmolLM2-135M-Instruct.Q4_1.gguf", path, sizeof(path));
     if (access(path, R_OK) != 0) {
         fprintf(stderr, "%s not installed (scripts/fetch-models): skipped\n", path);
         return 77;

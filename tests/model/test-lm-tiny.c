@@ -29,36 +29,11 @@ static Backend *g_be;
 static int32_t g_prompts[3][128];
 static int g_n_prompt[3], g_vocab;
 
-static double rel_err(const float *a, const float *b, size_t n)
-{
-    double md = 0, mb = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (d > md || d != d)
-            md = d != d ? INFINITY : d;
-        if (fabs(b[i]) > mb)
-            mb = fabs(b[i]);
-    }
-    return md / (mb > 0 ? mb : 1);
-}
-
 static float *read_golden(const char *model, int i)
 {
     char path[4200];
-    size_t n = (size_t)g_n_prompt[i] * (size_t)g_vocab;
-    float *buf = malloc(sizeof(float) * n);
-    FILE *f;
-
     snprintf(path, sizeof(path), "%s/%s-logits-%d.bin", g_dir, model, i);
-    f = fopen(path, "rb");
-    if (!f || !buf || fread(buf, sizeof(float), n, f) != n) {
-        fprintf(stderr, "cannot read %s\n", path);
-        free(buf);
-        buf = NULL;
-    }
-    if (f)
-        fclose(f);
-    return buf;
+    return test_read_exact(path, sizeof(float) * (size_t)g_n_prompt[i] * (size_t)g_vocab);
 }
 
 static LmModel *load(const char *name, int n_ctx)
@@ -106,7 +81,7 @@ static double check_model(LmModel *m, const char *golden, double bound, const ch
     for (int i = 0; i < 3 && m; i++) {
         float *ref = read_golden(golden, i), *got = all_logits(m, g_prompts[i], g_n_prompt[i]);
         if (ref && got) {
-            double e = rel_err(got, ref, (size_t)g_n_prompt[i] * (size_t)g_vocab);
+            double e = test_max_rel_err(got, ref, (size_t)g_n_prompt[i] * (size_t)g_vocab);
             if (e > worst)
                 worst = e;
             if (!(e < bound))
@@ -237,7 +212,7 @@ static void test_q4k(void)
         for (int i = 0; i < 3; i++) {
             float *a = all_logits(m, g_prompts[i], g_n_prompt[i]), *b = all_logits(d, g_prompts[i], g_n_prompt[i]);
             if (a && b) {
-                double e = rel_err(a, b, (size_t)g_n_prompt[i] * g_vocab);
+                double e = test_max_rel_err(a, b, (size_t)g_n_prompt[i] * g_vocab);
                 worst = e > worst ? e : worst;
             }
             free(a);
@@ -277,7 +252,7 @@ static void test_session_paths(void)
     const float *lg = lm_session_all_logits(s, &rows);
     CHECK_INT(rows, n - split);
     if (ref && lg && rows == n - split) {
-        double e = rel_err(lg, ref + V * (size_t)split, V * (size_t)rows);
+        double e = test_max_rel_err(lg, ref + V * (size_t)split, V * (size_t)rows);
         fprintf(stderr, "two prefills vs one: rel err %.3g\n", e);
         CHECK(e < 1e-4);
     }
@@ -290,7 +265,7 @@ static void test_session_paths(void)
         CHECK_INT(lm_session_prefill(s, NULL), 0);
         const float *l1 = lm_session_logits(s);
         if (l1 && ref) {
-            double e = rel_err(l1, ref + V * (size_t)t, V);
+            double e = test_max_rel_err(l1, ref + V * (size_t)t, V);
             worst = e > worst ? e : worst;
         }
     }
@@ -319,7 +294,7 @@ static void test_session_paths(void)
             lg = lm_session_all_logits(s, &rows);
             CHECK_INT(rows, 20);
             if (lg && ref && rows == 20) {
-                double e = rel_err(lg, ref, V * 20);
+                double e = test_max_rel_err(lg, ref, V * 20);
                 fprintf(stderr, "spliced embeddings vs tokens: rel err %.3g\n", e);
                 CHECK(e < 1e-4);
             }
@@ -432,7 +407,7 @@ int main(void)
     if (m && g) {
         float *a = all_logits(m, g_prompts[2], g_n_prompt[2]), *b = all_logits(g, g_prompts[2], g_n_prompt[2]);
         if (a && b) {
-            double e = rel_err(a, b, (size_t)g_n_prompt[2] * g_vocab);
+            double e = test_max_rel_err(a, b, (size_t)g_n_prompt[2] * g_vocab);
             fprintf(stderr, "GGUF vs HF folder: rel err %.3g\n", e);
             CHECK(e < 1e-5);
         }

@@ -35,33 +35,11 @@ static Backend *g_be;
 static Mllama *g_m;
 static int g_vocab, g_image_token;
 
-static double nmse(const float *a, const float *b, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
-    return num != num ? INFINITY : num / (den > 0 ? den : 1);
-}
-
 static void *read_file(const char *name, size_t n_bytes)
 {
     char path[4200];
-    void *buf = malloc(n_bytes ? n_bytes : 1);
-    FILE *f;
-
     snprintf(path, sizeof(path), "%s/%s", g_dir, name);
-    f = fopen(path, "rb");
-    if (!f || !buf || fread(buf, 1, n_bytes, f) != n_bytes) {
-        fprintf(stderr, "cannot read %s\n", path);
-        free(buf);
-        buf = NULL;
-    }
-    if (f)
-        fclose(f);
-    return buf;
+    return test_read_exact(path, n_bytes);
 }
 
 static int meta_int(const char *img, const char *key)
@@ -167,7 +145,7 @@ static void test_image(const char *name, LmState *st)
     float *ref = read_file(fn, sizeof(float) * (size_t)(P * D));
     g_be->ops->tensor_get(g_be, out, blk, 0, sizeof(float) * (size_t)(P * D));
     mllama_vit_output_to_hf(vc, blk, hf, P);
-    double e = ref ? nmse(hf, ref, (size_t)(P * D)) : INFINITY;
+    double e = ref ? test_nmse(hf, ref, (size_t)(P * D)) : INFINITY;
     fprintf(stderr, "%s: vision output NMSE %.3g\n", name, e);
     CHECK(e < 1e-6);
     free(ref);
@@ -179,7 +157,7 @@ static void test_image(const char *name, LmState *st)
     snprintf(fn, sizeof(fn), "%s-xstates.bin", name);
     ref = read_file(fn, sizeof(float) * (size_t)(C * P));
     g_be->ops->tensor_get(g_be, xs, xh, 0, sizeof(float) * (size_t)(C * P));
-    e = ref ? nmse(xh, ref, (size_t)(C * P)) : INFINITY;
+    e = ref ? test_nmse(xh, ref, (size_t)(C * P)) : INFINITY;
     fprintf(stderr, "%s: cross-attention states NMSE %.3g\n", name, e);
     CHECK(e < 1e-6);
     free(ref);
@@ -194,7 +172,7 @@ static void test_image(const char *name, LmState *st)
     CHECK_INT(mllama_ctx_add_image(ctx, img, img_pos), 0);
     CHECK_INT(lm_kv_new(mllama_decoder(g_m), 128, 0, &kv), 0);
     CHECK_INT(r = run_text(ctx, st, kv, ids, T, 0, lg), 0);
-    e = ref && r == 0 ? nmse(lg, ref, (size_t)g_vocab * T) : INFINITY;
+    e = ref && r == 0 ? test_nmse(lg, ref, (size_t)g_vocab * T) : INFINITY;
     fprintf(stderr, "%s: logits NMSE %.3g\n", name, e);
     CHECK(e < 1e-6);
     free(ref);
@@ -235,7 +213,7 @@ static void test_two_images(LmState *st)
     float *lg = malloc(sizeof(float) * (size_t)g_vocab * T);
     float *ref = read_file("two-logits.bin", sizeof(float) * (size_t)g_vocab * T);
     CHECK_INT(run_text(ctx, st, kv, ids, T, 0, lg), 0);
-    double e = ref ? nmse(lg, ref, (size_t)g_vocab * T) : INFINITY;
+    double e = ref ? test_nmse(lg, ref, (size_t)g_vocab * T) : INFINITY;
     fprintf(stderr, "two images: logits NMSE %.3g\n", e);
     CHECK(e < 1e-6);
     free(ref);
@@ -295,7 +273,7 @@ static void test_cached_kv(LmState *st)
     CHECK_INT(mllama_ctx_new(g_m, &c0), 0);
     CHECK_INT(lm_kv_new(mllama_decoder(g_m), 128, 0, &k0), 0);
     CHECK_INT(run_text(c0, st, k0, ids, T, 0, none), 0);
-    CHECK(nmse(none + (size_t)g_vocab * (T - 1), one + (size_t)g_vocab * (T - 1), (size_t)g_vocab) > 1e-4);
+    CHECK(test_nmse(none + (size_t)g_vocab * (T - 1), one + (size_t)g_vocab * (T - 1), (size_t)g_vocab) > 1e-4);
     free(one);
     free(two);
     free(none);

@@ -69,24 +69,13 @@ static int prompt_ids(const char *out, int *ids, int cap)
 static double logits_nmse(const char *got_path, const char *golden, int rows)
 {
     char path[2200];
-    float *a = malloc(sizeof(float) * V * (size_t)rows), *b = malloc(sizeof(float) * V * (size_t)rows);
-    double num = 0, den = 0;
+    size_t n = (size_t)V * (size_t)rows, na = 0, nb = 0;
     snprintf(path, sizeof(path), "%s/%s", g_fix, golden);
-    FILE *fa = fopen(got_path, "rb"), *fb = fopen(path, "rb");
-    int ok = a && b && fa && fb && fread(a, sizeof(float) * V, (size_t)rows, fa) == (size_t)rows &&
-             fread(b, sizeof(float) * V, (size_t)rows, fb) == (size_t)rows;
-    if (fa)
-        fclose(fa);
-    if (fb)
-        fclose(fb);
-    for (size_t i = 0; ok && i < (size_t)V * rows; i++) {
-        double d = (double)a[i] - b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
+    float *a = test_read_file(got_path, &na), *b = test_read_file(path, &nb);
+    double e = a && b && na >= n * sizeof(float) && nb >= n * sizeof(float) ? test_nmse(a, b, n) : INFINITY;
     free(a);
     free(b);
-    return ok && den > 0 ? num / den : INFINITY;
+    return e;
 }
 
 static void golden_case(const char *raw, const char *img1, const char *img2, const char *golden, int rows)

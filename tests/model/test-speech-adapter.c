@@ -35,33 +35,11 @@ static int g_c_enc, g_k, g_c, g_n_out, g_n_frames;
 
 enum { VOCAB = 320 };
 
-static double nmse(const float *a, const float *b, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
-    return num != num ? INFINITY : num / (den > 0 ? den : 1);
-}
-
 static float *read_f32(const char *name, size_t n)
 {
     char path[4200];
-    float *buf = malloc(sizeof(float) * (n ? n : 1));
-    FILE *f;
-
     snprintf(path, sizeof(path), "%s/%s", g_dir, name);
-    f = fopen(path, "rb");
-    if (!f || !buf || fread(buf, sizeof(float), n, f) != n || fgetc(f) != EOF) {
-        fprintf(stderr, "cannot read %s (%zu floats)\n", path, n);
-        free(buf);
-        buf = NULL;
-    }
-    if (f)
-        fclose(f);
-    return buf;
+    return test_read_exact(path, n * sizeof(float));
 }
 
 static int meta_int(const char *key)
@@ -133,7 +111,7 @@ static float *test_projector(const float *enc)
         CHECK_INT(c->n_embd, g_c);
         CHECK_INT(speech_adapter_n_out(a, g_n_frames), g_n_out);
         CHECK_INT(speech_adapter_project_host(a, enc, g_n_frames, got, g_n_out), g_n_out);
-        double e = nmse(got, ref, n_out);
+        double e = test_nmse(got, ref, n_out);
         fprintf(stderr, "projector %s: NMSE %.3g\n", tags[i], e);
         CHECK(e < 1e-6);
         if (i == 0) {
@@ -205,7 +183,7 @@ static void test_splice(LmModel *lm, const float *rows)
     float *ref = read_f32("splice-logits.bin", (size_t)T * VOCAB);
     CHECK_INT(n_rows, T);
     if (lg && ref && n_rows == T) {
-        double e = nmse(lg, ref, (size_t)T * VOCAB);
+        double e = test_nmse(lg, ref, (size_t)T * VOCAB);
         fprintf(stderr, "splice: %d rows, logits NMSE %.3g\n", T, e);
         CHECK(e < 1e-6);
     }
@@ -309,14 +287,14 @@ static void test_xattn(LmModel *lm, const float *enc)
     CHECK_INT(speech_cross_ctx_add_clip(ctx, rows, g_n_out, pos - 1), -EINVAL);
     float *got = run_xattn(lm, ctx, &p, 0, NULL, NULL), *ref = read_f32("xattn-logits.bin", (size_t)T * VOCAB);
     if (got && ref) {
-        double e = nmse(got, ref, (size_t)T * VOCAB);
+        double e = test_nmse(got, ref, (size_t)T * VOCAB);
         fprintf(stderr, "cross-attention: %d tokens, logits NMSE %.3g (plain LM vs reference: %.3g)\n", T, e,
-                plain ? nmse(plain, ref, (size_t)T * VOCAB) : -1.0);
+                plain ? test_nmse(plain, ref, (size_t)T * VOCAB) : -1.0);
         CHECK(e < 1e-6);
-        CHECK(plain && nmse(plain, ref, (size_t)T * VOCAB) > 1e-3);
+        CHECK(plain && test_nmse(plain, ref, (size_t)T * VOCAB) > 1e-3);
         /* two prefills around the clip position give the same last row */
         float *last = run_xattn(lm, ctx, &p, pos, NULL, NULL);
-        double e2 = last ? nmse(last, ref + (size_t)(T - 1) * VOCAB, VOCAB) : INFINITY;
+        double e2 = last ? test_nmse(last, ref + (size_t)(T - 1) * VOCAB, VOCAB) : INFINITY;
         fprintf(stderr, "cross-attention, chunked prefill: last-row NMSE %.3g\n", e2);
         CHECK(e2 < 1e-6);
         free(last);
@@ -329,10 +307,10 @@ static void test_xattn(LmModel *lm, const float *enc)
     CHECK_INT(speech_cross_ctx_add_clip(ctx, rows, g_n_out, pos2), 0);
     float *got2 = run_xattn(lm, ctx, &p, 0, NULL, NULL), *ref2 = read_f32("xattn2-logits.bin", (size_t)T * VOCAB);
     if (got2 && ref2) {
-        double e = nmse(got2, ref2, (size_t)T * VOCAB);
+        double e = test_nmse(got2, ref2, (size_t)T * VOCAB);
         fprintf(stderr, "cross-attention, two clips: logits NMSE %.3g\n", e);
         CHECK(e < 1e-6);
-        CHECK(ref && nmse(ref2, ref, (size_t)T * VOCAB) > 1e-4); /* the second clip matters */
+        CHECK(ref && test_nmse(ref2, ref, (size_t)T * VOCAB) > 1e-4); /* the second clip matters */
     }
     free(got2);
     free(ref2);

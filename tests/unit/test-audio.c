@@ -22,30 +22,6 @@
 #include "audio.h"
 #include "test-util.h"
 
-static uint8_t *read_fixture(const char *name, size_t *ret_size)
-{
-    const char *dir = getenv("MYNA_FIXTURES");
-    char path[1024];
-    FILE *fp;
-    uint8_t *buf = NULL;
-    long sz;
-
-    snprintf(path, sizeof(path), "%s/audio/%s", dir ? dir : "tests/fixtures", name);
-    if (!(fp = fopen(path, "rb"))) {
-        fprintf(stderr, "cannot open %s\n", path);
-        return NULL;
-    }
-    if (fseek(fp, 0, SEEK_END) == 0 && (sz = ftell(fp)) > 0 && fseek(fp, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)sz)) && fread(buf, 1, (size_t)sz, fp) == (size_t)sz)
-        *ret_size = (size_t)sz;
-    else {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(fp);
-    return buf;
-}
-
 static double now_s(void)
 {
     struct timespec t;
@@ -101,7 +77,7 @@ static void check_fixtures(void)
     };
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         size_t sz = 0;
-        uint8_t *data = read_fixture(files[i].name, &sz);
+        uint8_t *data = test_read_fixture("audio", files[i].name, &sz);
         AudioPcm pcm = { 0 };
         char err[256] = "";
         int r;
@@ -134,7 +110,7 @@ static void check_fixtures(void)
         CHECK(all_finite(&pcm));
         if (strcmp(files[i].name, "tone-44k-stereo.flac") == 0) {
             size_t rsz = 0;
-            float *ref = (float *)read_fixture("tone-44k-stereo.ref.f32", &rsz);
+            float *ref = (float *)test_read_fixture("audio", "tone-44k-stereo.ref.f32", &rsz);
             double md = 0;
             CHECK(ref && rsz / 4 == (size_t)pcm.n_samples);
             if (ref && rsz / 4 == (size_t)pcm.n_samples) {
@@ -187,7 +163,7 @@ static int decode_via_pipe(const uint8_t *data, size_t size, const AudioDecodeOp
 static void check_fd_and_caps(void)
 {
     size_t sz = 0, osz = 0;
-    uint8_t *wav = read_fixture("tone-8k.wav", &sz), *ogg = read_fixture("tone-22k.ogg", &osz);
+    uint8_t *wav = test_read_fixture("audio", "tone-8k.wav", &sz), *ogg = test_read_fixture("audio", "tone-22k.ogg", &osz);
     AudioPcm pcm = { 0 };
     AudioDecodeOptions o = { 0 };
     char err[256], path[] = "/tmp/myna-test-audio-XXXXXX";
@@ -408,7 +384,7 @@ static void check_hostile(void)
                                        "tone-16k.mkv", "tone-24k-s24.wav" };
         for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
             size_t sz = 0;
-            uint8_t *d = read_fixture(names[i], &sz);
+            uint8_t *d = test_read_fixture("audio", names[i], &sz);
             if (!d) { CHECK(0); continue; }
             for (size_t cut = 1; cut <= 25; cut += 12) {
                 char name[64];
@@ -432,7 +408,7 @@ static void check_sweep(void)
     int n_ok = 0, n_err = 0;
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         size_t sz = 0;
-        uint8_t *d = read_fixture(names[i], &sz), *c;
+        uint8_t *d = test_read_fixture("audio", names[i], &sz), *c;
         if (!d) { CHECK(0); continue; }
         c = malloc(sz);
         for (int k = 1; k <= 96; k++) {

@@ -13,8 +13,7 @@
 int main(void)
 {
     char path[4096];
-    const char *dir = getenv("MYNA_FIXTURES");
-    snprintf(path, sizeof(path), "%s/tokenizer/chat.json", dir ? dir : "tests/fixtures");
+    test_fixture_path(path, sizeof(path), "tokenizer", "chat.json");
     json_error_t jerr;
     json_t *root = json_load_file(path, 0, &jerr);
     CHECK(root != NULL);

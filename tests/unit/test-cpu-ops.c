@@ -35,13 +35,12 @@ static int g_n_arr;
 
 static int load_fixture(void)
 {
-    const char *dir = getenv("MYNA_FIXTURES");
     char path[1024];
     FILE *f;
     char magic[8];
     uint32_t count;
 
-    snprintf(path, sizeof(path), "%s/ops/ops.bin", dir ? dir : "tests/fixtures");
+    test_fixture_path(path, sizeof(path), "ops", "ops.bin");
     f = fopen(path, "rb");
     if (!f) {
         fprintf(stderr, "cannot open %s\n", path);

@@ -515,7 +515,6 @@ done:
 
 static void check_py_fixture(void)
 {
-    const char *dir = getenv("MYNA_FIXTURES");
     char path[1024], err[256] = "", name[32];
     GgufFile *f = NULL;
     const GgufTensorInfo *t;
@@ -529,7 +528,7 @@ static void check_py_fixture(void)
     GgufType et;
     const void *p;
 
-    snprintf(path, sizeof(path), "%s/gguf/py-writer.gguf", dir ? dir : "tests/fixtures");
+    test_fixture_path(path, sizeof(path), "gguf", "py-writer.gguf");
     CHECK_INT(gguf_open(path, &f, err, sizeof(err)), 0);
     if (!f) {
         fprintf(stderr, "%s: %s\n", path, err);

@@ -28,32 +28,6 @@
 
 static char g_fix[1024];
 
-static uint8_t *read_file(const char *rel, size_t *ret_size)
-{
-    char path[2048];
-    FILE *fp;
-    uint8_t *buf;
-    long n;
-
-    snprintf(path, sizeof(path), "%s/media/%s", g_fix, rel);
-    fp = fopen(path, "rb");
-    if (!fp) {
-        fprintf(stderr, "cannot open %s\n", path);
-        return NULL;
-    }
-    fseek(fp, 0, SEEK_END);
-    n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    buf = malloc(n > 0 ? (size_t)n : 1);
-    if (buf && fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(fp);
-    *ret_size = (size_t)n;
-    return buf;
-}
-
 static double psnr(const uint8_t *a, const uint8_t *b, size_t n)
 {
     double se = 0;
@@ -375,7 +349,7 @@ static void test_lossless_fixtures(void)
     static const char *const names[] = { "pattern.png", "pattern.bmp", "pattern.tiff", "pattern.webp",
                                          "pattern.gif" };
     size_t ref_len = 0;
-    uint8_t *ref = read_file("valid/pattern.rgb", &ref_len);
+    uint8_t *ref = test_read_fixture("media", "valid/pattern.rgb", &ref_len);
 
     CHECK(ref != NULL && ref_len == 32 * 24 * 3);
     if (!ref)
@@ -387,7 +361,7 @@ static void test_lossless_fixtures(void)
         Image img = { 0 };
         int r;
         snprintf(rel, sizeof(rel), "valid/%s", names[i]);
-        data = read_file(rel, &n);
+        data = test_read_fixture("media", rel, &n);
         CHECK(data != NULL);
         if (!data)
             continue;
@@ -413,7 +387,7 @@ static void test_lossless_fixtures(void)
     }
     {
         size_t n = 0;
-        uint8_t *data = read_file("valid/pattern.jpg", &n);
+        uint8_t *data = test_read_fixture("media", "valid/pattern.jpg", &n);
         Image img = { 0 };
         char err[256] = "";
         if (data && image_decode(data, n, NULL, &img, err, sizeof(err)) == 0) {
@@ -461,7 +435,7 @@ static void test_hostile(void)
         want = code_of(expect);
         CHECK(want != 1);
         snprintf(rel, sizeof(rel), "hostile/%s", name);
-        data = read_file(rel, &n);
+        data = test_read_fixture("media", rel, &n);
         CHECK(data != NULL);
         if (!data)
             continue;
@@ -521,7 +495,7 @@ static int frame_index(const Image *img, int step)
 static void check_video(const char *rel, int n_frames, double fps, double dur, int step)
 {
     size_t n = 0;
-    uint8_t *data = read_file(rel, &n);
+    uint8_t *data = test_read_fixture("media", rel, &n);
     Image frames[VIDEO_MAX_FRAMES] = { { 0 } };
     double ts[VIDEO_MAX_FRAMES];
     char err[512] = "";
@@ -572,7 +546,7 @@ static void test_video_limits_and_fds(void)
 {
     char path[2048], err[512] = "";
     size_t n = 0;
-    uint8_t *data = read_file("video/seek.mp4", &n);
+    uint8_t *data = test_read_fixture("media", "video/seek.mp4", &n);
     Image frames[8] = { { 0 } };
     double ts[8];
     ImageLimits lim;
@@ -630,7 +604,7 @@ static void test_video_limits_and_fds(void)
 static void test_image_fd(void)
 {
     size_t n = 0;
-    uint8_t *data = read_file("valid/pattern.png", &n);
+    uint8_t *data = test_read_fixture("media", "valid/pattern.png", &n);
     int pfd[2];
     Image img = { 0 };
     char err[256] = "";
@@ -683,7 +657,7 @@ static void test_missing_libs(void)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         size_t n = 0;
-        uint8_t *data = read_file(cases[i].rel, &n);
+        uint8_t *data = test_read_fixture("media", cases[i].rel, &n);
         Image img = { 0 };
         char err[256] = "";
         int r;

@@ -11,31 +11,6 @@
 #include "mel.h"
 #include "test-util.h"
 
-static void *read_fixture(const char *name, size_t *ret_size)
-{
-    const char *dir = getenv("MYNA_FIXTURES");
-    char path[1024];
-    FILE *fp;
-    void *buf = NULL;
-    long sz;
-
-    snprintf(path, sizeof(path), "%s/audio/%s", dir ? dir : "tests/fixtures", name);
-    fp = fopen(path, "rb");
-    if (!fp) {
-        fprintf(stderr, "cannot open %s\n", path);
-        return NULL;
-    }
-    if (fseek(fp, 0, SEEK_END) == 0 && (sz = ftell(fp)) > 0 && fseek(fp, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)sz)) && fread(buf, 1, (size_t)sz, fp) != (size_t)sz) {
-        free(buf);
-        buf = NULL;
-    } else if (buf) {
-        *ret_size = (size_t)sz;
-    }
-    fclose(fp);
-    return buf;
-}
-
 static double meta_value(const char *text, const char *key)
 {
     const char *p = text;
@@ -49,19 +24,6 @@ static double meta_value(const char *text, const char *key)
     }
     fprintf(stderr, "mel.txt: no key %s\n", key);
     return -1;
-}
-
-static double nmse(const float *a, const float *ref, size_t n, double *ret_maxdiff)
-{
-    double num = 0, den = 0, mx = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - ref[i];
-        num += d * d;
-        den += (double)ref[i] * ref[i];
-        if (fabs(d) > mx) mx = fabs(d);
-    }
-    *ret_maxdiff = mx;
-    return num / den;
 }
 
 typedef struct { float *raw; int64_t n_frames, n_mels, next; int bad_order; } Collect;
@@ -124,10 +86,10 @@ static void check_bins(int n_mels, const float *pcm, int64_t n, const char *meta
     tail = (float)meta_value(meta, name);
     CHECK_INT(mel_new(n_mels, &m), 0);
     snprintf(name, sizeof(name), "mel%d-short.f32", n_mels);
-    ref_short = read_fixture(name, &sz);
+    ref_short = test_read_fixture("audio", name, &sz);
     CHECK(ref_short && sz == (size_t)(n_mels * short_frames) * sizeof(float));
     snprintf(name, sizeof(name), "mel%d-30s.f32", n_mels);
-    ref_head = read_fixture(name, &sz);
+    ref_head = test_read_fixture("audio", name, &sz);
     CHECK(ref_head && sz == (size_t)(n_mels * head) * sizeof(float));
     if (!m || !ref_short || !ref_head)
         goto done;
@@ -136,7 +98,8 @@ static void check_bins(int n_mels, const float *pcm, int64_t n, const char *meta
     CHECK_INT(mel_n_frames(n), short_frames);
     out_short = malloc((size_t)(n_mels * short_frames) * sizeof(float));
     CHECK_INT(mel_compute(m, pcm, n, n, out_short), 0);
-    e = nmse(out_short, ref_short, (size_t)(n_mels * short_frames), &md);
+    e = test_nmse(out_short, ref_short, (size_t)(n_mels * short_frames));
+    md = test_max_abs_diff(out_short, ref_short, (size_t)(n_mels * short_frames));
     fprintf(stderr, "n_mels %d short clip (%lld frames): NMSE %.3g, max |diff| %.3g\n", n_mels,
             (long long)short_frames, e, md);
     CHECK(e < 1e-6);
@@ -150,7 +113,8 @@ static void check_bins(int n_mels, const float *pcm, int64_t n, const char *meta
             ref_30[(size_t)b * MEL_N_FRAMES_30S + i] = i < head ? ref_head[b * head + i] : tail;
     CHECK_INT(mel_n_frames(MEL_N_SAMPLES_30S), MEL_N_FRAMES_30S);
     CHECK_INT(mel_compute(m, pcm, n, MEL_N_SAMPLES_30S, out_30), 0);
-    e = nmse(out_30, ref_30, (size_t)n_mels * MEL_N_FRAMES_30S, &md);
+    e = test_nmse(out_30, ref_30, (size_t)n_mels * MEL_N_FRAMES_30S);
+    md = test_max_abs_diff(out_30, ref_30, (size_t)n_mels * MEL_N_FRAMES_30S);
     fprintf(stderr, "n_mels %d 30 s window: NMSE %.3g, max |diff| %.3g\n", n_mels, e, md);
     CHECK(e < 1e-6);
     CHECK(md < 2e-3);
@@ -196,8 +160,8 @@ done:
 int main(void)
 {
     size_t sz = 0, msz = 0;
-    int16_t *s16 = read_fixture("mel-clip.s16", &sz);
-    char *meta = read_fixture("mel.txt", &msz), *metaz = NULL;
+    int16_t *s16 = test_read_fixture("audio", "mel-clip.s16", &sz);
+    char *meta = test_read_fixture("audio", "mel.txt", &msz), *metaz = NULL;
     float *pcm = NULL, out[80 * 2];
     Mel *m = NULL;
     int64_t n;

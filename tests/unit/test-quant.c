@@ -32,36 +32,15 @@ typedef struct {
     uint8_t *blob;
 } Fixture;
 
-static uint8_t *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf;
-    long sz;
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)sz);
-    if (buf && fread(buf, 1, (size_t)sz, f) != (size_t)sz) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *len = (size_t)sz;
-    return buf;
-}
-
 static int load_fixture(const char *name, Fixture *fx)
 {
-    const char *dir = getenv("MYNA_FIXTURES");
-    char path[1024];
+    char file[256], path[1024];
     size_t len, off = 24, need;
     uint32_t hdr[5];
 
     memset(fx, 0, sizeof *fx);
-    snprintf(path, sizeof path, "%s/quant/%s.bin", dir ? dir : "tests/fixtures", name);
-    fx->blob = read_file(path, &len);
+    snprintf(file, sizeof file, "%s.bin", name);
+    fx->blob = test_read_file(test_fixture_path(path, sizeof path, "quant", file), &len);
     if (!fx->blob || len < 24 || memcmp(fx->blob, "MYQF", 4)) {
         fprintf(stderr, "cannot read fixture %s\n", path);
         return -1;

@@ -207,34 +207,9 @@ static void test_good_edge_cases(void)
 
 static char *fixture(const char *rel)
 {
-    const char *dir = getenv("MYNA_FIXTURES");
     static char buf[4][1024];
     static int k;
-    char *p = buf[k++ & 3];
-
-    snprintf(p, 1024, "%s/safetensors/%s", dir ? dir : "tests/fixtures", rel);
-    return p;
-}
-
-static uint8_t *read_all(const char *path, size_t *size)
-{
-    FILE *fp = fopen(path, "rb");
-    uint8_t *b;
-    long n;
-
-    if (!fp)
-        return NULL;
-    fseek(fp, 0, SEEK_END);
-    n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, fp) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(fp);
-    *size = (size_t)n;
-    return b;
+    return test_fixture_path(buf[k++ & 3], sizeof(buf[0]), "safetensors", rel);
 }
 
 static double elem(const StTensor *t, int64_t i)
@@ -339,7 +314,7 @@ static void test_basic_fixture(void)
 static void test_truncation_and_flips(void)
 {
     size_t size = 0, ok = 0, bad = 0;
-    uint8_t *b = read_all(fixture("basic.safetensors"), &size);
+    uint8_t *b = test_read_file(fixture("basic.safetensors"), &size);
     char err[512];
 
     CHECK(b != NULL);
@@ -475,7 +450,7 @@ static void write_str(const char *name, const char *s)
 static void copy_fixture(const char *rel, const char *name)
 {
     size_t n;
-    uint8_t *b = read_all(fixture(rel), &n);
+    uint8_t *b = test_read_file(fixture(rel), &n);
     if (b)
         write_file(name, b, n);
     free(b);

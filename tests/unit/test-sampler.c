@@ -37,11 +37,8 @@ static int g_n_cases;
 
 static FILE *open_fixture(const char *name)
 {
-    const char *dir = getenv("MYNA_FIXTURES");
     char path[1024];
-
-    snprintf(path, sizeof(path), "%s/sampler/%s", dir ? dir : "tests/fixtures", name);
-    return fopen(path, "r");
+    return fopen(test_fixture_path(path, sizeof(path), "sampler", name), "r");
 }
 
 static int read_params(FILE *fp, SamplerParams *p)

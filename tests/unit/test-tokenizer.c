@@ -16,29 +16,9 @@
 #include <time.h>
 
 #include "gguf.h"
+#include "paths.h"
 #include "test-util.h"
 #include "tokenizer.h"
-
-static char *read_file(const char *path, size_t *ret_len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) {
-        buf[n] = '\0';
-        *ret_len = (size_t)n;
-    }
-    return buf;
-}
 
 typedef struct {
     char *data;
@@ -52,7 +32,7 @@ static int lines_load(const char *path, Lines *l)
 {
     size_t n;
     memset(l, 0, sizeof(*l));
-    if (!(l->data = read_file(path, &n)))
+    if (!(l->data = test_read_file(path, &n)))
         return -errno;
     int cnt = 0;
     for (size_t i = 0; i < n; i++)
@@ -97,9 +77,7 @@ static int parse_ints(const char *s, int64_t *out, int cap)
 static char g_path[4096];
 static const char *fixture(const char *name)
 {
-    const char *dir = getenv("MYNA_FIXTURES");
-    snprintf(g_path, sizeof(g_path), "%s/tokenizer/%s", dir ? dir : "tests/fixtures", name);
-    return g_path;
+    return test_fixture_path(g_path, sizeof(g_path), "tokenizer", name);
 }
 
 static double now_s(void)
@@ -160,13 +138,7 @@ static double check_ids(const Tokenizer *t, const Lines *corpus, const char *ids
 static int test_smollm2(const Lines *corpus)
 {
     char path[4096], err[256] = "";
-    const char *dir = getenv("MYNA_MODELS_DIR"), *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
-    if (dir)
-        snprintf(path, sizeof(path), "%s/SmolLM2-135M-Instruct.Q4_1.gguf", dir);
-    else if (xdg)
-        snprintf(path, sizeof(path), "%s/myna/models/SmolLM2-135M-Instruct.Q4_1.gguf", xdg);
-    else
-        snprintf(path, sizeof(path), "%s/.local/share/myna/models/SmolLM2-135M-Instruct.Q4_1.gguf", home ? home : "");
+    paths_model_file("SmolLM2-135M-Instruct.Q4_1.gguf", path, sizeof(path));
     GgufFile *f = NULL;
     if (gguf_open(path, &f, err, sizeof(err)) < 0) {
         fprintf(stderr, "skip: %s: %s (run scripts/fetch-models)\n", path, err);

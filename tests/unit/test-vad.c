@@ -13,33 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "paths.h"
 #include "test-util.h"
 #include "vad.h"
-
-static void *read_fixture(const char *name, size_t *ret_size)
-{
-    const char *dir = getenv("MYNA_FIXTURES");
-    char path[1024];
-    FILE *fp;
-    void *buf = NULL;
-    long sz;
-
-    snprintf(path, sizeof(path), "%s/audio/%s", dir ? dir : "tests/fixtures", name);
-    if (!(fp = fopen(path, "rb"))) {
-        fprintf(stderr, "cannot open %s\n", path);
-        return NULL;
-    }
-    if (fseek(fp, 0, SEEK_END) == 0 && (sz = ftell(fp)) > 0 && fseek(fp, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)sz + 1)) && fread(buf, 1, (size_t)sz, fp) == (size_t)sz) {
-        ((char *)buf)[sz] = 0;
-        *ret_size = (size_t)sz;
-    } else {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(fp);
-    return buf;
-}
 
 static uint64_t g_seed = 42;
 static float noise(void)
@@ -80,12 +56,12 @@ static float *synth(int64_t n, const int (*bursts)[2], int nb)
 static int load_clip(int k, float **ret_pcm, int64_t *ret_n, int (*truth)[2], int *ret_nt)
 {
     size_t sz = 0, msz = 0;
-    char name[64], *meta = read_fixture("vad.txt", &msz), *line;
+    char name[64], *meta = test_read_fixture("audio", "vad.txt", &msz), *line;
     int16_t *s16;
     int nt = 0;
 
     snprintf(name, sizeof(name), "vad-clip%d.s16", k);
-    s16 = read_fixture(name, &sz);
+    s16 = test_read_fixture("audio", name, &sz);
     if (!s16 || !meta) {
         free(s16);
         free(meta);
@@ -200,15 +176,12 @@ static void test_loader(void)
 
 static int test_silero(void)
 {
-    const char *d = getenv("MYNA_MODELS_DIR"), *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
     char path[2048], err[256];
     VadConfig cfg = { .speech_pad_ms = -1 };
     Vad *v = NULL;
     int r;
 
-    if (d) snprintf(path, sizeof(path), "%s/%s", d, VAD_MODEL_FILE);
-    else if (xdg) snprintf(path, sizeof(path), "%s/myna/models/%s", xdg, VAD_MODEL_FILE);
-    else snprintf(path, sizeof(path), "%s/.local/share/myna/models/%s", home ? home : "", VAD_MODEL_FILE);
+    paths_model_file(VAD_MODEL_FILE, path, sizeof(path));
     r = vad_new_silero(path, &cfg, &v, err, sizeof(err));
     if (r == -ENOENT) {
         fprintf(stderr, "skip: %s (run scripts/fetch-models)\n", err);
@@ -231,7 +204,7 @@ static int test_silero(void)
 
         CHECK_INT(load_clip(k, &pcm, &np, truth, &nt), 0);
         snprintf(name, sizeof(name), "vad-clip%d.prob", k);
-        ref = read_fixture(name, &rsz);
+        ref = test_read_fixture("audio", name, &rsz);
         nc = (np + VAD_CHUNK - 1) / VAD_CHUNK;
         CHECK(pcm && ref && rsz == (size_t)nc * 4);
         if (!pcm || !ref || rsz != (size_t)nc * 4) { free(pcm); free(ref); continue; }
