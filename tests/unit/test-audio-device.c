@@ -170,7 +170,9 @@ static void test_round_trip(void)
         dt = now_s() - t0;
         fprintf(stderr, "0.5 s of capture at speed 1: %.3f s\n", dt);
         CHECK_INT(got, 8000);
-        CHECK(dt > 0.4 && dt < 0.9);
+        /* pacing must not run ahead of real time; the upper bound only catches a stall (it leaves room for a
+         * loaded CI machine and the sanitizer build, where this test was seen at 0.9+ s) */
+        CHECK(dt > 0.45 && dt < 1.5);
     }
     /* reopen (path-backed) starts from the beginning again */
     CHECK_INT(audio_device_reopen(d, err, sizeof(err)), 0);
