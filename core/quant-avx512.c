@@ -2,7 +2,10 @@
  * cpu-features.c detected F+BW+VL+VNNI. Int8 blocks use vpdpbusd (u8·s8 summed into i32) on 256-bit vectors
  * (one 32-block per vector, see quant-simd.h); float weights use 512-bit FMA with F32 activations.
  * BF16 weights are widened exactly (bits << 16) rather than using vdpbf16ps, which would round the F32
- * activations to BF16. Not here: quantizers (quant.c), threading/tiling (cpu/matmul.c).
+ * activations to BF16. Also here: the activation quantizers F32 → Q8_0 / Q8_K / Q8P (bit-identical to
+ * quant.c's), the Q8P kernels for Q8_0 / Q4_0 / Q4_1 (two 32-blocks per 512-bit vpdpbusd; GEMV and 4×4
+ * GEMM micro-tiles) and the Q4_K GEMM tile. Not here: weight quantizers (quant.c), threading and tiling
+ * across rows and tokens (cpu/matmul.c).
  */
 #include <immintrin.h>
 #include <stdint.h>

@@ -1,8 +1,10 @@
 /* cpu/matmul.c — y: [N, T] = x: [K, T] · wᵀ with w: [K, N] of any supported dtype, on the CPU.
  *
  * Activations are converted once per call to the weight type's partner (quant_vec_dot_type: Q8_0 / Q8_K,
- * or used as F32 for float weights) into grow-only scratch owned by CpuMatmul. Threads split the N output
- * rows into contiguous chunks, so each thread streams its own slice of the weights.
+ * or used as F32 for float weights; Q8P — the same Q8_0 numbers in a packed layout — where the ISA table
+ * has tile_p kernels) into grow-only scratch owned by CpuMatmul. Threads split the N output rows into
+ * contiguous chunks, so each thread streams its own slice of the weights; cpu_matmul_multi treats the rows
+ * of several weights that share x (Q/K/V, gate/up) as one range: one quantization, one pool dispatch.
  *  - T = 1 (decode): a GEMV, one dot product per weight row.
  *  - T > 1 (prefill): a GEMM blocked over rows of w (MM_ROWS rows, kept in L1/L2) and over tokens
  *    (MM_TOKENS per tile); the per-ISA tile kernel decodes each weight block once per tile of tokens.
