@@ -211,8 +211,23 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!getenv("MYNA_BUILD_ROOT")) /* run from the build dir: bench/soak → ./daemon/mynad */
-        setenv("MYNA_BUILD_ROOT", ".", 1);
+    if (!getenv("MYNA_BUILD_ROOT")) { /* the build dir is two levels above this program: build/bench/soak */
+        char exe[4096];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        char *slash;
+        exe[n > 0 ? n : 0] = '\0';
+        for (int up = 0; up < 2 && (slash = strrchr(exe, '/')); up++)
+            *slash = '\0';
+        setenv("MYNA_BUILD_ROOT", exe[0] ? exe : ".", 1);
+    }
+    {
+        char mynad[4200];
+        snprintf(mynad, sizeof(mynad), "%s/daemon/mynad", getenv("MYNA_BUILD_ROOT"));
+        if (access(mynad, X_OK) != 0) {
+            fprintf(stderr, "soak: %s not found (set MYNA_BUILD_ROOT to the build directory)\n", mynad);
+            return 2;
+        }
+    }
     if (harness_start_bus(&H) < 0) {
         fprintf(stderr, "soak: cannot start dbus-daemon\n");
         return 77;
