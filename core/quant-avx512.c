@@ -306,6 +306,58 @@ static inline void p_tile(int kind, size_t bsz, const void *w, size_t wstride, c
     }
 }
 
+/* GEMV (one token), one weight row at a time so that each thread reads its slice of the weights as one
+ * sequential stream (interleaving rows halves the bandwidth reached here). Per pair: prod = {d_w·d_x,
+ * d_w'·d_x', c·d_xΣq, c'·d_x'Σq'} (one 128-bit multiply), lanes 0–1 spread over the two blocks' eight int32
+ * lanes scale the vpdpbusd sums, lanes 2–3 accumulate the offset / min term. G_UN pairs per step into
+ * separate accumulators, so the loop is bound by throughput rather than by one FMA / add latency chain.
+ * (Software prefetch 1–4 KB ahead on the row made no measurable difference here: the stream prefetcher
+ * keeps up with one sequential stream per thread.) */
+enum { G_UN = 4 };
+
+static inline void p_gemv_pair(int kind, size_t bsz, const char *b0, const char *x, const float *xf, __m512 *acc,
+                               __m128 *accc, int odd)
+{
+    const __m512i sel = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    __m512i u = p_codes(kind, b0, odd ? b0 : b0 + bsz);
+    __m128 prod = _mm_mul_ps(p_scales(kind, b0, odd ? b0 : b0 + bsz), _mm_loadu_ps(xf));
+    __m512 sc = _mm512_permutexvar_ps(sel, _mm512_castps128_ps512(prod));
+    __m512i dp = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, _mm512_loadu_si512((const void *)x));
+    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dp), sc, *acc);
+    *accc = _mm_add_ps(*accc, prod);
+}
+
+__attribute__((always_inline)) static inline void p_gemv(int kind, size_t bsz, const void *w, size_t wstride,
+                                                         const void *x, float *y, int nr, int64_t n)
+{
+    const int64_t nb = n / QK, np = nb / 2;
+    const char *xc = x;
+    const float *xf = (const float *)(xc + quant_q8p_codes_bytes(n));
+    const float coef = kind == P_Q8_0 ? -128.0f : kind == P_Q4_0 ? -8.0f : 1.0f;
+    for (int r = 0; r < nr; r++) {
+        const char *wr = (const char *)w + (size_t)r * wstride;
+        __m512 acc[G_UN];
+        __m128 accc[G_UN];
+        int64_t p = 0;
+        for (int k = 0; k < G_UN; k++) {
+            acc[k] = _mm512_setzero_ps();
+            accc[k] = _mm_setzero_ps();
+        }
+        for (; p + G_UN <= np; p += G_UN)
+            for (int k = 0; k < G_UN; k++)
+                p_gemv_pair(kind, bsz, wr + (size_t)(2 * (p + k)) * bsz, xc + 64 * (p + k), xf + 4 * (p + k),
+                            &acc[k], &accc[k], 0);
+        for (; p < np; p++)
+            p_gemv_pair(kind, bsz, wr + (size_t)(2 * p) * bsz, xc + 64 * p, xf + 4 * p, &acc[0], &accc[0], 0);
+        if (nb & 1) /* odd tail: the block paired with itself against zero activations */
+            p_gemv_pair(kind, bsz, wr + (size_t)(2 * np) * bsz, xc + 64 * np, xf + 4 * np, &acc[1], &accc[1], 1);
+        __m512 a = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+        __m128 c = _mm_add_ps(_mm_add_ps(accc[0], accc[1]), _mm_add_ps(accc[2], accc[3]));
+        c = _mm_movehl_ps(c, c);
+        y[r] = _mm512_reduce_add_ps(a) + coef * _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
+    }
+}
+
 /* Micro-tile of P_RT weight rows × tt tokens (tt = 1 or P_TT, a compile-time constant after inlining):
  * per block pair the activation vectors (codes, d_x lanes) are loaded once for all rows and each weight pair
  * is decoded once for all tokens; the inner step is vpdpbusd, convert, ×d_x, fma ×d_w. The offset / min term
@@ -350,6 +402,10 @@ static inline void p_gemm(int kind, size_t bsz, const void *w, size_t wstride, c
     const float coef = kind == P_Q8_0 ? -128.0f : kind == P_Q4_0 ? -8.0f : 1.0f;
     _Alignas(64) float cw[P_RT][P_MAXPAIRS * 4 + 16];
 
+    if (nt == 1 && ys == 1) {
+        p_gemv(kind, bsz, w, wstride, x, y, nr, n);
+        return;
+    }
     if (np > P_MAXPAIRS || nt == 1) { /* GEMV: the in-loop correction is cheaper than building cw */
         p_tile(kind, bsz, w, wstride, x, xstride, y, ys, nr, nt, n);
         return;
