@@ -53,7 +53,7 @@ static inline void *test_read_file(const char *path, size_t *ret_size)
         return NULL;
     }
     if (fseek(fp, 0, SEEK_END) == 0 && (sz = ftell(fp)) >= 0 && fseek(fp, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)sz + 1)) && fread(buf, 1, (size_t)sz, fp) == (size_t)sz) {
+        (buf = (char *)malloc((size_t)sz + 1)) && fread(buf, 1, (size_t)sz, fp) == (size_t)sz) {
         buf[sz] = 0;
         if (ret_size)
             *ret_size = (size_t)sz;
