@@ -228,6 +228,9 @@ static void test_loss(void)
     t_last = now_s();
     CHECK_INT(audio_device_read(d, buf, 8000, 3000), 1600); /* what came before the loss, then the rest fails */
     CHECK_INT(audio_device_read(d, buf, 10, 100), -ENODEV);
+    /* the device thread marks the stream lost before it calls on_event: give the callback its moment */
+    while (atomic_load(&ev.n) == 0 && now_s() - t_last < 3.0)
+        usleep(1000);
     CHECK_INT(atomic_load(&ev.n), 1);
     fprintf(stderr, "closed pipe: loss reported %.2f s after close\n", ev.t - t_last);
     CHECK(ev.t - t_last < 2.0);
@@ -248,6 +251,8 @@ static void test_loss(void)
         usleep(20000);
     }
     CHECK_INT(audio_device_status(d), -ENODEV);
+    while (atomic_load(&ev.n) == 0 && now_s() - t_last < 3.0) /* callback runs just after the status flips */
+        usleep(1000);
     CHECK(atomic_load(&ev.n) == 1 && ev.t - t_last < 2.0);
     CHECK_INT(audio_device_write(d, buf, 10, 10), -ENODEV);
     CHECK_INT(audio_device_drain(d, 10), -ENODEV);
