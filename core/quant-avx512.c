@@ -224,7 +224,7 @@ static void qz512_q8_k(const float *x, void *dst, int64_t n)
  * Weight codes enter vpdpbusd as unsigned bytes u (Q8_0: w + 128, Q4_0/Q4_1: the nibbles), so
  *   Σ w·x = d_w·d_x·Σ u·q  +  c·d_x·Σq   with c = −128·d_w (Q8_0), −8·d_w (Q4_0), m (Q4_1),
  * and d_x·Σq comes precomputed with the activations. Each weight pair is decoded once per TT tokens. */
-enum { P_Q8_0, P_Q4_0, P_Q4_1, P_TT = 8 };
+enum { P_Q8_0, P_Q4_0, P_Q4_1, P_TT = 4 };
 
 static inline __m512i p_codes(int kind, const char *b0, const char *b1)
 {
@@ -363,48 +363,32 @@ __attribute__((always_inline)) static inline void p_gemv(int kind, size_t bsz, c
  * is decoded once for all tokens; the inner step is vpdpbusd, convert, ×d_x, fma ×d_w. The offset / min term
  * Σ_b c_b·(d_x·Σq)_b is a separate small product over blocks (cw: c per block, laid out like the pair floats
  * with zeros in the d lanes), added at the end. Rows beyond nr repeat the last row and are not stored. */
-enum { P_RT = 4, P_TG = P_TT / 4, P_MAXPAIRS = 256 };
+enum { P_RT = 4, P_MAXPAIRS = 256 };
 
 __attribute__((always_inline)) static inline void p_micro(int kind, size_t bsz, const char *const *wr,
                                                           const char *const *xr, size_t codes, int64_t nb,
-                                                          __m512 acc[P_RT][P_TG])
+                                                          int tt, __m512 acc[P_RT][P_TT])
 {
     const int64_t np = (nb + 1) / 2;
     const __m512i sel = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
     for (int i = 0; i < P_RT; i++)
-        for (int g = 0; g < P_TG; g++)
-            acc[i][g] = _mm512_setzero_ps();
+        for (int j = 0; j < tt; j++)
+            acc[i][j] = _mm512_setzero_ps();
     for (int64_t p = 0; p < np; p++) {
-        __m512i q[4 * P_TG];
-        __m512 xs[P_TG];
-        for (int j = 0; j < 4 * P_TG; j++)
+        __m512i q[P_TT];
+        __m512 xs[P_TT];
+        for (int j = 0; j < tt; j++) {
             q[j] = _mm512_loadu_si512((const void *)(xr[j] + 64 * p));
-        for (int g = 0; g < P_TG; g++) {
-            /* {d_x} of the group's 4 tokens in the merged lane order: [t0 t1 t2 t3] per 128-bit lane,
-             * lanes 0–7 block i, 8–15 block i+1 */
-            __m128 f[4];
-            for (int k = 0; k < 4; k++)
-                f[k] = _mm_loadu_ps((const float *)(xr[4 * g + k] + codes) + 4 * p);
-            __m128 ab = _mm_unpacklo_ps(f[0], f[1]), cd = _mm_unpacklo_ps(f[2], f[3]);
-            __m128 x0 = _mm_movelh_ps(ab, cd), x1 = _mm_movehl_ps(cd, ab);
-            xs[g] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set_m128(x0, x0)), _mm256_set_m128(x1, x1), 1);
+            xs[j] = _mm512_permutexvar_ps(sel, _mm512_castps128_ps512(_mm_loadu_ps((const float *)(xr[j] + codes) + 4 * p)));
         }
         for (int i = 0; i < P_RT; i++) {
             const char *b0 = wr[i] + (size_t)(2 * p) * bsz;
             const char *b1 = 2 * p + 1 < nb ? b0 + bsz : b0;
             __m512i u = p_codes(kind, b0, b1);
             __m512 dw = _mm512_permutexvar_ps(sel, _mm512_castps128_ps512(p_scales(kind, b0, b1)));
-            for (int g = 0; g < P_TG; g++) {
-                /* four tokens' int32 sums merged exactly (|sum| < 2^20) into one vector: one convert,
-                 * multiply and FMA per 4 tokens */
-                __m512i d0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, q[4 * g]);
-                __m512i d1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, q[4 * g + 1]);
-                __m512i d2 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, q[4 * g + 2]);
-                __m512i d3 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, q[4 * g + 3]);
-                __m512i m01 = _mm512_add_epi32(_mm512_unpacklo_epi32(d0, d1), _mm512_unpackhi_epi32(d0, d1));
-                __m512i m23 = _mm512_add_epi32(_mm512_unpacklo_epi32(d2, d3), _mm512_unpackhi_epi32(d2, d3));
-                __m512i m = _mm512_add_epi32(_mm512_unpacklo_epi64(m01, m23), _mm512_unpackhi_epi64(m01, m23));
-                acc[i][g] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(m), xs[g]), dw, acc[i][g]);
+            for (int j = 0; j < tt; j++) {
+                __m512 v = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), u, q[j]));
+                acc[i][j] = _mm512_fmadd_ps(_mm512_mul_ps(v, xs[j]), dw, acc[i][j]);
             }
         }
     }
@@ -441,10 +425,15 @@ static inline void p_gemm(int kind, size_t bsz, const void *w, size_t wstride, c
         for (int t0 = 0; t0 < nt; t0 += P_TT) {
             int tt = nt - t0 < P_TT ? nt - t0 : P_TT;
             const char *xr[P_TT];
-            __m512 acc[P_RT][P_TG];
+            __m512 acc[P_RT][P_TT];
             for (int j = 0; j < P_TT; j++)
                 xr[j] = (const char *)x + (size_t)(t0 + (j < tt ? j : tt - 1)) * xstride;
-            p_micro(kind, bsz, wr, xr, codes, nb, acc); /* 1–3 tokens: the last one repeated */
+            if (tt == P_TT)
+                p_micro(kind, bsz, wr, xr, codes, nb, P_TT, acc);
+            else if (tt == 1)
+                p_micro(kind, bsz, wr, xr, codes, nb, 1, acc);
+            else
+                p_micro(kind, bsz, wr, xr, codes, nb, P_TT, acc); /* 2–3 tokens: the last one repeated */
             for (int j = 0; j < tt; j++) {
                 const float *px = (const float *)(xr[j] + codes);
                 for (int i = 0; i < P_RT && r0 + i < nr; i++) {
@@ -454,8 +443,7 @@ static inline void p_gemm(int kind, size_t bsz, const void *w, size_t wstride, c
                                             _mm512_maskz_loadu_ps(g * 4 + 4 <= np ? 0xFFFF : (__mmask16)((1u << (4 * (np - 4 * g))) - 1),
                                                                   px + 16 * g), c);
                     y[(size_t)(t0 + j) * ys + (size_t)(r0 + i)] =
-                        _mm512_mask_reduce_add_ps((__mmask16)(0x1111u << (j & 3)), acc[i][j / 4]) +
-                        coef * _mm512_reduce_add_ps(c);
+                        _mm512_reduce_add_ps(acc[i][j]) + coef * _mm512_reduce_add_ps(c);
                 }
             }
         }
