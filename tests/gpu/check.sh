@@ -6,9 +6,16 @@
 #   2. parity      tests/backend/test-backend-parity (every CUDA op vs the CPU backend) + test-cuda-nodev
 #   3. memcheck    myna-run --backend cuda on the tiny fixture models under compute-sanitizer --tool memcheck
 #   4. bandwidth   bench/cuda-bandwidth (device-to-device copy and read-only GB/s)
-#   5. lm-bench    synthetic Llama-3.2-1B / Llama-3.1-8B-shaped GGUFs (bench/make-synthetic-model) in Q4_K,
+#   5. vision      bench/bench-vision --backend cuda on tests/fixtures/tiny-mllama: encoder + cross K/V ms per
+#                  image, decode tok/s with an image (the 11B-shaped part runs after lm-bench, see 7.)
+#   6. speech      bench/bench-whisper (MYNA_BACKEND=cuda) on tests/fixtures/tiny-whisper/model: encoder s per
+#                  30 s window and real-time factor on 10 s of synthetic audio
+#   7. lm-bench    synthetic Llama-3.2-1B / Llama-3.1-8B-shaped GGUFs (bench/make-synthetic-model) in Q4_K,
 #                  BF16, Q8_0: prefill and decode tok/s, decode as % of the measured copy bandwidth. The 8B
 #                  BF16 model has MYNA_GPU_8B_BF16_LAYERS layers (default 16, labelled "/16L"; 32 = full)
+#   8. vision-11b  only when torch + transformers import and >= 200 s of budget are left: an 11B-width
+#                  random-weight mllama folder (tools/ref/mllama_shaped.py, kept in build-gpucheck-models/),
+#                  bench-vision --scale-11b; otherwise skipped with the reason
 # Logs go to OUTDIR (one file per phase); a summary table is printed last. Exit status: 0 when no phase
 # failed (skips are not failures), 1 otherwise. Knobs: MYNA_GPU_BUDGET_S (default 470 s),
 # MYNA_CHECK_NO_MESON=1 (force the direct compile), MYNA_CUDA_ARCH (default native, sm_90 without a GPU),
@@ -68,7 +75,7 @@ if [ -z "$ARCH" ]; then
 fi
 
 # ---- 1. build ------------------------------------------------------------------------------------------------
-BIN_PARITY= BIN_NODEV= BIN_RUN= BIN_BW= BIN_SYN=
+BIN_PARITY= BIN_NODEV= BIN_RUN= BIN_BW= BIN_SYN= BIN_VIS= BIN_WSP=
 build_meson() {
   local dir="$ROOT/build-gpucheck" t
   t=$(limit 300)
@@ -85,6 +92,16 @@ build_meson() {
   BIN_PARITY="$dir/tests/backend/test-backend-parity"; BIN_NODEV="$dir/tests/backend/test-cuda-nodev"
   BIN_RUN="$dir/clients/myna-run"; BIN_BW="$dir/bench/cuda-bandwidth"
   [ -x "$dir/bench/make-synthetic-model" ] && BIN_SYN="$dir/bench/make-synthetic-model"
+  # The vision and speech benches are optional: their failure leaves the core phases running.
+  local opt= b
+  for b in bench/bench-vision bench/bench-whisper; do
+    ninja -C "$dir" -t targets all 2>/dev/null | grep -q "^$b:" && opt="$opt $b"
+  done
+  if [ -n "$opt" ]; then
+    timeout "$(limit 120)" ninja -C "$dir" -j "$JOBS" $opt || echo "check: optional benches failed to build:$opt"
+  fi
+  [ -x "$dir/bench/bench-vision" ] && BIN_VIS="$dir/bench/bench-vision"
+  [ -x "$dir/bench/bench-whisper" ] && BIN_WSP="$dir/bench/bench-whisper"
   return 0
 }
 
@@ -192,7 +209,7 @@ else
   for m in tests/fixtures/tiny-llama/tiny-llama-b.Q8_0.gguf tests/fixtures/tiny-llama/tiny-llama-a.F16.gguf; do
     [ -f "$m" ] || { note memcheck SKIP "$m missing"; continue; }
     log="$OUT/memcheck-$(basename "$m" .gguf).log"
-    timeout "$(limit 120)" "$SAN" --tool memcheck --error-exitcode 86 --leak-check no \
+    timeout "$(limit 90)" "$SAN" --tool memcheck --error-exitcode 86 --leak-check no \
       "$BIN_RUN" -m "$m" --backend cuda -p "Once upon a time" -n 12 --temp 0 --seed 1 --print-tokens > "$log" 2>&1
     rc=$?
     case $rc in
@@ -224,7 +241,65 @@ else
   note bandwidth FAIL "cuda-bandwidth failed (bandwidth.log)"
 fi
 
-# ---- 5. LM benchmark on synthetic models -----------------------------------------------------------------------
+# ---- 5. vision (tiny mllama fixture) -----------------------------------------------------------------------------
+MEDIA=()
+# vision_run LABEL DIR LOG [ARGS…] → runs bench-vision --backend cuda --json, notes a row; 0 when it ran.
+vision_run() {
+  local label=$1 dir=$2 log=$3 rc enc kv dimg ph=vision
+  shift 3
+  [ "$label" = tiny-mllama ] || ph=vision-11b
+  timeout "$(limit 90)" "$BIN_VIS" "$dir" --backend cuda --json "$@" > "$log" 2>&1
+  rc=$?
+  if [ $rc != 0 ]; then
+    [ $rc = 124 ] && note $ph FAIL "$label: timed out ($(basename "$log"))" ||
+      note $ph FAIL "$label: bench-vision rc $rc ($(basename "$log"))"
+    return 1
+  fi
+  read -r enc kv dimg < <(python3 -c 'import json,sys; o=json.loads([l for l in open(sys.argv[1]) if l.startswith("{")][-1]); k="_11b" if sys.argv[2]=="1" else ""; print(round(o["encoder_ms"+k],3), round(o["cross_kv_ms"+k],3), round(o["decode_tok_s_image"],1))' "$log" "$( [ $ph = vision ] && echo 0 || echo 1)" 2>/dev/null || echo "? ? ?")
+  MEDIA+=("$(printf '%-22s %-34s %s' "vision $label" "encoder $enc ms, K/V $kv ms" "decode with image $dimg tok/s")")
+  note $ph PASS "$label: encoder $enc ms + cross K/V $kv ms per 4-tile image, decode with the image $dimg tok/s"
+}
+if [ "$GPU" = 0 ]; then
+  note vision SKIP "no GPU"
+elif [ -z "$BIN_VIS" ]; then
+  note vision SKIP "bench-vision not built (Meson build only; see build.log)"
+elif [ ! -f tests/fixtures/tiny-mllama/model.safetensors ]; then
+  note vision SKIP "tests/fixtures/tiny-mllama missing"
+else
+  vision_run tiny-mllama tests/fixtures/tiny-mllama "$OUT/vision-tiny.log" --reps 3 --tokens 16
+fi
+
+# ---- 6. speech (tiny Whisper fixture) ----------------------------------------------------------------------------
+if [ "$GPU" = 0 ]; then
+  note speech SKIP "no GPU"
+elif [ -z "$BIN_WSP" ]; then
+  note speech SKIP "bench-whisper not built (Meson build only; see build.log)"
+elif [ ! -d tests/fixtures/tiny-whisper/model ]; then
+  note speech SKIP "tests/fixtures/tiny-whisper/model missing"
+else
+  # 10 s of 16 kHz float32: a gliding tone with noise (Python's standard library), or silence without Python.
+  wav="$OUT/speech-10s.f32"
+  python3 -c 'import array,math,random,sys; random.seed(1); a=array.array("f",(0.3*math.sin(2*math.pi*(200+40*i/16000)*i/16000)+0.05*random.uniform(-1,1) for i in range(160000))); a.tofile(open(sys.argv[1],"wb"))' "$wav" 2>/dev/null ||
+    head -c 640000 /dev/zero > "$wav"
+  MYNA_BACKEND=cuda timeout "$(limit 60)" "$BIN_WSP" tests/fixtures/tiny-whisper/model "$wav" 3 > "$OUT/speech-tiny.log" 2>&1
+  rc=$?
+  if [ $rc = 0 ] && grep -q 'RTF' "$OUT/speech-tiny.log"; then
+    enc=$(sed -n 's/.*encoder \([0-9.]*\) s per 30 s window.*/\1/p' "$OUT/speech-tiny.log" | head -1)
+    rtf=$(sed -n 's/.*: RTF \([0-9.]*\).*/\1/p' "$OUT/speech-tiny.log" | head -1)
+    enc_ms=$(awk -v e="${enc:-0}" 'BEGIN{printf "%.1f", e*1000}')
+    MEDIA+=("$(printf '%-22s %-34s %s' "speech tiny-whisper" "encoder $enc_ms ms/30 s" "RTF $rtf (10 s audio)")")
+    note speech PASS "tiny-whisper on cuda: encoder $enc_ms ms per 30 s window, real-time factor $rtf"
+  elif [ $rc = 0 ] && grep -q 'no transcription' "$OUT/speech-tiny.log"; then
+    # The fixture's window is 80 mel frames, not 3000: whisper_transcribe refuses it (-ENOTSUP), so no RTF.
+    enc_ms=$(sed -n 's/.*encoder \([0-9.]*\) ms per window of \([0-9]*\) mel frames.*/\1 ms per \2-frame window/p' \
+      "$OUT/speech-tiny.log" | head -1)
+    MEDIA+=("$(printf '%-22s %-34s %s' "speech tiny-whisper" "encoder ${enc_ms%% per*}" "RTF n/a (fixture cannot transcribe)")")
+    note speech PASS "tiny-whisper on cuda: encoder $enc_ms; RTF n/a (the fixture's short window cannot be transcribed)"
+  elif [ $rc = 124 ]; then note speech FAIL "bench-whisper timed out (speech-tiny.log)"
+  else note speech FAIL "bench-whisper rc $rc (speech-tiny.log)"; fi
+fi
+
+# ---- 7. LM benchmark on synthetic models -----------------------------------------------------------------------
 SYN=${BIN_SYN:-}
 BENCH=()
 # 8B BF16 is a 16 GB file: by default it is made with fewer layers (same per-layer shapes, so decode % of
@@ -298,6 +373,28 @@ else
   [ "$BIG" != "$MODELS" ] && rmdir "$BIG" 2>/dev/null
 fi
 
+# ---- 8. vision at the 11B widths (random weights; only with torch + transformers and time left) -------------------
+if [ "$GPU" = 0 ]; then
+  note vision-11b SKIP "no GPU"
+elif [ -z "$BIN_VIS" ]; then
+  note vision-11b SKIP "bench-vision not built"
+elif ! python3 -c 'import torch, transformers' >/dev/null 2>&1; then
+  note vision-11b SKIP "python3 cannot import torch + transformers (tools/ref/mllama_shaped.py needs them; not installed here)"
+elif [ "$(limit 200)" -lt 200 ]; then
+  note vision-11b SKIP "out of time budget (needs ~200 s: build the folder + bench)"
+else
+  vdir="$ROOT/build-gpucheck-models/mllama-11b-shaped"
+  if [ ! -f "$vdir/config.json" ]; then
+    rm -rf "$vdir.tmp"; mkdir -p "$(dirname "$vdir")"
+    if timeout "$(limit 120)" python3 tools/ref/mllama_shaped.py "$vdir.tmp" > "$OUT/vision-11b-make.log" 2>&1; then
+      mv "$vdir.tmp" "$vdir"
+    else
+      rm -rf "$vdir.tmp"; note vision-11b FAIL "mllama_shaped.py failed or timed out (vision-11b-make.log)"
+    fi
+  fi
+  [ -f "$vdir/config.json" ] && vision_run 11b-shaped "$vdir" "$OUT/vision-11b.log" --scale-11b --reps 2 --tokens 16
+fi
+
 # ---- summary ---------------------------------------------------------------------------------------------------
 {
   echo
@@ -308,6 +405,11 @@ fi
     echo "device-to-device copy bandwidth: ${D2D:-?} GB/s (read + write); decode % = tok/s x weight bytes / that"
     printf '%-17s %-5s %11s %10s %10s %8s\n' model dtype size prefill/s decode/s "%bw"
     printf '%s\n' "${BENCH[@]}"
+  fi
+  if [ ${#MEDIA[@]} -gt 0 ]; then
+    echo
+    echo "vision: per 4-tile image (11b-shaped: scaled to 40 vision / 8 cross layers); speech: RTF = wall / audio time"
+    printf '%s\n' "${MEDIA[@]}"
   fi
 } | tee "$OUT/summary.txt"
 exit $FAILED
