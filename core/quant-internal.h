@@ -69,6 +69,8 @@ typedef struct {
     QuantTileFn tile_p[DTYPE_COUNT];       /* against Q8P rows (quantize_p); NULL: not available */
     QuantQuantizeFn quantize_p;            /* F32 → one Q8P row (n a multiple of 32) */
     QuantTileFn tile[DTYPE_COUNT];         /* NULL: matmul falls back to dot[] */
+    QuantTileFn gemm_p[DTYPE_COUNT];       /* against Q8P rows, for many tokens and any nr (repacks row
+                                            * panels itself); NULL: tile_p */
     QuantDequantFn dequant[DTYPE_COUNT];
     QuantQuantizeFn quantize_act[DTYPE_COUNT]; /* activation quantizers: F32 → Q8_0 / Q8_K */
 } QuantKernels;
@@ -76,6 +78,7 @@ typedef struct {
 /* Filled by the ISA files; each overrides only the entries it accelerates. Call only when detected. */
 void quant_kernels_avx2(QuantKernels *k);
 void quant_kernels_avx512(QuantKernels *k);
+void quant_kernels_avx512_gemm(QuantKernels *k);
 
 /* The table for the level in use (quant_force_isa / CPUID). */
 const QuantKernels *quant_kernels(void);

@@ -655,6 +655,7 @@ static void init_tables(void)
     g_tables[ISA_AVX512] = g_tables[ISA_AVX2];
     if (g_best == ISA_AVX2 && f->avx512f && f->avx512bw && f->avx512vl && f->avx512vnni) {
         quant_kernels_avx512(&g_tables[ISA_AVX512]);
+        quant_kernels_avx512_gemm(&g_tables[ISA_AVX512]);
         g_best = ISA_AVX512;
     }
     atomic_store(&g_level, g_best);

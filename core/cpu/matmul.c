@@ -20,7 +20,7 @@
 #include "quant-internal.h"
 #include "quant.h"
 
-enum { MM_ROWS = 16, MM_TOKENS = 8, MM_TOKENS_P = 32, MM_ALIGN = 64 };
+enum { MM_ROWS = 16, MM_TOKENS = 8, MM_TOKENS_P = 32, MM_ALIGN = 64, MM_GEMM_P_MIN_TOKENS = 16 };
 
 struct CpuMatmul {
     ThreadPool *tp;   /* borrowed, may be NULL (single-threaded) */
@@ -123,6 +123,11 @@ static void gemm_rows(const MatmulJob *j, int s, int64_t r0, int64_t r1)
     /* quantized activations are ~1.1–1.25 bytes per element: 32 token rows of them stay in L2 next to the
      * weight rows (F32 ones: 8) */
     const int64_t tokens = j->packed || j->xdt != DTYPE_F32 ? MM_TOKENS_P : MM_TOKENS;
+    if (j->packed && j->k->gemm_p[j->wdt] && j->T >= MM_GEMM_P_MIN_TOKENS && j->T <= INT32_MAX) {
+        /* repacked row panels: all tokens per panel (the kernel blocks over K and tokens itself) */
+        j->k->gemm_p[j->wdt](w + (size_t)r0 * ws, ws, j->xq, j->xstride, y + r0, ys, (int)(r1 - r0), (int)j->T, j->K);
+        return;
+    }
     for (int64_t rb = r0; rb < r1; rb += MM_ROWS) {
         int nr = (int)(r1 - rb < MM_ROWS ? r1 - rb : MM_ROWS);
         for (int64_t tb = 0; tb < j->T; tb += tokens) {

@@ -2,8 +2,10 @@
  *  - cpu_matmul_multi (several weights sharing one quantized x, one pool dispatch) must give exactly the
  *    cpu_matmul result of each weight (bitwise: the same kernels on the same rows);
  *  - the packed Q8P kernels for Q8_0 / Q4_0 / Q4_1 with an odd number of 32-blocks (K = 544, 17 blocks: the
- *    odd tail of the two-blocks-per-vector loop), T = 1, 5, 9, against quant_dot on Q8_0-quantized
- *    activations (the same numbers in another layout): |y − ref| ≤ 1e-5·Σ|w·x| + 1e-6 (F32 sum order);
+ *    odd tail of the two-blocks-per-vector loop), T = 1, 5, 9, and the repacked-panel GEMM (gemm_p, T ≥ 16)
+ *    with K = 1376 (43 blocks: two K chunks, odd), N = 23 (a partial 16-row panel), T = 16, 23, 64 (token
+ *    tails of 7), against quant_dot on Q8_0-quantized activations (the same numbers in another layout):
+ *    |y − ref| ≤ 1e-5·Σ|w·x| + 1e-6 (F32 sum order);
  *  - argument errors (n out of range, mixed dtypes, K mismatch).
  */
 #include <errno.h>
@@ -44,9 +46,9 @@ static void *make_w(DType dt, int64_t K, int64_t N, size_t *row)
 }
 
 /* packed kernels vs quant_dot on the Q8_0 row of the same activations */
-static void check_odd_k(CpuMatmul *mm, DType dt)
+static void check_odd_k(CpuMatmul *mm, DType dt, int64_t K)
 {
-    const int64_t K = 544, N = 23, Ts[] = {1, 5, 9};
+    const int64_t N = 23, Ts[] = {1, 5, 9, 16, 23, 64};
     size_t row, xrow;
     void *w = make_w(dt, K, N, &row);
     CHECK(w != NULL);
@@ -66,7 +68,7 @@ static void check_odd_k(CpuMatmul *mm, DType dt)
             CHECK_INT(quant_quantize_row(quant_vec_dot_type(dt), x + t * K, xq, K), 0);
             for (int64_t n = 0; n < N; n++) {
                 float ref = quant_dot(dt, (const uint8_t *)w + (size_t)n * row, xq, K);
-                float wf[544];
+                float wf[1376];
                 double mag = 0;
                 quant_dequant_row(dt, (const uint8_t *)w + (size_t)n * row, wf, K);
                 for (int64_t k = 0; k < K; k++)
@@ -147,8 +149,10 @@ int main(void)
         if (quant_force_isa(level) < 0)
             continue;
         for (size_t i = 0; i < sizeof packed / sizeof packed[0]; i++) {
-            check_odd_k(mm1, packed[i]);
-            check_odd_k(mm2, packed[i]);
+            for (int64_t K = 544; K <= 1376; K += 832) {
+                check_odd_k(mm1, packed[i], K);
+                check_odd_k(mm2, packed[i], K);
+            }
         }
         for (size_t i = 0; i < sizeof multi / sizeof multi[0]; i++)
             check_multi(mm2, multi[i]);
