@@ -27,10 +27,10 @@ enum {
     GP_ROWS = 16,          /* rows per panel: one int32 lane each */
     GP_TOKENS = 8,         /* tokens per register tile */
     GP_KC_BLOCKS = 32,     /* 32-blocks per repacked chunk: 32 × 640 B = 20 KiB, stays in L1 */
-    GP_BLOCK_BYTES = 8 * 64 + 2 * 64,
+    GP_BLOCK_BYTES = 8 * 64 + 4 * 64, /* codes, d_w, c (, d_w and c of the second 16 elements: Q6_K) */
 };
 
-enum { GP_Q8_0, GP_Q4_0, GP_Q4_1 };
+enum { GP_Q8_0, GP_Q4_0, GP_Q4_1, GP_Q4_K, GP_Q5_K, GP_Q6_K };
 
 /* Transpose blocks [b0, b0 + nb) of 16 rows (row i at w + idx[i]) into the panel buffer. */
 static void gp_repack(int kind, size_t bsz, const char *w, __m512i idx, int64_t b0, int nb, char *panel)
@@ -66,10 +66,105 @@ static void gp_repack(int kind, size_t bsz, const char *w, __m512i idx, int64_t 
     }
 }
 
+static inline __m512i gp_byte(__m512i v, int k) { return _mm512_and_si512(_mm512_srli_epi32(v, 8 * k), _mm512_set1_epi32(0xFF)); }
+static inline __m512i gp_shr(__m512i v, int k) { return _mm512_srlv_epi32(v, _mm512_set1_epi32(k)); }
+
+static inline void gp_put(char *panel, int64_t blk, int g, __m512i v)
+{
+    _mm512_store_si512((void *)(panel + (size_t)blk * GP_BLOCK_BYTES + 64 * g), v);
+}
+
+static inline void gp_put_scales(char *panel, int64_t blk, __m512 dw, __m512 c)
+{
+    _mm512_store_ps((float *)(panel + (size_t)blk * GP_BLOCK_BYTES + 512), dw);
+    _mm512_store_ps((float *)(panel + (size_t)blk * GP_BLOCK_BYTES + 576), c);
+}
+
+/* Q4_K / Q5_K super-blocks [b0/8, (b0 + nb)/8): sub-block s of 32 has d_w = d·sc_s and c = −dmin·m_s;
+ * chunk c of 64 elements holds sub-blocks 2c (low nibbles) and 2c+1 (high nibbles); Q5_K's fifth bit of
+ * element l of sub-block s is bit s of qh[l]. */
+static void gp_repack_k45(int q5, size_t bsz, const char *w, __m512i idx, int64_t b0, int nb, char *panel)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F), one = _mm512_set1_epi8(1);
+    const size_t qoff = q5 ? 48 : 16;
+    for (int64_t sb = 0; sb < nb / 8; sb++) {
+        const char *blk = w + (size_t)(b0 / 8 + sb) * bsz;
+        __m512i head = _mm512_i32gather_epi32(idx, (const void *)blk, 1);
+        __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(head));
+        __m512 dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(head, 16)));
+        __m512i A = _mm512_i32gather_epi32(idx, (const void *)(blk + 4), 1);
+        __m512i B = _mm512_i32gather_epi32(idx, (const void *)(blk + 8), 1);
+        __m512i C = _mm512_i32gather_epi32(idx, (const void *)(blk + 12), 1);
+        for (int s = 0; s < 8; s++) {
+            __m512i sc, mn;
+            if (s < 4) {
+                sc = _mm512_and_si512(gp_byte(A, s), _mm512_set1_epi32(63));
+                mn = _mm512_and_si512(gp_byte(B, s), _mm512_set1_epi32(63));
+            } else {
+                __m512i c = gp_byte(C, s - 4);
+                sc = _mm512_or_si512(_mm512_and_si512(c, _mm512_set1_epi32(0xF)),
+                                     _mm512_slli_epi32(_mm512_srli_epi32(gp_byte(A, s - 4), 6), 4));
+                mn = _mm512_or_si512(_mm512_srli_epi32(c, 4), _mm512_slli_epi32(_mm512_srli_epi32(gp_byte(B, s - 4), 6), 4));
+            }
+            gp_put_scales(panel, 8 * sb + s, _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc)),
+                          _mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), dmin), _mm512_cvtepi32_ps(mn)));
+        }
+        __m512i qh[8];
+        for (int g = 0; q5 && g < 8; g++)
+            qh[g] = _mm512_i32gather_epi32(idx, (const void *)(blk + 16 + 4 * g), 1);
+        for (int c = 0; c < 4; c++)
+            for (int g = 0; g < 8; g++) {
+                __m512i v = _mm512_i32gather_epi32(idx, (const void *)(blk + qoff + 32 * c + 4 * g), 1);
+                __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                if (q5) {
+                    lo = _mm512_or_si512(lo, _mm512_slli_epi16(_mm512_and_si512(gp_shr(qh[g], 2 * c), one), 4));
+                    hi = _mm512_or_si512(hi, _mm512_slli_epi16(_mm512_and_si512(gp_shr(qh[g], 2 * c + 1), one), 4));
+                }
+                gp_put(panel, 8 * sb + 2 * c, g, lo);
+                gp_put(panel, 8 * sb + 2 * c + 1, g, hi);
+            }
+    }
+}
+
+/* Q6_K: 32-element panel block p = quarter q of half h (p = 4h + q): code = ql nibble | 2 qh bits << 4,
+ * value d·scale[2p or 2p+1]·(code − 32); the second 16 elements have their own scale (sub16 layout). */
+static void gp_repack_q6_k(const char *w, size_t bsz, __m512i idx, int64_t b0, int nb, char *panel)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(0x03);
+    for (int64_t sb = 0; sb < nb / 8; sb++) {
+        const char *blk = w + (size_t)(b0 / 8 + sb) * bsz;
+        /* bytes 206..209 = scales[14], scales[15], d: no read past the block */
+        __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(
+            _mm512_srli_epi32(_mm512_i32gather_epi32(idx, (const void *)(blk + 206), 1), 16)));
+        __m512i S[4];
+        for (int k = 0; k < 4; k++)
+            S[k] = _mm512_i32gather_epi32(idx, (const void *)(blk + 192 + 4 * k), 1);
+        for (int p = 0; p < 8; p++) {
+            int h = p / 4, q = p % 4;
+            char *out = panel + (size_t)(8 * sb + p) * GP_BLOCK_BYTES;
+            for (int e = 0; e < 2; e++) {
+                int i = 2 * p + e;
+                __m512i sc = _mm512_srai_epi32(_mm512_sllv_epi32(S[i / 4], _mm512_set1_epi32(24 - 8 * (i % 4))), 24);
+                __m512 dw = _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc));
+                _mm512_store_ps((float *)(out + 512 + 128 * e), dw);
+                _mm512_store_ps((float *)(out + 576 + 128 * e), _mm512_mul_ps(dw, _mm512_set1_ps(-32.0f)));
+            }
+            for (int g = 0; g < 8; g++) {
+                __m512i ql = _mm512_i32gather_epi32(idx, (const void *)(blk + 64 * h + 32 * (q & 1) + 4 * g), 1);
+                __m512i qh = _mm512_i32gather_epi32(idx, (const void *)(blk + 128 + 32 * h + 4 * g), 1);
+                __m512i lo = _mm512_and_si512(gp_shr(ql, 4 * (q >> 1)), m4);
+                __m512i hb = _mm512_slli_epi16(_mm512_and_si512(gp_shr(qh, 2 * q), m2), 4);
+                gp_put(panel, 8 * sb + p, g, _mm512_or_si512(lo, hb));
+            }
+        }
+    }
+}
+
 /* acc[j] (16 rows) += Σ over blocks [0, nb) of the panel against token j's blocks [b0, b0 + nb);
- * nt ≤ GP_TOKENS (a compile-time constant after inlining). */
+ * nt ≤ GP_TOKENS and sub16 (scales per 16 elements, Q6_K) are compile-time constants after inlining. */
 __attribute__((always_inline)) static inline void gp_tile(const char *panel, const char *const *xr, size_t codes,
-                                                          int64_t b0, int nb, int nt, __m512 *acc)
+                                                          size_t s16, int sub16, int64_t b0, int nb, int nt,
+                                                          __m512 *acc)
 {
     for (int j = 0; j < nt; j++)
         acc[j] = _mm512_setzero_ps();
@@ -80,6 +175,26 @@ __attribute__((always_inline)) static inline void gp_tile(const char *panel, con
             wv[g] = _mm512_load_si512((const void *)(p + 64 * g));
         __m512 dw = _mm512_load_ps((const float *)(p + 512)), cw = _mm512_load_ps((const float *)(p + 576));
         int64_t bb = b0 + b;
+        if (sub16) {
+            __m512 dw2 = _mm512_load_ps((const float *)(p + 640)), cw2 = _mm512_load_ps((const float *)(p + 704));
+            for (int j = 0; j < nt; j++) {
+                const int32_t *xq = (const int32_t *)(xr[j] + 32 * bb);
+                const float *xs = (const float *)(xr[j] + codes) + 4 * (bb / 2) + (bb & 1);
+                const float *xh = (const float *)(xr[j] + s16) + 2 * bb;
+                __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[0], _mm512_set1_epi32(xq[0]));
+                __m512i s2 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[4], _mm512_set1_epi32(xq[4]));
+                for (int g = 1; g < 4; g++) {
+                    s1 = _mm512_dpbusd_epi32(s1, wv[g], _mm512_set1_epi32(xq[g]));
+                    s2 = _mm512_dpbusd_epi32(s2, wv[g + 4], _mm512_set1_epi32(xq[g + 4]));
+                }
+                __m512 dx = _mm512_set1_ps(xs[0]);
+                acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), _mm512_mul_ps(dw, dx), acc[j]);
+                acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s2), _mm512_mul_ps(dw2, dx), acc[j]);
+                acc[j] = _mm512_fmadd_ps(cw, _mm512_set1_ps(xh[0]), acc[j]);
+                acc[j] = _mm512_fmadd_ps(cw2, _mm512_set1_ps(xh[1]), acc[j]);
+            }
+            continue;
+        }
         for (int j = 0; j < nt; j++) {
             const int32_t *xq = (const int32_t *)(xr[j] + 32 * bb);
             const float *xs = (const float *)(xr[j] + codes) + 4 * (bb / 2) + (bb & 1);
@@ -101,12 +216,14 @@ static void gp_store(float *y, size_t ys, int64_t t0, int nt, int r0, __mmask16 
     }
 }
 
-static void gp_gemm(int kind, size_t bsz, const void *w, size_t wstride, const void *x, size_t xstride, float *y,
-                    size_t ys, int nr, int nt, int64_t n)
+__attribute__((always_inline)) static inline void gp_gemm(int kind, size_t bsz, const void *w, size_t wstride,
+                                                          const void *x, size_t xstride, float *y, size_t ys, int nr,
+                                                          int nt, int64_t n)
 {
     _Alignas(64) char panel[GP_KC_BLOCKS * GP_BLOCK_BYTES];
     const int64_t nb = n / QK;
-    const size_t codes = quant_q8p_codes_bytes(n);
+    const size_t codes = quant_q8p_codes_bytes(n), s16 = quant_q8p_s16_offset(n);
+    const int sub16 = kind == GP_Q6_K;
     for (int r0 = 0; r0 < nr; r0 += GP_ROWS) {
         int rows = nr - r0 < GP_ROWS ? nr - r0 : GP_ROWS;
         __mmask16 m = (__mmask16)((1u << rows) - 1);
@@ -118,29 +235,34 @@ static void gp_gemm(int kind, size_t bsz, const void *w, size_t wstride, const v
         const char *wp = (const char *)w + (size_t)r0 * wstride;
         for (int64_t kb = 0; kb < nb; kb += GP_KC_BLOCKS) {
             int cb = nb - kb < GP_KC_BLOCKS ? (int)(nb - kb) : GP_KC_BLOCKS;
-            gp_repack(kind, bsz, wp, idx, kb, cb, panel);
+            if (kind == GP_Q4_K || kind == GP_Q5_K)
+                gp_repack_k45(kind == GP_Q5_K, bsz, wp, idx, kb, cb, panel);
+            else if (kind == GP_Q6_K)
+                gp_repack_q6_k(wp, bsz, idx, kb, cb, panel);
+            else
+                gp_repack(kind, bsz, wp, idx, kb, cb, panel);
             for (int t0 = 0; t0 < nt; t0 += GP_TOKENS) {
                 int tt = nt - t0 < GP_TOKENS ? nt - t0 : GP_TOKENS;
                 const char *xr[GP_TOKENS];
                 __m512 acc[GP_TOKENS];
                 for (int j = 0; j < GP_TOKENS; j++)
                     xr[j] = (const char *)x + (size_t)(t0 + (j < tt ? j : tt - 1)) * xstride;
-                if (tt == GP_TOKENS)
-                    gp_tile(panel, xr, codes, kb, cb, GP_TOKENS, acc);
-                else if (tt >= 4)
-                    gp_tile(panel, xr, codes, kb, cb, 4, acc);
-                else
-                    gp_tile(panel, xr, codes, kb, cb, 1, acc);
-                if (tt == GP_TOKENS || tt == 1) {
-                    gp_store(y, ys, t0, tt, r0, m, kb == 0, acc);
-                } else { /* 2..7 tokens: in steps of 4 / 1 */
-                    int done = tt >= 4 ? 4 : 1;
-                    gp_store(y, ys, t0, done, r0, m, kb == 0, acc);
-                    for (int j = done; j < tt; j++) {
-                        const char *one[1] = {xr[j]};
-                        gp_tile(panel, one, codes, kb, cb, 1, acc);
-                        gp_store(y, ys, t0 + j, 1, r0, m, kb == 0, acc);
-                    }
+                if (tt == GP_TOKENS) {
+                    gp_tile(panel, xr, codes, s16, sub16, kb, cb, GP_TOKENS, acc);
+                    gp_store(y, ys, t0, GP_TOKENS, r0, m, kb == 0, acc);
+                    continue;
+                }
+                /* 1..7 tokens: a step of 4, then one at a time */
+                int done = 0;
+                if (tt >= 4) {
+                    gp_tile(panel, xr, codes, s16, sub16, kb, cb, 4, acc);
+                    gp_store(y, ys, t0, 4, r0, m, kb == 0, acc);
+                    done = 4;
+                }
+                for (int j = done; j < tt; j++) {
+                    const char *one[1] = {xr[j]};
+                    gp_tile(panel, one, codes, s16, sub16, kb, cb, 1, acc);
+                    gp_store(y, ys, t0 + j, 1, r0, m, kb == 0, acc);
                 }
             }
         }
@@ -165,8 +287,29 @@ static void gemm512p_q4_1(const void *w, size_t wstride, const void *x, size_t x
     gp_gemm(GP_Q4_1, sizeof(BlockQ4_1), w, wstride, x, xstride, y, ys, nr, nt, n);
 }
 
+static void gemm512p_q4_k(const void *w, size_t wstride, const void *x, size_t xstride, float *y, size_t ys,
+                          int nr, int nt, int64_t n)
+{
+    gp_gemm(GP_Q4_K, sizeof(BlockQ4_K), w, wstride, x, xstride, y, ys, nr, nt, n);
+}
+
+static void gemm512p_q5_k(const void *w, size_t wstride, const void *x, size_t xstride, float *y, size_t ys,
+                          int nr, int nt, int64_t n)
+{
+    gp_gemm(GP_Q5_K, sizeof(BlockQ5_K), w, wstride, x, xstride, y, ys, nr, nt, n);
+}
+
+static void gemm512p_q6_k(const void *w, size_t wstride, const void *x, size_t xstride, float *y, size_t ys,
+                          int nr, int nt, int64_t n)
+{
+    gp_gemm(GP_Q6_K, sizeof(BlockQ6_K), w, wstride, x, xstride, y, ys, nr, nt, n);
+}
+
 void quant_kernels_avx512_gemm(QuantKernels *k)
 {
+    k->gemm_p[DTYPE_Q4_K] = gemm512p_q4_k;
+    k->gemm_p[DTYPE_Q5_K] = gemm512p_q5_k;
+    k->gemm_p[DTYPE_Q6_K] = gemm512p_q6_k;
     k->gemm_p[DTYPE_Q8_0] = gemm512p_q8_0;
     k->gemm_p[DTYPE_Q4_0] = gemm512p_q4_0;
     k->gemm_p[DTYPE_Q4_1] = gemm512p_q4_1;

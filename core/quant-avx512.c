@@ -200,6 +200,11 @@ static void qz512_q8p(const float *x, void *dst, int64_t n)
         p[0] = 0.0f;
         p[2] = 0.0f;
     }
+    float *s16 = (float *)((char *)dst + quant_q8p_s16_offset(n));
+    for (int64_t h = 0; h < n / 16; h++) {
+        int sum = _mm512_reduce_add_epi32(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(qs + 16 * h))));
+        s16[h] = pr[4 * (h / 4) + ((h / 2) & 1)] * (float)sum;
+    }
 }
 
 static void qz512_q8_k(const float *x, void *dst, int64_t n)

@@ -53,15 +53,18 @@ typedef void (*QuantQuantizeFn)(const float *src, void *dst, int64_t n);
 
 /* Packed Q8 activations ("Q8P") for the 32-block tile_p kernels, one row per token: the Q8_0 codes of the
  * n elements contiguous (zero-padded to a multiple of 64 bytes), then per pair of 32-blocks (i, i+1) four
- * floats {d_i, d_i+1, d_i·Σq_i, d_i+1·Σq_i+1} (d: the F16-rounded Q8_0 scale; a missing odd block is 0).
+ * floats {d_i, d_i+1, d_i·Σq_i, d_i+1·Σq_i+1} (d: the F16-rounded Q8_0 scale; a missing odd block is 0),
+ * then the 16-element sums (quant_q8p_s16_offset).
  * The same numbers as a Q8_0 row (codes and scales bit-identical), laid out so that one 64-byte load
  * feeds a 512-bit vpdpbusd and the block sums Σq (for offsets / Q4_1 mins) are computed once per matmul,
  * not once per weight row. Internal to matmul.c and the AVX-512 kernels. */
 static inline size_t quant_q8p_codes_bytes(int64_t n) { return ((size_t)n + 63) / 64 * 64; }
+/* After the pair floats: n/16 floats d·Σq over each 16 elements (for weights with 16-element sub-blocks,
+ * Q6_K, in the gemm_p kernels). */
+static inline size_t quant_q8p_s16_offset(int64_t n) { return quant_q8p_codes_bytes(n) + ((size_t)n / QK + 1) / 2 * 16; }
 static inline size_t quant_q8p_row_bytes(int64_t n)
 {
-    size_t pairs = ((size_t)n / QK + 1) / 2;
-    return (quant_q8p_codes_bytes(n) + pairs * 16 + 63) / 64 * 64;
+    return (quant_q8p_s16_offset(n) + (size_t)n / 16 * 4 + 63) / 64 * 64;
 }
 
 typedef struct {
@@ -79,6 +82,7 @@ typedef struct {
 void quant_kernels_avx2(QuantKernels *k);
 void quant_kernels_avx512(QuantKernels *k);
 void quant_kernels_avx512_gemm(QuantKernels *k);
+void quant_kernels_avx512_k(QuantKernels *k); /* K-quant GEMM tiles (quant-avx512-k.c) */
 
 /* The table for the level in use (quant_force_isa / CPUID). */
 const QuantKernels *quant_kernels(void);

@@ -238,7 +238,10 @@ int cpu_matmul_multi(CpuMatmul *mm, int n, Tensor *const *y, const Tensor *const
     j.xf = x->data;
     j.xfstride = x->nb[1];
     j.xdt = quant_vec_dot_type(j.wdt);
-    j.packed = j.k->tile_p[j.wdt] && j.k->quantize_p && j.K % 32 == 0;
+    /* Q8P activations: for the 32-block types' tile_p kernels, and for every type with a gemm_p kernel
+     * when there are enough tokens (K-quants then get Q8_0-precision activations instead of Q8_K) */
+    j.packed = (j.k->tile_p[j.wdt] || (j.k->gemm_p[j.wdt] && j.T >= MM_GEMM_P_MIN_TOKENS)) && j.k->quantize_p &&
+               j.K % 32 == 0;
     if (j.xdt == DTYPE_F32 && !j.packed) {
         j.xq = j.xf;
         j.xstride = j.xfstride;

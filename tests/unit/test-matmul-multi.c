@@ -6,6 +6,9 @@
  *    with K = 1376 (43 blocks: two K chunks, odd), N = 23 (a partial 16-row panel), T = 16, 23, 64 (token
  *    tails of 7), against quant_dot on Q8_0-quantized activations (the same numbers in another layout):
  *    |y − ref| ≤ 1e-5·Σ|w·x| + 1e-6 (F32 sum order);
+ *  - the repacked-panel GEMM for K-quants (Q4_K, Q5_K, Q6_K; T ≥ 16, Q8_0-precision activations): K = 1280
+ *    (5 super-blocks: two K chunks), N = 23, T = 16, 23, 64, against Σ dequant(w)·dequant(Q8_0(x)) in double,
+ *    |y − ref| ≤ 1e-5·Σ|w·x| + 1e-6;
  *  - argument errors (n out of range, mixed dtypes, K mismatch).
  */
 #include <errno.h>
@@ -83,6 +86,47 @@ static void check_odd_k(CpuMatmul *mm, DType dt, int64_t K)
     free(w);
 }
 
+/* K-quant weights with many tokens: the gemm_p path quantizes activations to Q8_0 precision */
+static void check_kquant_gemm(CpuMatmul *mm, DType dt)
+{
+    enum { K = 1280 };
+    const int64_t N = 23, Ts[] = {16, 23, 64};
+    size_t row, xrow;
+    void *w = make_w(dt, K, N, &row);
+    CHECK(w != NULL);
+    CHECK_INT(dtype_row_bytes(DTYPE_Q8_0, K, &xrow), 0);
+    for (size_t ti = 0; w && ti < sizeof Ts / sizeof Ts[0]; ti++) {
+        int64_t T = Ts[ti];
+        float *x = malloc(sizeof(float) * (size_t)(K * T)), *y = malloc(sizeof(float) * (size_t)(N * T));
+        uint8_t *xq = malloc(xrow);
+        static float wf[K], xd[K];
+        Tensor tw, tx, ty;
+        for (int64_t i = 0; i < K * T; i++)
+            x[i] = frand() * (i % 97 == 0 ? 8.0f : 1.0f);
+        tensor_init(&tw, dt, 2, (int64_t[]){K, N}, w);
+        tensor_init(&tx, DTYPE_F32, 2, (int64_t[]){K, T}, x);
+        tensor_init(&ty, DTYPE_F32, 2, (int64_t[]){N, T}, y);
+        CHECK_INT(cpu_matmul(mm, &ty, &tw, &tx), 0);
+        for (int64_t t = 0; t < T; t++) {
+            CHECK_INT(quant_quantize_row(DTYPE_Q8_0, x + t * K, xq, K), 0);
+            quant_dequant_row(DTYPE_Q8_0, xq, xd, K);
+            for (int64_t n = 0; n < N; n++) {
+                double ref = 0, mag = 0;
+                quant_dequant_row(dt, (const uint8_t *)w + (size_t)n * row, wf, K);
+                for (int64_t k = 0; k < K; k++) {
+                    ref += (double)wf[k] * xd[k];
+                    mag += fabs((double)wf[k] * x[t * K + k]);
+                }
+                CHECK_NEAR(y[t * N + n], ref, 1e-5 * mag + 1e-6);
+            }
+        }
+        free(x);
+        free(y);
+        free(xq);
+    }
+    free(w);
+}
+
 /* multi == one cpu_matmul per weight, bitwise, for T = 1 and T = 12 */
 static void check_multi(CpuMatmul *mm, DType dt)
 {
@@ -137,6 +181,7 @@ int main(void)
 {
     static const DType packed[] = {DTYPE_Q8_0, DTYPE_Q4_0, DTYPE_Q4_1};
     static const DType multi[] = {DTYPE_Q4_1, DTYPE_Q8_0, DTYPE_Q4_K, DTYPE_F16};
+    static const DType kquants[] = {DTYPE_Q4_K, DTYPE_Q5_K, DTYPE_Q6_K};
     ThreadPool *tp = NULL;
     CpuMatmul *mm1 = NULL, *mm2 = NULL;
 
@@ -156,6 +201,11 @@ int main(void)
         }
         for (size_t i = 0; i < sizeof multi / sizeof multi[0]; i++)
             check_multi(mm2, multi[i]);
+        if (level == ISA_AVX512)
+            for (size_t i = 0; i < sizeof kquants / sizeof kquants[0]; i++) {
+                check_kquant_gemm(mm1, kquants[i]);
+                check_kquant_gemm(mm2, kquants[i]);
+            }
     }
     quant_force_isa(-1);
     cpu_matmul_free(mm1);
