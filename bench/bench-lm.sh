@@ -10,6 +10,8 @@
 # Usage: bench/bench-lm.sh [BUILD_DIR]   (default build). Prints a Markdown table for docs/PERFORMANCE.md.
 # Env: MYNA_BENCH_DIR (default /tmp/myna-bench), MYNA_BENCH_THREADS (default "1 2"), MYNA_BENCH_DECODE (128),
 #      MYNA_BENCH_REPS (3), MYNA_BENCH_MODELS (default: smollm2 synth-q8_0 synth-q4_k), LLAMA_BENCH.
+#      Also known to MYNA_BENCH_MODELS: synth-q4_k_m (llama.cpp's Q4_K_M mix: Q6_K attn_v / ffn_down on some
+#      layers and Q6_K tied embeddings), synth-bf16; any synth-DTYPE is made with `make-synthetic-model F DTYPE`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${1:-build}

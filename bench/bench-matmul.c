@@ -1,7 +1,7 @@
 /* bench-matmul.c — CPU kernel benchmark (not a test): measured memory read bandwidth, then per weight dtype
  *  - one token (GEMV): K×N = 4096×16384 weights, several matrices cycled (≥ 256 MiB, far beyond L3) →
  *    GB/s of weight bytes read and % of the measured bandwidth;
- *  - many tokens (GEMM, T = 64 and 256) on 4096×4096 → GFLOP/s (2·K·N·T per call).
+ *  - many tokens (GEMM, T = 8, 16, 64 and 256) on 4096×4096 → GFLOP/s (2·K·N·T per call).
  *  - hot: one-thread one-token matmul over 32 rows that stay in L2, timed in thread CPU time — the kernel's
  *    compute ceiling in GB/s per core, robust to other processes sharing the machine.
  * Usage: bench-matmul [-t threads] [-q] [DTYPE ...]   (-q: shorter runs). Results go in docs/PERFORMANCE.md.
@@ -149,8 +149,9 @@ static int bench_dtype(CpuMatmul *mm, DType dt, double bw, int quick)
     void *mats[MAX_MATS] = {0};
     size_t mat_bytes;
     int rc, n_mats;
-    double gemv_gbs = 0, gflops[2] = {0, 0}, hot;
-    static const int64_t Ts[2] = {64, 256};
+    enum { NT = 4 };
+    double gemv_gbs = 0, gflops[NT] = {0}, hot;
+    static const int64_t Ts[NT] = {8, 16, 64, 256};
     float *x = malloc(sizeof(float) * K * 256), *y = malloc(sizeof(float) * N1 * 256);
     Tensor tw, tx, ty;
 
@@ -191,7 +192,7 @@ static int bench_dtype(CpuMatmul *mm, DType dt, double bw, int quick)
     }
     /* many tokens on the first K×N2 rows */
     tensor_init(&tw, dt, 2, (int64_t[]){K, N2}, mats[0]);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < NT; i++) {
         tensor_init(&tx, DTYPE_F32, 2, (int64_t[]){K, Ts[i]}, x);
         tensor_init(&ty, DTYPE_F32, 2, (int64_t[]){N2, Ts[i]}, y);
         double t0 = now_s(), t;
@@ -204,8 +205,8 @@ static int bench_dtype(CpuMatmul *mm, DType dt, double bw, int quick)
         } while (t < (quick ? 0.2 : 1.0));
         gflops[i] = 2.0 * K * N2 * (double)Ts[i] * (double)calls / t / 1e9;
     }
-    printf("| %-5s | %9.2f | %7.1f%% | %8.1f | %9.1f | %10.1f |\n", dtype_name(dt), gemv_gbs,
-           100.0 * gemv_gbs / bw, hot, gflops[0], gflops[1]);
+    printf("| %-5s | %9.2f | %7.1f%% | %8.1f | %8.1f | %9.1f | %9.1f | %10.1f |\n", dtype_name(dt), gemv_gbs,
+           100.0 * gemv_gbs / bw, hot, gflops[0], gflops[1], gflops[2], gflops[3]);
     fflush(stdout);
     rc = 0;
 out:
@@ -254,8 +255,8 @@ int main(int argc, char **argv)
     double bw = measure_bandwidth(tp);
     printf("cpu: %s\nkernels: %s, threads: %d\nmemory read bandwidth: %.2f GB/s\n\n", cpu_features_string(),
            isa_names[quant_isa()], threadpool_size(tp), bw);
-    printf("| dtype | GEMV GB/s | of bw    | hot GB/s | T=64 GF/s | T=256 GF/s |\n");
-    printf("|-------|-----------|----------|----------|-----------|------------|\n");
+    printf("| dtype | GEMV GB/s | of bw    | hot GB/s | T=8 GF/s | T=16 GF/s | T=64 GF/s | T=256 GF/s |\n");
+    printf("|-------|-----------|----------|----------|----------|-----------|-----------|------------|\n");
     for (int i = 0; i < n_picked; i++)
         if (bench_dtype(mm, picked[i], bw, quick) < 0)
             fprintf(stderr, "%s: failed\n", dtype_name(picked[i]));

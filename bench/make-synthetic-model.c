@@ -6,7 +6,12 @@
  *   llama-3.1-8b  C 4096, 32 layers, 32/8 heads, HD 128, FF 14336, vocab 128256, separate output.weight,
  *                 rope theta 500000, rope_freqs factor 8 (SPEC.md §3.4)
  * Weight dtypes (--dtype): Q8_0, Q4_K (token_embd stays Q8_0 as in common Q4_K_M files; the 8B
- * output.weight is Q6_K like Q4_K_M, Q8_0 for Q8_0 files) or BF16 (every matrix BF16).
+ * output.weight is Q6_K like Q4_K_M, Q8_0 for Q8_0 files), BF16 (every matrix BF16), or Q4_K_M: the mix
+ * llama.cpp's Q4_K_M recipe gives a Llama (src/llama-quant.cpp, llama_tensor_get_type): Q4_K everywhere
+ * except Q6_K for attn_v and ffn_down on the "use_more_bits" layers (the first and last eighth of the
+ * layers and every third one in between: l < L/8, l >= 7L/8 or (l − L/8) % 3 == 2) and for output.weight,
+ * or token_embd when the embeddings are tied (it is then the output matrix); an untied token_embd is Q4_K.
+ * The bytes per dtype are printed at the end.
  * Weights are approximately N(0, 1/K): an Irwin–Hall sum of four 16-bit uniforms per element (bounded at
  * ±3.46 sd; ~10× cheaper than Box–Muller, which dominated the run time) from a per-row seeded xorshift, so
  * the bytes do not depend on the thread count; quantized with quant_quantize_row on all CPUs. One random buffer per tensor shape is
@@ -197,24 +202,41 @@ static int add_tokenizer(GgufWriter *w, int V, char **tokens, int32_t *types)
     return r < 0 ? -EINVAL : 0;
 }
 
+/* gguf_writer_add_tensor, adding the tensor's bytes to bytes[dtype] (for the per-dtype summary). */
+static int add_counted(GgufWriter *w, const char *name, DType dt, int n_dims, const int64_t *ne, const void *data,
+                       double *bytes)
+{
+    size_t rb;
+    int64_t rows = 1;
+    for (int i = 1; i < n_dims; i++)
+        rows *= ne[i];
+    if (dtype_row_bytes(dt, ne[0], &rb) == 0)
+        bytes[dt] += (double)rb * (double)rows;
+    return gguf_writer_add_tensor(w, name, dt, n_dims, ne, data);
+}
+
 /* ---- command line ---------------------------------------------------------------------------------- */
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: make-synthetic-model [options] -o OUT.gguf\n"
-            "       make-synthetic-model OUT.gguf [q8_0|q4_k|bf16] [n_layers] [vocab]\n"
+            "       make-synthetic-model OUT.gguf [q8_0|q4_k|q4_k_m|bf16] [n_layers] [vocab]\n"
             "  -o, --output FILE   GGUF to write\n"
             "  --shape NAME        llama-3.2-1b (default) or llama-3.1-8b\n"
-            "  --dtype NAME        Q8_0 (default), Q4_K or BF16 weights\n"
+            "  --dtype NAME        Q8_0 (default), Q4_K, Q4_K_M (llama.cpp's mix) or BF16 weights\n"
             "  --layers N          override the shape's layer count (1..512)\n"
             "  --vocab N           vocabulary size (>= 128010; default 128256)\n"
             "  --threads N         quantization threads (default: all online CPUs)\n");
 }
 
-static int parse_dtype(const char *s, DType *ret)
+static int parse_dtype(const char *s, DType *ret, int *ret_mix)
 {
-    if (!strcasecmp(s, "q8_0"))
+    *ret_mix = 0;
+    if (!strcasecmp(s, "q4_k_m")) {
+        *ret = DTYPE_Q4_K;
+        *ret_mix = 1;
+    } else if (!strcasecmp(s, "q8_0"))
         *ret = DTYPE_Q8_0;
     else if (!strcasecmp(s, "q4_k"))
         *ret = DTYPE_Q4_K;
@@ -241,6 +263,7 @@ typedef struct {
     const char *out;
     const Shape *shape;
     DType dt;
+    int q4_k_m; /* dt is Q4_K, with llama.cpp's Q4_K_M Q6_K tensors */
     int L, V, n_threads;
 } Args;
 
@@ -252,7 +275,7 @@ static int parse_args(int argc, char **argv, Args *a)
                 .n_threads = ncpu > 0 ? (int)(ncpu > 256 ? 256 : ncpu) : 1};
     if (argc > 1 && argv[1][0] != '-') { /* the original positional interface */
         a->out = argv[1];
-        if ((argc > 2 && parse_dtype(argv[2], &a->dt) < 0) ||
+        if ((argc > 2 && parse_dtype(argv[2], &a->dt, &a->q4_k_m) < 0) ||
             (argc > 3 && parse_int(argv[3], 1, 512, &a->L) < 0) ||
             (argc > 4 && parse_int(argv[4], 128010, 1 << 24, &a->V) < 0) || argc > 5)
             goto bad;
@@ -277,7 +300,7 @@ static int parse_args(int argc, char **argv, Args *a)
             if (!a->shape)
                 goto bad;
         } else if (!strcmp(o, "--dtype")) {
-            if (parse_dtype(v, &a->dt) < 0)
+            if (parse_dtype(v, &a->dt, &a->q4_k_m) < 0)
                 goto bad;
         } else if (!strcmp(o, "--layers")) {
             if (parse_int(v, 1, 512, &a->L) < 0)
@@ -310,7 +333,8 @@ int main(int argc, char **argv)
     const Shape *sh = a.shape;
     const int64_t C = sh->C, NH = sh->NH, NKV = sh->NKV, HD = sh->HD, FF = sh->FF;
     const int L = a.L > 0 ? a.L : (int)sh->L, V = a.V;
-    const DType dt = a.dt, emb_dt = dt == DTYPE_BF16 ? DTYPE_BF16 : DTYPE_Q8_0;
+    const DType dt = a.dt;
+    const DType emb_dt = dt == DTYPE_BF16 ? DTYPE_BF16 : !a.q4_k_m ? DTYPE_Q8_0 : sh->tied ? DTYPE_Q6_K : DTYPE_Q4_K;
     const DType out_dt = dt == DTYPE_BF16 ? DTYPE_BF16 : dt == DTYPE_Q4_K ? DTYPE_Q6_K : DTYPE_Q8_0;
     static const char *const wn[7] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up",
                                       "ffn_down"};
@@ -320,16 +344,19 @@ int main(int argc, char **argv)
     char name[96], gname[64], **tokens = NULL;
     int32_t *types = NULL;
     float *norm = NULL, freqs[128];
-    void *lw[7] = {0}, *emb = NULL, *outw = NULL;
+    void *lw[7] = {0}, *lw6[7] = {0}, *emb = NULL, *outw = NULL; /* lw6: Q6_K attn_v, ffn_down (Q4_K_M) */
+    double dt_bytes[DTYPE_COUNT] = {0};
     double t0 = now_s(), t1, t2;
 
     fprintf(stderr, "make-synthetic-model: %s, %s shape, %d layers, vocab %d, %s weights, %d threads\n", a.out,
-            sh->name, L, V, dtype_name(dt), a.n_threads);
+            sh->name, L, V, a.q4_k_m ? "Q4_K_M" : dtype_name(dt), a.n_threads);
     r = rand_weight(emb_dt, C, V, 1, a.n_threads, &emb);
     if (r == 0 && !sh->tied)
         r = rand_weight(out_dt, C, V, 2, a.n_threads, &outw);
     for (int i = 0; i < 7 && r == 0; i++)
         r = rand_weight(dt, shp[i][0], shp[i][1], 10 + (uint64_t)i, a.n_threads, &lw[i]);
+    for (int i = 2; a.q4_k_m && i < 7 && r == 0; i += 4) /* attn_v (2), ffn_down (6) */
+        r = rand_weight(DTYPE_Q6_K, shp[i][0], shp[i][1], 20 + (uint64_t)i, a.n_threads, &lw6[i]);
     norm = malloc(sizeof(float) * (size_t)C);
     tokens = calloc((size_t)V, sizeof(*tokens));
     types = calloc((size_t)V, sizeof(*types));
@@ -346,7 +373,7 @@ int main(int argc, char **argv)
         norm[i] = 1.0f;
     lm_rope_llama3_factors(freqs, (int)HD, 500000.0, sh->rope_factor, 1.0, 4.0, 8192.0);
 
-    snprintf(gname, sizeof(gname), "synthetic-%s-%s", sh->name, dtype_name(dt));
+    snprintf(gname, sizeof(gname), "synthetic-%s-%s", sh->name, a.q4_k_m ? "Q4_K_M" : dtype_name(dt));
     r |= gguf_writer_add_str(w, "general.architecture", "llama");
     r |= gguf_writer_add_str(w, "general.name", gname);
     r |= gguf_writer_add_u32(w, "general.file_type", dt == DTYPE_Q4_K ? 15 : dt == DTYPE_BF16 ? 32 : 7);
@@ -364,19 +391,22 @@ int main(int argc, char **argv)
         r = add_tokenizer(w, V, tokens, types);
 
     int64_t ne_emb[2] = {C, V}, ne_c[1] = {C}, ne_f[1] = {HD / 2};
-    r |= gguf_writer_add_tensor(w, "token_embd.weight", emb_dt, 2, ne_emb, emb);
-    r |= gguf_writer_add_tensor(w, "output_norm.weight", DTYPE_F32, 1, ne_c, norm);
+    r |= add_counted(w, "token_embd.weight", emb_dt, 2, ne_emb, emb, dt_bytes);
+    r |= add_counted(w, "output_norm.weight", DTYPE_F32, 1, ne_c, norm, dt_bytes);
     if (outw)
-        r |= gguf_writer_add_tensor(w, "output.weight", out_dt, 2, ne_emb, outw);
-    r |= gguf_writer_add_tensor(w, "rope_freqs.weight", DTYPE_F32, 1, ne_f, freqs);
+        r |= add_counted(w, "output.weight", out_dt, 2, ne_emb, outw, dt_bytes);
+    r |= add_counted(w, "rope_freqs.weight", DTYPE_F32, 1, ne_f, freqs, dt_bytes);
     for (int l = 0; l < L && r == 0; l++) { /* the writer copies names; data stays borrowed */
+        /* llama.cpp's use_more_bits(l, L): attn_v and ffn_down of these layers are Q6_K in Q4_K_M */
+        int more = l < L / 8 || l >= 7 * L / 8 || (l - L / 8) % 3 == 2;
         snprintf(name, sizeof(name), "blk.%d.attn_norm.weight", l);
-        r |= gguf_writer_add_tensor(w, name, DTYPE_F32, 1, ne_c, norm);
+        r |= add_counted(w, name, DTYPE_F32, 1, ne_c, norm, dt_bytes);
         snprintf(name, sizeof(name), "blk.%d.ffn_norm.weight", l);
-        r |= gguf_writer_add_tensor(w, name, DTYPE_F32, 1, ne_c, norm);
+        r |= add_counted(w, name, DTYPE_F32, 1, ne_c, norm, dt_bytes);
         for (int i = 0; i < 7; i++) {
+            int q6 = a.q4_k_m && more && lw6[i];
             snprintf(name, sizeof(name), "blk.%d.%s.weight", l, wn[i]);
-            r |= gguf_writer_add_tensor(w, name, dt, 2, shp[i], lw[i]);
+            r |= add_counted(w, name, q6 ? DTYPE_Q6_K : dt, 2, shp[i], q6 ? lw6[i] : lw[i], dt_bytes);
         }
     }
     if (r == 0)
@@ -395,6 +425,9 @@ int main(int argc, char **argv)
             fclose(f);
         fprintf(stderr, "make-synthetic-model: weights %.2f s, write %.2f s (%.2f GB, %.2f GB/s)\n", t1 - t0,
                 t2 - t1, (double)sz / 1e9, (double)sz / 1e9 / (t2 - t1 > 1e-6 ? t2 - t1 : 1e-6));
+        for (int d = 0; d < DTYPE_COUNT; d++)
+            if (dt_bytes[d] > 0)
+                fprintf(stderr, "make-synthetic-model:   %-5s %8.1f MB\n", dtype_name(d), dt_bytes[d] / 1e6);
     }
 done:
     gguf_writer_free(w);
@@ -405,7 +438,9 @@ done:
     free(norm);
     free(emb);
     free(outw);
-    for (int i = 0; i < 7; i++)
+    for (int i = 0; i < 7; i++) {
         free(lw[i]);
+        free(lw6[i]);
+    }
     return r < 0 ? 1 : 0;
 }

@@ -4,8 +4,8 @@
  * BF16 weights are widened exactly (bits << 16) rather than using vdpbf16ps, which would round the F32
  * activations to BF16. Also here: the activation quantizers F32 → Q8_0 / Q8_K / Q8P (bit-identical to
  * quant.c's), the Q8P kernels for Q8_0 / Q4_0 / Q4_1 (two 32-blocks per 512-bit vpdpbusd; GEMV and 4×4
- * GEMM micro-tiles) and the Q4_K GEMM tile. Not here: weight quantizers (quant.c), threading and tiling
- * across rows and tokens (cpu/matmul.c).
+ * GEMM micro-tiles). Not here: the K-quant GEMM tiles (quant-avx512-k.c), weight quantizers (quant.c),
+ * threading and tiling across rows and tokens (cpu/matmul.c).
  */
 #include <immintrin.h>
 #include <stdint.h>
@@ -473,77 +473,6 @@ static void tile512p_q4_1(const void *w, size_t wstride, const void *x, size_t x
     p_gemm(P_Q4_1, sizeof(BlockQ4_1), w, wstride, x, xstride, y, ys, nr, nt, n);
 }
 
-/* Q4_K GEMM tile: K4_RT rows × K4_TT tokens. Per 64-element chunk each row's nibbles are decoded once and
- * vpdpbusd'ed against every token's Q8_K codes; the integer sums of the two sub-blocks in the chunk are
- * scaled by their 6-bit scales × d in F32 (no vpmulld), ×d_x once per super-block; the mins term
- * dmin·d_x·Σ_j m_j·(bsums) per super-block. Partial tiles repeat the last row/token and drop the results. */
-enum { K4_RT = 2, K4_TT = 4 };
-
-static void tile512_q4_k(const void *w, size_t wstride, const void *x, size_t xstride, float *y, size_t ys,
-                         int nr, int nt, int64_t n)
-{
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    for (int r0 = 0; r0 < nr; r0 += K4_RT)
-        for (int t0 = 0; t0 < nt; t0 += K4_TT) {
-            const BlockQ4_K *a[K4_RT];
-            const BlockQ8_K *b[K4_TT];
-            __m512 acc[K4_RT][K4_TT];
-            for (int i = 0; i < K4_RT; i++)
-                a[i] = (const BlockQ4_K *)((const char *)w + (size_t)(r0 + i < nr ? r0 + i : nr - 1) * wstride);
-            for (int j = 0; j < K4_TT; j++)
-                b[j] = (const BlockQ8_K *)((const char *)x + (size_t)(t0 + j < nt ? t0 + j : nt - 1) * xstride);
-            for (int i = 0; i < K4_RT; i++)
-                for (int j = 0; j < K4_TT; j++)
-                    acc[i][j] = _mm512_setzero_ps();
-            for (int64_t sb = 0; sb < n / QKK; sb++) {
-                __m512 accs[K4_RT][K4_TT], scf[K4_RT];
-                __m256i m16[K4_RT];
-                float dmin[K4_RT];
-                for (int i = 0; i < K4_RT; i++) {
-                    uint64_t sc, mn;
-                    const BlockQ4_K *blk = a[i] + sb;
-                    simd_k_scales(blk->scales, &sc, &mn);
-                    scf[i] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc))),
-                                           _mm512_set1_ps(simd_h2f(blk->d)));
-                    __m128i m8 = _mm_cvtsi64_si128((long long)mn);
-                    m16[i] = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
-                    dmin[i] = simd_h2f(blk->dmin);
-                    for (int j = 0; j < K4_TT; j++)
-                        accs[i][j] = _mm512_setzero_ps();
-                }
-                for (int c = 0; c < 4; c++) {
-                    const __m512i idx = _mm512_setr_epi32(2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c,
-                                                          2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1,
-                                                          2 * c + 1, 2 * c + 1, 2 * c + 1);
-                    __m512i yv[K4_TT];
-                    for (int j = 0; j < K4_TT; j++)
-                        yv[j] = _mm512_loadu_si512((const void *)(b[j][sb].qs + 64 * c));
-                    for (int i = 0; i < K4_RT; i++) {
-                        __m256i qv = _mm256_loadu_si256((const __m256i *)(a[i][sb].qs + 32 * c));
-                        __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(qv, m4)),
-                                                       _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4), 1);
-                        __m512 s = _mm512_permutexvar_ps(idx, scf[i]);
-                        for (int j = 0; j < K4_TT; j++)
-                            accs[i][j] = _mm512_fmadd_ps(
-                                _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q, yv[j])), s, accs[i][j]);
-                    }
-                }
-                for (int j = 0; j < K4_TT; j++) {
-                    float dx = b[j][sb].d;
-                    __m256i bs = _mm256_loadu_si256((const __m256i *)b[j][sb].bsums);
-                    for (int i = 0; i < K4_RT; i++) {
-                        __m256 mins = _mm256_cvtepi32_ps(_mm256_madd_epi16(bs, m16[i]));
-                        acc[i][j] = _mm512_fmadd_ps(accs[i][j], _mm512_set1_ps(dx), acc[i][j]);
-                        acc[i][j] = _mm512_fnmadd_ps(_mm512_zextps256_ps512(mins), _mm512_set1_ps(dmin[i] * dx), acc[i][j]);
-                    }
-                }
-            }
-            for (int i = 0; i < K4_RT && r0 + i < nr; i++)
-                for (int j = 0; j < K4_TT && t0 + j < nt; j++)
-                    y[(size_t)(t0 + j) * ys + (size_t)(r0 + i)] = _mm512_reduce_add_ps(acc[i][j]);
-        }
-}
-
 void quant_kernels_avx512(QuantKernels *k)
 {
     simd_fill256(k);
@@ -551,7 +480,6 @@ void quant_kernels_avx512(QuantKernels *k)
     k->dot[DTYPE_F16] = dot512_f16;
     k->dot[DTYPE_BF16] = dot512_bf16;
     k->dot[DTYPE_Q4_K] = dot512_q4_k;
-    k->tile[DTYPE_Q4_K] = tile512_q4_k;
     k->tile[DTYPE_F32] = tile512_f32;
     k->tile[DTYPE_F16] = tile512_f16;
     k->tile[DTYPE_BF16] = tile512_bf16;
@@ -561,4 +489,5 @@ void quant_kernels_avx512(QuantKernels *k)
     k->tile_p[DTYPE_Q8_0] = tile512p_q8_0;
     k->tile_p[DTYPE_Q4_0] = tile512p_q4_0;
     k->tile_p[DTYPE_Q4_1] = tile512p_q4_1;
+    quant_kernels_avx512_k(k); /* K-quant GEMM tiles */
 }

@@ -6,7 +6,10 @@
  * contiguous chunks, so each thread streams its own slice of the weights; cpu_matmul_multi treats the rows
  * of several weights that share x (Q/K/V, gate/up) as one range: one quantization, one pool dispatch.
  *  - T = 1 (decode): a GEMV, one dot product per weight row.
- *  - T > 1 (prefill): a GEMM blocked over rows of w (MM_ROWS rows, kept in L1/L2) and over tokens
+ *  - T ≥ MM_GEMM_P_MIN_TOKENS with a gemm_p kernel (AVX-512 VNNI: Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K):
+ *    Q8P activations and one call per thread for its rows and all tokens; the kernel repacks 16-row
+ *    panels so that vpdpbusd lanes are output rows (quant-avx512-gemm.c).
+ *  - other T > 1 (prefill): a GEMM blocked over rows of w (MM_ROWS rows, kept in L1/L2) and over tokens
  *    (MM_TOKENS per tile); the per-ISA tile kernel decodes each weight block once per tile of tokens.
  * Not here: the per-dtype kernels (quant*.c), AMX (not implemented: no AMX machine to test on).
  * Numerics: those of quant_dot (integer dot products of quantized blocks, F32 accumulation).

@@ -4,6 +4,12 @@
  * level. Tolerance per output: quantized weights use Q8 activations, so
  *   |y − ref| ≤ Σ_blocks Σ|w|·amax(x_block)/254 + 2e-5·Σ|w·x|   (Q8 rounding bound + F32 accumulation),
  * float weights: 2e-5·Σ|w·x|. Threaded and single-threaded results must agree to 1e-6 relative.
+ * T = 8 and 13 (fewer than the panel GEMM's minimum) reach the per-ISA K-quant tile kernels through matmul.
+ * check_k_tiles() also calls each ISA level's K-quant tile kernel directly on raw random blocks (every code
+ * and scale value, including all-maximum codes against ±127 activations: the int16 limits of the AVX-512
+ * tiles) for every nr ≤ 19 / nt ≤ 21 shape class, against the scalar quant_dot of the same Q8_K rows:
+ * |y − ref| ≤ 1e-5·Σ_k (|w_k| + |dmin·m_k|)·|x_k| (the integer sums are exact; F32 rounding only), and
+ * entries outside the nr × nt tile stay untouched.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -13,6 +19,7 @@
 
 #include "../test-util.h"
 #include "matmul.h"
+#include "quant-internal.h"
 #include "quant.h"
 #include "threadpool.h"
 
@@ -114,11 +121,124 @@ static void check_errors(CpuMatmul *mm)
     CHECK_INT(cpu_matmul(NULL, &y, &w, &x), -EINVAL);
 }
 
+/* Raw K-quant blocks: random bytes with valid positive F16 d / dmin; rows 0–1 all codes and scales at
+ * their maximum (Q6_K scales ±127/−128). */
+static void k_random_rows(DType dt, uint8_t *w, size_t row_bytes, int nr)
+{
+    size_t bsz = dt == DTYPE_Q4_K ? sizeof(BlockQ4_K) : dt == DTYPE_Q5_K ? sizeof(BlockQ5_K) : sizeof(BlockQ6_K);
+    for (int r = 0; r < nr; r++)
+        for (size_t o = 0; o < row_bytes; o += bsz) {
+            uint8_t *b = w + (size_t)r * row_bytes + o;
+            for (size_t i = 0; i < bsz; i++)
+                b[i] = r < 2 ? 0xFF : (uint8_t)(rng_uniform() * 256.0);
+            uint16_t d = (uint16_t)(0x1C00 | (int)(rng_uniform() * 0x7FF)), dmin = (uint16_t)(0x1800 | (int)(rng_uniform() * 0x7FF));
+            if (dt == DTYPE_Q6_K) {
+                BlockQ6_K *q = (BlockQ6_K *)b;
+                if (r < 2)
+                    for (int g = 0; g < 16; g++)
+                        q->scales[g] = (int8_t)(g & 1 ? 127 : -128);
+                memcpy(&q->d, &d, 2);
+            } else {
+                memcpy(b, &d, 2); /* Q4_K / Q5_K: d, dmin first */
+                memcpy(b + 2, &dmin, 2);
+            }
+        }
+}
+
+/* Q8_K rows: random codes, tokens 0 / 1 all +127 / −127; bsums consistent. */
+static void k_random_act(BlockQ8_K *x, int64_t nsb, int nt)
+{
+    for (int t = 0; t < nt; t++)
+        for (int64_t i = 0; i < nsb; i++) {
+            BlockQ8_K *b = &x[t * nsb + i];
+            b->d = (float)(0.01 + rng_uniform() * 0.05);
+            for (int k = 0; k < QKK; k++)
+                b->qs[k] = (int8_t)(t == 0 ? 127 : t == 1 ? -127 : (int)(rng_uniform() * 255.0) - 127);
+            for (int g = 0; g < QKK / 16; g++) {
+                int sum = 0;
+                for (int k = 0; k < 16; k++)
+                    sum += b->qs[16 * g + k];
+                b->bsums[g] = (int16_t)sum;
+            }
+        }
+}
+
+static void check_k_tiles(void)
+{
+    enum { K = 768, NSB = K / QKK, NR = 19, NT = 21, YS = NR + 3 };
+    static const DType types[] = {DTYPE_Q4_K, DTYPE_Q5_K, DTYPE_Q6_K};
+    static const int nrs[] = {1, 2, 3, 16, 19}, nts[] = {1, 2, 3, 4, 7, 8, 9, 16, 21};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        DType dt = types[ti];
+        size_t rb;
+        CHECK_INT(dtype_row_bytes(dt, K, &rb), 0);
+        uint8_t *w = malloc(rb * NR), *wz = malloc(rb);
+        BlockQ8_K *x = malloc(sizeof(BlockQ8_K) * NSB * NT);
+        float *ref = malloc(sizeof(float) * NR * NT), *tol = malloc(sizeof(float) * NR * NT);
+        float *wf = malloc(sizeof(float) * K), *mf = malloc(sizeof(float) * K);
+        float *y = malloc(sizeof(float) * YS * NT);
+        k_random_rows(dt, w, rb, NR);
+        k_random_act(x, NSB, NT);
+        CHECK_INT(quant_force_isa(0), 0);
+        for (int r = 0; r < NR; r++) {
+            quant_dequant_row(dt, w + (size_t)r * rb, wf, K);
+            memcpy(wz, w + (size_t)r * rb, rb); /* codes zeroed: −dmin·m per element (Q6_K: −32·d·sc) */
+            for (int64_t i = 0; dt != DTYPE_Q6_K && i < NSB; i++) {
+                size_t bsz = rb / NSB, code0 = 4 + 12;
+                memset(wz + (size_t)i * bsz + code0, 0, bsz - code0);
+            }
+            quant_dequant_row(dt, wz, mf, K);
+            for (int t = 0; t < NT; t++) {
+                double a = 0;
+                for (int k = 0; k < K; k++)
+                    a += (fabs((double)wf[k]) + (dt == DTYPE_Q6_K ? 0 : fabs((double)mf[k]))) *
+                         fabs((double)x[t * NSB + k / QKK].d * x[t * NSB + k / QKK].qs[k % QKK]);
+                ref[t * NR + r] = quant_dot(dt, w + (size_t)r * rb, &x[t * NSB], K);
+                tol[t * NR + r] = (float)(1e-5 * a);
+            }
+        }
+        for (int level = 1; level <= ISA_AVX512; level++) {
+            if (quant_force_isa(level) < 0 || !quant_kernels()->tile[dt])
+                continue;
+            QuantTileFn tile = quant_kernels()->tile[dt];
+            for (size_t a = 0; a < sizeof nrs / sizeof nrs[0]; a++)
+                for (size_t b = 0; b < sizeof nts / sizeof nts[0]; b++) {
+                    int nr = nrs[a], nt = nts[b], bad = 0;
+                    for (int i = 0; i < YS * NT; i++)
+                        y[i] = NAN;
+                    tile(w, rb, x, sizeof(BlockQ8_K) * NSB, y, YS, nr, nt, K);
+                    for (int t = 0; t < NT; t++)
+                        for (int r = 0; r < YS; r++) {
+                            float got = y[t * YS + r];
+                            int inside = r < nr && t < nt;
+                            int ok = inside ? fabsf(got - ref[t * NR + r]) <= tol[t * NR + r] : isnan(got);
+                            g_test_checks++;
+                            if (!ok && !bad++) {
+                                g_test_failures++;
+                                fprintf(stderr, "%s tile level %d nr=%d nt=%d: y[%d][%d] = %.8g, ref %.8g (tol %.3g)\n",
+                                        dtype_name(dt), level, nr, nt, t, r, got, inside ? ref[t * NR + r] : NAN,
+                                        inside ? tol[t * NR + r] : 0.0f);
+                            }
+                        }
+                }
+        }
+        quant_force_isa(-1);
+        free(w);
+        free(wz);
+        free(x);
+        free(ref);
+        free(tol);
+        free(wf);
+        free(mf);
+        free(y);
+    }
+}
+
 int main(void)
 {
     static const DType types[] = {DTYPE_F32, DTYPE_F16, DTYPE_BF16, DTYPE_Q8_0, DTYPE_Q4_0, DTYPE_Q4_1,
                                   DTYPE_Q5_0, DTYPE_Q5_1, DTYPE_Q4_K, DTYPE_Q5_K, DTYPE_Q6_K};
-    static const int64_t Ts[] = {1, 3, 17, 64};
+    static const int64_t Ts[] = {1, 3, 8, 13, 17, 64};
     ThreadPool *tp = NULL;
     CpuMatmul *mm1 = NULL, *mm2 = NULL;
 
@@ -128,6 +248,7 @@ int main(void)
     if (!tp || !mm1 || !mm2)
         return test_exit();
     check_errors(mm1);
+    check_k_tiles();
 
     for (int level = 0; level <= ISA_AVX512; level++) {
         if (quant_force_isa(level) < 0)
