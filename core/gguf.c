@@ -672,6 +672,9 @@ int gguf_open(const char *path, GgufFile **ret, char *err, size_t err_len)
         r = err_set(err, err_len, -errno, "gguf: mmap failed: %s", strerror(errno));
         goto fail;
     }
+    /* weights are streamed once per token: ask for huge pages where the page cache can map them (a
+     * 4 KiB TLB miss every 4 KiB costs ~5 % of decode bandwidth); advice only, failure is harmless */
+    (void)madvise(map, (size_t)st.st_size, MADV_HUGEPAGE);
     close(fd);
     fd = -1;
     f = calloc(1, sizeof(*f));

@@ -490,6 +490,9 @@ int st_open(const char *path, StFile **ret, char *err, size_t err_len)
         err_set(err, err_len, r, "%s: mmap: %s", path, strerror(-r));
         goto fail;
     }
+    /* weights are streamed once per token: ask for huge pages where the page cache can map them (a
+     * 4 KiB TLB miss every 4 KiB costs ~5 % of decode bandwidth); advice only, failure is harmless */
+    (void)madvise(map, (size_t)st.st_size, MADV_HUGEPAGE);
     close(fd);
     fd = -1;
     f->base = map;
