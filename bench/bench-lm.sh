@@ -2,8 +2,10 @@
 # bench/bench-lm.sh — language-model throughput (not a test): prefill of ~64 and ~512 tokens and decode of
 # 128 tokens at 1 and 2 threads (the shapes of `llama-bench -p 64,512 -n 128`), for SmolLM2-135M (Q4_1) and
 # the synthetic Llama-3.2-1B-shaped models (Q8_0, Q4_K; made once by make-synthetic-model into
-# $MYNA_BENCH_DIR), next to the bandwidth limit of decode: measured read bandwidth (bench-matmul's
-# measurement) / weight bytes streamed per token. Each number is the median of MYNA_BENCH_REPS runs.
+# $MYNA_BENCH_DIR), next to the bandwidth limit of decode: measured read bandwidth (bench-matmul -b, taken
+# right before every decode run, because this shared host's bandwidth drifts by ±25 % between minutes) /
+# weight bytes streamed per token. Each number is the median of MYNA_BENCH_REPS runs; "% of limit" is the
+# median of the per-run ratios.
 # With LLAMA_BENCH=/path/to/llama-bench (a llama.cpp build of your own, outside this repository) every
 # Myna run is followed by the same measurement from llama-bench on the same file (alternating, so both
 # see the same machine load) and the table gains llama.cpp columns.
@@ -60,29 +62,32 @@ else
 fi
 echo "|---|---|---|---|---|---|---|---|---|"
 for t in $THREADS; do
-  BW=$("$BM" -q -t "$t" Q8_0 2>/dev/null | sed -n 's/^memory read bandwidth: \([0-9.]*\).*/\1/p')
   for mname in $MODELS; do
     M=$(model_path "$mname")
     [ -f "$M" ] || { echo "| $mname | (missing: $M) |"; continue; }
-    DEC=() P1=() P5=() LDEC=() LP1=() LP5=() WB=0
+    DEC=() P1=() P5=() LDEC=() LP1=() LP5=() BWS=() PCT=() WB=0
     for ((i = 0; i < REPS; i++)); do
+      BW=$("$BM" -b -t "$t" 2>/dev/null | sed -n 's/^memory read bandwidth: \([0-9.]*\).*/\1/p')
+      BWS+=("$BW")
       J=$("$RUN" -m "$M" -p "$(prompt_text "$mname" 16)" -n "$NDEC" -t "$t" --ctx 1024 --json 2>/dev/null | tail -1)
       WB=$(echo "$J" | field weight_bytes)
       DEC+=("$(echo "$J" | field decode_tok_s)")
+      PCT+=("$(python3 -c "import sys; print(100 * float(sys.argv[1]) * int(sys.argv[2]) / (float(sys.argv[3]) * 1e9))" "${DEC[-1]}" "$WB" "$BW")")
       [ -n "$LB" ] && LDEC+=("$(llama "$M" "$t" "-p 0 -n $NDEC")")
       P1+=("$("$RUN" -m "$M" -p "$(prompt_text "$mname" 64)" -n 0 -t "$t" --ctx 1024 --json 2>/dev/null | tail -1 | field prefill_tok_s)")
       [ -n "$LB" ] && LP1+=("$(llama "$M" "$t" "-p 64 -n 0")")
       P5+=("$("$RUN" -m "$M" -p "$(prompt_text "$mname" 512)" -n 0 -t "$t" --ctx 1024 --json 2>/dev/null | tail -1 | field prefill_tok_s)")
       [ -n "$LB" ] && LP5+=("$(llama "$M" "$t" "-p 512 -n 0")")
     done
-    python3 - "$mname" "$WB" "$t" "$BW" "$(median "${DEC[@]}")" "$(median "${P1[@]}")" "$(median "${P5[@]}")" \
-      "$(median "${LDEC[@]:-}")" "$(median "${LP1[@]:-}")" "$(median "${LP5[@]:-}")" <<'PY'
+    python3 - "$mname" "$WB" "$t" "$(median "${BWS[@]}")" "$(median "${DEC[@]}")" "$(median "${P1[@]}")" \
+      "$(median "${P5[@]}")" "$(median "${LDEC[@]:-}")" "$(median "${LP1[@]:-}")" "$(median "${LP5[@]:-}")" \
+      "$(median "${PCT[@]}")" <<'PY'
 import sys
 name, wb, t, bw = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
-dec, p1, p5, ldec, lp1, lp5 = (float(x) for x in sys.argv[5:11])
+dec, p1, p5, ldec, lp1, lp5, pct = (float(x) for x in sys.argv[5:12])
 lim = bw * 1e9 / wb
 ll = lambda v: f" ({v:.1f})" if v else ""
-print(f"| {name} | {wb / 1e6:.0f} MB | {t} | {bw:.1f} | {lim:.1f} | {dec:.1f}{ll(ldec)} | {100 * dec / lim:.0f}% | "
+print(f"| {name} | {wb / 1e6:.0f} MB | {t} | {bw:.1f} | {lim:.1f} | {dec:.1f}{ll(ldec)} | {pct:.0f}% | "
       f"{p1:.1f}{ll(lp1)} | {p5:.1f}{ll(lp5)} |")
 PY
   done

@@ -4,7 +4,8 @@
  *  - many tokens (GEMM, T = 8, 16, 64 and 256) on 4096×4096 → GFLOP/s (2·K·N·T per call).
  *  - hot: one-thread one-token matmul over 32 rows that stay in L2, timed in thread CPU time — the kernel's
  *    compute ceiling in GB/s per core, robust to other processes sharing the machine.
- * Usage: bench-matmul [-t threads] [-q] [DTYPE ...]   (-q: shorter runs). Results go in docs/PERFORMANCE.md.
+ * Usage: bench-matmul [-t threads] [-q] [-b] [DTYPE ...]   (-q: shorter runs; -b: only the bandwidth line).
+ * Results go in docs/PERFORMANCE.md.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -222,7 +223,7 @@ int main(int argc, char **argv)
     static const DType all[] = {DTYPE_F32, DTYPE_F16, DTYPE_BF16, DTYPE_Q8_0, DTYPE_Q4_0, DTYPE_Q4_1,
                                 DTYPE_Q5_0, DTYPE_Q5_1, DTYPE_Q4_K, DTYPE_Q5_K, DTYPE_Q6_K};
     DType picked[32];
-    int n_picked = 0, threads = 0, quick = 0;
+    int n_picked = 0, threads = 0, quick = 0, bw_only = 0;
     ThreadPool *tp = NULL;
     CpuMatmul *mm = NULL;
 
@@ -231,6 +232,8 @@ int main(int argc, char **argv)
             threads = atoi(argv[++i]);
         } else if (!strcmp(argv[i], "-q")) {
             quick = 1;
+        } else if (!strcmp(argv[i], "-b")) {
+            bw_only = 1;
         } else {
             int found = 0;
             for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
@@ -239,7 +242,7 @@ int main(int argc, char **argv)
                     found = 1;
                 }
             if (!found) {
-                fprintf(stderr, "usage: %s [-t threads] [-q] [DTYPE ...]\n", argv[0]);
+                fprintf(stderr, "usage: %s [-t threads] [-q] [-b] [DTYPE ...]\n", argv[0]);
                 return 2;
             }
         }
@@ -253,6 +256,12 @@ int main(int argc, char **argv)
     }
     static const char *isa_names[] = {"scalar", "avx2", "avx512"};
     double bw = measure_bandwidth(tp);
+    if (bw_only) {
+        printf("memory read bandwidth: %.2f GB/s\n", bw);
+        cpu_matmul_free(mm);
+        threadpool_free(tp);
+        return 0;
+    }
     printf("cpu: %s\nkernels: %s, threads: %d\nmemory read bandwidth: %.2f GB/s\n\n", cpu_features_string(),
            isa_names[quant_isa()], threadpool_size(tp), bw);
     printf("| dtype | GEMV GB/s | of bw    | hot GB/s | T=8 GF/s | T=16 GF/s | T=64 GF/s | T=256 GF/s |\n");
