@@ -140,7 +140,6 @@ static void gp_repack_q6_k(const char *w, size_t bsz, __m512i idx, int64_t b0, i
         for (int k = 0; k < 4; k++)
             S[k] = _mm512_i32gather_epi32(idx, (const void *)(blk + 192 + 4 * k), 1);
         for (int p = 0; p < 8; p++) {
-            int h = p / 4, q = p % 4;
             char *out = panel + (size_t)(8 * sb + p) * GP_BLOCK_BYTES;
             for (int e = 0; e < 2; e++) {
                 int i = 2 * p + e;
@@ -149,14 +148,21 @@ static void gp_repack_q6_k(const char *w, size_t bsz, __m512i idx, int64_t b0, i
                 _mm512_store_ps((float *)(out + 512 + 128 * e), dw);
                 _mm512_store_ps((float *)(out + 576 + 128 * e), _mm512_mul_ps(dw, _mm512_set1_ps(-32.0f)));
             }
-            for (int g = 0; g < 8; g++) {
-                __m512i ql = _mm512_i32gather_epi32(idx, (const void *)(blk + 64 * h + 32 * (q & 1) + 4 * g), 1);
-                __m512i qh = _mm512_i32gather_epi32(idx, (const void *)(blk + 128 + 32 * h + 4 * g), 1);
-                __m512i lo = _mm512_and_si512(gp_shr(ql, 4 * (q >> 1)), m4);
-                __m512i hb = _mm512_slli_epi16(_mm512_and_si512(gp_shr(qh, 2 * q), m2), 4);
-                gp_put(panel, 8 * sb + p, g, _mm512_or_si512(lo, hb));
-            }
         }
+        /* each ql dword feeds quarters q and q + 2 (low / high nibbles), each qh dword all four quarters */
+        for (int h = 0; h < 2; h++)
+            for (int g = 0; g < 8; g++) {
+                __m512i qh = _mm512_i32gather_epi32(idx, (const void *)(blk + 128 + 32 * h + 4 * g), 1);
+                for (int odd = 0; odd < 2; odd++) {
+                    __m512i ql = _mm512_i32gather_epi32(idx, (const void *)(blk + 64 * h + 32 * odd + 4 * g), 1);
+                    for (int hi = 0; hi < 2; hi++) {
+                        int q = odd + 2 * hi;
+                        __m512i lo = _mm512_and_si512(gp_shr(ql, 4 * hi), m4);
+                        __m512i hb = _mm512_slli_epi16(_mm512_and_si512(gp_shr(qh, 2 * q), m2), 4);
+                        gp_put(panel, 8 * sb + 4 * h + q, g, _mm512_or_si512(lo, hb));
+                    }
+                }
+            }
     }
 }
 
