@@ -69,7 +69,8 @@ enum { MM_MAX_W = 4 }; /* weights sharing one activation in cpu_matmul_multi */
 typedef struct {
     const QuantKernels *k;
     DType wdt, xdt;
-    int packed;      /* xq holds Q8P rows, the kernel is tile_p[wdt] */
+    int packed;      /* xq holds Q8P rows, the kernel is tile_p[wdt] or gemm_p[wdt] */
+    int gemm_p;      /* T > 1 goes to gemm_p[wdt] (repacked panels) */
     int64_t K, T;
     int nw;          /* weights sharing x; rows of all of them are split over the threads as one range */
     int64_t N[MM_MAX_W], off[MM_MAX_W], N_total;
@@ -126,7 +127,7 @@ static void gemm_rows(const MatmulJob *j, int s, int64_t r0, int64_t r1)
     /* quantized activations are ~1.1–1.25 bytes per element: 32 token rows of them stay in L2 next to the
      * weight rows (F32 ones: 8) */
     const int64_t tokens = j->packed || j->xdt != DTYPE_F32 ? MM_TOKENS_P : MM_TOKENS;
-    if (j->packed && j->k->gemm_p[j->wdt] && j->T >= MM_GEMM_P_MIN_TOKENS && j->T <= INT32_MAX) {
+    if (j->gemm_p) {
         /* repacked row panels: all tokens per panel (the kernel blocks over K and tokens itself) */
         j->k->gemm_p[j->wdt](w + (size_t)r0 * ws, ws, j->xq, j->xstride, y + r0, ys, (int)(r1 - r0), (int)j->T, j->K);
         return;
@@ -242,9 +243,13 @@ int cpu_matmul_multi(CpuMatmul *mm, int n, Tensor *const *y, const Tensor *const
     j.xfstride = x->nb[1];
     j.xdt = quant_vec_dot_type(j.wdt);
     /* Q8P activations: for the 32-block types' tile_p kernels, and for every type with a gemm_p kernel
-     * when there are enough tokens (K-quants then get Q8_0-precision activations instead of Q8_K) */
-    j.packed = (j.k->tile_p[j.wdt] || (j.k->gemm_p[j.wdt] && j.T >= MM_GEMM_P_MIN_TOKENS)) && j.k->quantize_p &&
-               j.K % 32 == 0;
+     * when there are enough tokens (K-quants then get Q8_0-precision activations instead of Q8_K); the
+     * panel kernel gathers 16 rows with 32-bit offsets */
+    j.gemm_p = j.k->gemm_p[j.wdt] && j.k->quantize_p && j.K % 32 == 0 && j.T >= MM_GEMM_P_MIN_TOKENS &&
+               j.T <= INT32_MAX;
+    for (int s = 0; s < j.nw; s++)
+        j.gemm_p = j.gemm_p && j.wstride[s] <= (size_t)INT32_MAX / 16;
+    j.packed = j.gemm_p || (j.k->tile_p[j.wdt] && j.k->quantize_p && j.K % 32 == 0);
     if (j.xdt == DTYPE_F32 && !j.packed) {
         j.xq = j.xf;
         j.xstride = j.xfstride;
