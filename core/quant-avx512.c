@@ -4,7 +4,8 @@
  * BF16 weights are widened exactly (bits << 16) rather than using vdpbf16ps, which would round the F32
  * activations to BF16. Also here: the activation quantizers F32 → Q8_0 / Q8_K / Q8P (bit-identical to
  * quant.c's), the Q8P kernels for Q8_0 / Q4_0 / Q4_1 (two 32-blocks per 512-bit vpdpbusd; GEMV and 4×4
- * GEMM micro-tiles). Not here: the K-quant GEMM tiles (quant-avx512-k.c), weight quantizers (quant.c),
+ * GEMM micro-tiles), and the one-token Q4_K / Q5_K / Q6_K dots (64 codes per vpdpbusd, integer super-block sums
+ * via vpackssdw + vpdpwssd). Not here: the K-quant GEMM tiles (quant-avx512-k.c), weight quantizers (quant.c),
  * threading and tiling across rows and tokens (cpu/matmul.c).
  */
 #include <immintrin.h>
@@ -111,37 +112,168 @@ FLOAT_TILE512(tile512_f32, float, load_f32_mask)
 FLOAT_TILE512(tile512_f16, uint16_t, load_f16_mask)
 FLOAT_TILE512(tile512_bf16, uint16_t, load_bf16_mask)
 
-/* Q4_K · Q8_K with 512-bit vpdpbusd: one zmm holds a 64-element chunk (low nibbles = sub-block 2c in
- * lanes 0–7, high nibbles = 2c+1 in lanes 8–15), matching the 64 consecutive Q8_K bytes. */
-static float dot512_q4_k(const void *w, const void *x, int64_t n)
+/* ---- one-token K-quant dots: one weight row against one Q8_K row (the decode GEMV) ----
+ * A zmm holds 64 consecutive codes of the row (u8: Q4_K nibbles, Q5_K 5-bit, Q6_K 6-bit codes), matching
+ * one 64-byte load of the Q8_K codes:
+ *   p_v = vpdpbusd(0, codes_v, x_v)       int32 per 4 elements, |p| ≤ 4·63·128 < 2^15
+ *   isum = vpdpwssd(isum, vpackssdw(p_2u, p_2u+1), s_u)   u = 0, 1
+ * s_u holds each int16's sub-block scale (Q4_K / Q5_K: 32-element sub-block, zero-extended; Q6_K: 16-element
+ * group, sign-extended), built with one vpshufb from the scale bytes broadcast to every 128-bit lane. The packs
+ * never saturate and |isum| < 2^31, so the super-block sum is exact; then one convert and one FMA with d_w·d_x.
+ * Q4_K / Q5_K: the mins term dmin·d_x·Σ_j m_j·(bsums_2j + bsums_2j+1) is one vpmaddwd (256-bit) and one FMA
+ * into a second accumulator. Q6_K: the −32 offset enters the integer sum as −32·Σ_g s_g·bsums_g (one vpdpwssd).
+ * Two super-blocks per step, with separate accumulators, so that neither the dependency chain of one
+ * super-block nor the F32 accumulation bounds the loop. Measured on Zen 4 (one core, 32 rows of 4096 in L2,
+ * thread CPU time, medians): Q4_K 22 → 25 GB/s of weights (previous kernel: 256-bit loads + insert, vpermd +
+ * vpmulld per 64), Q5_K 20 → 24 and Q6_K 22 → 32 (the 256-bit kernels of quant-simd.h before); vpmaddubsw +
+ * vpdpwssd per 64 instead of the pack was slower; GFNI nibble extraction (vgf2p8affineqb) gained ≤ 5 %
+ * (within the noise here, and it needs its own CPUID check); one FMA for sums and mins, or the mins of two
+ * super-blocks in one zmm, nothing. Numerics: quant.c's dot_q4_k / dot_q5_k / dot_q6_k (exact integer sub-block
+ * sums; F32 scaling and accumulation, only the summation order differs). */
+
+/* pack(p_2u, p_2u+1), 128-bit lane L: dwords 0–1 hold lanes 4L..4L+3 of p_2u, dwords 2–3 those of p_2u+1.
+ * Q4_K: lane m of p_v belongs to sub-block 2v + m/8 → dword sub-blocks {0,0,2,2, 0,0,2,2, 1,1,3,3, 1,1,3,3} + 4u;
+ * each dword as the vpshufb control {j, zero, j, zero}: the scale byte zero-extended into both int16. */
+#define KD_Q4_DW(j) ((int)(0x80008000u | (unsigned)(j) * 0x10001u))
+#define KD_Q4_IDX(u)                                                                                         \
+    _mm512_setr_epi32(KD_Q4_DW(4 * (u)), KD_Q4_DW(4 * (u)), KD_Q4_DW(4 * (u) + 2), KD_Q4_DW(4 * (u) + 2),        \
+                      KD_Q4_DW(4 * (u)), KD_Q4_DW(4 * (u)), KD_Q4_DW(4 * (u) + 2), KD_Q4_DW(4 * (u) + 2),        \
+                      KD_Q4_DW(4 * (u) + 1), KD_Q4_DW(4 * (u) + 1), KD_Q4_DW(4 * (u) + 3), KD_Q4_DW(4 * (u) + 3), \
+                      KD_Q4_DW(4 * (u) + 1), KD_Q4_DW(4 * (u) + 1), KD_Q4_DW(4 * (u) + 3), KD_Q4_DW(4 * (u) + 3))
+/* Q6_K: lane m of p_v belongs to group 4v + m/4 → {0,0,4,4, 1,1,5,5, 2,2,6,6, 3,3,7,7} + 8u; the control
+ * {g, g, g, g} then an arithmetic shift right by 8 gives the signed scale in both int16. */
+#define KD_Q6_DW(g) ((int)((unsigned)(g) * 0x01010101u))
+#define KD_Q6_IDX(u)                                                                                         \
+    _mm512_setr_epi32(KD_Q6_DW(8 * (u)), KD_Q6_DW(8 * (u)), KD_Q6_DW(8 * (u) + 4), KD_Q6_DW(8 * (u) + 4),        \
+                      KD_Q6_DW(8 * (u) + 1), KD_Q6_DW(8 * (u) + 1), KD_Q6_DW(8 * (u) + 5), KD_Q6_DW(8 * (u) + 5), \
+                      KD_Q6_DW(8 * (u) + 2), KD_Q6_DW(8 * (u) + 2), KD_Q6_DW(8 * (u) + 6), KD_Q6_DW(8 * (u) + 6), \
+                      KD_Q6_DW(8 * (u) + 3), KD_Q6_DW(8 * (u) + 3), KD_Q6_DW(8 * (u) + 7), KD_Q6_DW(8 * (u) + 7))
+
+static inline __m512i kd_pair(__m512i c0, __m512i x0, __m512i c1, __m512i x1)
 {
-    const BlockQ4_K *a = w;
-    const BlockQ8_K *b = x;
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m512i idx0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-    const __m512i two = _mm512_set1_epi32(2);
-    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QKK; i++) {
-        uint64_t sc, mn;
-        simd_k_scales(a[i].scales, &sc, &mn);
-        __m512i sc32 = _mm512_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc)), idx = idx0;
-        __m512i sumi = _mm512_setzero_si512();
-        for (int c = 0; c < 4; c++) {
-            __m256i qv = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * c));
-            __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(qv, m4)),
-                                           _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4), 1);
-            __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q,
-                                            _mm512_loadu_si512((const void *)(b[i].qs + 64 * c)));
-            sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(p, _mm512_permutexvar_epi32(idx, sc32)));
-            idx = _mm512_add_epi32(idx, two);
-        }
-        __m256i s8 = _mm256_add_epi32(_mm512_castsi512_si256(sumi), _mm512_extracti64x4_epi64(sumi, 1));
-        float dx = b[i].d;
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(simd_h2f(a[i].d) * dx), _mm256_cvtepi32_ps(s8), acc);
-        accm = _mm256_fmadd_ps(_mm256_set1_ps(simd_h2f(a[i].dmin) * dx),
-                               _mm256_cvtepi32_ps(simd_k_mins(mn, b[i].bsums)), accm);
+    return _mm512_packs_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), c0, x0),
+                              _mm512_dpbusd_epi32(_mm512_setzero_si512(), c1, x1));
+}
+
+/* Q4_K / Q5_K codes of elements 64v .. 64v+63 from the 32 bytes qs + 32v: low nibbles (sub-block 2v), then
+ * high nibbles (2v + 1); Q5_K adds 16 where bit 2v (low half) / 2v + 1 (high half) of qh[l] is set (qh: the
+ * 32 qh bytes in both halves). */
+__attribute__((always_inline)) static inline __m512i kd_q45_codes(const uint8_t *qs, __m512i qh, int v, int q5)
+{
+    const __m512i sh = _mm512_setr_epi64(0, 0, 0, 0, 0x0004000400040004ll, 0x0004000400040004ll,
+                                         0x0004000400040004ll, 0x0004000400040004ll);
+    __m512i c = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)qs));
+    c = _mm512_and_si512(_mm512_srlv_epi16(c, sh), _mm512_set1_epi8(0x0F));
+    if (q5) {
+        __m512i sel = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << (2 * v))),
+                                         _mm256_set1_epi8((char)(1 << (2 * v + 1))), 1);
+        c = _mm512_mask_add_epi8(c, _mm512_test_epi8_mask(qh, sel), c, _mm512_set1_epi8(0x10));
     }
-    return simd_hsum8(_mm256_sub_ps(acc, accm));
+    return c;
+}
+
+/* One Q4_K / Q5_K super-block (they share d, dmin, scales[12] at the start; qs follows scales or qh). */
+__attribute__((always_inline)) static inline void kd_q45_k_sb(const char *blk, int q5, const BlockQ8_K *b, __m512 *acc,
+                                                              __m256 *accm)
+{
+    const __m256i midx = _mm256_setr_epi32(KD_Q4_DW(0), KD_Q4_DW(1), KD_Q4_DW(2), KD_Q4_DW(3), KD_Q4_DW(4),
+                                           KD_Q4_DW(5), KD_Q4_DW(6), KD_Q4_DW(7));
+    const BlockQ4_K *a = (const BlockQ4_K *)blk;
+    const uint8_t *qs = q5 ? ((const BlockQ5_K *)blk)->qs : a->qs;
+    __m512i qh = q5 ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)((const BlockQ5_K *)blk)->qh))
+                    : _mm512_setzero_si512();
+    uint64_t sc, mn;
+    simd_k_scales(a->scales, &sc, &mn);
+    __m512i bsc = _mm512_set1_epi64((long long)sc);
+    __m512i p01 = kd_pair(kd_q45_codes(qs, qh, 0, q5), _mm512_loadu_si512((const void *)b->qs),
+                          kd_q45_codes(qs + 32, qh, 1, q5), _mm512_loadu_si512((const void *)(b->qs + 64)));
+    __m512i p23 = kd_pair(kd_q45_codes(qs + 64, qh, 2, q5), _mm512_loadu_si512((const void *)(b->qs + 128)),
+                          kd_q45_codes(qs + 96, qh, 3, q5), _mm512_loadu_si512((const void *)(b->qs + 192)));
+    __m512i isum = _mm512_dpwssd_epi32(_mm512_setzero_si512(), p01, _mm512_shuffle_epi8(bsc, KD_Q4_IDX(0)));
+    isum = _mm512_dpwssd_epi32(isum, p23, _mm512_shuffle_epi8(bsc, KD_Q4_IDX(1)));
+    /* mins: dword j of bsums = (bsums_2j, bsums_2j+1), times (m_j, m_j) */
+    __m256i m16 = _mm256_shuffle_epi8(_mm256_set1_epi64x((long long)mn), midx);
+    __m256i msum = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b->bsums), m16);
+    float dx = b->d;
+    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(simd_h2f(a->d) * dx), *acc);
+    *accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(simd_h2f(a->dmin) * dx), *accm);
+}
+
+__attribute__((always_inline)) static inline float kd_q45_k(const void *w, const void *x, int64_t n, int q5)
+{
+    const size_t bsz = q5 ? sizeof(BlockQ5_K) : sizeof(BlockQ4_K);
+    const char *a = w;
+    const BlockQ8_K *b = x;
+    const int64_t nsb = n / QKK;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    __m256 accm0 = _mm256_setzero_ps(), accm1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nsb; i += 2) {
+        kd_q45_k_sb(a + (size_t)i * bsz, q5, b + i, &acc0, &accm0);
+        kd_q45_k_sb(a + (size_t)(i + 1) * bsz, q5, b + i + 1, &acc1, &accm1);
+    }
+    if (i < nsb)
+        kd_q45_k_sb(a + (size_t)i * bsz, q5, b + i, &acc0, &accm0);
+    __m512 s = _mm512_add_ps(acc0, acc1);
+    __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(s),
+                              _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
+    return simd_hsum8(_mm256_sub_ps(s8, _mm256_add_ps(accm0, accm1)));
+}
+
+static float dot512_q4_k(const void *w, const void *x, int64_t n) { return kd_q45_k(w, x, n, 0); }
+static float dot512_q5_k(const void *w, const void *x, int64_t n) { return kd_q45_k(w, x, n, 1); }
+
+/* Q6_K codes of elements 128h + 64e .. +63 (e = 0, 1) from l = ql[64h .. 64h+63] and qh = the 32 bytes
+ * qh[32h ..] in both halves: bits 0–3 from ql (low nibbles for e = 0, high for e = 1), bits 4–5 from qh bits
+ * (0–1 | 2–3) for e = 0 and (4–5 | 6–7) for e = 1 (first | second 32 elements). */
+__attribute__((always_inline)) static inline __m512i kd_q6_codes(__m512i l, __m512i qh, int e)
+{
+    const long long s4 = 0x0004000400040004ll, s2 = 0x0002000200020002ll;
+    __m512i lo, hi;
+    if (e == 0) {
+        lo = l;
+        hi = _mm512_sllv_epi16(qh, _mm512_setr_epi64(s4, s4, s4, s4, s2, s2, s2, s2));
+    } else {
+        lo = _mm512_srli_epi16(l, 4);
+        hi = _mm512_srlv_epi16(qh, _mm512_setr_epi64(0, 0, 0, 0, s2, s2, s2, s2));
+    }
+    return _mm512_and_si512(_mm512_ternarylogic_epi32(_mm512_set1_epi8(0x0F), lo, hi, 0xCA), _mm512_set1_epi8(0x3F));
+}
+
+__attribute__((always_inline)) static inline void kd_q6_k_sb(const BlockQ6_K *a, const BlockQ8_K *b, __m512 *acc)
+{
+    __m512i bsc = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)a->scales));
+    __m512i isum = _mm512_setzero_si512();
+    for (int h = 0; h < 2; h++) {
+        __m512i l = _mm512_loadu_si512((const void *)(a->ql + 64 * h));
+        __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(a->qh + 32 * h)));
+        __m512i p = kd_pair(kd_q6_codes(l, qh, 0), _mm512_loadu_si512((const void *)(b->qs + 128 * h)),
+                            kd_q6_codes(l, qh, 1), _mm512_loadu_si512((const void *)(b->qs + 128 * h + 64)));
+        __m512i s = _mm512_srai_epi16(_mm512_shuffle_epi8(bsc, h ? KD_Q6_IDX(1) : KD_Q6_IDX(0)), 8);
+        isum = _mm512_dpwssd_epi32(isum, p, s);
+    }
+    /* −32·Σ_g s_g·bsums_g in the low 8 dwords */
+    __m256i s32 = _mm256_mullo_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)a->scales)),
+                                     _mm256_set1_epi16(-32));
+    isum = _mm512_dpwssd_epi32(isum, _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)b->bsums)),
+                               _mm512_zextsi256_si512(s32));
+    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(simd_h2f(a->d) * b->d), *acc);
+}
+
+static float dot512_q6_k(const void *w, const void *x, int64_t n)
+{
+    const BlockQ6_K *a = w;
+    const BlockQ8_K *b = x;
+    const int64_t nsb = n / QKK;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nsb; i += 2) {
+        kd_q6_k_sb(a + i, b + i, &acc0);
+        kd_q6_k_sb(a + i + 1, b + i + 1, &acc1);
+    }
+    if (i < nsb)
+        kd_q6_k_sb(a + i, b + i, &acc0);
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
 /* ---- activation quantizers (F32 → Q8_0 / Q8_K / Q8P), bit-identical to the scalar ones in quant.c ---- */
@@ -267,6 +399,25 @@ static inline __m128 p_scales(int kind, const char *b0, const char *b1)
     return _mm_movelh_ps(f, f);
 }
 
+/* The F16 scale fields of 8 blocks (4 pairs: 144 bytes of Q4_0, 160 of Q4_1) as the pair floats
+ * {d_i, d_i+1, c_i, c_i+1} of the Q8P activations (c: d for Q4_0, m for Q4_1; see p_scales): the fields sit
+ * at even byte offsets, so one two-table word permute over two 64-byte loads collects all 16. */
+static inline __m512 p_scales8(int kind, const char *b0)
+{
+#define P_W2(a, b) ((int)((unsigned)(a) | (unsigned)(b) << 16))
+    /* words of block i: Q4_0 d at 9i (second table from byte 64 = word 32); Q4_1 d at 10i, m at 10i + 1
+     * (second table from byte 80 = word 40, index 32 + 10i − 40) */
+    const __m512i i40 = _mm512_setr_epi32(P_W2(0, 9), P_W2(0, 9), P_W2(18, 27), P_W2(18, 27), P_W2(36, 45),
+                                          P_W2(36, 45), P_W2(54, 63), P_W2(54, 63), 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i i41 = _mm512_setr_epi32(P_W2(0, 10), P_W2(1, 11), P_W2(20, 30), P_W2(21, 31), P_W2(32, 42),
+                                          P_W2(33, 43), P_W2(52, 62), P_W2(53, 63), 0, 0, 0, 0, 0, 0, 0, 0);
+#undef P_W2
+    __m512i lo = _mm512_loadu_si512((const void *)b0);
+    __m512i hi = _mm512_loadu_si512((const void *)(b0 + (kind == P_Q4_1 ? 80 : 64)));
+    __m512i h = _mm512_permutex2var_epi16(lo, kind == P_Q4_1 ? i41 : i40, hi);
+    return _mm512_cvtph_ps(_mm512_castsi512_si256(h));
+}
+
 static inline void p_tile(int kind, size_t bsz, const void *w, size_t wstride, const void *x, size_t xstride,
                           float *y, size_t ys, int nr, int nt, int64_t n)
 {
@@ -316,6 +467,10 @@ static inline void p_tile(int kind, size_t bsz, const void *w, size_t wstride, c
  * d_w'·d_x', c·d_xΣq, c'·d_x'Σq'} (one 128-bit multiply), lanes 0–1 spread over the two blocks' eight int32
  * lanes scale the vpdpbusd sums, lanes 2–3 accumulate the offset / min term. G_UN pairs per step into
  * separate accumulators, so the loop is bound by throughput rather than by one FMA / add latency chain.
+ * Q4_0 / Q4_1 take the G_UN pairs' scales at once (p_scales8: one word permute, one F16 convert, one 512-bit
+ * multiply for 8 blocks instead of two loads, insert, convert, shuffle, multiply per pair; the same floats
+ * summed in the same order, so results are bit-identical). Measured (one core, 32 rows of 4096 in L2, thread
+ * CPU time): Q4_1 23.4 → 25.5 GB/s, Q4_0 20 → 21.5; the streaming GEMV is memory-bound either way.
  * (Software prefetch 1–4 KB ahead on the row made no measurable difference here: the stream prefetcher
  * keeps up with one sequential stream per thread.) */
 enum { G_UN = 4 };
@@ -339,6 +494,7 @@ __attribute__((always_inline)) static inline void p_gemv(int kind, size_t bsz, c
     const char *xc = x;
     const float *xf = (const float *)(xc + quant_q8p_codes_bytes(n));
     const float coef = kind == P_Q8_0 ? -128.0f : kind == P_Q4_0 ? -8.0f : 1.0f;
+    const __m512i sel = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
     for (int r = 0; r < nr; r++) {
         const char *wr = (const char *)w + (size_t)r * wstride;
         __m512 acc[G_UN];
@@ -348,10 +504,33 @@ __attribute__((always_inline)) static inline void p_gemv(int kind, size_t bsz, c
             acc[k] = _mm512_setzero_ps();
             accc[k] = _mm_setzero_ps();
         }
-        for (; p + G_UN <= np; p += G_UN)
-            for (int k = 0; k < G_UN; k++)
-                p_gemv_pair(kind, bsz, wr + (size_t)(2 * (p + k)) * bsz, xc + 64 * (p + k), xf + 4 * (p + k),
-                            &acc[k], &accc[k], 0);
+        if (kind == P_Q8_0) {
+            for (; p + G_UN <= np; p += G_UN)
+                for (int k = 0; k < G_UN; k++)
+                    p_gemv_pair(kind, bsz, wr + (size_t)(2 * (p + k)) * bsz, xc + 64 * (p + k), xf + 4 * (p + k),
+                                &acc[k], &accc[k], 0);
+        } else {
+            /* Q4_0 / Q4_1: the 16 scale floats of 4 pairs from one permute, one convert, one multiply;
+             * acc8 holds accc[0..3] side by side */
+            __m512 acc8 = _mm512_setzero_ps();
+            for (; p + G_UN <= np; p += G_UN) {
+                const char *g = wr + (size_t)(2 * p) * bsz;
+                __m512 prod = _mm512_mul_ps(p_scales8(kind, g), _mm512_loadu_ps(xf + 4 * p));
+                acc8 = _mm512_add_ps(acc8, prod);
+                for (int k = 0; k < G_UN; k++) {
+                    __m512i u = p_codes(kind, g + (size_t)(2 * k) * bsz, g + (size_t)(2 * k + 1) * bsz);
+                    __m512 sc = _mm512_permutexvar_ps(_mm512_add_epi32(sel, _mm512_set1_epi32(4 * k)), prod);
+                    __m512i dp = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u,
+                                                     _mm512_loadu_si512((const void *)(xc + 64 * (p + k))));
+                    acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dp), sc, acc[k]);
+                }
+            }
+            /* the same sums in the same order as the per-pair path (bit-identical results) */
+            accc[0] = _mm512_extractf32x4_ps(acc8, 0);
+            accc[1] = _mm512_extractf32x4_ps(acc8, 1);
+            accc[2] = _mm512_extractf32x4_ps(acc8, 2);
+            accc[3] = _mm512_extractf32x4_ps(acc8, 3);
+        }
         for (; p < np; p++)
             p_gemv_pair(kind, bsz, wr + (size_t)(2 * p) * bsz, xc + 64 * p, xf + 4 * p, &acc[0], &accc[0], 0);
         if (nb & 1) /* odd tail: the block paired with itself against zero activations */
@@ -480,6 +659,8 @@ void quant_kernels_avx512(QuantKernels *k)
     k->dot[DTYPE_F16] = dot512_f16;
     k->dot[DTYPE_BF16] = dot512_bf16;
     k->dot[DTYPE_Q4_K] = dot512_q4_k;
+    k->dot[DTYPE_Q5_K] = dot512_q5_k;
+    k->dot[DTYPE_Q6_K] = dot512_q6_k;
     k->tile[DTYPE_F32] = tile512_f32;
     k->tile[DTYPE_F16] = tile512_f16;
     k->tile[DTYPE_BF16] = tile512_bf16;
