@@ -96,7 +96,7 @@ static int load_mllama(MynaModel *m, const char *path, Backend *be, const LmLoad
 int myna_model_load(const char *path, Backend *be, const LmLoadOptions *opt, MynaModel **ret, char *err,
                     size_t err_len)
 {
-    LmLoadOptions def = {0, 1, NULL};
+    LmLoadOptions def = {0, 1, NULL, 0};
     MynaModel *m;
     int r;
 

@@ -114,7 +114,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench-vision: backend %s: %s\n", backend, err);
         return 1;
     }
-    LmLoadOptions lo = {1024, 1, NULL};
+    LmLoadOptions lo = {1024, 1, NULL, 0};
     double t_load = now_ms();
     if (myna_model_load(argv[optind], be, &lo, &mm, err, sizeof(err)) < 0 || !myna_model_mllama(mm)) {
         fprintf(stderr, "bench-vision: %s: %s\n", argv[optind], err[0] ? err : "not an mllama folder");

@@ -45,6 +45,8 @@ static void usage(FILE *f)
             "      --backend SPEC     cpu | cuda[:N] | auto (default cpu)\n"
             "      --ctx N            context length (default min(model, 4096))\n"
             "      --kv-f32           F32 KV cache (default F16)\n"
+            "      --mmap             map the GGUF file instead of reading it into memory on 2 MiB pages\n"
+            "                         (loads lazily, shares the page cache; decode ~15 %% slower here)\n"
             "      --print-tokens     print prompt and output token ids\n"
             "      --logits FILE      write F32 logits of every prompt position (T x V, little-endian)\n"
             "      --json             print one JSON object with counts, speeds and peak RSS at the end\n"
@@ -199,7 +201,7 @@ static int run_turn(LmSession *s, const LmSampling *sp, RunCtx *rc, int n_predic
 int main(int argc, char **argv)
 {
     enum { O_CHAT = 256, O_SYSTEM, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_REP, O_SEED, O_BACKEND, O_CTX, O_KVF32,
-           O_PRINT, O_LOGITS, O_JSON, O_IMAGE, O_VIDEO, O_FRAMES, O_AUDIO, O_WHISPER };
+           O_PRINT, O_LOGITS, O_JSON, O_IMAGE, O_VIDEO, O_FRAMES, O_AUDIO, O_WHISPER, O_MMAP };
     enum { MAX_MEDIA = 16 };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"prompt", required_argument, 0, 'p'},
@@ -213,12 +215,12 @@ int main(int argc, char **argv)
         {"logits", required_argument, 0, O_LOGITS}, {"json", no_argument, 0, O_JSON},
         {"image", required_argument, 0, O_IMAGE}, {"video", required_argument, 0, O_VIDEO},
         {"frames", required_argument, 0, O_FRAMES}, {"audio", required_argument, 0, O_AUDIO},
-        {"whisper", required_argument, 0, O_WHISPER},
+        {"whisper", required_argument, 0, O_WHISPER}, {"mmap", no_argument, 0, O_MMAP},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     char model_buf[PATH_MAX], err[512] = "";
     const char *model = NULL, *prompt = NULL, *system_msg = NULL, *backend = "cpu", *logits_path = NULL;
-    int chat = 0, n_predict = 256, threads = 0, n_ctx = 0, kv_f32 = 0, json = 0, c, r, rc_exit = 0;
+    int chat = 0, n_predict = 256, threads = 0, n_ctx = 0, kv_f32 = 0, json = 0, use_mmap = 0, c, r, rc_exit = 0;
     const char *media_path[MAX_MEDIA];
     MediaKind media_kind[MAX_MEDIA];
     MediaItem media[MAX_MEDIA] = {0};
@@ -256,6 +258,7 @@ int main(int argc, char **argv)
         case O_BACKEND: backend = optarg; break;
         case O_CTX: n_ctx = (int)strtol(optarg, &end, 10); break;
         case O_KVF32: kv_f32 = 1; break;
+        case O_MMAP: use_mmap = 1; break;
         case O_PRINT: rc.print_tokens = 1; break;
         case O_LOGITS: logits_path = optarg; break;
         case O_JSON: json = 1; break;
@@ -321,7 +324,7 @@ int main(int argc, char **argv)
         spoken = joined;
         prompt = spoken;
     }
-    LmLoadOptions lo = {n_ctx, !kv_f32, NULL};
+    LmLoadOptions lo = {n_ctx, !kv_f32, NULL, use_mmap};
     if ((r = myna_model_load(model, be, &lo, &mm, err, sizeof(err))) < 0) {
         rc_exit = fail("cannot load %s: %s", model, err[0] ? err : strerror(-r));
         goto out;

@@ -52,7 +52,8 @@ typedef struct {
 struct GgufFile {
     const uint8_t *base;    /* mapping or caller's buffer (borrowed) */
     size_t size;
-    int mapped;
+    int mapped;             /* base is ours to munmap, map_len bytes */
+    size_t map_len;
     uint32_t version;
     uint32_t alignment;
     uint64_t data_offset;

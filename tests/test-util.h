@@ -1,15 +1,37 @@
 /* test-util.h — tiny assertion helpers for the C tests (no framework): each CHECK prints file:line and
  * the values on failure and counts it; tests return test_exit() from main. Exit 77 = skip. Also the
- * helpers the tests share: fixture paths and files, NMSE / max-relative error over float arrays. */
+ * helpers the tests share: fixture paths and files, NMSE / max-relative error over float arrays, a seeded
+ * xorshift64 generator for test inputs. */
 #ifndef MYNA_TEST_UTIL_H
 #define MYNA_TEST_UTIL_H
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 static int g_test_failures;
 static int g_test_checks;
+
+/* Test inputs: xorshift64, one state per test program (save / restore *test_rng_state() to replay). */
+static inline uint64_t *test_rng_state(void)
+{
+    static uint64_t s = 0x9E3779B97F4A7C15ull;
+    return &s;
+}
+static inline double test_rng_uniform(void) /* in (0, 1) */
+{
+    uint64_t *s = test_rng_state();
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return ((double)(*s >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
+static inline float test_rng_normal(void) /* Box–Muller */
+{
+    double u = test_rng_uniform(), v = test_rng_uniform();
+    return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
+}
 
 #define CHECK(cond) do { g_test_checks++; if (!(cond)) { g_test_failures++; \
     fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); } } while (0)

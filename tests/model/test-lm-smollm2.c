@@ -63,7 +63,7 @@ int main(void)
     }
     if (backend_new_by_name("cpu", 0, &be, err, sizeof(err)) < 0)
         return 1;
-    LmLoadOptions o = {1024, 1, NULL};
+    LmLoadOptions o = {1024, 1, NULL, 0};
     CHECK_INT(lm_model_load(path, be, &o, &m, err, sizeof(err)), 0);
     if (!m) {
         fprintf(stderr, "%s\n", err);

@@ -39,7 +39,7 @@ static float *read_golden(const char *model, int i)
 static LmModel *load(const char *name, int n_ctx)
 {
     char path[4200], err[512] = "";
-    LmLoadOptions o = {n_ctx, g_kv_f16, NULL};
+    LmLoadOptions o = {n_ctx, g_kv_f16, NULL, 0};
     LmModel *m = NULL;
     int r;
 
@@ -334,7 +334,7 @@ static void test_bad_files(void)
     char src[4200], dst[] = "/tmp/myna-test-bad-XXXXXX", err[512];
     int fd = mkstemp(dst);
     LmModel *m = NULL;
-    LmLoadOptions o = {64, 1, NULL};
+    LmLoadOptions o = {64, 1, NULL, 0};
 
     CHECK(fd >= 0);
     if (fd < 0)

@@ -72,7 +72,7 @@ static SpeechAdapter *load_adapter(const char *name)
 static LmModel *load_lm(const char *rel)
 {
     char path[4200], err[512] = "";
-    LmLoadOptions o = {0, 0 /* F32 KV */, NULL};
+    LmLoadOptions o = {0, 0 /* F32 KV */, NULL, 0};
     LmModel *m = NULL;
 
     snprintf(path, sizeof(path), "%s/%s", g_root, rel);

@@ -21,14 +21,6 @@
 #include "quant-internal.h"
 #include "quant.h"
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static double rng_uniform(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return ((rng_state >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-}
 
 static size_t block_bytes(DType dt)
 {
@@ -49,9 +41,9 @@ static void random_row(DType dt, uint8_t *w, size_t row_bytes, int extreme)
     for (size_t o = 0; o < row_bytes; o += bsz) {
         uint8_t *b = w + o;
         for (size_t i = 0; i < bsz; i++)
-            b[i] = extreme ? 0xFF : (uint8_t)(rng_uniform() * 256.0);
-        uint16_t d = (uint16_t)(0x1C00 | (int)(rng_uniform() * 0x7FF));
-        uint16_t m = (uint16_t)(0x1800 | (int)(rng_uniform() * 0x7FF));
+            b[i] = extreme ? 0xFF : (uint8_t)(test_rng_uniform() * 256.0);
+        uint16_t d = (uint16_t)(0x1C00 | (int)(test_rng_uniform() * 0x7FF));
+        uint16_t m = (uint16_t)(0x1800 | (int)(test_rng_uniform() * 0x7FF));
         if (dt == DTYPE_Q6_K) {
             BlockQ6_K *q = (BlockQ6_K *)b;
             if (extreme)
@@ -94,9 +86,9 @@ static void offsets(DType dt, const uint8_t *w, size_t row_bytes, int64_t n, flo
 static void random_q8k(BlockQ8_K *x, int64_t nsb, int mode)
 {
     for (int64_t i = 0; i < nsb; i++) {
-        x[i].d = (float)(0.01 + rng_uniform() * 0.05);
+        x[i].d = (float)(0.01 + test_rng_uniform() * 0.05);
         for (int k = 0; k < QKK; k++)
-            x[i].qs[k] = (int8_t)(mode == 1 ? 127 : mode == 2 ? -127 : (int)(rng_uniform() * 255.0) - 127);
+            x[i].qs[k] = (int8_t)(mode == 1 ? 127 : mode == 2 ? -127 : (int)(test_rng_uniform() * 255.0) - 127);
         for (int g = 0; g < QKK / 16; g++) {
             int sum = 0;
             for (int k = 0; k < 16; k++)
@@ -215,7 +207,7 @@ static void check_q8p_gemv(DType dt)
         float ref[MAXR], tol[MAXR], y[MAXR + 2];
         for (int mode = 0; mode < 2; mode++) {
             for (int64_t k = 0; k < n; k++) /* mode 1: one sign per block, so some blocks quantize to ±127 */
-                xf[k] = mode ? (float)((k / QK) & 1 ? -1.0 : 1.0) : (float)(rng_uniform() * 2.0 - 1.0);
+                xf[k] = mode ? (float)((k / QK) & 1 ? -1.0 : 1.0) : (float)(test_rng_uniform() * 2.0 - 1.0);
             for (int r = 0; r < MAXR; r++)
                 random_row(dt, w + (size_t)r * rb, rb, r < 2);
             CHECK_INT(quant_force_isa(ISA_SCALAR), 0);

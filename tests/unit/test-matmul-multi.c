@@ -48,16 +48,21 @@ static void *make_w(DType dt, int64_t K, int64_t N, size_t *row)
     return w;
 }
 
-/* packed kernels vs quant_dot on the Q8_0 row of the same activations */
-static void check_odd_k(CpuMatmul *mm, DType dt, int64_t K)
+/* Packed kernels (32-block types: against quant_dot on the Q8_0 row of the same activations) and the
+ * K-quants' panel GEMM (q8_0_ref: against Σ dequant(w)·dequant(Q8_0(x)) in double, T ≥ 16 only). */
+static void check_packed(CpuMatmul *mm, DType dt, int64_t K, int q8_0_ref)
 {
-    const int64_t N = 23, Ts[] = {1, 5, 9, 16, 23, 64};
+    enum { KMAX = 1376 };
+    static const int64_t all_T[] = {1, 5, 9, 16, 23, 64};
+    const int64_t N = 23;
     size_t row, xrow;
     void *w = make_w(dt, K, N, &row);
-    CHECK(w != NULL);
-    CHECK_INT(dtype_row_bytes(quant_vec_dot_type(dt), K, &xrow), 0);
-    for (size_t ti = 0; w && ti < sizeof Ts / sizeof Ts[0]; ti++) {
-        int64_t T = Ts[ti];
+    DType xdt = q8_0_ref ? DTYPE_Q8_0 : quant_vec_dot_type(dt);
+    static float wf[KMAX], xd[KMAX];
+    CHECK(w != NULL && K <= KMAX);
+    CHECK_INT(dtype_row_bytes(xdt, K, &xrow), 0);
+    for (size_t ti = q8_0_ref ? 3 : 0; w && K <= KMAX && ti < sizeof all_T / sizeof all_T[0]; ti++) {
+        int64_t T = all_T[ti];
         float *x = malloc(sizeof(float) * (size_t)(K * T)), *y = malloc(sizeof(float) * (size_t)(N * T));
         uint8_t *xq = malloc(xrow);
         Tensor tw, tx, ty;
@@ -68,53 +73,15 @@ static void check_odd_k(CpuMatmul *mm, DType dt, int64_t K)
         tensor_init(&ty, DTYPE_F32, 2, (int64_t[]){N, T}, y);
         CHECK_INT(cpu_matmul(mm, &ty, &tw, &tx), 0);
         for (int64_t t = 0; t < T; t++) {
-            CHECK_INT(quant_quantize_row(quant_vec_dot_type(dt), x + t * K, xq, K), 0);
+            CHECK_INT(quant_quantize_row(xdt, x + t * K, xq, K), 0);
+            if (q8_0_ref)
+                quant_dequant_row(DTYPE_Q8_0, xq, xd, K);
             for (int64_t n = 0; n < N; n++) {
-                float ref = quant_dot(dt, (const uint8_t *)w + (size_t)n * row, xq, K);
-                float wf[1376];
-                double mag = 0;
-                quant_dequant_row(dt, (const uint8_t *)w + (size_t)n * row, wf, K);
-                for (int64_t k = 0; k < K; k++)
-                    mag += fabs((double)wf[k] * x[t * K + k]);
-                CHECK_NEAR(y[t * N + n], ref, 1e-5 * mag + 1e-6);
-            }
-        }
-        free(x);
-        free(y);
-        free(xq);
-    }
-    free(w);
-}
-
-/* K-quant weights with many tokens: the gemm_p path quantizes activations to Q8_0 precision */
-static void check_kquant_gemm(CpuMatmul *mm, DType dt)
-{
-    enum { K = 1280 };
-    const int64_t N = 23, Ts[] = {16, 23, 64};
-    size_t row, xrow;
-    void *w = make_w(dt, K, N, &row);
-    CHECK(w != NULL);
-    CHECK_INT(dtype_row_bytes(DTYPE_Q8_0, K, &xrow), 0);
-    for (size_t ti = 0; w && ti < sizeof Ts / sizeof Ts[0]; ti++) {
-        int64_t T = Ts[ti];
-        float *x = malloc(sizeof(float) * (size_t)(K * T)), *y = malloc(sizeof(float) * (size_t)(N * T));
-        uint8_t *xq = malloc(xrow);
-        static float wf[K], xd[K];
-        Tensor tw, tx, ty;
-        for (int64_t i = 0; i < K * T; i++)
-            x[i] = frand() * (i % 97 == 0 ? 8.0f : 1.0f);
-        tensor_init(&tw, dt, 2, (int64_t[]){K, N}, w);
-        tensor_init(&tx, DTYPE_F32, 2, (int64_t[]){K, T}, x);
-        tensor_init(&ty, DTYPE_F32, 2, (int64_t[]){N, T}, y);
-        CHECK_INT(cpu_matmul(mm, &ty, &tw, &tx), 0);
-        for (int64_t t = 0; t < T; t++) {
-            CHECK_INT(quant_quantize_row(DTYPE_Q8_0, x + t * K, xq, K), 0);
-            quant_dequant_row(DTYPE_Q8_0, xq, xd, K);
-            for (int64_t n = 0; n < N; n++) {
-                double ref = 0, mag = 0;
-                quant_dequant_row(dt, (const uint8_t *)w + (size_t)n * row, wf, K);
+                const uint8_t *wr = (const uint8_t *)w + (size_t)n * row;
+                double ref = q8_0_ref ? 0.0 : quant_dot(dt, wr, xq, K), mag = 0;
+                quant_dequant_row(dt, wr, wf, K);
                 for (int64_t k = 0; k < K; k++) {
-                    ref += (double)wf[k] * xd[k];
+                    ref += q8_0_ref ? (double)wf[k] * xd[k] : 0.0;
                     mag += fabs((double)wf[k] * x[t * K + k]);
                 }
                 CHECK_NEAR(y[t * N + n], ref, 1e-5 * mag + 1e-6);
@@ -195,16 +162,16 @@ int main(void)
             continue;
         for (size_t i = 0; i < sizeof packed / sizeof packed[0]; i++) {
             for (int64_t K = 544; K <= 1376; K += 832) {
-                check_odd_k(mm1, packed[i], K);
-                check_odd_k(mm2, packed[i], K);
+                check_packed(mm1, packed[i], K, 0);
+                check_packed(mm2, packed[i], K, 0);
             }
         }
         for (size_t i = 0; i < sizeof multi / sizeof multi[0]; i++)
             check_multi(mm2, multi[i]);
         if (level == ISA_AVX512)
             for (size_t i = 0; i < sizeof kquants / sizeof kquants[0]; i++) {
-                check_kquant_gemm(mm1, kquants[i]);
-                check_kquant_gemm(mm2, kquants[i]);
+                check_packed(mm1, kquants[i], 1280, 1);
+                check_packed(mm2, kquants[i], 1280, 1);
             }
     }
     quant_force_isa(-1);

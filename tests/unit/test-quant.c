@@ -145,19 +145,6 @@ static void check_fixture(const Fixture *fx, int level, LevelResult *res)
     free(own);
 }
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static double rng_uniform(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return ((rng_state >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-}
-static float rng_normal(void)
-{
-    double u = rng_uniform(), v = rng_uniform();
-    return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
-}
 
 /* Round trip on normal data: relative RMS error bound per type (measured ×~1.5). */
 static void check_round_trip(DType dt, double max_rel_rms)
@@ -168,7 +155,7 @@ static void check_round_trip(DType dt, double max_rel_rms)
     double err = 0, ref = 0;
 
     for (int i = 0; i < N; i++)
-        x[i] = rng_normal() * (i % 97 == 0 ? 4.0f : 1.0f); /* a few outliers, like real weights */
+        x[i] = test_rng_normal() * (i % 97 == 0 ? 4.0f : 1.0f); /* a few outliers, like real weights */
     CHECK_INT(quant_quantize_row(dt, x, buf, N), 0);
     quant_dequant_row(dt, buf, y, N);
     for (int i = 0; i < N; i++) {
