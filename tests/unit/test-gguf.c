@@ -494,6 +494,24 @@ static void check_round_trip(void)
         if (fp)
             fclose(fp);
         free(disk);
+        /* read into memory (GGUF_OPEN_RESIDENT): the same file, the same tensors, its own copy */
+        GgufFile *r = NULL;
+        const GgufTensorInfo *tc = gguf_find_tensor(f, "c"), *rc = NULL;
+        CHECK_INT(gguf_open_flags(path, GGUF_OPEN_RESIDENT, &r, err, sizeof(err)), 0);
+        if (r && tc) {
+            CHECK_INT(gguf_file_size(r), size);
+            CHECK_INT(gguf_n_tensors(r), gguf_n_tensors(f));
+            rc = gguf_find_tensor(r, "c");
+            CHECK(rc && rc->data != tc->data && rc->nbytes == tc->nbytes && !memcmp(rc->data, tc->data, tc->nbytes));
+        }
+        gguf_close(r);
+        /* a truncated file fails the same way resident or mapped */
+        FILE *tf = fopen(path, "r+b");
+        CHECK(tf && ftruncate(fileno(tf), (off_t)(size - 8)) == 0);
+        if (tf)
+            fclose(tf);
+        int e1 = gguf_open(path, &r, err, sizeof(err)), e2 = gguf_open_flags(path, GGUF_OPEN_RESIDENT, &r, err, sizeof(err));
+        CHECK(e1 < 0 && e1 == e2);
     }
     unlink(path);
     CHECK_INT(gguf_open(path, &f, err, sizeof(err)), -ENOENT);
