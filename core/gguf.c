@@ -31,6 +31,9 @@
  * size that overflows; -ENOMEM; -errno from open/fstat/mmap.
  * The mapping is MAP_PRIVATE and read-only; like every mmap reader it cannot survive another process
  * truncating the file after the open (SIGBUS) — model files are not expected to change while in use.
+ * gguf_open_flags(GGUF_OPEN_RESIDENT) reads the file into anonymous memory instead (2 MiB pages for the
+ * CPU's weight streams) and does not depend on the file after the open; a file that shrinks while being
+ * read is -EIO.
  * All multi-byte fields are decoded as little-endian explicitly. Numeric array data returned by
  * gguf_get_arr() points into the file and may be unaligned: copy it with memcpy. For STRING arrays it
  * points at the serialised (length-prefixed) elements; use gguf_get_arr_str(), which is O(1): string
