@@ -176,12 +176,12 @@ int engine_echo_new(const char *spec, int n_ctx, Engine **ret, char *err, size_t
     return 0;
 }
 
-int engine_load(const char *model_path, const char *backend, int threads, int n_ctx, Engine **ret, char *err,
+int engine_load(const char *model_path, const char *backend, int threads, int n_ctx, int mmap, Engine **ret, char *err,
                 size_t err_len)
 {
     if (!strcmp(model_path, "test:echo") || !strncmp(model_path, "test:echo:", 10))
         return engine_echo_new(model_path, n_ctx, ret, err, err_len);
-    return engine_lm_new(model_path, backend, threads, n_ctx, ret, err, err_len);
+    return engine_lm_new(model_path, backend, threads, n_ctx, mmap, ret, err, err_len);
 }
 
 void engine_media_error(const Engine *e, MediaKind kind, char *err, size_t err_len)

@@ -60,12 +60,12 @@ static void lme_destroy(Engine *e)
 static const EngineOps lm_ops = {lme_session_new, lme_session_free, lme_session_reset, lme_add_message,
                                  lme_prefill, lme_step, lme_destroy, lme_add_user_media, lme_images_encoded};
 
-int engine_lm_new(const char *path, const char *backend, int threads, int n_ctx, Engine **ret, char *err,
+int engine_lm_new(const char *path, const char *backend, int threads, int n_ctx, int mmap, Engine **ret, char *err,
                   size_t err_len)
 {
     Engine *e = calloc(1, sizeof(*e));
     LmEngine *le = calloc(1, sizeof(*le));
-    LmLoadOptions opt = {.n_ctx = n_ctx, .kv_f16 = 1, .chat_template = NULL};
+    LmLoadOptions opt = {.n_ctx = n_ctx, .kv_f16 = 1, .chat_template = NULL, .mmap = mmap};
     int r;
 
     if (!e || !le) {

@@ -48,13 +48,13 @@ void engine_media_error(const Engine *e, MediaKind kind, char *err, size_t err_l
 
 /* Load what cfg names: "test:echo[:MS]" (MS = sleep per generated token) or a model path (needs the lm
  * library; -ENOTSUP when this build has none). err gets a readable reason. */
-int engine_load(const char *model_path, const char *backend, int threads, int n_ctx, Engine **ret, char *err,
+int engine_load(const char *model_path, const char *backend, int threads, int n_ctx, int mmap, Engine **ret, char *err,
                 size_t err_len);
 void engine_free(Engine *e); /* accepts NULL */
 
 /* Implementations. */
 int engine_echo_new(const char *spec, int n_ctx, Engine **ret, char *err, size_t err_len);
-int engine_lm_new(const char *path, const char *backend, int threads, int n_ctx, Engine **ret, char *err,
+int engine_lm_new(const char *path, const char *backend, int threads, int n_ctx, int mmap, Engine **ret, char *err,
                   size_t err_len);
 
 #endif

@@ -19,6 +19,9 @@ const CfgKey config_keys[] = {
     {"backend", CFG_STR, "auto", 0, 63, 0, OFF(backend), "compute backend: cpu, cuda, cuda:N or auto"},
     {"threads", CFG_INT, "0", 0, 1024, 0, OFF(threads), "CPU threads for inference (0 = all CPUs)"},
     {"n_ctx", CFG_INT, "0", 0, 1 << 20, 0, OFF(n_ctx), "context length per session (0 = min(model, 4096))"},
+    {"mmap", CFG_INT, "0", 0, 1, 0, OFF(mmap),
+     "1 = map a GGUF model's file (lazy load, shared page cache); 0 = read its weights into memory on 2 MiB "
+     "pages (CPU backend; faster decode)"},
     {"max_sessions_per_client", CFG_INT, "8", 1, 10000, 1, OFF(max_sessions_per_client),
      "open sessions one bus client may hold"},
     {"max_sessions_total", CFG_INT, "64", 1, 100000, 1, OFF(max_sessions_total), "open sessions in all"},

@@ -18,6 +18,7 @@ typedef struct {
     char backend[64];           /* cpu | cuda | cuda:N | auto */
     int threads;                /* 0 = all CPUs */
     int n_ctx;                  /* KV length per session; 0 = min(model, 4096) */
+    int mmap;                   /* 1 = map a GGUF's weights instead of reading them into memory */
     int max_sessions_per_client;
     int max_sessions_total;
     int max_queued_per_client;  /* requests queued or running per client */

@@ -209,6 +209,7 @@ static int run(int argc, char **argv)
     snprintf(wc.backend, sizeof(wc.backend), "%s", cfg.backend);
     wc.threads = cfg.threads;
     wc.n_ctx = cfg.n_ctx;
+    wc.mmap = cfg.mmap;
     config_whisper_path(&cfg, wc.whisper_path, sizeof(wc.whisper_path));
     log_info("mynad %s: model %s, backend %s", MYNA_VERSION, d.args.no_model ? "(none)" : wc.model_path, wc.backend);
     r = worker_start(&wc, d.args.no_model, &w);

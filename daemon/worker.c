@@ -560,7 +560,8 @@ static void *worker_main(void *arg)
     } else {
         double t0 = worker_now_ms();
         Engine *e = NULL;
-        int r = engine_load(w->cfg.model_path, w->cfg.backend, w->cfg.threads, w->cfg.n_ctx, &e, err, sizeof(err));
+        int r = engine_load(w->cfg.model_path, w->cfg.backend, w->cfg.threads, w->cfg.n_ctx, w->cfg.mmap, &e, err,
+                            sizeof(err));
         if (r < 0) {
             if (!err[0])
                 snprintf(err, sizeof(err), "%.400s: %s", w->cfg.model_path, strerror(-r));

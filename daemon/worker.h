@@ -97,7 +97,7 @@ typedef enum { WORKER_LOADING, WORKER_READY, WORKER_ERROR } WorkerState;
 typedef struct {
     char model_path[4096];
     char backend[64];
-    int threads, n_ctx;
+    int threads, n_ctx, mmap;
     char whisper_path[4096]; /* speech model, loaded on first use */
 } WorkerConfig;
 
