@@ -21,6 +21,7 @@
 #include <libavutil/opt.h>
 #include <libswresample/swresample.h>
 
+#include "av-limits.h"
 #include "log.h"
 
 /* Demuxers (matched against each comma-separated part of the demuxer name) and decoders we accept. */
@@ -337,6 +338,7 @@ static int open_input(Decoder *d, double max_seconds, char *err, size_t err_len)
     d->fmt->io_open = deny_io_open;
     d->fmt->probesize = PROBE_BYTES;
     d->fmt->max_analyze_duration = 5 * AV_TIME_BASE;
+    myna_av_limits();
     /* Probe ourselves first so a refused container is named in the error. */
     {
         const AVInputFormat *ifmt = NULL;

@@ -27,6 +27,8 @@
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
 
+#include "av-limits.h"
+
 #define FF_FORMAT_WHITELIST "gif,bmp_pipe,webp_pipe,tiff_pipe,mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi"
 #define FF_CODEC_WHITELIST "h264,hevc,av1,libdav1d,vp8,vp9,libvpx,libvpx-vp9,mpeg4,mpeg1video,mpeg2video," \
     "mjpeg,png,gif,bmp,webp,tiff,theora,rawvideo"
@@ -174,6 +176,7 @@ static int ff_open(Ff *c, const MediaSource *src, ImageFormat f, const ImageLimi
         av_free(iobuf);
         return err_set(err, err_len, -ENOMEM, "%s: out of memory", what);
     }
+    myna_av_limits();
     c->fmt = avformat_alloc_context();
     c->frame = av_frame_alloc();
     c->keep = av_frame_alloc();
