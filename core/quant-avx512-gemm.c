@@ -253,23 +253,13 @@ __attribute__((always_inline)) static inline void gp_gemm(int kind, size_t bsz, 
                 __m512 acc[GP_TOKENS];
                 for (int j = 0; j < GP_TOKENS; j++)
                     xr[j] = (const char *)x + (size_t)(t0 + (j < tt ? j : tt - 1)) * xstride;
-                if (tt == GP_TOKENS) {
+                /* a partial tile runs as 4 or 8 tokens with the last one repeated (results not stored):
+                 * independent dpbusd chains per token, where one token alone would wait on a chain of 8 */
+                if (tt > 4)
                     gp_tile(panel, xr, codes, s16, sub16, kb, cb, GP_TOKENS, acc);
-                    gp_store(y, ys, t0, GP_TOKENS, r0, m, kb == 0, acc);
-                    continue;
-                }
-                /* 1..7 tokens: a step of 4, then one at a time */
-                int done = 0;
-                if (tt >= 4) {
+                else
                     gp_tile(panel, xr, codes, s16, sub16, kb, cb, 4, acc);
-                    gp_store(y, ys, t0, 4, r0, m, kb == 0, acc);
-                    done = 4;
-                }
-                for (int j = done; j < tt; j++) {
-                    const char *one[1] = {xr[j]};
-                    gp_tile(panel, one, codes, s16, sub16, kb, cb, 1, acc);
-                    gp_store(y, ys, t0 + j, 1, r0, m, kb == 0, acc);
-                }
+                gp_store(y, ys, t0, tt, r0, m, kb == 0, acc);
             }
         }
     }
