@@ -33,17 +33,6 @@ static const int32_t k_ids[N_IDS] = {257, 12, 99, 5, 231, 42, 7}; /* = tools/ref
 
 static char g_dir[4096];
 
-static double nmse(const float *a, const float *b, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
-    return num != num ? INFINITY : num / (den > 0 ? den : 1);
-}
-
 static float *read_f32(const char *name, size_t n)
 {
     char path[4200];
@@ -89,14 +78,14 @@ static void check_model(Backend *be, const char *form, double tol, const float *
 
     /* encoder */
     CHECK_INT(whisper_encode(w, mel, N_FRAMES, enc), 0);
-    e = nmse(enc, enc_ref, N_POS * D);
+    e = test_nmse(enc, enc_ref, N_POS * D);
     fprintf(stderr, "%s, %s: encoder NMSE %.3g\n", be->desc, form, e);
     CHECK(e < tol);
     CHECK(whisper_encoder_output(w) != NULL);
 
     /* decoder, one prefill of every position */
     CHECK_INT(whisper_decode(w, k_ids, N_IDS, 0, lg, 1), 0);
-    e = nmse(lg, logits_ref, V * N_IDS);
+    e = test_nmse(lg, logits_ref, V * N_IDS);
     fprintf(stderr, "%s, %s: decoder logits NMSE %.3g (prefill)\n", be->desc, form, e);
     CHECK(e < tol);
 
@@ -104,18 +93,18 @@ static void check_model(Backend *be, const char *form, double tol, const float *
     memset(lg, 0, sizeof(float) * V * N_IDS);
     CHECK_INT(whisper_decode(w, k_ids, 3, 0, lg, 1), 0);
     CHECK_INT(whisper_decode(w, k_ids + 3, 4, 3, lg + 3 * V, 1), 0);
-    e = nmse(lg, logits_ref, V * N_IDS);
+    e = test_nmse(lg, logits_ref, V * N_IDS);
     fprintf(stderr, "%s, %s: decoder logits NMSE %.3g (3 + 4)\n", be->desc, form, e);
     CHECK(e < tol);
     memset(lg, 0, sizeof(float) * V * N_IDS);
     for (int t = 0; t < N_IDS; t++)
         CHECK_INT(whisper_decode(w, k_ids + t, 1, t, lg + (size_t)t * V, 0), 0);
-    e = nmse(lg, logits_ref, V * N_IDS);
+    e = test_nmse(lg, logits_ref, V * N_IDS);
     fprintf(stderr, "%s, %s: decoder logits NMSE %.3g (token by token)\n", be->desc, form, e);
     CHECK(e < tol);
     /* last row only */
     CHECK_INT(whisper_decode(w, k_ids, N_IDS, 0, lg, 0), 0);
-    CHECK(nmse(lg, logits_ref + (N_IDS - 1) * V, V) < tol);
+    CHECK(test_nmse(lg, logits_ref + (N_IDS - 1) * V, V) < tol);
 
     /* argument checks */
     int32_t bad = V;
@@ -169,7 +158,7 @@ static void check_same_forms(Backend *be, const float *mel)
     }
     CHECK_INT(ok, 2);
     if (ok == 2) {
-        double e0 = nmse(out[1][0], out[0][0], N_POS * D), e1 = nmse(out[1][1], out[0][1], V * N_IDS);
+        double e0 = test_nmse(out[1][0], out[0][0], N_POS * D), e1 = test_nmse(out[1][1], out[0][1], V * N_IDS);
         fprintf(stderr, ".bin vs HF folder: encoder NMSE %.3g, logits NMSE %.3g\n", e0, e1);
         CHECK(e0 < 1e-12);
         CHECK(e1 < 1e-12);
