@@ -12,13 +12,7 @@
 #include <time.h>
 
 #include "backend.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+#include "bench-util.h"
 
 static uint32_t rng = 12345u;
 static float frand(void)
@@ -66,9 +60,9 @@ static int run(Backend *be, const char *name, int64_t hd, int64_t nh, int64_t nk
     }
     double best = 1e30;
     for (int i = 0; i < reps; i++) {
-        double t0 = now_s();
+        double t0 = bench_now_s();
         backend_attention(be, &o, &q, &k, &v, &ap);
-        double dt = now_s() - t0;
+        double dt = bench_now_s() - t0;
         best = dt < best ? dt : best;
     }
     double flop = 4.0 * (double)hd * (double)nh * (double)t * (double)s * (causal && t > 1 ? 0.5 : 1.0);

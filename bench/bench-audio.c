@@ -11,21 +11,15 @@
 #include "audio.h"
 #include "mel.h"
 #include "vad.h"
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + t.tv_nsec * 1e-9;
-}
+#include "bench-util.h"
 
 static void bench_vad(Vad *v, const char *name, const float *pcm, int64_t n, double secs)
 {
     VadSegment seg[64];
     int ns = 0;
-    double t0 = now_s(), dt;
+    double t0 = bench_now_s(), dt;
     vad_segments(v, pcm, n, seg, 64, &ns);
-    dt = now_s() - t0;
+    dt = bench_now_s() - t0;
     printf("%-14s %8.3f ms per second of audio (%.0fx real time, %d segments)\n", name, dt * 1e3 / secs,
            secs / dt, ns);
 }
@@ -50,13 +44,13 @@ int main(int argc, char **argv)
         Mel *m = NULL;
         double t0, dt;
         mel_new(nm, &m);
-        t0 = now_s();
+        t0 = bench_now_s();
         mel_compute(m, pcm, n, n, out);
-        dt = now_s() - t0;
+        dt = bench_now_s() - t0;
         printf("log-mel %3d    %8.3f ms per second of audio (%.0fx real time)\n", nm, dt * 1e3 / secs, secs / dt);
-        t0 = now_s();
+        t0 = bench_now_s();
         mel_compute(m, pcm, n, MEL_N_SAMPLES_30S, out);
-        printf("log-mel %3d    %8.3f ms per 30 s window\n", nm, (now_s() - t0) * 1e3);
+        printf("log-mel %3d    %8.3f ms per 30 s window\n", nm, (bench_now_s() - t0) * 1e3);
         mel_free(m);
     }
     if (md) snprintf(path, sizeof(path), "%s/%s", md, VAD_MODEL_FILE);
@@ -85,10 +79,10 @@ int main(int argc, char **argv)
             memcpy(w + 44 + i * 4, &s, 2);
             memcpy(w + 46 + i * 4, &s, 2);
         }
-        t0 = now_s();
+        t0 = bench_now_s();
         if (audio_decode_memory(w, bytes, NULL, &a, err, sizeof(err)) == 0)
             printf("decode WAV     %8.3f ms per second of audio (44.1 kHz stereo -> 16 kHz mono)\n",
-                   (now_s() - t0) * 1e3 / secs);
+                   (bench_now_s() - t0) * 1e3 / secs);
         else
             printf("decode WAV     failed: %s\n", err);
         audio_pcm_free(&a);

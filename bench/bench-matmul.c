@@ -18,13 +18,7 @@
 #include "matmul.h"
 #include "quant.h"
 #include "threadpool.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+#include "bench-util.h"
 
 typedef struct {
     const uint64_t *buf;
@@ -63,9 +57,9 @@ static double measure_bandwidth(ThreadPool *tp)
     j.buf = buf;
     j.n = bytes / 8;
     for (int rep = 0; rep < 5; rep++) {
-        double t0 = now_s();
+        double t0 = bench_now_s();
         threadpool_run(tp, read_task, &j);
-        double gbs = (double)bytes / (now_s() - t0) / 1e9;
+        double gbs = (double)bytes / (bench_now_s() - t0) / 1e9;
         best = gbs > best ? gbs : best;
     }
     free(buf);
@@ -179,14 +173,14 @@ static int bench_dtype(CpuMatmul *mm, DType dt, double bw, int quick)
     tensor_init(&tx, DTYPE_F32, 2, (int64_t[]){K, 1}, x);
     tensor_init(&ty, DTYPE_F32, 2, (int64_t[]){N1, 1}, y);
     for (int round = 0; round < 3; round++) {
-        double t0 = now_s(), t;
+        double t0 = bench_now_s(), t;
         long calls = 0;
         do {
             tensor_init(&tw, dt, 2, (int64_t[]){K, N1}, mats[calls % n_mats]);
             if ((rc = cpu_matmul(mm, &ty, &tw, &tx)) < 0)
                 goto out;
             calls++;
-            t = now_s() - t0;
+            t = bench_now_s() - t0;
         } while (t < (quick ? 0.1 : 0.35) || calls < n_mats);
         double gbs = (double)mat_bytes * (double)calls / t / 1e9;
         gemv_gbs = gbs > gemv_gbs ? gbs : gemv_gbs;
@@ -196,13 +190,13 @@ static int bench_dtype(CpuMatmul *mm, DType dt, double bw, int quick)
     for (int i = 0; i < NT; i++) {
         tensor_init(&tx, DTYPE_F32, 2, (int64_t[]){K, Ts[i]}, x);
         tensor_init(&ty, DTYPE_F32, 2, (int64_t[]){N2, Ts[i]}, y);
-        double t0 = now_s(), t;
+        double t0 = bench_now_s(), t;
         long calls = 0;
         do {
             if ((rc = cpu_matmul(mm, &ty, &tw, &tx)) < 0)
                 goto out;
             calls++;
-            t = now_s() - t0;
+            t = bench_now_s() - t0;
         } while (t < (quick ? 0.2 : 1.0));
         gflops[i] = 2.0 * K * N2 * (double)Ts[i] * (double)calls / t / 1e9;
     }

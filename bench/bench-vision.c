@@ -21,25 +21,7 @@
 #include "media.h"
 #include "mllama.h"
 #include "model.h"
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(double), cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+#include "bench-util.h"
 
 /* Decode tokens/s over n steps after a user turn (with the image when img != NULL). */
 static double decode_rate(MynaModel *mm, const MediaItem *img, int n_tok, int *ret_n, double *ret_prefill_ms)
@@ -62,11 +44,11 @@ static double decode_rate(MynaModel *mm, const MediaItem *img, int n_tok, int *r
         myna_session_free(s);
         return -1;
     }
-    double t0 = now_ms();
+    double t0 = 1e3 * bench_now_s();
     for (; n < n_tok; n++)
         if (lm_session_step(myna_session_lm(s), &sp, n, &tok) < 0 || tok.stop != LM_STOP_NONE)
             break;
-    double ms = now_ms() - t0;
+    double ms = (1e3 * bench_now_s()) - t0;
     *ret_n = n;
     *ret_prefill_ms = st.prefill_ms;
     myna_session_free(s);
@@ -115,12 +97,12 @@ int main(int argc, char **argv)
         return 1;
     }
     LmLoadOptions lo = {1024, 1, NULL, 0};
-    double t_load = now_ms();
+    double t_load = 1e3 * bench_now_s();
     if (myna_model_load(argv[optind], be, &lo, &mm, err, sizeof(err)) < 0 || !myna_model_mllama(mm)) {
         fprintf(stderr, "bench-vision: %s: %s\n", argv[optind], err[0] ? err : "not an mllama folder");
         goto out;
     }
-    t_load = now_ms() - t_load;
+    t_load = (1e3 * bench_now_s()) - t_load;
     Mllama *m = myna_model_mllama(mm);
     const MllamaVitConfig *vc = mllama_vit_config(mllama_vit(m));
     const MllamaPreprocessConfig *pc = mllama_preprocess_config(m);
@@ -156,10 +138,10 @@ int main(int argc, char **argv)
     for (int r = 0; r < reps; r++) {
         MllamaPixels px;
         MllamaImage *img = NULL;
-        double t0 = now_ms();
+        double t0 = 1e3 * bench_now_s();
         if (mllama_preprocess(pc, im->rgb, im->width, im->height, (size_t)im->width * 3, &px) < 0)
             goto out;
-        pre[r] = now_ms() - t0;
+        pre[r] = (1e3 * bench_now_s()) - t0;
         if (mllama_encode_pixels(m, &px, &img) < 0) {
             mllama_pixels_free(&px);
             goto out;
@@ -169,7 +151,7 @@ int main(int argc, char **argv)
         mllama_image_free(img);
         mllama_pixels_free(&px);
     }
-    double pre_ms = median(pre, reps), enc_ms = median(enc, reps), kv_ms = median(kv, reps);
+    double pre_ms = bench_median(pre, reps), enc_ms = bench_median(enc, reps), kv_ms = bench_median(kv, reps);
     int n_layers = vc->n_layers + vc->n_global_layers, n_cross = mllama_n_cross(m);
     double enc_scale = scale ? 40.0 / n_layers : 1, kv_scale = scale ? 8.0 / n_cross : 1;
     int n_txt = 0, n_img = 0;

@@ -20,6 +20,7 @@
 
 #include "backend.h"
 #include "whisper.h"
+#include "bench-util.h"
 
 static const char *k_text =
     "Good morning everyone. Today we will talk about the plans for the next quarter. "
@@ -27,25 +28,6 @@ static const char *k_text =
     "which opens in the spring. Please send your questions by email before Friday. "
     "After lunch there is a short training session about the new software. "
     "Thank you all for coming, and let us begin.";
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(double), cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static double load_avg(void)
 {
@@ -143,13 +125,13 @@ int main(int argc, char **argv)
         if (!mel)
             ok = -1;
         for (int rep = 0; mel && rep < reps; rep++) {
-            t0 = now_s();
+            t0 = bench_now_s();
             if (whisper_encode(w, mel, 2 * c->n_audio_ctx, NULL) < 0) {
                 fprintf(stderr, "bench-whisper: encoder failed\n");
                 ok = -1;
                 break;
             }
-            enc_t[rep] = now_s() - t0;
+            enc_t[rep] = bench_now_s() - t0;
             enc_min = enc_t[rep] < enc_min ? enc_t[rep] : enc_min;
         }
         free(mel);
@@ -157,11 +139,11 @@ int main(int argc, char **argv)
         for (int rep = 0; ok > 0 && rep < reps; rep++) {
             free(text);
             text = NULL;
-            t0 = now_s();
+            t0 = bench_now_s();
             int r = whisper_transcribe(w, pcm, n, &o, &text, &st);
             if (r == -ENOTSUP) { /* e.g. a test fixture without a tokenizer or with a short window */
                 printf("%s, threads %d: encoder %.3f ms per window of %d mel frames (median of %d, min %.3f); "
-                       "no transcription: %s\n", be->desc, threads, 1e3 * median(enc_t, reps), 2 * c->n_audio_ctx,
+                       "no transcription: %s\n", be->desc, threads, 1e3 * bench_median(enc_t, reps), 2 * c->n_audio_ctx,
                        reps, 1e3 * enc_min, strerror(-r));
                 ok = 0;
                 break;
@@ -171,16 +153,16 @@ int main(int argc, char **argv)
                 ok = -1;
                 break;
             }
-            tot_t[rep] = now_s() - t0;
+            tot_t[rep] = bench_now_s() - t0;
             dec_t[rep] = st.n_tokens ? 1e3 * st.decode_s / st.n_tokens : 0.0;
             tot_min = tot_t[rep] < tot_min ? tot_t[rep] : tot_min;
         }
         if (ok > 0) {
-            double tot = median(tot_t, reps);
+            double tot = bench_median(tot_t, reps);
             printf("%s, threads %d: encoder %.3f s per 30 s window (median of %d, min %.3f); transcribe %.2f s audio in "
                    "%.3f s (median, min %.3f): RTF %.3f (min %.3f); decoder %.2f ms/token (median; %d tokens, %d "
-                   "windows, %d fallbacks); load avg %.2f→%.2f\n", be->desc, threads, median(enc_t, reps), reps, enc_min,
-                   st.audio_s, tot, tot_min, tot / st.audio_s, tot_min / st.audio_s, median(dec_t, reps),
+                   "windows, %d fallbacks); load avg %.2f→%.2f\n", be->desc, threads, bench_median(enc_t, reps), reps, enc_min,
+                   st.audio_s, tot, tot_min, tot / st.audio_s, tot_min / st.audio_s, bench_median(dec_t, reps),
                    st.n_tokens, st.n_windows, st.n_fallbacks, la0, load_avg());
             if (threads == 2 || only)
                 printf("text: %s\n", text);
