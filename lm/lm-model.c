@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <math.h>
-#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,11 +151,6 @@ void lm_kv_free(const LmDecoder *d, LmKvCache *kv)
 {
     if (!kv)
         return;
-    if (kv->host_map) {
-        munmap(kv->host_map, kv->host_map_len);
-        for (int l = 0; l < kv->n_layers; l++)
-            kv->k[l].data = kv->v[l].data = NULL;
-    }
     for (int l = 0; l < kv->n_layers; l++) {
         if (kv->k)
             free_t(d->be, &kv->k[l]);
@@ -183,35 +177,6 @@ int lm_kv_new(const LmDecoder *d, int n_ctx, int f16, LmKvCache **ret)
     kv->v = calloc((size_t)c->n_layers, sizeof(Tensor));
     if (!kv->k || !kv->v)
         goto fail;
-    if (strcmp(d->be->ops->name, "cpu") == 0) {
-        /* One anonymous mapping: its pages are zero and faulted in only as positions are written, so a new
-         * session does not clear n_ctx positions up front (SmolLM2 at 4096: 94 MB, ~45 ms before the first
-         * token of every new conversation with the backend's zeroing allocator). */
-        size_t per;
-        int64_t ne[3] = {c->head_dim, c->n_kv_heads, n_ctx};
-        if ((r = tensor_init(&kv->k[0], kv->dtype, 3, ne, NULL)) < 0)
-            goto fail;
-        per = (tensor_nbytes(&kv->k[0]) + 4095) / 4096 * 4096;
-        if (per > SIZE_MAX / 2 / (size_t)c->n_layers) {
-            r = -EOVERFLOW;
-            goto fail;
-        }
-        kv->host_map_len = per * 2 * (size_t)c->n_layers;
-        kv->host_map = mmap(NULL, kv->host_map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (kv->host_map == MAP_FAILED) {
-            kv->host_map = NULL;
-            r = -ENOMEM;
-            goto fail;
-        }
-        for (int l = 0; l < c->n_layers; l++) {
-            char *base = (char *)kv->host_map + per * 2 * (size_t)l;
-            tensor_init(&kv->k[l], kv->dtype, 3, ne, base);
-            tensor_init(&kv->v[l], kv->dtype, 3, ne, base + per);
-            kv->k[l].mem = kv->v[l].mem = MEM_HOST;
-        }
-        *ret = kv;
-        return 0;
-    }
     for (int l = 0; l < c->n_layers; l++) {
         if ((r = alloc_t(d->be, &kv->k[l], kv->dtype, 3, c->head_dim, c->n_kv_heads, n_ctx)) < 0 ||
             (r = alloc_t(d->be, &kv->v[l], kv->dtype, 3, c->head_dim, c->n_kv_heads, n_ctx)) < 0)

@@ -71,8 +71,6 @@ typedef struct {
     int n_ctx, n_layers;
     DType dtype;
     Tensor *k, *v;           /* [L] owned */
-    void *host_map;          /* CPU backend: every K/V in one anonymous mapping of host_map_len bytes */
-    size_t host_map_len;
 } LmKvCache;
 
 /* The bound decoder. Weights are borrowed from the mmapped file on a host backend, uploaded once into
