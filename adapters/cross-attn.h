@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "backend.h"
-#include "lm-model.h"
+#include "decoder.h"
 #include "vit.h" /* MllamaStore */
 
 typedef struct {

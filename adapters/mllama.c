@@ -128,7 +128,7 @@ static int load_text(Mllama *m, char *err, size_t err_len)
         return err_set(err, err_len, -EBADMSG, "config.json: image_token_index invalid");
     m->image_token = (int)img;
 
-    /* the self-attention stack is a plain Llama config (lm-load.c parses it) */
+    /* the self-attention stack is a plain Llama config (decoder-load.c parses it) */
     json_t *lc = json_deep_copy(tc);
     LmDecoder *d = calloc(1, sizeof(*d));
     if (!lc || !d) {

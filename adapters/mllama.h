@@ -16,7 +16,7 @@
 
 #include "backend.h"
 #include "lm-adapter.h"
-#include "lm-model.h"
+#include "decoder.h"
 #include "preprocess.h"
 #include "vit.h"
 

@@ -35,7 +35,7 @@
 #include <unistd.h>
 
 #include "gguf.h"
-#include "lm-model.h"
+#include "decoder.h"
 #include "quant.h"
 
 typedef struct {

@@ -1,7 +1,7 @@
 /* session.c — lm.h: model loading (decoder + tokenizer + chat family), sessions with their own KV cache and
  * token history, batched prefill of queued tokens/embeddings, one-token decode steps and the generate loop.
  *
- * Not here: the decoder math (lm-model.c), tokenization (tokenizer.c), templates (chat.c), sampling
+ * Not here: the decoder math (decoder.c), tokenization (tokenizer.c), templates (chat.c), sampling
  * (sampler.c). A follow-up chat turn prefills only its new tokens: the KV cache holds exactly the tokens
  * of `hist`, and the template delta of each new message (chat_format_delta) is appended to it.
  */
@@ -17,7 +17,7 @@
 
 #include "chat.h"
 #include "lm-adapter.h"
-#include "lm-model.h"
+#include "decoder.h"
 #include "lm.h"
 #include "log.h"
 #include "sampler.h"

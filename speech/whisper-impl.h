@@ -1,5 +1,5 @@
 /* whisper-impl.h — Whisper's internal structures, shared by whisper-load.c (config, weights),
- * whisper.c (encoder/decoder forward) and whisper-decode.c (transcription). Not a public interface. */
+ * whisper.c (encoder/decoder forward) and whisper-transcribe.c (transcription). Not a public interface. */
 #ifndef MYNA_WHISPER_IMPL_H
 #define MYNA_WHISPER_IMPL_H
 
@@ -63,7 +63,7 @@ typedef struct {
     int32_t *pos;             /* host [n_text_ctx] */
 } WhisperState;
 
-/* whisper-ggml.c: a parsed whisper.cpp legacy .bin (SPEC.md §5.4) */
+/* whisper-bin.c: a parsed whisper.cpp legacy .bin (SPEC.md §5.4) */
 typedef struct {
     const char *name;         /* OpenAI name, "encoder.blocks.0.attn.query.weight" */
     Tensor t;                 /* data in the arena, 64-byte aligned */

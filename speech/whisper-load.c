@@ -1,8 +1,8 @@
 /* whisper-load.c — Whisper config, special tokens, suppress lists and weight binding from an HF Whisper
  * folder (SPEC.md §5.3 HF names), with a shape check per tensor.
  *
- * Also loads whisper.cpp .bin files (parsed by whisper-ggml.c; OpenAI tensor names, mapped from the HF
- * ones below). Not here: the forward pass (whisper.c), transcription (whisper-decode.c).
+ * Also loads whisper.cpp .bin files (parsed by whisper-bin.c; OpenAI tensor names, mapped from the HF
+ * ones below). Not here: the forward pass (whisper.c), transcription (whisper-transcribe.c).
  * Names and config keys follow transformers' WhisperForConditionalGeneration / WhisperConfig; the output
  * projection is tied to model.decoder.embed_tokens (proj_out.weight, when present, is ignored as HF does).
  */

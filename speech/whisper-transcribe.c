@@ -1,149 +1,463 @@
-/* whisper-transcribe — transcribe an audio file with a Whisper HF folder (tests, bench, debugging).
+/* whisper-transcribe.c — transcription: 30 s windows over the log-mel of the whole input, greedy decoding with
+ * Whisper's logit rules, temperature fallback and no-speech skipping.
  *
- * Usage: whisper-transcribe [-t THREADS] [-b BACKEND] [--no-timestamps] [--f32] [--stats] MODEL_DIR FILE|-
- * FILE is decoded with speech/audio.h (any whitelisted container, resampled to 16 kHz mono) or, with --f32,
- * read as raw little-endian float32 16 kHz mono samples. Prints the transcript on stdout; --stats adds
- * timings on stderr. Not the user-facing CLI (that is `myna transcribe`).
+ * Follows openai-whisper transcribe.py / decoding.py (greedy, best_of 1, no previous-text prompt):
+ * prompt <|startoftranscript|> [<|lang|> <|task|>] [<|notimestamps|>]; SuppressBlank (begin suppress ids at
+ * the first sampled position), SuppressTokens (config list + every special token), ApplyTimestampRules
+ * (pairs, non-decreasing, first token a timestamp ≤ 1.0 s, timestamp forced when their total probability
+ * beats every text token); fallback to temperatures inc, 2·inc… when the zlib compression ratio > 2.4 or
+ * the mean log-prob < −1; a window is silence when P(<|nospeech|>) > 0.6 and the mean log-prob < −1.
+ * Seeking: by the last timestamp pair when timestamps are on, else by whole windows.
+ * One deliberate difference: a window shorter than 30 s is filled with the log-mel of real silence (the
+ * whole input is analysed with 30 s of zeros appended, as whisper.cpp and HF's feature extractor do), not
+ * with openai-whisper's zeros in normalised log-mel space, which tiny.en handles worse on short clips
+ * (e.g. "quick brown fox" → "quick roundfire"; the HF model gives the same tokens as Myna for both).
+ * Not here: the network (whisper.c), beam search, word timestamps, prompts from previous windows.
  */
 #include <errno.h>
-#include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <time.h>
 
 #include "config.h"
 #include "log.h"
-#include "whisper.h"
+#include "whisper-impl.h"
+
 #if HAVE_FFMPEG
-#include "audio.h"
+#include "mel.h"
+#endif
+#if !defined(MYNA_NO_ZLIB) && __has_include(<zlib.h>)
+#include <zlib.h>
+#define HAVE_ZLIB 1
+#else
+#define HAVE_ZLIB 0
 #endif
 
-static int read_f32(int fd, float **ret, size_t *ret_n)
-{
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
+enum { N_FRAMES = 3000, INPUT_STRIDE = 2, MAX_INITIAL_TS = 50 /* 1.0 s in 20 ms steps */ };
 
-    if (!buf)
-        return -ENOMEM;
-    for (;;) {
-        if (len == cap) {
-            if (cap > (size_t)WHISPER_MAX_SECONDS * 16000 * 4) {
-                free(buf);
-                return -E2BIG;
-            }
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                return -ENOMEM;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t k = read(fd, buf + len, cap - len);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            free(buf);
-            return -errno;
-        }
-        if (k == 0)
-            break;
-        len += (size_t)k;
+void whisper_options_default(WhisperOptions *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->timestamps = 1; /* openai-whisper's transcribe default: windows advance to the last timestamp pair */
+    o->temperature_inc = 0.2f;
+    o->compression_ratio_threshold = 2.4f;
+    o->logprob_threshold = -1.0f;
+    o->no_speech_threshold = 0.6f;
+    o->seed = 0x5eed;
+}
+
+/* Language codes in token order (openai-whisper tokenizer.py LANGUAGES), for .bin files, which have no
+ * token texts for them: <|code|> = sot + 1 + index. */
+static const char *const k_languages[] = {
+    "en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv", "it", "id", "hi",
+    "fi", "vi", "he", "uk", "el", "ms", "cs", "ro", "da", "hu", "ta", "no", "th", "ur", "hr", "bg", "lt", "la",
+    "mi", "ml", "cy", "sk", "te", "fa", "lv", "bn", "sr", "az", "sl", "kn", "et", "mk", "br", "eu", "is", "hy",
+    "ne", "mn", "bs", "kk", "sq", "sw", "gl", "mr", "pa", "si", "km", "sn", "yo", "so", "af", "oc", "ka", "be",
+    "tg", "sd", "gu", "am", "yi", "lo", "uz", "fo", "ht", "ps", "tk", "nn", "mt", "sa", "lb", "my", "bo", "tl",
+    "mg", "as", "tt", "haw", "ln", "ha", "ba", "jw", "su", "yue",
+};
+
+/* Raw bytes of a vocabulary entry (tokenizer.json or the .bin vocabulary); count like tokenizer_token_bytes,
+ * -ENOENT when the id has no stored text. */
+static int token_bytes(const Whisper *w, int32_t id, char *out, size_t cap)
+{
+    if (w->tokenizer)
+        return id < tokenizer_n_vocab(w->tokenizer) ? tokenizer_token_bytes(w->tokenizer, id, out, cap) : -ENOENT;
+    if (w->ggml && id < w->ggml->n_tokens) {
+        size_t n = w->ggml->tok_off[id + 1] - w->ggml->tok_off[id];
+        memcpy(out, w->ggml->tok_bytes + w->ggml->tok_off[id], n < cap ? n : cap);
+        return (int)n;
     }
-    *ret = (float *)(void *)buf;
-    *ret_n = len / sizeof(float);
+    return -ENOENT;
+}
+
+int whisper_token_text(const Whisper *w, int32_t id, char *out, size_t cap)
+{
+    const WhisperTokens *t = &w->tok;
+
+    if (id < 0 || id >= w->cfg.n_vocab)
+        return -EINVAL;
+    if (t->timestamp_begin >= 0 && id >= t->timestamp_begin)
+        return snprintf(out, cap, "<|%.2f|>", (id - t->timestamp_begin) * 0.02);
+    int n = token_bytes(w, id, out, cap ? cap - 1 : 0);
+    if (n < 0)
+        return snprintf(out, cap, "<|%d|>", id);
+    if (cap)
+        out[(size_t)n < cap - 1 ? (size_t)n : cap - 1] = 0;
+    return n;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static uint64_t rng_next(uint64_t *s) /* splitmix64 */
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* log-sum-exp of l[a..b) (expf terms, double sum: runs over the whole vocabulary once per token) */
+static double lse(const float *l, int a, int b)
+{
+    float mx = -INFINITY;
+    double s = 0;
+    for (int i = a; i < b; i++)
+        mx = l[i] > mx ? l[i] : mx;
+    if (mx == -INFINITY)
+        return -INFINITY;
+    for (int i = a; i < b; i++)
+        if (l[i] > -INFINITY)
+            s += expf(l[i] - mx);
+    return mx + log(s);
+}
+
+typedef struct {
+    int32_t *tokens;          /* sampled tokens, EOT excluded */
+    int n_tokens;
+    double sum_logprob, avg_logprob, no_speech_prob, compression_ratio;
+} WindowResult;
+
+/* Whisper's logit filters for the next token after `seq` (n sampled so far); returns the log-sum-exp of
+ * the filtered logits (their log-softmax normalizer). */
+static double apply_rules(const Whisper *w, const WhisperOptions *o, float *l, const int32_t *seq, int n)
+{
+    const WhisperTokens *t = &w->tok;
+    int V = w->cfg.n_vocab, tb = t->timestamp_begin >= 0 ? t->timestamp_begin : V;
+
+    if (n == 0)
+        for (int i = 0; i < w->n_suppress_begin; i++)
+            l[w->suppress_begin[i]] = -INFINITY;
+    for (int i = 0; i < w->n_suppress; i++)
+        l[w->suppress[i]] = -INFINITY;
+    for (int i = t->eot + 1; i < tb; i++) /* every special but EOT (sot, languages, tasks, notimestamps…) */
+        l[i] = -INFINITY;
+    if (!o->timestamps || tb >= V) {
+        for (int i = tb; i < V; i++)
+            l[i] = -INFINITY;
+        return lse(l, 0, tb);
+    }
+    int last_ts = n >= 1 && seq[n - 1] >= tb, pen_ts = n < 2 || seq[n - 2] >= tb;
+    if (last_ts) {
+        if (pen_ts)
+            for (int i = tb; i < V; i++)
+                l[i] = -INFINITY;
+        else
+            for (int i = 0; i < t->eot; i++)
+                l[i] = -INFINITY;
+    }
+    for (int i = n - 1; i >= 0; i--) {
+        if (seq[i] >= tb) { /* timestamps do not decrease */
+            int lim = last_ts && !pen_ts ? seq[i] : seq[i] + 1;
+            for (int j = tb; j < lim && j < V; j++)
+                l[j] = -INFINITY;
+            break;
+        }
+    }
+    if (n == 0) {
+        for (int i = 0; i < tb; i++)
+            l[i] = -INFINITY;
+        for (int i = tb + MAX_INITIAL_TS + 1; i < V; i++)
+            l[i] = -INFINITY;
+    }
+    double all = lse(l, 0, V), ts_all = lse(l, tb, V), ts = ts_all - all, mx = -INFINITY;
+    for (int i = 0; i < tb; i++)
+        mx = l[i] > mx ? l[i] : mx;
+    if (ts > mx - all) {
+        for (int i = 0; i < tb; i++)
+            l[i] = -INFINITY;
+        return ts_all; /* only the timestamps are left */
+    }
+    return all;
+}
+
+static int32_t pick(float *l, int V, float temperature, uint64_t *rng)
+{
+    int32_t best = 0;
+
+    for (int i = 1; i < V; i++)
+        if (l[i] > l[best])
+            best = i;
+    if (temperature <= 0)
+        return best;
+    double s = 0, mx = l[best];
+    for (int i = 0; i < V; i++)
+        s += exp(((double)l[i] - mx) / temperature);
+    double u = (double)(rng_next(rng) >> 11) * 0x1.0p-53 * s, c = 0;
+    for (int i = 0; i < V; i++) {
+        c += exp(((double)l[i] - mx) / temperature);
+        if (c >= u && l[i] > -INFINITY)
+            return i;
+    }
+    return best;
+}
+
+static double compression_ratio(const char *text, size_t n)
+{
+#if HAVE_ZLIB
+    if (n == 0)
+        return 0;
+    uLongf cap = compressBound((uLong)n);
+    unsigned char *buf = malloc(cap);
+    double r = 0;
+    if (buf && compress2(buf, &cap, (const unsigned char *)text, (uLong)n, Z_DEFAULT_COMPRESSION) == Z_OK)
+        r = (double)n / (double)cap;
+    free(buf);
+    return r;
+#else
+    (void)text;
+    (void)n;
+    return 0; /* no zlib: the compression-ratio rule is off */
+#endif
+}
+
+/* Plain text of tokens (timestamps and specials dropped) appended to *buf. */
+static int append_text(const Whisper *w, const int32_t *ids, int n, char **buf, size_t *len, size_t *cap)
+{
+    char piece[TOKENIZER_MAX_TOKEN_BYTES + 8];
+
+    for (int i = 0; i < n; i++) {
+        if (ids[i] >= w->tok.eot)
+            continue;
+        int k = token_bytes(w, ids[i], piece, sizeof(piece));
+        if (k < 0)
+            continue; /* no text stored for this id */
+        if ((size_t)k > sizeof(piece))
+            k = (int)sizeof(piece);
+        if (*len + (size_t)k + 1 > *cap) {
+            size_t nc = (*cap + (size_t)k + 1) * 2;
+            char *nb = realloc(*buf, nc);
+            if (!nb)
+                return -ENOMEM;
+            *buf = nb;
+            *cap = nc;
+        }
+        memcpy(*buf + *len, piece, (size_t)k);
+        *len += (size_t)k;
+        (*buf)[*len] = 0;
+    }
     return 0;
 }
 
-static void usage(void)
+/* Decode one encoded window at one temperature. */
+static int decode_window(Whisper *w, const WhisperOptions *o, const int32_t *prompt, int n_prompt,
+                         float temperature, uint64_t *rng, float *logits, WindowResult *res)
 {
-    fprintf(stderr, "usage: whisper-transcribe [-t THREADS] [-b BACKEND] [--no-timestamps] [--f32] [--stats] "
-                    "MODEL_DIR FILE|-\n");
+    const WhisperTokens *t = &w->tok;
+    int V = w->cfg.n_vocab, max_n = o->max_tokens > 0 ? o->max_tokens : w->cfg.n_text_ctx / 2, r;
+    int32_t id;
+
+    if (max_n > w->cfg.n_text_ctx - n_prompt)
+        max_n = w->cfg.n_text_ctx - n_prompt;
+    res->n_tokens = 0;
+    res->sum_logprob = 0;
+    res->no_speech_prob = 0;
+    /* the prompt; row 0 (at <|startoftranscript|>) gives P(no speech) */
+    if ((r = whisper_decode(w, prompt, n_prompt, 0, logits, 1)) < 0)
+        return r;
+    if (t->no_speech >= 0)
+        res->no_speech_prob = exp((double)logits[t->no_speech] - lse(logits, 0, V));
+    float *l = logits + (size_t)(n_prompt - 1) * (size_t)V;
+    for (int n = 0; n < max_n; n++) {
+        double z = apply_rules(w, o, l, res->tokens, res->n_tokens);
+        id = pick(l, V, temperature, rng);
+        res->sum_logprob += (double)l[id] - z;
+        if (id == t->eot)
+            break;
+        res->tokens[res->n_tokens++] = id;
+        if (n + 1 == max_n)
+            break;
+        if ((r = whisper_decode(w, &id, 1, n_prompt + n, logits, 0)) < 0)
+            return r;
+        l = logits;
+    }
+    res->avg_logprob = res->sum_logprob / (res->n_tokens + 1);
+    char *txt = NULL;
+    size_t len = 0, cap = 0;
+    if ((r = append_text(w, res->tokens, res->n_tokens, &txt, &len, &cap)) < 0) {
+        free(txt);
+        return r;
+    }
+    res->compression_ratio = compression_ratio(txt ? txt : "", len);
+    free(txt);
+    return 0;
 }
 
-int main(int argc, char **argv)
+static int build_prompt(const Whisper *w, const WhisperOptions *o, int32_t *p)
 {
-    int threads = 0, raw = 0, show_stats = 0, i, r, fd, rc = 1;
-    const char *backend = "cpu", *model = NULL, *file = NULL;
-    WhisperOptions o;
-    WhisperStats st;
-    Backend *be = NULL;
-    Whisper *w = NULL;
-    float *pcm = NULL;
-    size_t n = 0;
-    char *text = NULL, err[512] = "";
+    const WhisperTokens *t = &w->tok;
+    int n = 0;
 
-    whisper_options_default(&o);
-    for (i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-t") && i + 1 < argc)
-            threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "-b") && i + 1 < argc)
-            backend = argv[++i];
-        else if (!strcmp(argv[i], "--no-timestamps"))
-            o.timestamps = 0;
-        else if (!strcmp(argv[i], "--f32"))
-            raw = 1;
-        else if (!strcmp(argv[i], "--stats"))
-            show_stats = 1;
-        else if (!model)
-            model = argv[i];
-        else if (!file)
-            file = argv[i];
-        else
-            break;
+    p[n++] = t->sot;
+    if (w->cfg.multilingual) {
+        char name[32];
+        const char *code = o->language ? o->language : "en";
+        int32_t lang = -1;
+        snprintf(name, sizeof(name), "<|%s|>", code);
+        if (w->tokenizer) {
+            lang = tokenizer_find_token(w->tokenizer, name);
+        } else {
+            for (size_t i = 0; i < sizeof(k_languages) / sizeof(k_languages[0]); i++)
+                if (!strcmp(k_languages[i], code) && t->sot + 1 + (int)i < t->translate)
+                    lang = t->sot + 1 + (int32_t)i;
+        }
+        if (lang < 0 || t->transcribe < 0 || t->translate < 0) {
+            log_error("whisper: language '%s' is not in the vocabulary", o->language ? o->language : "en");
+            return -EINVAL;
+        }
+        p[n++] = lang;
+        p[n++] = o->translate ? t->translate : t->transcribe;
     }
-    if (!model || !file || i < argc) {
-        usage();
-        return 2;
+    if (!o->timestamps) {
+        if (t->no_timestamps < 0)
+            return -ENOTSUP;
+        p[n++] = t->no_timestamps;
     }
-    fd = strcmp(file, "-") ? open(file, O_RDONLY | O_CLOEXEC) : 0;
-    if (fd < 0) {
-        fprintf(stderr, "whisper-transcribe: %s: %s\n", file, strerror(errno));
-        return 1;
-    }
-    if (raw) {
-        r = read_f32(fd, &pcm, &n);
-    } else {
+    return n;
+}
+
+int whisper_transcribe(Whisper *w, const float *pcm16k, size_t n, const WhisperOptions *opt, char **ret_text,
+                       WhisperStats *stats)
+{
 #if HAVE_FFMPEG
-        AudioPcm a = {0};
-        r = audio_decode_fd(fd, NULL, &a, err, sizeof(err));
-        pcm = a.samples;
-        n = (size_t)a.n_samples;
-#else
-        r = -ENOTSUP;
-        snprintf(err, sizeof(err), "built without FFmpeg: use --f32");
-#endif
+    WhisperOptions def;
+    WhisperStats st = {0};
+    const WhisperOptions *o = opt;
+    int M = w->cfg.n_mels, V = w->cfg.n_vocab, r, n_prompt;
+    int32_t prompt[4];
+    float *mel = NULL, *win = NULL, *logits = NULL;
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    Mel *mf = NULL;
+    WindowResult res = {0};
+    uint64_t rng;
+    double t0;
+
+    if (!o) {
+        whisper_options_default(&def);
+        o = &def;
     }
-    if (fd > 0)
-        close(fd);
-    if (r < 0) {
-        fprintf(stderr, "whisper-transcribe: %s: %s\n", file, err[0] ? err : strerror(-r));
+    if (!ret_text || (!pcm16k && n))
+        return -EINVAL;
+    if (!w->tokenizer && !w->ggml)
+        return -ENOTSUP;
+    if (n > (size_t)WHISPER_MAX_SECONDS * 16000)
+        return -E2BIG;
+    if (2 * w->cfg.n_audio_ctx != N_FRAMES)
+        return -ENOTSUP;
+    if (o->timestamps && w->tok.timestamp_begin < 0)
+        return -ENOTSUP;
+    if ((n_prompt = build_prompt(w, o, prompt)) < 0)
+        return n_prompt;
+    rng = o->seed;
+    st.audio_s = (double)n / 16000.0;
+    w->fast_on = w->fast != WHISPER_FAST_OFF; /* lossy kernels for text output, see whisper.h */
+
+    int64_t n_total = (int64_t)n + MEL_N_SAMPLES_30S, F = mel_n_frames(n_total), content = F - N_FRAMES;
+    mel = malloc(sizeof(float) * (size_t)F * (size_t)M);
+    win = malloc(sizeof(float) * N_FRAMES * (size_t)M);
+    logits = malloc(sizeof(float) * (size_t)V * (size_t)n_prompt);
+    res.tokens = malloc(sizeof(int32_t) * (size_t)w->cfg.n_text_ctx);
+    r = -ENOMEM;
+    if (!mel || !win || !logits || !res.tokens)
+        goto out;
+    t0 = now_s();
+    if ((r = mel_new(M, &mf)) < 0 || (r = mel_compute(mf, pcm16k, (int64_t)n, n_total, mel)) < 0) {
+        log_error("whisper: log-mel failed: %d", r);
         goto out;
     }
-    if ((r = backend_new_by_name(backend, threads, &be, err, sizeof(err))) < 0) {
-        fprintf(stderr, "whisper-transcribe: backend %s: %s\n", backend, err);
-        goto out;
+    st.mel_s = now_s() - t0;
+
+    for (int64_t seek = 0; seek < content;) {
+        int64_t seg = content - seek < N_FRAMES ? content - seek : N_FRAMES, advance = seg;
+        /* window [N_FRAMES, M]: frames seek.. of each mel bin; past the content they are the spectrogram of
+         * the 30 s of appended silence (whisper.cpp, HF), not openai's zeros of pad_or_trim — see above */
+        for (int b = 0; b < M; b++)
+            memcpy(win + (size_t)b * N_FRAMES, mel + (size_t)b * (size_t)F + (size_t)seek, sizeof(float) * N_FRAMES);
+        t0 = now_s();
+        if ((r = whisper_encode(w, win, N_FRAMES, NULL)) < 0) {
+            log_error("whisper: encoder failed: %d", r);
+            goto out;
+        }
+        st.encode_s += now_s() - t0;
+        st.n_windows++;
+        t0 = now_s();
+        for (float temp = 0;; temp += o->temperature_inc) {
+            if ((r = decode_window(w, o, prompt, n_prompt, temp, &rng, logits, &res)) < 0) {
+                log_error("whisper: decoder failed: %d", r);
+                goto out;
+            }
+            int fallback = (o->compression_ratio_threshold > 0 &&
+                            res.compression_ratio > o->compression_ratio_threshold) ||
+                           res.avg_logprob < o->logprob_threshold;
+            if (o->no_speech_threshold > 0 && res.no_speech_prob > o->no_speech_threshold)
+                fallback = 0;
+            if (!fallback || o->temperature_inc <= 0 || temp + o->temperature_inc > 1.0f + 1e-6f)
+                break;
+            st.n_fallbacks++;
+        }
+        st.decode_s += now_s() - t0;
+        st.n_tokens += res.n_tokens;
+        if (o->no_speech_threshold > 0 && res.no_speech_prob > o->no_speech_threshold &&
+            res.avg_logprob <= o->logprob_threshold) {
+            st.n_silent++;
+            seek += seg;
+            continue;
+        }
+        if (o->timestamps) {
+            int tb = w->tok.timestamp_begin, k = res.n_tokens, last_pair = -1;
+            for (int i = 1; i < k; i++)
+                if (res.tokens[i - 1] >= tb && res.tokens[i] >= tb)
+                    last_pair = i;
+            int single_end = k >= 2 && res.tokens[k - 2] < tb && res.tokens[k - 1] >= tb;
+            if (last_pair > 0 && !single_end) {
+                advance = (int64_t)(res.tokens[last_pair - 1] - tb) * INPUT_STRIDE;
+                res.n_tokens = last_pair; /* text after the last complete segment is decoded again */
+                if (advance <= 0)
+                    advance = seg;
+            }
+        }
+        if ((r = append_text(w, res.tokens, res.n_tokens, &text, &len, &cap)) < 0)
+            goto out;
+        seek += advance;
     }
-    if ((r = whisper_load(model, be, &w, err, sizeof(err))) < 0) {
-        fprintf(stderr, "whisper-transcribe: %s: %s\n", model, err);
-        goto out;
+    r = 0;
+    {
+        size_t skip = 0;
+        while (text && (text[skip] == ' ' || text[skip] == '\n'))
+            skip++;
+        char *s = strdup(text ? text + skip : "");
+        if (!s) {
+            r = -ENOMEM;
+            goto out;
+        }
+        *ret_text = s;
     }
-    if ((r = whisper_transcribe(w, pcm, n, &o, &text, &st)) < 0) {
-        fprintf(stderr, "whisper-transcribe: transcription failed: %s\n", strerror(-r));
-        goto out;
-    }
-    printf("%s\n", text);
-    if (show_stats)
-        fprintf(stderr, "audio %.2f s, %d windows, %d tokens, %d fallbacks; mel %.3f s, encoder %.3f s, "
-                        "decoder %.3f s, RTF %.4f (%s)\n", st.audio_s, st.n_windows, st.n_tokens, st.n_fallbacks,
-                st.mel_s, st.encode_s, st.decode_s,
-                st.audio_s > 0 ? (st.mel_s + st.encode_s + st.decode_s) / st.audio_s : 0.0, be->desc);
-    rc = 0;
+    if (stats)
+        *stats = st;
 out:
+    w->fast_on = 0;
+    mel_free(mf);
+    free(mel);
+    free(win);
+    free(logits);
+    free(res.tokens);
     free(text);
-    free(pcm);
-    whisper_free(w);
-    backend_free(be);
-    return rc;
+    return r;
+#else
+    (void)w;
+    (void)pcm16k;
+    (void)n;
+    (void)opt;
+    (void)ret_text;
+    (void)stats;
+    return -ENOTSUP;
+#endif
 }

@@ -16,7 +16,7 @@
  * 1500 keys one 64-float row at a time and cost more than the rest of the decoder layers together.
  * Fast path (whisper.h WhisperFast; CPU backend): cross-attention K/V read from F16 copies made at encode,
  * logits against the Q8_0 token embedding made at load.
- * Not here: loading (whisper-load.c), token selection and windows (whisper-decode.c).
+ * Not here: loading (whisper-load.c), token selection and windows (whisper-transcribe.c).
  * Reference numerics: HF transformers WhisperForConditionalGeneration (eager attention, exact-erf GELU,
  * LayerNorm eps 1e-5); goldens from tools/ref/tiny_whisper.py.
  */

@@ -9,7 +9,7 @@
  * TK keys, score and P·V tiles as small AVX-512 GEMMs (portable C otherwise); same result to float rounding
  * (sums in another order). T == 1 (decode): the two-pass path threaded over (kv head, query, chunk of ≤ HB
  * query heads of that kv head's GQA group) items: the heads of a chunk share every K/V row load.
- * Fast path (AVX-512, F16 K/V, HD a multiple of 64 — the KV cache of lm-model.c): scores with the K row
+ * Fast path (AVX-512, F16 K/V, HD a multiple of 64 — the KV cache of decoder.c): scores with the K row
  * converted once for the HB heads, a vectorised exp (Cephes-style range reduction + degree-6 polynomial,
  * ≤ 2 ulp), and P·V accumulated in registers 64 dims at a time; the same math, one sum order.
  * Reference: Vaswani et al. 2017 eq. 1; HF LlamaAttention eager path (repeat_kv for GQA); Dao et al. 2022

@@ -133,7 +133,7 @@ int main(void)
     CHECK_INT(sh(cmd, NULL, 0), 0);
 
     /* the library's transcript of the same file */
-    snprintf(cmd, sizeof(cmd), "%s/speech/whisper-transcribe %s %s/one.wav 2>/dev/null", g_build, g_whisper, g_tmp);
+    snprintf(cmd, sizeof(cmd), "%s/tools/whisper-transcribe %s %s/one.wav 2>/dev/null", g_build, g_whisper, g_tmp);
     CHECK_INT(sh(cmd, ref, sizeof(ref)), 0);
     CHECK(word_recall(S1, ref) >= 0.8);
 
@@ -239,7 +239,7 @@ int main(void)
 
     /* myna listen --input: two utterances → two transcripts, each like the library's on that sentence */
     char ref2[4096];
-    snprintf(cmd, sizeof(cmd), "%s/speech/whisper-transcribe %s %s/b16.wav 2>/dev/null", g_build, g_whisper, g_tmp);
+    snprintf(cmd, sizeof(cmd), "%s/tools/whisper-transcribe %s %s/b16.wav 2>/dev/null", g_build, g_whisper, g_tmp);
     CHECK_INT(sh(cmd, ref2, sizeof(ref2)), 0);
     snprintf(cmd, sizeof(cmd), "%s/clients/myna -q --json --address='%s' listen --input=%s/two.wav --speed=4 "
              "2>/dev/null", g_build, h.address, g_tmp);

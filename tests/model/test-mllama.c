@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "backend.h"
-#include "lm-model.h"
+#include "decoder.h"
 #include "mllama.h"
 #include "preprocess.h"
 #include "test-util.h"

@@ -1,7 +1,7 @@
-/* lm-load.c — Llama config from GGUF `llama.*` keys or HF config.json, and weight binding with a shape
+/* decoder-load.c — Llama config from GGUF `llama.*` keys or HF config.json, and weight binding with a shape
  * check per tensor (SPEC.md §1.6, §1.8, §2.4, §3.4).
  *
- * Not here: the forward pass (lm-model.c), tokenizer and chat template (session.c).
+ * Not here: the forward pass (decoder.c), tokenizer and chat template (session.c).
  * GGUF llama weights keep Meta's Q/K row order and use ROPE_NORMAL; HF weights are used as stored (HF
  * rotate_half order) with ROPE_NEOX (SPEC.md §1.9). llama3 rope factors follow HF
  * `_compute_llama3_parameters` / Meta `apply_scaling`.
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lm-model.h"
+#include "decoder.h"
 #include "log.h"
 
 /* ---- config ------------------------------------------------------------------------------------------ */

@@ -1,4 +1,4 @@
-/* whisper-ggml.c — reader for whisper.cpp's legacy ggml `.bin` model files (SPEC.md §5.4), validated
+/* whisper-bin.c — reader for whisper.cpp's legacy ggml `.bin` model files (SPEC.md §5.4), validated
  * before use.
  *
  * Layout (all int32 little-endian, no alignment padding anywhere):

@@ -1,8 +1,8 @@
 /* bus-open.h — the D-Bus connection mynad and its client `myna` open: a private address (tests, containers)
  * as a bus client, else the system or the session bus. Not here: names, objects, the event loop.
  */
-#ifndef MYNA_DAEMON_BUS_OPEN_H
-#define MYNA_DAEMON_BUS_OPEN_H
+#ifndef MYNA_BUS_OPEN_H
+#define MYNA_BUS_OPEN_H
 
 #include <systemd/sd-bus.h>
 

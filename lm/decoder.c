@@ -1,7 +1,7 @@
-/* lm-model.c — the Llama-3 decoder forward pass, its activations and the per-session KV cache.
+/* decoder.c — the Llama-3 decoder forward pass, its activations and the per-session KV cache.
  *
  * forward() reads like SPEC.md §1.10: every op goes through the Backend; prefill is one matmul per weight
- * over all T tokens of the chunk. Not here: config and weight binding (lm-load.c), sessions (session.c).
+ * over all T tokens of the chunk. Not here: config and weight binding (decoder-load.c), sessions (session.c).
  * Reference numerics: HF transformers LlamaForCausalLM (tools/ref/tiny_llama.py produces the goldens).
  */
 #include <errno.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "lm-model.h"
+#include "decoder.h"
 #include "log.h"
 #include "matmul.h"
 

@@ -1,4 +1,4 @@
-/* lm-model.h — the Llama-3 GQA decoder internals: config, weights bound to a GGUF or HF file, activations,
+/* decoder.h — the Llama-3 GQA decoder internals: config, weights bound to a GGUF or HF file, activations,
  * KV cache and forward(). Sessions, tokenizer, sampling and chat live in session.c (lm.h).
  *
  * Numerics follow SPEC.md §1.10 (HF LlamaForCausalLM): RMSNorm in fp32, RoPE NORMAL for GGUF weights
