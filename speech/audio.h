@@ -5,17 +5,20 @@
  * audio). Input is read only through a custom AVIOContext over the caller's buffer/fd: no file names, no
  * protocols (protocol_whitelist is empty and io_open refuses every nested open, so HLS playlists, concat
  * scripts and file:// references cannot reach the file system), demuxers and decoders from a whitelist,
- * caps on input bytes, declared and decoded duration, channel count and sample rate, and a wall-clock
- * deadline enforced by FFmpeg's interrupt callback and by the fd reader's poll().
+ * caps on input bytes, declared and decoded duration, channel count and sample rate, a wall-clock
+ * deadline enforced by FFmpeg's interrupt callback and by the fd reader's poll(), a CPU-time budget of the
+ * calling thread and a cancel flag (both checked in the interrupt callback and between packets).
  * What it is not: a streaming decoder or a device; see audio-device.h for capture.
  * Errors (negative errno; err gets one line saying why):
  *   -EBADMSG malformed or undecodable input      -ENOTSUP container/codec not on the whitelist
  *   -EFBIG   over a size or duration cap           -ETIMEDOUT deadline passed
+ *   -ETIME   the CPU-time budget ran out           -ECANCELED *cancel became nonzero
  *   -EIO     the fd could not be read             -EINVAL bad arguments     -ENOMEM
  */
 #ifndef MYNA_AUDIO_H
 #define MYNA_AUDIO_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,13 +30,26 @@ enum {
     AUDIO_MAX_SOURCE_RATE = 384000,
 };
 #define AUDIO_DEFAULT_MAX_INPUT_BYTES ((int64_t)256 << 20)
+/* CPU budget of one decode. The slowest whitelisted decoders (Opus, AAC) plus resampling run at roughly
+ * 150–300× real time on one core, so the longest allowed input (600 s) needs 2–4 s; 10 s leaves room for a
+ * slow or busy core and refuses only inputs built to burn CPU. */
+#define AUDIO_DEFAULT_MAX_CPU_S 10.0
 
 typedef struct {
     int sample_rate;          /* output rate, 8000..192000; 0 = 16000 */
     double max_seconds;       /* cap on declared and decoded duration; 0 = AUDIO_DEFAULT_MAX_SECONDS */
     int64_t max_input_bytes;  /* cap on bytes read; 0 = AUDIO_DEFAULT_MAX_INPUT_BYTES */
     int timeout_ms;           /* wall-clock deadline for the whole decode; 0 = AUDIO_DEFAULT_TIMEOUT_MS */
+    /* CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID) the decode may spend; 0 = no budget (so a
+     * zero-initialised struct has none: use audio_decode_options_default). Over it → -ETIME. */
+    double max_cpu_s;
+    const atomic_int *cancel; /* borrowed; NULL = none; nonzero → -ECANCELED (polled like the budget) */
 } AudioDecodeOptions;
+
+/* Every field at its default: 16000 Hz, AUDIO_DEFAULT_MAX_SECONDS, AUDIO_DEFAULT_MAX_INPUT_BYTES,
+ * AUDIO_DEFAULT_TIMEOUT_MS, AUDIO_DEFAULT_MAX_CPU_S, no cancel flag. opt == NULL in the decode calls means
+ * the same. */
+void audio_decode_options_default(AudioDecodeOptions *opt);
 
 typedef struct {
     float *samples;           /* owned; [n_samples] mono, nominally in [-1, 1] */

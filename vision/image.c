@@ -22,10 +22,13 @@ void image_limits_default(ImageLimits *lim)
     lim->max_input_bytes = (size_t)64 << 20;
     lim->max_video_bytes = (size_t)512 << 20;
     lim->max_memory_bytes = (size_t)512 << 20;
-    lim->max_jpeg_scans = 256;
+    lim->max_jpeg_scans = 64;
     lim->max_duration_s = 3600.0;
     lim->max_decode_frames = 20000;
     lim->timeout_s = 30.0;
+    lim->max_cpu_s = 2.0;
+    lim->max_video_cpu_s = 20.0;
+    lim->cancel = NULL;
 }
 
 double image_now(void)

@@ -3,7 +3,7 @@
  * TurboJPEG (EXIF orientation applied), everything else (GIF first frame, BMP, WebP, TIFF; MP4/MOV, Matroska/
  * WebM, AVI video) through FFmpeg with a custom AVIO (no file names, no protocols, whitelisted demuxers and
  * decoders). Every decode is bounded by ImageLimits (pixels, width/height, input bytes, memory, video
- * duration, frames decoded, wall-clock deadline).
+ * duration, frames decoded, wall-clock deadline, CPU-time budget of the calling thread, a cancel flag).
  * What it is not: resizing, tiling or normalisation (vision/ preprocessing, SPEC §4.2 does that).
  * Numerics: alpha is composited on WHITE (out = a·c + (1−a)·255, rounded), as HF MllamaImageProcessor's
  * convert_to_rgb does (SPEC §4.2); 16-bit samples are reduced to 8 bits by libpng's png_set_strip_16
@@ -14,6 +14,8 @@
  *   -EBADMSG      recognised but malformed / truncated / undecodable             → UnsupportedMedia
  *   -EFBIG        over a cap in ImageLimits (pixels, dims, bytes, duration…)     → TooLarge
  *   -ETIMEDOUT    the wall-clock deadline passed                                 → TooLarge
+ *   -ETIME        the CPU-time budget (max_cpu_s / max_video_cpu_s) ran out         → TooLarge
+ *   -ECANCELED    *cancel became nonzero                                         → Cancelled
  *   -ENOTSUP      the library for this format was not built in (message names it)
  *   -ENOMEM, -EINVAL (bad arguments), -EIO (read error on the fd)
  * Every failure writes a one-line reason into err ("image: PNG 70000×70000 exceeds the 33554432-pixel
@@ -22,6 +24,7 @@
 #ifndef MYNA_IMAGE_H
 #define MYNA_IMAGE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,10 +39,23 @@ typedef struct {
     size_t max_input_bytes;     /* encoded input size; default 64 MiB (images), see max_video_bytes */
     size_t max_video_bytes;     /* encoded video size; default 512 MiB */
     size_t max_memory_bytes;    /* decoder side allocations (libpng chunks, frames); default 512 MiB */
-    int max_jpeg_scans;         /* SOS markers in one JPEG (progressive bombs); default 256 */
+    int max_jpeg_scans;         /* SOS markers in one JPEG (progressive bombs); default 64 */
     double max_duration_s;      /* video duration; default 3600 s */
     int64_t max_decode_frames;  /* video frames decoded in total while sampling; default 20000 */
     double timeout_s;           /* wall-clock deadline for one call; default 30 s */
+    /* CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID) one call may spend, 0 = no budget; over it
+     * → -ETIME ("decode budget ran out"). Checked in FFmpeg's interrupt callback and between packets/frames,
+     * per block of PNG rows, and before/after each TurboJPEG stage (TurboJPEG 2.1 cannot be interrupted
+     * inside tjDecompress2; a scan-work cap, max_jpeg_scans × pixels, bounds that call instead).
+     * max_cpu_s: one still image, default 2 s — the largest allowed image (32 Mpx PNG/JPEG/WebP) decodes in
+     *   well under 1 s on one core, so 2 s refuses only inputs built to burn CPU.
+     * max_video_cpu_s: one video_sample_frames* call (seeks + decoding up to a GOP per sampled frame),
+     *   default 20 s — 8 frames of a 4K HEVC video with 10 s GOPs need about that on one core. */
+    double max_cpu_s;
+    double max_video_cpu_s;
+    /* Borrowed; NULL = none. Polled at the same points as the CPU budget; nonzero → -ECANCELED. Another
+     * thread sets it (relaxed store is enough). */
+    const atomic_int *cancel;
 } ImageLimits;
 
 typedef enum {
