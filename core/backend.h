@@ -36,8 +36,14 @@ typedef struct {
     const Tensor *mask;  /* optional F32 [S, T] added to the scores (-INFINITY = masked); NULL = none */
 } AttnParams;
 
+/* conv1d parameters (issue 13 block below). */
+typedef struct {
+    int stride, pad, dilation, groups;
+} Conv1dParams;
+
 typedef struct {
     const char *name;
+    int host; /* tensors live in host memory: model code may read and write their data directly */
     /* Memory. alloc/free a tensor's data in backend memory; set/get copy bytes from/to host. */
     int (*tensor_alloc)(Backend *be, Tensor *t);
     void (*tensor_free)(Backend *be, Tensor *t);
@@ -77,6 +83,32 @@ typedef struct {
      * 2-D: src [W, H, Cin] → dst [Cin*KH*KW, Wout*Hout] (row-major over (Hout, Wout)). */
     int (*im2col_1d)(Backend *be, Tensor *dst, const Tensor *src, int kw, int stride, int pad);
     int (*im2col_2d)(Backend *be, Tensor *dst, const Tensor *src, int kh, int kw, int stride, int pad);
+    /* ---- ops for convolutional speech models (VITS / HiFi-GAN, speech/tts/vits*; issue 13) ---------- */
+    /* Layout [C, L]: time outer, channels innermost (like [C, T]). Weights are repacked at load so every
+     * kernel tap is a contiguous row (the formulas say how they map to PyTorch's layouts).
+     * y: [Cout, Lout] = conv1d(x: [Cin, L]) + b, w: [Cin/groups, K, Cout] F32 (PyTorch [Cout, Cin/g, K]
+     * with its last two axes swapped), b: [Cout] F32 or NULL; zero padding p->pad on both ends;
+     * Lout = (L + 2·pad − dilation·(K − 1) − 1) / stride + 1. */
+    int (*conv1d)(Backend *be, Tensor *y, const Tensor *x, const Tensor *w, const Tensor *b,
+                  const Conv1dParams *p);
+    /* y: [Cout, Lout] = conv_transpose1d(x: [Cin, L]) + b, w: [Cin, Cout, K] F32 (PyTorch's [Cin, Cout, K]
+     * permuted to [K, Cout, Cin]: row (k, o) holds w[:, o, k]), b: [Cout] or NULL;
+     * Lout = (L − 1)·stride − 2·pad + K; y[j] = b + Σ over (i, k) with i·stride + k − pad = j of w_kᵀ x[i]. */
+    int (*conv_transpose1d)(Backend *be, Tensor *y, const Tensor *x, const Tensor *w, const Tensor *b,
+                            int stride, int pad);
+    /* Elementwise, same shapes, y may alias x: leaky ReLU (slope 0 = ReLU), tanh, exp. */
+    int (*leaky_relu)(Backend *be, Tensor *y, const Tensor *x, float slope);
+    int (*tanh)(Backend *be, Tensor *y, const Tensor *x);
+    int (*exp)(Backend *be, Tensor *y, const Tensor *x);
+    /* WaveNet gate: y: [C, T] = tanh(x[0:C]) · sigmoid(x[C:2C]) per row of x: [2C, T]. */
+    int (*gated_tanh)(Backend *be, Tensor *y, const Tensor *x);
+    /* Self-attention with relative positions (VITS text encoder, window W): for query i and key j,
+     * score = scale·q_i·(k_j + ek[j − i + W]) and out_i = Σ_j p_ij (v_j + ev[j − i + W]), where the
+     * ek/ev terms are present only for |j − i| <= W. q, k, v, out: [HD, NH, T] contiguous; ek, ev:
+     * [HD, 2W + 1] (shared by all heads). No mask: every key is attended. */
+    int (*attention_rel)(Backend *be, Tensor *out, const Tensor *q, const Tensor *k, const Tensor *v,
+                         const Tensor *ek, const Tensor *ev, int window, float scale);
+    /* ---- end ops for convolutional speech models ---------------------------------------------------- */
     void (*destroy)(Backend *be);
 } BackendOps;
 
@@ -94,6 +126,14 @@ int backend_cuda_new(int device, Backend **ret, char *err, size_t err_len);
 /* "cpu", "cuda", "cuda:N", "auto" (CUDA if usable, else CPU with an info line). */
 int backend_new_by_name(const char *spec, int n_threads, Backend **ret, char *err, size_t err_len);
 void backend_free(Backend *be); /* accepts NULL */
+
+/* ---- helpers for model code (issue 11) ------------------------------------------------------------------ */
+static inline int backend_is_host(const Backend *be) { return be->ops->host; }
+/* An uninitialised backend tensor [ne0, ne1, ne2] (n_dims dims) owned by the caller. */
+int backend_tensor_new(Backend *be, Tensor *t, DType dt, int n_dims, int64_t ne0, int64_t ne1, int64_t ne2);
+/* Frees t's backend memory if it has any and clears t->data (safe to call twice). */
+void backend_tensor_release(Backend *be, Tensor *t);
+/* ---- end helpers for model code ------------------------------------------------------------------------- */
 
 /* Thin wrappers so model code reads like the math. */
 #define backend_matmul(be, y, w, x) ((be)->ops->matmul((be), (y), (w), (x)))

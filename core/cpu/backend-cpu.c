@@ -116,12 +116,14 @@ static void cpu_destroy(Backend *be)
     cpu_matmul_free(cb->mm);
     threadpool_free(cb->tp);
     free(cb->attn_scratch);
+    free(cb->conv_scratch);
     free(cb);
     be->impl = NULL;
 }
 
 static const BackendOps cpu_ops = {
     .name = "cpu",
+    .host = 1,
     .tensor_alloc = cpu_tensor_alloc,
     .tensor_free = cpu_tensor_free,
     .tensor_set = cpu_tensor_set,
@@ -144,6 +146,13 @@ static const BackendOps cpu_ops = {
     .copy = cpu_op_copy,
     .im2col_1d = cpu_op_im2col_1d,
     .im2col_2d = cpu_op_im2col_2d,
+    .conv1d = cpu_op_conv1d,
+    .conv_transpose1d = cpu_op_conv_transpose1d,
+    .leaky_relu = cpu_op_leaky_relu,
+    .tanh = cpu_op_tanh,
+    .exp = cpu_op_exp,
+    .gated_tanh = cpu_op_gated_tanh,
+    .attention_rel = cpu_op_attention_rel,
     .destroy = cpu_destroy,
 };
 

@@ -18,6 +18,8 @@ typedef struct {
     float *attn_scratch;  /* owned, n_threads × attn_scratch_len floats; grow-only */
     size_t attn_scratch_len;
     int64_t parallel_min_cost; /* ops cheaper than this run on the calling thread only (tests set 0) */
+    float *conv_scratch;  /* owned, ops-conv.c: unfolded columns / scores; grow-only */
+    size_t conv_scratch_len;
 } CpuBackend;
 
 static inline CpuBackend *cpu_backend(Backend *be)
@@ -55,6 +57,19 @@ int cpu_op_im2col_2d(Backend *be, Tensor *dst, const Tensor *src, int kh, int kw
 /* ops-attn.c — attention. */
 int cpu_op_attention(Backend *be, Tensor *out, const Tensor *q, const Tensor *k, const Tensor *v,
                      const AttnParams *p);
+
+/* ops-conv.c — ops for convolutional speech models (conv1d, transposed conv1d, activations, WaveNet gate,
+ * relative-position attention). */
+int cpu_op_conv1d(Backend *be, Tensor *y, const Tensor *x, const Tensor *w, const Tensor *b,
+                  const Conv1dParams *p);
+int cpu_op_conv_transpose1d(Backend *be, Tensor *y, const Tensor *x, const Tensor *w, const Tensor *b, int stride,
+                            int pad);
+int cpu_op_leaky_relu(Backend *be, Tensor *y, const Tensor *x, float slope);
+int cpu_op_tanh(Backend *be, Tensor *y, const Tensor *x);
+int cpu_op_exp(Backend *be, Tensor *y, const Tensor *x);
+int cpu_op_gated_tanh(Backend *be, Tensor *y, const Tensor *x);
+int cpu_op_attention_rel(Backend *be, Tensor *out, const Tensor *q, const Tensor *k, const Tensor *v,
+                         const Tensor *ek, const Tensor *ev, int window, float scale);
 
 /* ops-vec.c — row helpers, AVX2/F16C when cpu_features() has them (chosen once in cpu_vec_init). */
 void cpu_vec_init(void);

@@ -403,5 +403,12 @@ const BackendOps cuda_backend_ops = {
     .copy = cuda_copy,
     .im2col_1d = cuda_im2col_1d,
     .im2col_2d = cuda_im2col_2d,
+    .conv1d = cuda_conv1d,
+    .conv_transpose1d = cuda_conv_transpose1d,
+    .leaky_relu = cuda_leaky_relu,
+    .tanh = cuda_tanh,
+    .exp = cuda_exp,
+    .gated_tanh = cuda_gated_tanh,
+    .attention_rel = cuda_attention_rel,
     .destroy = cuda_destroy,
 };

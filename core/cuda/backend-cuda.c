@@ -204,6 +204,7 @@ void cuda_destroy(Backend *be)
         cudaFree(cb->wq);
         cudaFree(cb->xh);
         cudaFree(cb->attn);
+        cudaFree(cb->conv);
         cudaFree(cb->args);
         for (int i = 0; i < CUDA_ARG_SLOTS; i++)
             if (cb->pin_ev[i])

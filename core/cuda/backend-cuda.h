@@ -40,6 +40,8 @@ typedef struct {
     uint8_t *up;
     size_t up_bytes;
     cudaEvent_t up_ev[2];
+    float *conv;               /* owned: conv unfold / transposed-conv columns (backend-cuda-conv.c) */
+    size_t conv_bytes;
 } CudaBackend;
 
 /* Log one line "cuda: <what>: <cudaGetErrorString>" and return -EIO; returns 0 for cudaSuccess. */
@@ -63,5 +65,16 @@ int cuda_synchronize(Backend *be);
 void cuda_destroy(Backend *be);
 
 extern const BackendOps cuda_backend_ops; /* backend-cuda-ops.c */
+
+/* Speech conv ops (backend-cuda-conv.c; semantics in core/backend.h). */
+int cuda_conv1d(Backend *be, Tensor *y, const Tensor *x, const Tensor *w, const Tensor *b, const Conv1dParams *p);
+int cuda_conv_transpose1d(Backend *be, Tensor *y, const Tensor *x, const Tensor *w, const Tensor *b, int stride,
+                          int pad);
+int cuda_leaky_relu(Backend *be, Tensor *y, const Tensor *x, float slope);
+int cuda_tanh(Backend *be, Tensor *y, const Tensor *x);
+int cuda_exp(Backend *be, Tensor *y, const Tensor *x);
+int cuda_gated_tanh(Backend *be, Tensor *y, const Tensor *x);
+int cuda_attention_rel(Backend *be, Tensor *out, const Tensor *q, const Tensor *k, const Tensor *v,
+                       const Tensor *ek, const Tensor *ev, int window, float scale);
 
 #endif

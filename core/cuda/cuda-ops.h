@@ -103,6 +103,28 @@ int cuk_copy(cudaStream_t s, const CukView *dst, const CukView *src);
 int cuk_im2col(cudaStream_t s, void *dst, int dst_f16, const float *src, int64_t W, int64_t H, int64_t Cin,
                int kh, int kw, int stride, int pad_w, int pad_h, int64_t Wout, int64_t Hout);
 
+/* ---- speech conv ops (conv.cu; issue 13). [C, L] layout, contiguous F32. ---------------------------- */
+/* col: [Cin·K, nt] = taps of output steps t0 … t0 + nt − 1 (zero outside [0, L)). */
+int cuk_conv_unfold(cudaStream_t s, float *col, const float *x, int64_t Cin, int64_t L, int64_t K, int64_t t0,
+                    int64_t nt, int stride, int pad, int dil);
+/* Direct grouped conv1d, w: [Cin/groups, K, Cout], b may be NULL. */
+int cuk_conv_grouped(cudaStream_t s, float *y, const float *x, const float *w, const float *b, int64_t Cin,
+                     int64_t L, int64_t Cout, int64_t K, int64_t Lout, int stride, int pad, int dil, int groups);
+/* y: [C, n] += b: [C] per row. */
+int cuk_bias_rows(cudaStream_t s, float *y, const float *b, int64_t C, int64_t n);
+/* Transposed-conv sum for output steps j0 … j0 + nj − 1 from z: [K·Cout, …] holding input steps from i0. */
+int cuk_col2im(cudaStream_t s, float *y, const float *z, const float *b, int64_t Cout, int64_t K, int64_t L,
+               int64_t i0, int64_t j0, int64_t nj, int stride, int pad);
+typedef enum { CUK_LRELU, CUK_TANH, CUK_EXP } CukAct;
+int cuk_act(cudaStream_t s, CukAct op, float *y, const float *x, int64_t n, float a);
+/* y: [C, T] = tanh(x[0:C]) · sigmoid(x[C:2C]), x: [2C, T]. */
+int cuk_gated_tanh(cudaStream_t s, float *y, const float *x, int64_t C, int64_t T);
+/* Relative-position attention (backend.h attention_rel); T <= CUK_ATTN_REL_MAX_T. */
+enum { CUK_ATTN_REL_MAX_T = 8192 };
+int cuk_attention_rel(cudaStream_t s, float *out, const float *q, const float *k, const float *v, const float *ek,
+                      const float *ev, int64_t HD, int64_t NH, int64_t T, int W, float scale);
+/* ---- end speech conv ops --------------------------------------------------------------------------- */
+
 #ifdef __cplusplus
 }
 #endif

@@ -556,6 +556,104 @@ static void test_im2col(void)
     free(xs);
 }
 
+/* ---- speech conv ops (issue 13): conv1d, transposed conv1d, activations, WaveNet gate, rel attention ---- */
+
+static void conv1d_case(int64_t Cin, int64_t Cout, int64_t L, int64_t K, Conv1dParams p, int bias)
+{
+    char what[96];
+    const int64_t Lout = (L + 2 * p.pad - p.dilation * (K - 1) - 1) / p.stride + 1;
+    float *xs = rand_vec(Cin * L, 1.0f), *ws = rand_vec(Cin / p.groups * K * Cout, 0.5f), *bs = rand_vec(Cout, 1.0f);
+    Pair x = pair_f32(2, (int64_t[]){Cin, L}, xs), w = pair_f32(3, (int64_t[]){Cin / p.groups, K, Cout}, ws);
+    Pair b = pair_f32(1, (int64_t[]){Cout}, bs), y = pair_f32(2, (int64_t[]){Cout, Lout}, NULL);
+    snprintf(what, sizeof(what), "conv1d %lldx%lld L%lld K%lld s%d p%d d%d g%d%s", (long long)Cin, (long long)Cout,
+             (long long)L, (long long)K, p.stride, p.pad, p.dilation, p.groups, bias ? " +b" : "");
+    if (BOTH(g_cpu->ops->conv1d(g_cpu, &y.c, &x.c, &w.c, bias ? &b.c : NULL, &p),
+             g_gpu->ops->conv1d(g_gpu, &y.g, &x.g, &w.g, bias ? &b.g : NULL, &p), what))
+        pair_compare(&y, what, 1e-9);
+    pair_free(&x);
+    pair_free(&w);
+    pair_free(&b);
+    pair_free(&y);
+    free(xs);
+    free(ws);
+    free(bs);
+}
+
+static void convt_case(int64_t Cin, int64_t Cout, int64_t L, int64_t K, int stride, int pad)
+{
+    char what[96];
+    const int64_t Lout = (L - 1) * stride - 2 * pad + K;
+    float *xs = rand_vec(Cin * L, 1.0f), *ws = rand_vec(Cin * Cout * K, 0.5f), *bs = rand_vec(Cout, 1.0f);
+    Pair x = pair_f32(2, (int64_t[]){Cin, L}, xs), w = pair_f32(3, (int64_t[]){Cin, Cout, K}, ws);
+    Pair b = pair_f32(1, (int64_t[]){Cout}, bs), y = pair_f32(2, (int64_t[]){Cout, Lout}, NULL);
+    snprintf(what, sizeof(what), "conv_transpose1d %lldx%lld L%lld K%lld s%d p%d", (long long)Cin, (long long)Cout,
+             (long long)L, (long long)K, stride, pad);
+    if (BOTH(g_cpu->ops->conv_transpose1d(g_cpu, &y.c, &x.c, &w.c, &b.c, stride, pad),
+             g_gpu->ops->conv_transpose1d(g_gpu, &y.g, &x.g, &w.g, &b.g, stride, pad), what))
+        pair_compare(&y, what, 1e-9);
+    pair_free(&x);
+    pair_free(&w);
+    pair_free(&b);
+    pair_free(&y);
+    free(xs);
+    free(ws);
+    free(bs);
+}
+
+static void test_speech_conv(void)
+{
+    conv1d_case(192, 384, 37, 5, (Conv1dParams){1, 2, 1, 1}, 1);   /* WaveNet in_layer */
+    conv1d_case(32, 32, 300, 7, (Conv1dParams){1, 36, 12, 1}, 1);  /* HiFi-GAN resblock, dilation 12 */
+    conv1d_case(192, 192, 23, 3, (Conv1dParams){1, 9, 9, 192}, 1); /* depthwise (DDSConv) */
+    conv1d_case(12, 8, 40, 3, (Conv1dParams){2, 1, 1, 4}, 0);      /* grouped, strided */
+    conv1d_case(192, 29, 17, 1, (Conv1dParams){1, 0, 1, 1}, 1);    /* 1×1 */
+    conv1d_case(7, 5, 9, 4, (Conv1dParams){3, 2, 2, 1}, 0);        /* odd everything */
+    convt_case(256, 128, 19, 16, 8, 4);
+    convt_case(64, 32, 33, 8, 4, 2);
+    convt_case(5, 3, 7, 5, 3, 0);
+
+    const int64_t C = 96, T = 41, n = C * T;
+    float *as = rand_vec(2 * n, 4.0f);
+    Pair a = pair_f32(2, (int64_t[]){2 * C, T}, as), y = pair_f32(2, (int64_t[]){2 * C, T}, NULL);
+    Pair h = pair_f32(2, (int64_t[]){C, T}, NULL);
+    if (BOTH(g_cpu->ops->leaky_relu(g_cpu, &y.c, &a.c, 0.1f), g_gpu->ops->leaky_relu(g_gpu, &y.g, &a.g, 0.1f),
+             "leaky_relu"))
+        pair_compare(&y, "leaky_relu 0.1", 0.0);
+    if (BOTH(g_cpu->ops->tanh(g_cpu, &y.c, &a.c), g_gpu->ops->tanh(g_gpu, &y.g, &a.g), "tanh"))
+        pair_compare(&y, "tanh", 1e-9);
+    if (BOTH(g_cpu->ops->exp(g_cpu, &y.c, &a.c), g_gpu->ops->exp(g_gpu, &y.g, &a.g), "exp"))
+        pair_compare(&y, "exp", 1e-9);
+    if (BOTH(g_cpu->ops->gated_tanh(g_cpu, &h.c, &a.c), g_gpu->ops->gated_tanh(g_gpu, &h.g, &a.g), "gated_tanh"))
+        pair_compare(&h, "gated_tanh", 1e-9);
+    CHECK_INT(g_gpu->ops->gated_tanh(g_gpu, &y.g, &a.g), -EINVAL); /* y must have half the channels */
+    pair_free(&a);
+    pair_free(&y);
+    pair_free(&h);
+    free(as);
+
+    const int64_t HD = 48, NH = 2, TT = 29, W = 4;
+    float *qs = rand_vec(HD * NH * TT, 1.0f), *ks = rand_vec(HD * NH * TT, 1.0f), *vs = rand_vec(HD * NH * TT, 1.0f);
+    float *eks = rand_vec(HD * (2 * W + 1), 1.0f), *evs = rand_vec(HD * (2 * W + 1), 1.0f);
+    Pair q = pair_f32(3, (int64_t[]){HD, NH, TT}, qs), k = pair_f32(3, (int64_t[]){HD, NH, TT}, ks);
+    Pair v = pair_f32(3, (int64_t[]){HD, NH, TT}, vs), o = pair_f32(3, (int64_t[]){HD, NH, TT}, NULL);
+    Pair ek = pair_f32(2, (int64_t[]){HD, 2 * W + 1}, eks), ev = pair_f32(2, (int64_t[]){HD, 2 * W + 1}, evs);
+    if (BOTH(g_cpu->ops->attention_rel(g_cpu, &o.c, &q.c, &k.c, &v.c, &ek.c, &ev.c, (int)W, 0.144f),
+             g_gpu->ops->attention_rel(g_gpu, &o.g, &q.g, &k.g, &v.g, &ek.g, &ev.g, (int)W, 0.144f), "attention_rel"))
+        pair_compare(&o, "attention_rel", 1e-9);
+    pair_free(&q);
+    pair_free(&k);
+    pair_free(&v);
+    pair_free(&o);
+    pair_free(&ek);
+    pair_free(&ev);
+    free(qs);
+    free(ks);
+    free(vs);
+    free(eks);
+    free(evs);
+}
+/* ---- end speech conv ops ------------------------------------------------------------------------------- */
+
 int main(void)
 {
     char err[256] = "";
@@ -588,6 +686,7 @@ int main(void)
     test_attention_prefill();
     test_copy();
     test_im2col();
+    test_speech_conv();
 
     backend_free(g_gpu);
     backend_free(g_cpu);

@@ -1,0 +1,436 @@
+/* cpu/ops-conv.c — the CPU backend's ops for convolutional speech models (VITS / HiFi-GAN): conv1d with
+ * stride, dilation, groups and zero padding; transposed conv1d; leaky ReLU, tanh, exp; the WaveNet gate;
+ * relative-position self-attention (core/backend.h documents each op).
+ *
+ * Layout [C, L]: a time step is one contiguous row of C channels. conv1d with groups = 1 is an unfold of
+ * the taps (row t of the columns = x[t·s − pad + k·d] for k = 0..K−1, each Cin floats) followed by the
+ * backend's F32 matmul against w: [Cin·K, Cout], in column chunks that keep the scratch bounded. Grouped
+ * (depthwise) convs are a direct loop. The transposed conv multiplies x by w: [Cin, K·Cout] (one column
+ * per input step) and then sums, per output step j, the taps k = (j + pad) mod s, + s, … in ascending k;
+ * output chunks recompute the few input steps they share, so y[j] does not depend on how the work was cut
+ * (streamed decoding gives the same bits as one call).
+ * Scratch: CpuBackend.conv_scratch, grow-only; nothing here logs.
+ * References: torch.nn.functional.conv1d / conv_transpose1d semantics (definitions in core/backend.h),
+ * tanh / exp from libm, sigmoid 1/(1+e^−x); attention as in VITS attentions.MultiHeadAttention with
+ * window_size and heads_share (Kim et al. 2021).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+
+enum {
+    CONV_SCRATCH_FLOATS = 1 << 20, /* unfolded columns per chunk (4 MiB) */
+};
+
+static int f32c(const Tensor *t)
+{
+    return t && t->data && t->dtype == DTYPE_F32 && tensor_is_contiguous(t);
+}
+
+static int64_t rows_of(const Tensor *t)
+{
+    return t->ne[1] * t->ne[2] * t->ne[3];
+}
+
+static int conv_scratch(CpuBackend *cb, size_t n)
+{
+    if (n <= cb->conv_scratch_len)
+        return 0;
+    float *p = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+    if (!p)
+        return -ENOMEM;
+    free(cb->conv_scratch);
+    cb->conv_scratch = p;
+    cb->conv_scratch_len = n;
+    return 0;
+}
+
+static int bias_ok(const Tensor *b, int64_t c)
+{
+    return !b || (f32c(b) && tensor_nelements(b) == c);
+}
+
+/* ---- conv1d ------------------------------------------------------------------------------------------ */
+
+typedef struct {
+    const float *x, *w, *b;
+    float *y, *col;
+    int64_t Cin, L, Cout, K, t0, nt;
+    int stride, pad, dil, groups;
+} ConvJob;
+
+/* col: [Cin·K, nt] for output steps t0 … t0 + nt − 1. */
+static void unfold_task(void *ctx, int ith, int nth)
+{
+    const ConvJob *j = ctx;
+    int64_t a, e;
+    cpu_split(j->nt, ith, nth, &a, &e);
+    for (int64_t t = a; t < e; t++) {
+        float *dst = j->col + (size_t)t * (size_t)(j->Cin * j->K);
+        const int64_t base = (j->t0 + t) * j->stride - j->pad;
+        for (int64_t k = 0; k < j->K; k++) {
+            const int64_t src = base + k * j->dil;
+            float *d = dst + k * j->Cin;
+            if (src < 0 || src >= j->L)
+                memset(d, 0, (size_t)j->Cin * sizeof(float));
+            else
+                memcpy(d, j->x + (size_t)src * (size_t)j->Cin, (size_t)j->Cin * sizeof(float));
+        }
+    }
+}
+
+static void bias_task(void *ctx, int ith, int nth)
+{
+    const ConvJob *j = ctx;
+    int64_t a, e;
+    cpu_split(j->nt, ith, nth, &a, &e);
+    for (int64_t t = a; t < e; t++) {
+        float *y = j->y + (size_t)(j->t0 + t) * (size_t)j->Cout;
+        for (int64_t o = 0; o < j->Cout; o++)
+            y[o] += j->b[o];
+    }
+}
+
+/* Grouped conv, direct: y[t][o] = b[o] + Σ_k Σ_c w[o][k][c] · x[t·s − pad + k·d][g·cpg + c]. */
+static void grouped_task(void *ctx, int ith, int nth)
+{
+    const ConvJob *j = ctx;
+    const int64_t cpg = j->Cin / j->groups, opg = j->Cout / j->groups;
+    int64_t a, e;
+    cpu_split(j->nt, ith, nth, &a, &e);
+    for (int64_t t = a; t < e; t++) {
+        float *y = j->y + (size_t)t * (size_t)j->Cout;
+        const int64_t base = t * j->stride - j->pad;
+        for (int64_t o = 0; o < j->Cout; o++) {
+            const int64_t g = o / opg;
+            const float *w = j->w + (size_t)o * (size_t)(j->K * cpg);
+            float acc = j->b ? j->b[o] : 0.0f;
+            for (int64_t k = 0; k < j->K; k++) {
+                const int64_t src = base + k * j->dil;
+                if (src < 0 || src >= j->L)
+                    continue;
+                const float *xs = j->x + (size_t)src * (size_t)j->Cin + (size_t)(g * cpg);
+                for (int64_t c = 0; c < cpg; c++)
+                    acc += w[k * cpg + c] * xs[c];
+            }
+            y[o] = acc;
+        }
+    }
+}
+
+int cpu_op_conv1d(Backend *be, Tensor *y, const Tensor *x, const Tensor *w, const Tensor *b,
+                  const Conv1dParams *p)
+{
+    CpuBackend *cb = cpu_backend(be);
+    int r;
+
+    if (!p || !f32c(y) || !f32c(x) || !f32c(w) || !bias_ok(b, y ? y->ne[0] : 0))
+        return -EINVAL;
+    const int64_t Cin = x->ne[0], L = rows_of(x), Cout = y->ne[0];
+    const int64_t K = w->ne[1];
+    if (p->stride < 1 || p->dilation < 1 || p->groups < 1 || p->pad < 0 || K < 1)
+        return -EINVAL;
+    if (Cin % p->groups || Cout % p->groups || w->ne[0] != Cin / p->groups || w->ne[2] != Cout || w->ne[3] != 1)
+        return -EINVAL;
+    const int64_t span = (int64_t)p->dilation * (K - 1) + 1;
+    if (L + 2 * (int64_t)p->pad < span || rows_of(y) != (L + 2 * (int64_t)p->pad - span) / p->stride + 1)
+        return -EINVAL;
+    const int64_t Lout = rows_of(y);
+    ConvJob j = {.x = x->data, .w = w->data, .b = b ? b->data : NULL, .y = y->data, .Cin = Cin, .L = L,
+                 .Cout = Cout, .K = K, .stride = p->stride, .pad = p->pad, .dil = p->dilation,
+                 .groups = p->groups, .nt = Lout};
+
+    if (p->groups > 1) {
+        cpu_parallel(cb, Lout * Cout * K * (Cin / p->groups), grouped_task, &j);
+        return 0;
+    }
+    Tensor wm;
+    int64_t wne[2] = {Cin * K, Cout};
+    if ((r = tensor_init(&wm, DTYPE_F32, 2, wne, w->data)) < 0)
+        return r;
+    if (K == 1 && p->stride == 1 && p->pad == 0) {
+        Tensor xm, ym;
+        int64_t xne[2] = {Cin, L}, yne[2] = {Cout, Lout};
+        tensor_init(&xm, DTYPE_F32, 2, xne, x->data);
+        tensor_init(&ym, DTYPE_F32, 2, yne, y->data);
+        if ((r = cpu_matmul(cb->mm, &ym, &wm, &xm)) < 0)
+            return r;
+        j.t0 = 0;
+        if (b)
+            cpu_parallel(cb, Lout * Cout, bias_task, &j);
+        return 0;
+    }
+    int64_t chunk = CONV_SCRATCH_FLOATS / (Cin * K);
+    if (chunk < 1)
+        chunk = 1;
+    if (chunk > Lout)
+        chunk = Lout;
+    if ((r = conv_scratch(cb, (size_t)(chunk * Cin * K))) < 0)
+        return r;
+    j.col = cb->conv_scratch;
+    for (int64_t t0 = 0; t0 < Lout; t0 += chunk) {
+        Tensor cm, ym;
+        j.t0 = t0;
+        j.nt = Lout - t0 < chunk ? Lout - t0 : chunk;
+        cpu_parallel(cb, j.nt * Cin * K, unfold_task, &j);
+        int64_t cne[2] = {Cin * K, j.nt}, yne[2] = {Cout, j.nt};
+        tensor_init(&cm, DTYPE_F32, 2, cne, j.col);
+        tensor_init(&ym, DTYPE_F32, 2, yne, (float *)y->data + (size_t)(t0 * Cout));
+        if ((r = cpu_matmul(cb->mm, &ym, &wm, &cm)) < 0)
+            return r;
+        if (b)
+            cpu_parallel(cb, j.nt * Cout, bias_task, &j);
+    }
+    return 0;
+}
+
+/* ---- transposed conv1d ------------------------------------------------------------------------------- */
+
+typedef struct {
+    const float *z, *b; /* z: [K·Cout, ni] for input steps i0 …; b may be NULL */
+    float *y;           /* output steps j0 … j0 + nj − 1 */
+    int64_t Cout, K, L, i0, j0, nj;
+    int stride, pad;
+} ColJob;
+
+static void col2im_task(void *ctx, int ith, int nth)
+{
+    const ColJob *c = ctx;
+    int64_t a, e;
+    cpu_split(c->nj, ith, nth, &a, &e);
+    for (int64_t jj = a; jj < e; jj++) {
+        const int64_t j = c->j0 + jj;
+        float *y = c->y + (size_t)j * (size_t)c->Cout;
+        if (c->b)
+            memcpy(y, c->b, (size_t)c->Cout * sizeof(float));
+        else
+            memset(y, 0, (size_t)c->Cout * sizeof(float));
+        for (int64_t k = (j + c->pad) % c->stride; k < c->K; k += c->stride) {
+            const int64_t i = (j + c->pad - k) / c->stride;
+            if (i < 0)
+                break;
+            if (i >= c->L)
+                continue;
+            const float *z = c->z + (size_t)(i - c->i0) * (size_t)(c->K * c->Cout) + (size_t)(k * c->Cout);
+            for (int64_t o = 0; o < c->Cout; o++)
+                y[o] += z[o];
+        }
+    }
+}
+
+int cpu_op_conv_transpose1d(Backend *be, Tensor *y, const Tensor *x, const Tensor *w, const Tensor *b, int stride,
+                            int pad)
+{
+    CpuBackend *cb = cpu_backend(be);
+    int r;
+
+    if (!f32c(y) || !f32c(x) || !f32c(w) || stride < 1 || pad < 0)
+        return -EINVAL;
+    const int64_t Cin = x->ne[0], L = rows_of(x), Cout = y->ne[0], K = w->ne[2];
+    if (w->ne[0] != Cin || w->ne[1] != Cout || w->ne[3] != 1 || K < 1 || !bias_ok(b, Cout) || L < 1)
+        return -EINVAL;
+    const int64_t Lout = (L - 1) * stride - 2 * (int64_t)pad + K;
+    if (Lout < 1 || rows_of(y) != Lout)
+        return -EINVAL;
+    Tensor wm;
+    int64_t wne[2] = {Cin, K * Cout};
+    if ((r = tensor_init(&wm, DTYPE_F32, 2, wne, w->data)) < 0)
+        return r;
+    /* output chunk of nj steps needs inputs [(j0 + pad − K + 1) / s, (j0 + nj − 1 + pad) / s] */
+    int64_t ni_max = CONV_SCRATCH_FLOATS / (K * Cout);
+    if (ni_max < K / stride + 4)
+        ni_max = K / stride + 4;
+    const int64_t nj = (ni_max - K / stride - 3) * stride; /* needs at most ni_max input steps */
+    if ((r = conv_scratch(cb, (size_t)(ni_max * K * Cout))) < 0)
+        return r;
+    ColJob c = {.z = cb->conv_scratch, .b = b ? b->data : NULL, .y = y->data, .Cout = Cout, .K = K, .L = L,
+                .stride = stride, .pad = pad};
+    for (int64_t j0 = 0; j0 < Lout; j0 += nj) {
+        const int64_t n = Lout - j0 < nj ? Lout - j0 : nj;
+        int64_t lo = j0 + pad - K + 1, hi = (j0 + n - 1 + pad) / stride;
+        lo = lo <= 0 ? 0 : (lo + stride - 1) / stride;
+        if (hi > L - 1)
+            hi = L - 1;
+        c.i0 = lo;
+        c.j0 = j0;
+        c.nj = n;
+        if (hi >= lo) {
+            Tensor xm, zm;
+            int64_t xne[2] = {Cin, hi - lo + 1}, zne[2] = {K * Cout, hi - lo + 1};
+            tensor_init(&xm, DTYPE_F32, 2, xne, (float *)x->data + (size_t)(lo * Cin));
+            tensor_init(&zm, DTYPE_F32, 2, zne, cb->conv_scratch);
+            if ((r = cpu_matmul(cb->mm, &zm, &wm, &xm)) < 0)
+                return r;
+        }
+        cpu_parallel(cb, n * Cout * (K / stride + 1), col2im_task, &c);
+    }
+    return 0;
+}
+
+/* ---- elementwise --------------------------------------------------------------------------------------- */
+
+typedef struct {
+    float *y;
+    const float *x;
+    int64_t n, C;
+    float a;
+    int op;
+} EwJob;
+
+enum { EW_LRELU, EW_TANH, EW_EXP };
+
+static void ew_task(void *ctx, int ith, int nth)
+{
+    const EwJob *j = ctx;
+    int64_t a, e;
+    cpu_split(j->n, ith, nth, &a, &e);
+    switch (j->op) {
+    case EW_LRELU:
+        for (int64_t i = a; i < e; i++)
+            j->y[i] = j->x[i] >= 0.0f ? j->x[i] : j->x[i] * j->a;
+        break;
+    case EW_TANH:
+        for (int64_t i = a; i < e; i++)
+            j->y[i] = tanhf(j->x[i]);
+        break;
+    default:
+        for (int64_t i = a; i < e; i++)
+            j->y[i] = expf(j->x[i]);
+        break;
+    }
+}
+
+static int ew(Backend *be, Tensor *y, const Tensor *x, int op, float a)
+{
+    if (!f32c(y) || !f32c(x))
+        return -EINVAL;
+    for (int d = 0; d < TENSOR_MAX_DIMS; d++)
+        if (x->ne[d] != y->ne[d])
+            return -EINVAL;
+    EwJob j = {.y = y->data, .x = x->data, .n = tensor_nelements(x), .a = a, .op = op};
+    cpu_parallel(cpu_backend(be), j.n * (op == EW_LRELU ? 1 : 8), ew_task, &j);
+    return 0;
+}
+
+int cpu_op_leaky_relu(Backend *be, Tensor *y, const Tensor *x, float slope)
+{
+    return ew(be, y, x, EW_LRELU, slope);
+}
+
+int cpu_op_tanh(Backend *be, Tensor *y, const Tensor *x)
+{
+    return ew(be, y, x, EW_TANH, 0.0f);
+}
+
+int cpu_op_exp(Backend *be, Tensor *y, const Tensor *x)
+{
+    return ew(be, y, x, EW_EXP, 0.0f);
+}
+
+static void gate_task(void *ctx, int ith, int nth)
+{
+    const EwJob *j = ctx;
+    int64_t a, e;
+    cpu_split(j->n, ith, nth, &a, &e);
+    for (int64_t t = a; t < e; t++) {
+        const float *x = j->x + (size_t)t * (size_t)(2 * j->C);
+        float *y = j->y + (size_t)t * (size_t)j->C;
+        for (int64_t c = 0; c < j->C; c++)
+            y[c] = tanhf(x[c]) * (1.0f / (1.0f + expf(-x[j->C + c])));
+    }
+}
+
+int cpu_op_gated_tanh(Backend *be, Tensor *y, const Tensor *x)
+{
+    if (!f32c(y) || !f32c(x) || x->ne[0] != 2 * y->ne[0] || rows_of(x) != rows_of(y) || y->data == x->data)
+        return -EINVAL;
+    EwJob j = {.y = y->data, .x = x->data, .n = rows_of(y), .C = y->ne[0]};
+    cpu_parallel(cpu_backend(be), j.n * j.C * 16, gate_task, &j);
+    return 0;
+}
+
+/* ---- relative-position attention ----------------------------------------------------------------------- */
+
+typedef struct {
+    const float *q, *k, *v, *ek, *ev;
+    float *out, *scratch; /* scratch: T floats per thread */
+    int64_t HD, NH, T;
+    int W;
+    float scale;
+} RelJob;
+
+static float dotf(const float *a, const float *b, int64_t n)
+{
+    float s = 0.0f;
+    for (int64_t i = 0; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+static void rel_task(void *ctx, int ith, int nth)
+{
+    const RelJob *j = ctx;
+    float *p = j->scratch + (size_t)ith * (size_t)j->T;
+    int64_t a, e;
+    cpu_split(j->NH * j->T, ith, nth, &a, &e);
+    for (int64_t hi = a; hi < e; hi++) {
+        const int64_t h = hi / j->T, i = hi % j->T;
+        const size_t row = (size_t)j->HD * (size_t)j->NH;
+        const float *q = j->q + (size_t)i * row + (size_t)(h * j->HD);
+        float mx = -INFINITY, sum = 0.0f;
+        for (int64_t t = 0; t < j->T; t++) {
+            float s = dotf(q, j->k + (size_t)t * row + (size_t)(h * j->HD), j->HD);
+            const int64_t rel = t - i;
+            if (rel >= -j->W && rel <= j->W)
+                s += dotf(q, j->ek + (size_t)(rel + j->W) * (size_t)j->HD, j->HD);
+            p[t] = s * j->scale;
+            mx = p[t] > mx ? p[t] : mx;
+        }
+        for (int64_t t = 0; t < j->T; t++) {
+            p[t] = expf(p[t] - mx);
+            sum += p[t];
+        }
+        float *o = j->out + (size_t)i * row + (size_t)(h * j->HD);
+        memset(o, 0, (size_t)j->HD * sizeof(float));
+        const float inv = 1.0f / sum;
+        for (int64_t t = 0; t < j->T; t++) {
+            const float pt = p[t] * inv;
+            const float *v = j->v + (size_t)t * row + (size_t)(h * j->HD);
+            for (int64_t d = 0; d < j->HD; d++)
+                o[d] += pt * v[d];
+            const int64_t rel = t - i;
+            if (rel >= -j->W && rel <= j->W) {
+                const float *ev = j->ev + (size_t)(rel + j->W) * (size_t)j->HD;
+                for (int64_t d = 0; d < j->HD; d++)
+                    o[d] += pt * ev[d];
+            }
+        }
+    }
+}
+
+int cpu_op_attention_rel(Backend *be, Tensor *out, const Tensor *q, const Tensor *k, const Tensor *v,
+                         const Tensor *ek, const Tensor *ev, int window, float scale)
+{
+    CpuBackend *cb = cpu_backend(be);
+    int r;
+    if (!f32c(out) || !f32c(q) || !f32c(k) || !f32c(v) || !f32c(ek) || !f32c(ev) || window < 0)
+        return -EINVAL;
+    const int64_t HD = q->ne[0], NH = q->ne[1], T = q->ne[2];
+    for (int d = 0; d < TENSOR_MAX_DIMS; d++)
+        if (k->ne[d] != q->ne[d] || v->ne[d] != q->ne[d] || out->ne[d] != q->ne[d])
+            return -EINVAL;
+    if (q->ne[3] != 1 || T < 1 || ek->ne[0] != HD || ek->ne[1] != 2 * (int64_t)window + 1 ||
+        tensor_nelements(ek) != HD * (2 * (int64_t)window + 1) || ev->ne[0] != HD || ev->ne[1] != ek->ne[1] ||
+        tensor_nelements(ev) != tensor_nelements(ek) || out->data == q->data || out->data == k->data ||
+        out->data == v->data)
+        return -EINVAL;
+    if ((r = conv_scratch(cb, (size_t)T * (size_t)cb->n_threads)) < 0)
+        return r;
+    RelJob j = {.q = q->data, .k = k->data, .v = v->data, .ek = ek->data, .ev = ev->data, .out = out->data,
+                .scratch = cb->conv_scratch, .HD = HD, .NH = NH, .T = T, .W = window, .scale = scale};
+    cpu_parallel(cb, NH * T * T * HD * 2, rel_task, &j);
+    return 0;
+}
