@@ -1,4 +1,5 @@
-/* backend.c — picking a backend by name ("cpu", "cuda", "cuda:N", "auto") and freeing one.
+/* backend.c — picking a backend by name ("cpu", "cuda", "cuda:N", "auto"), freeing one, and the tensor
+ * helpers model code shares (backend_tensor_new/release).
  *
  * Ownership convention for every backend: the constructor callocs the Backend struct; ops->destroy
  * releases what be->impl owns (device memory, streams, pools) but not the struct; backend_free() calls
@@ -74,4 +75,19 @@ void backend_free(Backend *be)
     if (be->ops && be->ops->destroy)
         be->ops->destroy(be);
     free(be);
+}
+
+int backend_tensor_new(Backend *be, Tensor *t, DType dt, int n_dims, int64_t ne0, int64_t ne1, int64_t ne2)
+{
+    int64_t ne[3] = {ne0, ne1, ne2};
+    int r = tensor_init(t, dt, n_dims, ne, NULL);
+
+    return r < 0 ? r : be->ops->tensor_alloc(be, t);
+}
+
+void backend_tensor_release(Backend *be, Tensor *t)
+{
+    if (t->data)
+        be->ops->tensor_free(be, t);
+    t->data = NULL;
 }

@@ -1,6 +1,8 @@
 /* tensor.c — Tensor views and half-precision conversion. Quantized block math lives in quant.c. */
 #include "tensor.h"
 
+#include "quant.h"
+
 #include <errno.h>
 #include <string.h>
 
@@ -110,7 +112,41 @@ Tensor tensor_rows(const Tensor *t, int64_t r0, int64_t n)
     v.data = (char *)t->data + (size_t)r0 * t->nb[d];
     if (v.n_dims < 2)
         v.n_dims = 2;
+    for (int k = d + 1; k < TENSOR_MAX_DIMS; k++)
+        v.nb[k] = v.nb[k - 1] * (size_t)v.ne[k - 1];
     return v;
+}
+
+Tensor tensor_view(const Tensor *t, size_t off, int64_t ne0, int64_t ne1, int64_t ne2)
+{
+    Tensor v;
+    int64_t ne[3] = {ne0, ne1, ne2};
+    const DTypeInfo *info = dtype_info(t->dtype);
+
+    tensor_init(&v, t->dtype, ne2 > 1 ? 3 : 2, ne, (char *)t->data + off * (size_t)(info ? info->type_size : 0));
+    v.mem = t->mem;
+    return v;
+}
+
+Tensor tensor_view_strided(const Tensor *t, size_t off, int64_t ne0, int64_t ne1, size_t row)
+{
+    Tensor v = tensor_view(t, off, ne0, ne1, 1);
+
+    v.nb[1] = row * v.nb[0];
+    v.nb[2] = v.nb[3] = v.nb[1] * (size_t)ne1;
+    return v;
+}
+
+int tensor_to_f32(const Tensor *t, float *dst)
+{
+    const DTypeInfo *info = dtype_info(t->dtype);
+    int64_t rows = t->ne[1] * t->ne[2] * t->ne[3];
+
+    if (!info || !info->supported)
+        return -ENOTSUP;
+    for (int64_t r = 0; r < rows; r++)
+        quant_dequant_row(t->dtype, (const char *)t->data + (size_t)r * t->nb[1], dst + r * t->ne[0], t->ne[0]);
+    return 0;
 }
 
 float fp16_to_f32(uint16_t h)

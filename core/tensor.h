@@ -74,8 +74,17 @@ int tensor_init(Tensor *t, DType dt, int n_dims, const int64_t *ne, void *data);
 int64_t tensor_nelements(const Tensor *t);
 size_t tensor_nbytes(const Tensor *t);      /* bytes spanned by a contiguous tensor */
 int tensor_is_contiguous(const Tensor *t);
-/* View of rows [r0, r0+n) along the outermost used dim (dims above 1 collapse). */
+/* Views share t's memory and mem kind; none checks bounds (callers slice buffers they sized).
+ * Rows [r0, r0+n) along the outermost used dim (at least dim 1); the strides above it are recomputed so a
+ * view of the first n rows of a larger contiguous buffer is itself contiguous. */
 Tensor tensor_rows(const Tensor *t, int64_t r0, int64_t n);
+/* Contiguous [ne0, ne1, ne2] view (2-D when ne2 <= 1) starting `off` elements into t (plain dtypes). */
+Tensor tensor_view(const Tensor *t, size_t off, int64_t ne0, int64_t ne1, int64_t ne2);
+/* [ne0, ne1] view starting `off` elements into t whose rows are `row` elements apart (plain dtypes). */
+Tensor tensor_view_strided(const Tensor *t, size_t off, int64_t ne0, int64_t ne1, size_t row);
+/* F32 copy of a contiguous host tensor (F32, F16, BF16 or a supported quantized type): the one conversion
+ * loop for weights. -ENOTSUP for other dtypes (integers). */
+int tensor_to_f32(const Tensor *t, float *dst);
 
 /* Half-precision helpers (IEEE binary16 and bfloat16), exact round-to-nearest-even. */
 float fp16_to_f32(uint16_t h);
