@@ -193,6 +193,18 @@ static int file_open(AudioDevice *d, char *err, size_t err_len)
     return 0;
 }
 
+static void file_stop(AudioDevice *d)
+{
+    FileDev *f = d->priv;
+
+    atomic_store(&f->quit, 1);
+    if (f->cap_started)
+        pthread_join(f->cap_th, NULL);
+    if (f->play_started)
+        pthread_join(f->play_th, NULL);
+    f->cap_started = f->play_started = 0;
+}
+
 static int file_start(AudioDevice *d)
 {
     FileDev *f = d->priv;
@@ -204,23 +216,15 @@ static int file_start(AudioDevice *d)
         f->cap_started = 1;
     }
     if (d->cfg.playback && f->play_fd >= 0) {
-        if (pthread_create(&f->play_th, NULL, playback_main, d) != 0)
+        if (pthread_create(&f->play_th, NULL, playback_main, d) != 0) {
+            /* audio_device_start() failed, so stop() will not run: join the capture thread here, or it
+             * would outlive close() and use the freed device */
+            file_stop(d);
             return -EAGAIN;
+        }
         f->play_started = 1;
     }
     return 0;
-}
-
-static void file_stop(AudioDevice *d)
-{
-    FileDev *f = d->priv;
-
-    atomic_store(&f->quit, 1);
-    if (f->cap_started)
-        pthread_join(f->cap_th, NULL);
-    if (f->play_started)
-        pthread_join(f->play_th, NULL);
-    f->cap_started = f->play_started = 0;
 }
 
 static void file_close(AudioDevice *d)

@@ -3,7 +3,9 @@
  * rate) on the default or the first device whose name contains cfg.name. The callbacks only copy
  * between PortAudio's buffers and the SPSC rings (playback underruns are filled with silence) and beat
  * the heartbeat; they never lock, allocate or log. A device that disappears stops calling back (or
- * finishes the stream), the heartbeat goes stale and the watchdog in audio-device.c reports loss.
+ * finishes the stream), the heartbeat goes stale and the watchdog in audio-device.c reports loss (through
+ * audio_device_mark_lost, so the loss contract of audio-device.h holds here as for the file twin). The
+ * watchdog is joined before the streams are aborted, and the callbacks never mark a loss themselves.
  * We never use blocking Pa_ReadStream/Pa_WriteStream, and stop with Pa_AbortStream (Pa_StopStream waits
  * for buffers a dead device will never play).
  * What it is not: tested against real hardware in CI (no sound card there); the file backend carries the
@@ -111,6 +113,14 @@ static int pa_open_dev(AudioDevice *d, char *err, size_t err_len)
     return 0;
 }
 
+static void pa_stop(AudioDevice *d)
+{
+    PaDev *p = d->priv;
+
+    if (p->in) Pa_AbortStream(p->in);
+    if (p->out) Pa_AbortStream(p->out);
+}
+
 static int pa_start(AudioDevice *d)
 {
     PaDev *p = d->priv;
@@ -120,17 +130,10 @@ static int pa_start(AudioDevice *d)
     if (e == paNoError && p->out) e = Pa_StartStream(p->out);
     if (e != paNoError) {
         log_error("audio: cannot start stream: %s", Pa_GetErrorText(e));
+        pa_stop(d); /* audio_device_start() failed, so stop() will not run: no callback may outlive it */
         return -ENODEV;
     }
     return 0;
-}
-
-static void pa_stop(AudioDevice *d)
-{
-    PaDev *p = d->priv;
-
-    if (p->in) Pa_AbortStream(p->in);
-    if (p->out) Pa_AbortStream(p->out);
 }
 
 static void pa_destroy(AudioDevice *d)

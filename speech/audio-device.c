@@ -36,12 +36,15 @@ void audio_device_mark_lost(AudioDevice *d, int code, const char *why)
 {
     int expected = 0;
 
-    if (!atomic_compare_exchange_strong(&d->lost, &expected, code))
+    if (!atomic_compare_exchange_strong(&d->lost_claim, &expected, code))
         return;
     snprintf(d->lost_why, sizeof(d->lost_why), "%s", why);
     log_warn("audio device %s lost: %s", d->name[0] ? d->name : "(default)", why);
     if (d->cfg.on_event)
         d->cfg.on_event(d->cfg.user, code, d->lost_why);
+    /* Publish last (seq_cst store, so release): whoever reads lost != 0 sees lost_why and a finished
+     * on_event — the contract in audio-device.h. */
+    atomic_store(&d->lost, code);
 }
 
 static void *watchdog_main(void *arg)
@@ -60,7 +63,7 @@ static void *watchdog_main(void *arg)
         pthread_cond_timedwait(&d->cv, &d->mu, &until);
         if (d->watchdog_quit)
             break;
-        if (atomic_load(&d->running) && !atomic_load(&d->lost)) {
+        if (atomic_load(&d->running) && !atomic_load(&d->lost_claim)) {
             int64_t now = audio_device_now_ns(), limit = (int64_t)d->cfg.loss_timeout_ms * 1000000;
             char why[96];
             if (d->cfg.capture && now - atomic_load(&d->hb_cap_ns) > limit) {
@@ -234,7 +237,8 @@ int audio_device_reopen(AudioDevice *d, char *err, size_t err_len)
     ringbuf_clear(&d->cap);
     d->play.tail = atomic_load(&d->play.head); /* no reader runs now: drop queued playback */
     d->ops->close(d);
-    atomic_store(&d->lost, 0);
+    atomic_store(&d->lost, 0); /* every thread that could mark a loss has been joined */
+    atomic_store(&d->lost_claim, 0);
     d->lost_why[0] = 0;
     if ((r = d->ops->open(d, err, err_len)) < 0)
         return r;

@@ -6,8 +6,17 @@
  * move samples through lock-free SPSC rings (ringbuf.h); the real-time side never blocks or allocates.
  * Device loss: every backend beats a heartbeat from its callback/IO thread; a watchdog thread declares the
  * device lost when a running direction misses it for loss_timeout_ms (default 1000 ms, so loss is
- * reported within 2 s), and backends report hard failures (EOF, EPIPE, stream finished) at once. Loss is
- * reported once through on_event and from then on by read/write/status as -ENODEV; reopen() starts over.
+ * reported within 2 s; bench/bench-audio-device measures it), and the file backend reports hard failures
+ * (EOF, EPIPE) at once; a PortAudio stream that dies stops calling back and is caught by the watchdog.
+ * Loss contract (the voice loop relies on it):
+ *   - on_event(-ENODEV) runs exactly once per loss, from the watchdog or a backend IO thread;
+ *   - it has returned before any call can observe the loss: once audio_device_status(),
+ *     audio_device_read(), audio_device_write(), audio_device_drain() or audio_device_start() returns
+ *     -ENODEV, or audio_device_lost_reason() is non-empty, the callback has run — no need to wait for it;
+ *   - while it runs, those calls still behave as before the loss (status 0, reason "");
+ *   - audio_device_stop(), audio_device_reopen() and audio_device_close() wait for a running callback to
+ *     return, and none runs after they return (until start/reopen starts streaming again).
+ * reopen() clears the loss and starts over.
  * What it is not: a mixer or resampler; blocking calls wait in 5 ms sleeps, never spin.
  */
 #ifndef MYNA_AUDIO_DEVICE_H
@@ -18,8 +27,9 @@
 
 typedef struct AudioDevice AudioDevice;
 
-/* event: -ENODEV (lost: why says how). Called from the watchdog or backend thread, never from the
- * real-time callback; keep it short and do not close the device from it. */
+/* event: -ENODEV (lost: why says how; valid during the call). Called from the watchdog or backend thread,
+ * never from the real-time callback, and before the loss is visible to the other calls (contract above);
+ * keep it short (it delays that visibility) and do not stop, reopen or close the device from it. */
 typedef void (*AudioDeviceEventFn)(void *user, int event, const char *why);
 
 typedef struct {

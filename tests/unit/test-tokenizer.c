@@ -2,8 +2,8 @@
  *
  * Modes (argv[1]):
  *   smollm2  SmolLM2-135M-Instruct GGUF vocabulary: ids of every corpus line identical to the reference,
- *            with and without special-token parsing; decode(encode(x)) == x; timing. Exit 77 when the model
- *            is not installed (scripts/fetch-models).
+ *            with and without special-token parsing; decode(encode(x)) == x. Exit 77 when the model
+ *            is not installed (scripts/fetch-models). Speed is measured by bench/bench-tokenizer, not here.
  *   fixtures Llama-3 pre-tokenizer splits, SentencePiece-style and byte-level tokenizer.json vocabularies
  *            (ids + round trip), the streaming detokenizer, hostile tokenizer.json and GGUF metadata, a
  *            long word. Exact equality everywhere (tolerance: none).
@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "gguf.h"
 #include "paths.h"
@@ -80,18 +79,11 @@ static const char *fixture(const char *name)
     return test_fixture_path(g_path, sizeof(g_path), "tokenizer", name);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 #define MAX_IDS 8192
 
 /* Compare ids of every corpus line with an .ids fixture; round-trip decode (2: lines without control
- * tokens only); return encode seconds. */
-static double check_ids(const Tokenizer *t, const Lines *corpus, const char *ids_name, int allow_special,
+ * tokens only). */
+static void check_ids(const Tokenizer *t, const Lines *corpus, const char *ids_name, int allow_special,
                         int round_trip)
 {
     Lines ref;
@@ -101,11 +93,8 @@ static double check_ids(const Tokenizer *t, const Lines *corpus, const char *ids
     static int64_t want[MAX_IDS];
     static char text[1 << 16];
     int bad = 0, bad_rt = 0;
-    double secs = 0;
     for (int i = 0; i < corpus->n && i < ref.n; i++) {
-        double t0 = now_s();
         int n = tokenizer_encode(t, corpus->line[i], corpus->len[i], 0, allow_special, ids, MAX_IDS);
-        secs += now_s() - t0;
         int nw = parse_ints(ref.line[i], want, MAX_IDS);
         int same = n == nw && n <= MAX_IDS;
         for (int k = 0; same && k < n; k++)
@@ -132,7 +121,6 @@ static double check_ids(const Tokenizer *t, const Lines *corpus, const char *ids
     if (round_trip)
         CHECK_INT(bad_rt, 0);
     lines_free(&ref);
-    return secs;
 }
 
 static int test_smollm2(const Lines *corpus)
@@ -145,9 +133,7 @@ static int test_smollm2(const Lines *corpus)
         return 77;
     }
     Tokenizer *t = NULL;
-    double t0 = now_s();
     int r = tokenizer_load_gguf(f, &t, err, sizeof(err));
-    double load_s = now_s() - t0;
     CHECK_INT(r, 0);
     if (r < 0) {
         fprintf(stderr, "load: %s\n", err);
@@ -165,11 +151,8 @@ static int test_smollm2(const Lines *corpus)
     CHECK_INT(tokenizer_token_type(t, 1), TOKEN_TYPE_CONTROL);
     CHECK(strcmp(tokenizer_piece(t, 1), "<|im_start|>") == 0);
 
-    double s1 = check_ids(t, corpus, "smollm2.ids", 0, 1);
-    double s2 = check_ids(t, corpus, "smollm2-special.ids", 1, 0);
-    fprintf(stderr, "SmolLM2: load %.1f ms; %d lines encoded in %.1f ms (plain) and %.1f ms (special)\n",
-            load_s * 1e3, corpus->n, s1 * 1e3, s2 * 1e3);
-    CHECK(s1 < 1.0);
+    check_ids(t, corpus, "smollm2.ids", 0, 1);
+    check_ids(t, corpus, "smollm2-special.ids", 1, 0);
 
     /* BOS and the capacity contract */
     int32_t ids[4];
@@ -450,14 +433,12 @@ static int test_fixtures(const Lines *corpus)
     Tokenizer *spm = load_fixture_json("spm-tiny.json");
     if (spm) {
         CHECK_INT(tokenizer_kind(spm), TOKENIZER_KIND_SPM);
-        double s = check_ids(spm, corpus, "spm-tiny.ids", 1, 2);
-        fprintf(stderr, "spm-tiny: %d lines in %.1f ms\n", corpus->n, s * 1e3);
+        check_ids(spm, corpus, "spm-tiny.ids", 1, 2);
     }
     Tokenizer *bpe = load_fixture_json("bpe-tiny.json");
     if (bpe) {
         CHECK_INT(tokenizer_kind(bpe), TOKENIZER_KIND_BPE);
-        double s = check_ids(bpe, corpus, "bpe-tiny.ids", 1, 1);
-        fprintf(stderr, "bpe-tiny: %d lines in %.1f ms\n", corpus->n, s * 1e3);
+        check_ids(bpe, corpus, "bpe-tiny.ids", 1, 1);
         test_stream(bpe);
         /* streaming over whole corpus lines (plain text, no specials) */
         static int32_t ids[MAX_IDS];
@@ -466,20 +447,17 @@ static int test_fixtures(const Lines *corpus)
             if (n > 0 && n <= MAX_IDS)
                 check_stream(bpe, ids, n, corpus->line[i], corpus->len[i]);
         }
-        /* a 10k-character word and 100k random-ish bytes must stay fast (heap-based merges) */
+        /* a 10k-character word and 100k random-ish bytes: encoded and losslessly decoded (how fast — the
+         * heap-based merges keep it near-linear — is bench/bench-tokenizer's job) */
         size_t big = 100000;
         char *s2 = malloc(big);
         int32_t *many = malloc(sizeof(int32_t) * big);
         for (size_t i = 0; i < big; i++)
             s2[i] = i < 10000 ? 'x' : (char)((i * 2654435761u) >> 13);
-        double t0 = now_s();
         int n1 = tokenizer_encode(bpe, s2, 10000, 0, 0, many, (int)big);
         int n2 = tokenizer_encode(bpe, s2, big, 0, 1, many, (int)big);
-        double dt = now_s() - t0;
-        fprintf(stderr, "10k-char word: %d ids; 100 kB: %d ids; %.1f ms\n", n1, n2, dt * 1e3);
         CHECK(n1 > 0 && n1 <= 10000);
         CHECK(n2 > 0);
-        CHECK(dt < 2.0);
         char *back = malloc(big + 1);
         CHECK_INT(tokenizer_decode(bpe, many, n2 < (int)big ? n2 : (int)big, 0, back, big + 1), big);
         CHECK(memcmp(back, s2, big) == 0);
