@@ -8,8 +8,10 @@
  * them) and the phoneme embedding, which single-speaker exports store under the name "sid". Any mismatch
  * is one error naming the tensor or .json field; nothing is guessed.
  *
- * What it is not: the phonemizer (phonemize.h) or synthesis (vits*.c). Weights are host memory owned by the
- * Voice (the ONNX mapping is closed after the load), all converted to F32, each 64-byte aligned.
+ * What it is not: the phonemizer (phonemize.h) or synthesis (vits*.c). Weights live in a WeightStore
+ * (core/weights.h) on the caller's backend: every weight is copied out of the ONNX file once into 64-byte
+ * aligned F32 host memory (FLOAT16/BFLOAT16/DOUBLE initializers converted), then placed there (in place on
+ * the CPU, uploaded on a GPU); the ONNX mapping is closed when voice_load returns.
  *
  * Tensor shapes below use ggml order (innermost first, core/tensor.h). Extra letters for this model:
  *   CI/CO conv input/output channels, KW kernel width, W relative-position window, H hidden (192),
@@ -24,7 +26,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend.h"
 #include "tensor.h"
+#include "weights.h"
 
 enum {
     VOICE_MAX_LAYERS = 6,        /* text-encoder layers (every Piper quality uses 6) */
@@ -125,6 +129,7 @@ typedef struct {
     Tensor ea_m;                              /* [1, 2]: ElementwiseAffine mean (dp.flows.0.m) */
     Tensor ea_exp_neg_logs;                   /* [1, 2]: exp(-dp.flows.0.logs), the reverse scale (exports fold
                                                * it into one constant; computed here when the file has logs) */
+    float ea_m_host[2], ea_exp_neg_logs_host[2]; /* the same four numbers on the host */
     /* flows[k] is dp.flows.(2k+1). Inference runs k = VOICE_DP_FLOWS-1 … 1 (with a channel flip before
      * each) then the affine; VITS drops flows[0] in reverse ("useless vflow"), so exports omit its weights
      * and has_flow[0] is 0. */
@@ -132,7 +137,7 @@ typedef struct {
     int has_flow[VOICE_DP_FLOWS];
 } VoiceDurationPredictor;
 
-/* modules.WN, the WaveNet of one coupling layer: layer i has dilation dilation_rate^i, padding (KW*d-KW... ) */
+/* modules.WN, the WaveNet of one coupling layer: layer i has dilation d = dilation_rate^i, padding (KW*d - d)/2. */
 typedef struct {
     VoiceConv in_layers[VOICE_WN_LAYERS];     /* w [KW, H, 2H], b [2H] (tanh half, sigmoid half) */
     VoiceConv res_skip[VOICE_WN_LAYERS];      /* w [1, H, 2H], b [2H]; the last layer: [1, H, H], b [H] */
@@ -190,9 +195,7 @@ typedef struct Voice {
     int n_speakers_named;
     char *name;                               /* file stem ("en_US-joe-medium"), owned */
     size_t n_params;                          /* floats bound into the weights */
-    /* private */
-    void *arena;                              /* owned: every weight's F32 data */
-    size_t arena_size;
+    WeightStore *ws;                          /* owned: every Tensor in w */
     int64_t *id_pool;                         /* owned: VoicePhoneme.ids */
 } Voice;
 
@@ -200,9 +203,10 @@ typedef struct Voice {
  * files, -EBADMSG malformed ONNX or JSON, -EINVAL a field or shape that contradicts the voice, -ENOTSUP a
  * well-formed voice of a kind Myna cannot run (phoneme_type "text"/"pinyin", external tensor data), -ENOMEM.
  * err gets one line naming the file, the tensor or field and what is wrong; the loader does not log. */
-int voice_load(const char *onnx_path, const char *json_path, Voice **ret, char *err, size_t err_len);
+int voice_load(Backend *be /* borrowed, outlives the Voice */, const char *onnx_path, const char *json_path,
+               Voice **ret, char *err, size_t err_len);
 /* The same from memory (tests, fuzzing); name is used in messages and as Voice.name. */
-int voice_load_memory(const void *onnx, size_t onnx_size, const char *json_text, size_t json_len,
+int voice_load_memory(Backend *be, const void *onnx, size_t onnx_size, const char *json_text, size_t json_len,
                       const char *name, Voice **ret, char *err, size_t err_len);
 void voice_free(Voice *v); /* accepts NULL */
 
