@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <libavcodec/avcodec.h>
@@ -26,6 +25,12 @@
 
 /* Demuxers (matched against each comma-separated part of the demuxer name) and decoders we accept. */
 static const char FORMAT_WHITELIST[] = "wav,w64,flac,mp3,ogg,matroska,webm,mov,aac,aiff,caf,au";
+/* The decoders (AVCodec.name) FFmpeg has for the ids below: set as the format context's codec_whitelist
+ * before anything is probed, then narrowed to the chosen stream's decoder before avformat_find_stream_info. */
+static const char DECODER_WHITELIST[] =
+    "pcm_s16le,pcm_s16be,pcm_u8,pcm_s8,pcm_s24le,pcm_s24be,pcm_s32le,pcm_s32be,pcm_f32le,pcm_f32be,"
+    "pcm_f64le,pcm_f64be,pcm_alaw,pcm_mulaw,adpcm_ima_wav,adpcm_ms,flac,mp3float,mp3,mp2float,mp2,"
+    "vorbis,libvorbis,opus,libopus,aac,aac_fixed,alac";
 static const enum AVCodecID CODEC_WHITELIST[] = {
     AV_CODEC_ID_PCM_S16LE, AV_CODEC_ID_PCM_S16BE, AV_CODEC_ID_PCM_U8, AV_CODEC_ID_PCM_S8,
     AV_CODEC_ID_PCM_S24LE, AV_CODEC_ID_PCM_S24BE, AV_CODEC_ID_PCM_S32LE, AV_CODEC_ID_PCM_S32BE,
@@ -47,23 +52,19 @@ typedef struct {
     int64_t bytes_read;
     int64_t max_bytes;
     int over_cap, io_error;
-    struct timespec deadline;
-    int timed_out;
+    MediaBudget budget;       /* wall deadline, CPU budget, cancel flag; its state is sticky */
 } Source;
 
-static int64_t now_ms_until(const struct timespec *deadline)
+static int64_t ms_left(const Source *s)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)(deadline->tv_sec - now.tv_sec) * 1000 + (deadline->tv_nsec - now.tv_nsec) / 1000000;
+    return (int64_t)((s->budget.deadline - media_clock_s(CLOCK_MONOTONIC)) * 1000.0);
 }
 
+/* FFmpeg's interrupt callback and our own check between packets: nonzero stops the decode. */
 static int interrupt_cb(void *opaque)
 {
     Source *s = opaque;
-    if (now_ms_until(&s->deadline) <= 0)
-        s->timed_out = 1;
-    return s->timed_out;
+    return media_budget_check(&s->budget) != 0;
 }
 
 static int read_cb(void *opaque, uint8_t *buf, int len)
@@ -93,12 +94,10 @@ static int read_cb(void *opaque, uint8_t *buf, int len)
         int64_t left;
         int pr;
         for (;;) {
-            left = now_ms_until(&s->deadline);
-            if (left <= 0) {
-                s->timed_out = 1;
+            if (interrupt_cb(s))
                 return AVERROR_EXIT;
-            }
-            pr = poll(&p, 1, left > 200 ? 200 : (int)left);
+            left = ms_left(s);
+            pr = poll(&p, 1, left > 200 ? 200 : left < 1 ? 1 : (int)left);
             if (pr > 0 || (pr < 0 && errno != EINTR))
                 break;
         }
@@ -132,15 +131,6 @@ static int64_t seek_cb(void *opaque, int64_t offset, int whence)
         return -1;
     s->pos = p;
     return p;
-}
-
-/* Nested opens (HLS segments, concat entries, mov external references, …) are never allowed. */
-static int deny_io_open(struct AVFormatContext *s, AVIOContext **pb, const char *url, int flags,
-                        AVDictionary **options)
-{
-    (void)s; (void)pb; (void)flags; (void)options;
-    log_warn("audio: refused a nested open of \"%.64s\" from inside a media file", url ? url : "");
-    return AVERROR(EPERM);
 }
 
 static uint32_t rd32(const uint8_t *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
@@ -302,14 +292,37 @@ static int receive_frames(Decoder *d, char *err, size_t err_len)
 /* Map a libav error (or our negative errno) after the fact, using what the Source saw. */
 static int map_av_error(Decoder *d, int r, const char *what, char *err, size_t err_len)
 {
-    if (d->src.timed_out || r == AVERROR_EXIT)
-        return err_set(err, err_len, -ETIMEDOUT, "%s: decode deadline passed", what);
+    if (r == AVERROR_EXIT && !d->src.budget.state) /* interrupted without a verdict: cannot happen */
+        d->src.budget.state = -ETIMEDOUT;
+    if (d->src.budget.state)
+        return media_budget_error(&d->src.budget, "audio", err, err_len);
     if (d->src.over_cap)
         return err_set(err, err_len, -EFBIG, "%s: input larger than the %lld byte cap", what,
                        (long long)d->src.max_bytes);
     if (d->src.io_error)
         return err_set(err, err_len, -EIO, "%s: read failed: %s", what, strerror(d->src.io_error));
+    if (r == AVERROR(ENOMEM))
+        return myna_av_demux_error(r, what, err, err_len);
     return err_set(err, err_len, -EBADMSG, "%s: %s", what, av_err2str(r));
+}
+
+/* The audio stream to decode: the first one marked default whose codec is on the whitelist, else the first
+ * allowed one. Streams on a codec we refuse are never candidates, so an AC-3 track beside a FLAC one does
+ * not make the file fail. -1 when none. */
+static int pick_stream(const AVFormatContext *fmt)
+{
+    int first = -1;
+
+    for (unsigned i = 0; i < fmt->nb_streams; i++) {
+        const AVCodecParameters *par = fmt->streams[i]->codecpar;
+        if (par->codec_type != AVMEDIA_TYPE_AUDIO || !codec_allowed(par->codec_id))
+            continue;
+        if (fmt->streams[i]->disposition & AV_DISPOSITION_DEFAULT)
+            return (int)i;
+        if (first < 0)
+            first = (int)i;
+    }
+    return first;
 }
 
 static int open_input(Decoder *d, double max_seconds, char *err, size_t err_len)
@@ -331,14 +344,10 @@ static int open_input(Decoder *d, double max_seconds, char *err, size_t err_len)
         return err_set(err, err_len, -ENOMEM, "out of memory");
     }
     d->pb->seekable = d->src.seekable ? AVIO_SEEKABLE_NORMAL : 0;
-    d->fmt->pb = d->pb;
-    d->fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
-    d->fmt->interrupt_callback.callback = interrupt_cb;
-    d->fmt->interrupt_callback.opaque = &d->src;
-    d->fmt->io_open = deny_io_open;
+    if (myna_av_harden(d->fmt, d->pb, FORMAT_WHITELIST, DECODER_WHITELIST, interrupt_cb, &d->src) < 0)
+        return err_set(err, err_len, -ENOMEM, "out of memory");
     d->fmt->probesize = PROBE_BYTES;
     d->fmt->max_analyze_duration = 5 * AV_TIME_BASE;
-    myna_av_limits();
     /* Probe ourselves first so a refused container is named in the error. */
     {
         const AVInputFormat *ifmt = NULL;
@@ -349,30 +358,41 @@ static int open_input(Decoder *d, double max_seconds, char *err, size_t err_len)
             return err_set(err, err_len, -ENOTSUP, "container \"%s\" is not allowed for audio", ifmt->name);
         d->fmt->iformat = ifmt;
     }
-    av_dict_set(&opts, "format_whitelist", FORMAT_WHITELIST, 0);
-    av_dict_set(&opts, "protocol_whitelist", "none", 0);
     av_dict_set(&opts, "protocol_blacklist", "all", 0);
     r = avformat_open_input(&d->fmt, NULL, d->fmt->iformat, &opts);
     av_dict_free(&opts);
     if (r < 0) {
         d->fmt = NULL; /* freed by avformat_open_input on failure */
-        if (r == AVERROR(EINVAL) && !d->src.timed_out && !d->src.over_cap && !d->src.io_error)
+        if (r == AVERROR(EINVAL) && !d->src.budget.state && !d->src.over_cap && !d->src.io_error)
             return err_set(err, err_len, -ENOTSUP, "not a supported audio container (%s)", av_err2str(r));
         return map_av_error(d, r, "cannot open media", err, err_len);
     }
     d->opened = 1;
-    if ((r = avformat_find_stream_info(d->fmt, NULL)) < 0)
-        return map_av_error(d, r, "cannot read stream info", err, err_len);
-    if (d->src.timed_out)
-        return map_av_error(d, AVERROR_EXIT, "stream info", err, err_len);
-    r = av_find_best_stream(d->fmt, AVMEDIA_TYPE_AUDIO, -1, -1, NULL, 0);
-    if (r < 0)
+    /* Choose the stream from the headers alone, before any decoder exists: every other stream is discarded
+     * (no packets, no parser) and the decoder whitelist shrinks to the chosen decoder, so the decoders that
+     * avformat_find_stream_info opens for every stream are refused (before their init) for all the others. */
+    r = pick_stream(d->fmt);
+    if (r < 0) {
+        for (unsigned i = 0; i < d->fmt->nb_streams; i++)
+            if (d->fmt->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_AUDIO)
+                return err_set(err, err_len, -ENOTSUP, "%s: codec %s not allowed", d->fmt->iformat->name,
+                               avcodec_get_name(d->fmt->streams[i]->codecpar->codec_id));
         return err_set(err, err_len, -EBADMSG, "%s: no audio stream", d->fmt->iformat->name);
+    }
     d->stream = r;
     st = d->fmt->streams[r];
-    if (!codec_allowed(st->codecpar->codec_id))
-        return err_set(err, err_len, -ENOTSUP, "%s: codec %s not allowed", d->fmt->iformat->name,
-                       avcodec_get_name(st->codecpar->codec_id));
+    for (unsigned i = 0; i < d->fmt->nb_streams; i++)
+        if ((int)i != r)
+            d->fmt->streams[i]->discard = AVDISCARD_ALL;
+    codec = avcodec_find_decoder(st->codecpar->codec_id);
+    if (!codec || av_match_list(codec->name, DECODER_WHITELIST, ',') <= 0)
+        return err_set(err, err_len, -ENOTSUP, "no allowed decoder for %s", avcodec_get_name(st->codecpar->codec_id));
+    if (myna_av_only_decoder(d->fmt, codec->name) < 0)
+        return err_set(err, err_len, -ENOMEM, "out of memory");
+    if ((r = avformat_find_stream_info(d->fmt, NULL)) < 0)
+        return map_av_error(d, r, "cannot read stream info", err, err_len);
+    if (interrupt_cb(&d->src))
+        return map_av_error(d, AVERROR_EXIT, "stream info", err, err_len);
     ch = st->codecpar->ch_layout.nb_channels;
     if ((st->codecpar->codec_id == AV_CODEC_ID_ADPCM_MS || st->codecpar->codec_id == AV_CODEC_ID_ADPCM_IMA_WAV) &&
         (st->codecpar->block_align <= 0 || st->codecpar->block_align > 65536))
@@ -392,9 +412,6 @@ static int open_input(Decoder *d, double max_seconds, char *err, size_t err_len)
     if (d->fmt->duration > 0 && (double)d->fmt->duration / AV_TIME_BASE > max_seconds)
         return err_set(err, err_len, -EFBIG, "%s: declared duration %.0f s over the %.1f s cap",
                        d->fmt->iformat->name, (double)d->fmt->duration / AV_TIME_BASE, max_seconds);
-    codec = avcodec_find_decoder(st->codecpar->codec_id);
-    if (!codec)
-        return err_set(err, err_len, -ENOTSUP, "no decoder for %s", avcodec_get_name(st->codecpar->codec_id));
     d->dec = avcodec_alloc_context3(codec);
     if (!d->dec)
         return err_set(err, err_len, -ENOMEM, "out of memory");
@@ -418,7 +435,8 @@ static int decode_all(Decoder *d, char *err, size_t err_len)
         if (r == AVERROR_EOF)
             break;
         if (r < 0) {
-            if (d->src.timed_out || d->src.over_cap || d->src.io_error)
+            if (d->src.budget.state || d->src.over_cap || d->src.io_error || r == AVERROR_EXIT ||
+                r == AVERROR(ENOMEM))
                 return map_av_error(d, r, "read", err, err_len);
             break; /* a damaged tail: keep what was decoded so far */
         }
@@ -427,7 +445,8 @@ static int decode_all(Decoder *d, char *err, size_t err_len)
             if (r >= 0 || r == AVERROR(EAGAIN))
                 r = receive_frames(d, err, err_len);
             if (r == AVERROR_INVALIDDATA || (r < 0 && r > -4096 && r != AVERROR(ENOMEM) &&
-                                             r != -EFBIG && r != -EBADMSG && r != -ETIMEDOUT)) {
+                                             r != -EFBIG && r != -EBADMSG && r != -ETIMEDOUT &&
+                                             r != -ETIME && r != -ECANCELED)) {
                 if (++bad > MAX_BAD_PACKETS) {
                     av_packet_unref(d->pkt);
                     return err_set(err, err_len, -EBADMSG, "%s: more than %d undecodable packets",
@@ -461,19 +480,16 @@ static int decode_source(Decoder *d, const AudioDecodeOptions *opt, AudioPcm *re
     if (o.max_seconds <= 0) o.max_seconds = AUDIO_DEFAULT_MAX_SECONDS;
     if (o.max_input_bytes <= 0) o.max_input_bytes = AUDIO_DEFAULT_MAX_INPUT_BYTES;
     if (o.timeout_ms <= 0) o.timeout_ms = AUDIO_DEFAULT_TIMEOUT_MS;
-    if (o.sample_rate < 8000 || o.sample_rate > 192000 || o.max_seconds > 24 * 3600.0)
-        return err_set(err, err_len, -EINVAL, "bad decode options (rate %d, max %.0f s)", o.sample_rate,
-                       o.max_seconds);
+    if (!opt) o.max_cpu_s = AUDIO_DEFAULT_MAX_CPU_S;
+    if (o.sample_rate < 8000 || o.sample_rate > 192000 || o.max_seconds > 24 * 3600.0 || !(o.max_cpu_s >= 0))
+        return err_set(err, err_len, -EINVAL, "bad decode options (rate %d, max %.0f s, CPU %g s)", o.sample_rate,
+                       o.max_seconds, o.max_cpu_s);
     d->out_rate = o.sample_rate;
     d->max_out = (int64_t)(o.max_seconds * o.sample_rate);
     d->src.max_bytes = o.max_input_bytes;
-    clock_gettime(CLOCK_MONOTONIC, &d->src.deadline);
-    d->src.deadline.tv_sec += o.timeout_ms / 1000;
-    d->src.deadline.tv_nsec += (long)(o.timeout_ms % 1000) * 1000000L;
-    if (d->src.deadline.tv_nsec >= 1000000000L) {
-        d->src.deadline.tv_sec++;
-        d->src.deadline.tv_nsec -= 1000000000L;
-    }
+    media_budget_init(&d->src.budget, o.timeout_ms / 1000.0, o.max_cpu_s, o.cancel);
+    if (interrupt_cb(&d->src)) /* cancelled before we started */
+        return map_av_error(d, AVERROR_EXIT, "audio", err, err_len);
     if (d->src.data && d->src.size > o.max_input_bytes)
         return err_set(err, err_len, -EFBIG, "input of %lld bytes over the %lld byte cap",
                        (long long)d->src.size, (long long)o.max_input_bytes);

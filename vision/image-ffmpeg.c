@@ -5,8 +5,11 @@
  * or URL; io_open is replaced by a callback that refuses everything and protocol_whitelist is empty, so
  * no nested file or network access (HLS/concat/dref tricks) is possible; format_whitelist and
  * codec_whitelist are set on the demuxer and the decoder; probesize/analyzeduration, max_streams and the
- * decoder's max_pixels are capped; an interrupt callback enforces the wall-clock deadline; frames decoded
- * in total are capped. avformat_find_stream_info is not called (it would open decoders for every stream).
+ * decoder's max_pixels are capped; an interrupt callback and a check per packet enforce the MediaBudget
+ * (wall-clock deadline, CPU-time budget, cancel flag; core/av-limits.h); frames decoded in total are
+ * capped. avformat_find_stream_info is not called (it would open decoders for every stream). Dimensions
+ * declared by BMP, TIFF and WebP headers are checked before FFmpeg sees them, so that an image over the
+ * caps is TooLarge (FFmpeg's own max_pixels refusal reads as "invalid data").
  * What it is not: audio decoding (speech/ has its own), subtitle handling, colour management.
  * Numerics: swscale → RGB24 (or RGBA, then composited on white), SWS_BILINEAR|ACCURATE_RND|FULL_CHR_H_INT;
  * sampling as documented in image.h (frame i = first frame at or after duration·(i+½)/n). */
@@ -37,7 +40,7 @@
 typedef struct {
     const MediaSource *src; /* borrowed */
     int64_t pos;
-    double deadline;
+    MediaBudget *budget;    /* borrowed from the caller */
 } FfIo;
 
 typedef struct {
@@ -105,25 +108,22 @@ static int64_t ff_seek(void *opaque, int64_t off, int whence)
 static int ff_interrupt(void *opaque)
 {
     const FfIo *io = opaque;
-    return image_now() > io->deadline;
+    return media_budget_check(io->budget) != 0;
 }
 
-/* Replaces AVFormatContext.io_open: no demuxer may open anything besides the stream we hand it. */
-static int ff_refuse_open(struct AVFormatContext *s, AVIOContext **pb, const char *url, int flags,
-                          AVDictionary **options)
-{
-    return AVERROR(EPERM);
-}
-
+/* A libav error code → our class. AVERROR(ENOMEM) from libav over untrusted bytes is a header asking for an
+ * absurd table or frame (av_max_alloc refused it): malformed input, not the daemon out of memory. */
 static int ff_err(Ff *c, int averr, const char *what, char *err, size_t err_len)
 {
     char msg[AV_ERROR_MAX_STRING_SIZE];
 
-    if (image_now() > c->io.deadline)
-        return err_set(err, err_len, -ETIMEDOUT, "%s: decoding took longer than the %.0f s limit", what,
-                       c->lim->timeout_s);
+    if (media_budget_check(c->io.budget) || averr == AVERROR_EXIT) {
+        if (!c->io.budget->state)
+            c->io.budget->state = -ETIMEDOUT;
+        return media_budget_error(c->io.budget, what, err, err_len);
+    }
     if (averr == AVERROR(ENOMEM))
-        return err_set(err, err_len, -ENOMEM, "%s: out of memory", what);
+        return myna_av_demux_error(averr, what, err, err_len);
     av_strerror(averr, msg, sizeof(msg));
     return err_set(err, err_len, -EBADMSG, "%s: %s", what, msg);
 }
@@ -157,7 +157,7 @@ static const char *ff_demuxer(ImageFormat fmt)
     }
 }
 
-static int ff_open(Ff *c, const MediaSource *src, ImageFormat f, const ImageLimits *lim, double deadline,
+static int ff_open(Ff *c, const MediaSource *src, ImageFormat f, const ImageLimits *lim, MediaBudget *budget,
                    const char *what, char *err, size_t err_len)
 {
     const AVInputFormat *ifmt = ff_demuxer(f) ? av_find_input_format(ff_demuxer(f)) : NULL;
@@ -167,7 +167,7 @@ static int ff_open(Ff *c, const MediaSource *src, ImageFormat f, const ImageLimi
     int r;
 
     memset(c, 0, sizeof(*c));
-    c->io = (FfIo){ .src = src, .pos = 0, .deadline = deadline };
+    c->io = (FfIo){ .src = src, .pos = 0, .budget = budget };
     c->lim = lim;
     if (!ifmt)
         return err_set(err, err_len, -ENOTSUP, "%s: FFmpeg has no %s demuxer", what, image_format_name(f));
@@ -176,25 +176,16 @@ static int ff_open(Ff *c, const MediaSource *src, ImageFormat f, const ImageLimi
         av_free(iobuf);
         return err_set(err, err_len, -ENOMEM, "%s: out of memory", what);
     }
-    myna_av_limits();
     c->fmt = avformat_alloc_context();
     c->frame = av_frame_alloc();
     c->keep = av_frame_alloc();
     c->pkt = av_packet_alloc();
     if (!c->fmt || !c->frame || !c->keep || !c->pkt)
         goto nomem;
-    c->fmt->pb = c->avio;
-    c->fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
-    c->fmt->interrupt_callback = (AVIOInterruptCB){ .callback = ff_interrupt, .opaque = &c->io };
-    c->fmt->io_open = ff_refuse_open;
+    if (myna_av_harden(c->fmt, c->avio, FF_FORMAT_WHITELIST, FF_CODEC_WHITELIST, ff_interrupt, &c->io) < 0)
+        goto nomem;
     c->fmt->probesize = 5 << 20;
     c->fmt->max_analyze_duration = 5 * (int64_t)AV_TIME_BASE;
-    c->fmt->max_streams = 16;
-    c->fmt->format_whitelist = av_strdup(FF_FORMAT_WHITELIST);
-    c->fmt->codec_whitelist = av_strdup(FF_CODEC_WHITELIST);
-    c->fmt->protocol_whitelist = av_strdup("");
-    if (!c->fmt->format_whitelist || !c->fmt->codec_whitelist || !c->fmt->protocol_whitelist)
-        goto nomem;
     r = avformat_open_input(&c->fmt, "", ifmt, NULL); /* frees c->fmt on failure */
     if (r < 0)
         return ff_err(c, r, what, err, err_len);
@@ -254,7 +245,7 @@ static int ff_next_frame(Ff *c, const char *what, char *err, size_t err_len)
             return 1;
         if (r != AVERROR(EAGAIN)) /* some decoders report a bad packet here, not on send */
             return ff_err(c, r, what, err, err_len);
-        if (image_now() > c->io.deadline)
+        if (media_budget_check(c->io.budget))
             return ff_err(c, AVERROR_EXIT, what, err, err_len);
         if (c->eof)
             return 1;
@@ -354,8 +345,53 @@ static uint32_t le32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* Dimensions declared by BMP (BITMAPCOREHEADER / BITMAPINFOHEADER+) and WebP VP8X headers, so that huge
- * ones are TooLarge before FFmpeg allocates (its max_pixels refusal would read as "malformed"). */
+/* TIFF 6.0 §2: header "II*\0"/"MM\0*" + offset of IFD0; IFD0 = count, 12-byte entries (tag, type, count,
+ * value). ImageWidth 256 and ImageLength 257 are SHORT (3) or LONG (4) with the value inline. Every offset
+ * is checked against n. 1 when both were found. */
+static int tiff_dims(const uint8_t *d, size_t n, int64_t *w, int64_t *h)
+{
+    int le = d[0] == 'I';
+    uint32_t ifd, count;
+    int64_t tw = -1, th = -1;
+
+#define T16(p) (le ? (uint32_t)(p)[0] | (uint32_t)(p)[1] << 8 : (uint32_t)(p)[0] << 8 | (p)[1])
+#define T32(p) (le ? le32(p) : (uint32_t)(p)[0] << 24 | (uint32_t)(p)[1] << 16 | (uint32_t)(p)[2] << 8 | (p)[3])
+    if (n < 8)
+        return 0;
+    ifd = T32(d + 4);
+    if (ifd < 8 || ifd > n - 2)
+        return 0;
+    count = T16(d + ifd);
+    if (count > (n - ifd - 2) / 12)
+        count = (uint32_t)((n - ifd - 2) / 12);
+    for (uint32_t k = 0; k < count; k++) {
+        const uint8_t *e = d + ifd + 2 + 12 * (size_t)k;
+        uint32_t tag = T16(e), type = T16(e + 2), v;
+        if (tag != 256 && tag != 257)
+            continue;
+        if (type == 3)
+            v = T16(e + 8);
+        else if (type == 4)
+            v = T32(e + 8);
+        else
+            continue;
+        if (tag == 256)
+            tw = v;
+        else
+            th = v;
+    }
+#undef T16
+#undef T32
+    if (tw < 0 || th < 0)
+        return 0;
+    *w = tw;
+    *h = th;
+    return 1;
+}
+
+/* Dimensions declared by BMP (BITMAPCOREHEADER / BITMAPINFOHEADER+), WebP (VP8X, VP8, VP8L) and TIFF (IFD0)
+ * headers, so that huge ones are TooLarge before FFmpeg allocates (its max_pixels refusal would read as
+ * "malformed"). */
 static int header_dims(const uint8_t *d, size_t n, ImageFormat fmt, int64_t *w, int64_t *h)
 {
     if (fmt == IMAGE_FORMAT_BMP && n >= 26) {
@@ -378,11 +414,29 @@ static int header_dims(const uint8_t *d, size_t n, ImageFormat fmt, int64_t *w, 
         *h = 1 + (int64_t)(d[27] | d[28] << 8 | d[29] << 16);
         return 1;
     }
+    /* Simple lossy WebP (RFC 9649 §2.5): "VP8 " chunk, 3-byte frame tag, start code 9D 01 2A, then 14-bit
+     * width and height (2 scale bits each above them). */
+    if (fmt == IMAGE_FORMAT_WEBP && n >= 30 && memcmp(d + 12, "VP8 ", 4) == 0 && d[23] == 0x9d && d[24] == 0x01 &&
+        d[25] == 0x2a) {
+        *w = (d[26] | d[27] << 8) & 0x3fff;
+        *h = (d[28] | d[29] << 8) & 0x3fff;
+        return 1;
+    }
+    /* Simple lossless WebP (RFC 9649 §3.2): "VP8L" chunk, signature 0x2F, 14 bits width − 1, 14 bits
+     * height − 1 (little-endian bit order). */
+    if (fmt == IMAGE_FORMAT_WEBP && n >= 25 && memcmp(d + 12, "VP8L", 4) == 0 && d[20] == 0x2f) {
+        uint32_t bits = le32(d + 21);
+        *w = 1 + (int64_t)(bits & 0x3fff);
+        *h = 1 + (int64_t)((bits >> 14) & 0x3fff);
+        return 1;
+    }
+    if (fmt == IMAGE_FORMAT_TIFF)
+        return tiff_dims(d, n, w, h);
     return 0;
 }
 
 int image_decode_ffmpeg(const uint8_t *data, size_t size, ImageFormat fmt, const ImageLimits *lim,
-                        double deadline, Image *ret, char *err, size_t err_len)
+                        MediaBudget *budget, Image *ret, char *err, size_t err_len)
 {
     MediaSource src = { .data = data, .size = size, .fd = -1 };
     char what[32];
@@ -394,7 +448,7 @@ int image_decode_ffmpeg(const uint8_t *data, size_t size, ImageFormat fmt, const
                                                                           err_len)) < 0)
         return r;
     snprintf(what, sizeof(what), "image: %s", image_format_name(fmt));
-    r = ff_open(&c, &src, fmt, lim, deadline, what, err, err_len);
+    r = ff_open(&c, &src, fmt, lim, budget, what, err, err_len);
     if (r == 0) {
         r = ff_next_frame(&c, what, err, err_len);
         if (r == 1)
@@ -455,7 +509,7 @@ static int ff_measure_duration(Ff *c, const char *what, double *ret_dur, char *e
 }
 
 int video_sample_ffmpeg(const MediaSource *src, ImageFormat fmt, int n_frames, const ImageLimits *lim,
-                        double deadline, Image *frames, double *timestamps, char *err, size_t err_len)
+                        MediaBudget *budget, Image *frames, double *timestamps, char *err, size_t err_len)
 {
     char what[32];
     double dur, cur = -1.0; /* time of c.keep, < 0 = none yet */
@@ -464,7 +518,7 @@ int video_sample_ffmpeg(const MediaSource *src, ImageFormat fmt, int n_frames, c
     Ff c;
 
     snprintf(what, sizeof(what), "video: %s", image_format_name(fmt));
-    r = ff_open(&c, src, fmt, lim, deadline, what, err, err_len);
+    r = ff_open(&c, src, fmt, lim, budget, what, err, err_len);
     if (r < 0)
         goto done;
     dur = ff_duration(&c);
@@ -474,7 +528,7 @@ int video_sample_ffmpeg(const MediaSource *src, ImageFormat fmt, int n_frames, c
         ff_close(&c);
         if (r < 0)
             goto done;
-        r = ff_open(&c, src, fmt, lim, deadline, what, err, err_len);
+        r = ff_open(&c, src, fmt, lim, budget, what, err, err_len);
         if (r < 0)
             goto done;
         c.n_decoded = spent; /* the frame cap covers both passes */
@@ -528,14 +582,14 @@ done:
 #else
 
 int image_decode_ffmpeg(const uint8_t *data, size_t size, ImageFormat fmt, const ImageLimits *lim,
-                        double deadline, Image *ret, char *err, size_t err_len)
+                        MediaBudget *budget, Image *ret, char *err, size_t err_len)
 {
     return err_set(err, err_len, -ENOTSUP, "image: %s support not built in (Myna was built without FFmpeg)",
                    image_format_name(fmt));
 }
 
 int video_sample_ffmpeg(const MediaSource *src, ImageFormat fmt, int n_frames, const ImageLimits *lim,
-                        double deadline, Image *frames, double *timestamps, char *err, size_t err_len)
+                        MediaBudget *budget, Image *frames, double *timestamps, char *err, size_t err_len)
 {
     return err_set(err, err_len, -ENOTSUP, "video: not built in (Myna was built without FFmpeg)");
 }

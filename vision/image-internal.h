@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "av-limits.h"
 #include "image.h"
 
 /* Encoded bytes: either memory (fd < 0) or a regular file read with pread (data == NULL). */
@@ -23,19 +24,29 @@ int image_alloc(Image *img, int w, int h);
 /* rgba[n][4] → rgb[n][3], composited on white; in place allowed (rgb == rgba). */
 void image_composite_rgba(const uint8_t *rgba, uint8_t *rgb, size_t n);
 
-int image_decode_png(const uint8_t *data, size_t size, const ImageLimits *lim, Image *ret, char *err,
-                     size_t err_len);
-int image_decode_jpeg(const uint8_t *data, size_t size, const ImageLimits *lim, Image *ret, char *err,
-                      size_t err_len);
+/* The per-library decoders. budget: the call's MediaBudget (started by image.c); each checks it at its
+ * own points and returns media_budget_error()'s code (-ETIME, -ECANCELED, -ETIMEDOUT) when it says stop. */
+int image_decode_png(const uint8_t *data, size_t size, const ImageLimits *lim, MediaBudget *budget, Image *ret,
+                     char *err, size_t err_len);
+int image_decode_jpeg(const uint8_t *data, size_t size, const ImageLimits *lim, MediaBudget *budget, Image *ret,
+                      char *err, size_t err_len);
 int image_decode_ffmpeg(const uint8_t *data, size_t size, ImageFormat fmt, const ImageLimits *lim,
-                        double deadline, Image *ret, char *err, size_t err_len);
+                        MediaBudget *budget, Image *ret, char *err, size_t err_len);
 int video_sample_ffmpeg(const MediaSource *src, ImageFormat fmt, int n_frames, const ImageLimits *lim,
-                        double deadline, Image *frames, double *timestamps, char *err, size_t err_len);
+                        MediaBudget *budget, Image *frames, double *timestamps, char *err, size_t err_len);
+
+/* Work a progressive JPEG may ask of libjpeg: coefficient blocks decoded, summed over all scans, at most
+ * JPEG_MAX_SCAN_PASSES × the blocks of one max_pixels component (TurboJPEG 2.1 cannot be interrupted inside
+ * tjDecompress2, so this cap is what bounds its CPU time: ≈ 0.5 s at the default 32 Mpx). libjpeg's own
+ * progressive script for YCbCr 4:4:4 needs 14 such passes. */
+enum { JPEG_MAX_SCAN_PASSES = 24 };
 
 /* JPEG marker walk (image-jpeg.c, exposed for tests of the bounded EXIF parser): EXIF orientation 1..8
- * (1 when absent or invalid), the number of SOS markers and the first SOFn's width/height (0 when none).
- * -EBADMSG when the marker structure is broken (no SOI, a segment length < 2). */
-int jpeg_scan_markers(const uint8_t *data, size_t size, int *ret_orientation, int *ret_n_scans, int *ret_width,
-                      int *ret_height, char *err, size_t err_len);
+ * (1 when absent or invalid), the number of SOS markers, the coefficient blocks those scans cover in total
+ * (each scan: the blocks of every component it lists, from the first SOFn's sampling factors) and the first
+ * SOFn's width/height (0 when none). -EBADMSG when the marker structure is broken (no SOI, a segment
+ * length < 2). */
+int jpeg_scan_markers(const uint8_t *data, size_t size, int *ret_orientation, int *ret_n_scans,
+                      int64_t *ret_scan_blocks, int *ret_width, int *ret_height, char *err, size_t err_len);
 
 #endif

@@ -3,7 +3,10 @@
  * What it is: a bounded marker walk of our own (segment lengths checked against the input, EXIF APP1
  * Orientation tag read with every offset checked, SOS markers counted so progressive "scan bombs" beyond
  * ImageLimits.max_jpeg_scans are refused — TJPARAM_SCANLIMIT only exists in TurboJPEG 3.x, Debian 12 has
- * 2.1), then tjDecompressHeader3 (dimensions checked before anything is allocated) and tjDecompress2.
+ * 2.1, whose TJFLAG_LIMITSCANS stops only at 500 — and the coefficient blocks all scans cover summed and
+ * capped at JPEG_MAX_SCAN_PASSES full-size passes, because tjDecompress2 cannot be interrupted: that cap
+ * is what bounds its CPU time; the MediaBudget is checked before and after each TurboJPEG call), then
+ * tjDecompressHeader3 (dimensions checked before anything is allocated) and tjDecompress2.
  * Warnings ("premature end of data", "bad Huffman code"…) fail the decode, except "extraneous bytes before
  * marker", which common encoders produce. CMYK/YCCK (Adobe, inverted) → RGB as R = C·K/255.
  * What it is not: colour management (ICC profiles ignored), arithmetic-coded or lossless JPEG beyond what
@@ -70,11 +73,61 @@ static int exif_orientation(const uint8_t *p, size_t n)
     return 0;
 }
 
-int jpeg_scan_markers(const uint8_t *data, size_t size, int *ret_orientation, int *ret_n_scans, int *ret_width,
-                      int *ret_height, char *err, size_t err_len)
+/* Components of the first SOFn: id and sampling factors, for the blocks each scan covers. */
+typedef struct {
+    int n, hmax, vmax;
+    uint8_t id[4], h[4], v[4];
+} JpegFrame;
+
+static void jpeg_read_sof(JpegFrame *f, const uint8_t *p, size_t len)
+{
+    int nf = len >= 8 ? p[7] : 0;
+
+    f->n = 0;
+    f->hmax = f->vmax = 1;
+    if (nf < 1 || nf > 4 || len < 8 + 3 * (size_t)nf)
+        return; /* libjpeg rejects it */
+    for (int i = 0; i < nf; i++) {
+        const uint8_t *c = p + 8 + 3 * i;
+        f->id[i] = c[0];
+        f->h[i] = c[1] >> 4 ? c[1] >> 4 : 1;
+        f->v[i] = c[1] & 15 ? c[1] & 15 : 1;
+        if (f->h[i] > f->hmax)
+            f->hmax = f->h[i];
+        if (f->v[i] > f->vmax)
+            f->vmax = f->v[i];
+    }
+    f->n = nf;
+}
+
+/* 8×8 blocks of the components listed by SOS payload p[len] (T.81 A.1.1: component size
+ * ceil(X·Hi/Hmax) × ceil(Y·Vi/Vmax)). An unknown component counts as a full-size one. */
+static int64_t jpeg_scan_blocks(const JpegFrame *f, int width, int height, const uint8_t *p, size_t len)
+{
+    int ns = len >= 3 ? p[2] : 0;
+    int64_t sum = 0;
+
+    for (int s = 0; s < ns && 3 + 2 * (size_t)s < len; s++) {
+        int64_t cw = width, ch = height;
+        for (int i = 0; i < f->n; i++) {
+            if (f->id[i] == p[3 + 2 * s]) {
+                cw = ((int64_t)width * f->h[i] + f->hmax - 1) / f->hmax;
+                ch = ((int64_t)height * f->v[i] + f->vmax - 1) / f->vmax;
+                break;
+            }
+        }
+        sum += ((cw + 7) / 8) * ((ch + 7) / 8);
+    }
+    return sum;
+}
+
+int jpeg_scan_markers(const uint8_t *data, size_t size, int *ret_orientation, int *ret_n_scans,
+                      int64_t *ret_scan_blocks, int *ret_width, int *ret_height, char *err, size_t err_len)
 {
     size_t pos = 2;
     int orientation = 0, n_scans = 0, width = 0, height = 0;
+    int64_t scan_blocks = 0;
+    JpegFrame frame = { 0 };
 
     if (size < 4)
         return err_set(err, err_len, -EBADMSG, "image: JPEG: truncated (%zu bytes)", size);
@@ -110,7 +163,10 @@ int jpeg_scan_markers(const uint8_t *data, size_t size, int *ret_orientation, in
         if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC && len >= 7 && !width && !height) {
             height = data[pos + 3] << 8 | data[pos + 4];
             width = data[pos + 5] << 8 | data[pos + 6];
+            jpeg_read_sof(&frame, data + pos, len);
         }
+        if (m == 0xDA)
+            scan_blocks += jpeg_scan_blocks(&frame, width, height, data + pos, len);
         pos += len;
         if (m == 0xDA) { /* SOS: skip entropy-coded data up to the next marker that is not RSTn */
             n_scans++;
@@ -123,6 +179,7 @@ int jpeg_scan_markers(const uint8_t *data, size_t size, int *ret_orientation, in
     }
     *ret_orientation = orientation ? orientation : 1;
     *ret_n_scans = n_scans;
+    *ret_scan_blocks = scan_blocks;
     *ret_width = width;
     *ret_height = height;
     return 0;
@@ -169,23 +226,31 @@ static int apply_orientation(Image *img, int o)
     return 0;
 }
 
-int image_decode_jpeg(const uint8_t *data, size_t size, const ImageLimits *lim, Image *ret, char *err,
-                      size_t err_len)
+int image_decode_jpeg(const uint8_t *data, size_t size, const ImageLimits *lim, MediaBudget *budget, Image *ret,
+                      char *err, size_t err_len)
 {
     tjhandle tj = NULL;
     Image img = { 0 };
     uint8_t *cmyk = NULL;
     int orientation, n_scans, w = 0, h = 0, subsamp = 0, cs = 0, r;
+    int64_t scan_blocks = 0, max_blocks = (lim->max_pixels + 63) / 64 * JPEG_MAX_SCAN_PASSES;
 
-    r = jpeg_scan_markers(data, size, &orientation, &n_scans, &w, &h, err, err_len);
+    r = jpeg_scan_markers(data, size, &orientation, &n_scans, &scan_blocks, &w, &h, err, err_len);
     if (r < 0)
         return r;
     if (w > 0 && h > 0 && (r = image_check_dims("JPEG", w, h, lim, err, err_len)) < 0)
         return r;
-    w = h = 0; /* tjDecompressHeader3 leaves them unset for a tables-only stream */
     if (n_scans > lim->max_jpeg_scans)
         return err_set(err, err_len, -EFBIG, "image: JPEG has %d scans, over the limit of %d", n_scans,
                        lim->max_jpeg_scans);
+    if (scan_blocks > max_blocks)
+        return err_set(err, err_len, -EFBIG,
+                       "image: JPEG %d×%d with %d scans needs %lld coefficient blocks decoded, over the limit of "
+                       "%lld (%d full-size passes)", w, h, n_scans, (long long)scan_blocks, (long long)max_blocks,
+                       JPEG_MAX_SCAN_PASSES);
+    w = h = 0; /* tjDecompressHeader3 leaves them unset for a tables-only stream */
+    if (media_budget_check(budget))
+        return media_budget_error(budget, "image: JPEG", err, err_len);
     tj = tjInitDecompress();
     if (!tj)
         return err_set(err, err_len, -ENOMEM, "image: JPEG: cannot create a TurboJPEG decompressor");
@@ -213,9 +278,17 @@ int image_decode_jpeg(const uint8_t *data, size_t size, const ImageLimits *lim, 
             goto fail;
         }
     }
+    if (media_budget_check(budget)) {
+        r = media_budget_error(budget, "image: JPEG", err, err_len);
+        goto fail;
+    }
     if (tjDecompress2(tj, data, (unsigned long)size, cmyk ? cmyk : img.rgb, w, 0, h,
                       cmyk ? TJPF_CMYK : TJPF_RGB, 0) < 0 && tj_failed(tj)) {
         r = err_set(err, err_len, -EBADMSG, "image: JPEG: %s", tjGetErrorStr2(tj));
+        goto fail;
+    }
+    if (media_budget_check(budget)) { /* spent inside tjDecompress2: the result is not used */
+        r = media_budget_error(budget, "image: JPEG", err, err_len);
         goto fail;
     }
     if (cmyk) {
@@ -241,8 +314,8 @@ fail:
 
 #else
 
-int image_decode_jpeg(const uint8_t *data, size_t size, const ImageLimits *lim, Image *ret, char *err,
-                      size_t err_len)
+int image_decode_jpeg(const uint8_t *data, size_t size, const ImageLimits *lim, MediaBudget *budget, Image *ret,
+                      char *err, size_t err_len)
 {
     return err_set(err, err_len, -ENOTSUP, "image: JPEG support not built in (Myna was built without TurboJPEG)");
 }

@@ -2,7 +2,10 @@
  * What it is: one read from memory with setjmp error handling (no leaks on longjmp: everything allocated
  * before setjmp is freed in one place), user limits (width/height, chunk cache, chunk malloc), IHDR checked
  * against ImageLimits before libpng allocates anything, palette/gray/low-bit-depth/tRNS/16-bit expanded to
- * RGB8 or RGBA8, alpha composited on white (image.h).
+ * RGB8 or RGBA8, alpha composited on white (image.h). The MediaBudget (CPU time, cancel, deadline) is
+ * checked from libpng's row callback once per PNG_BUDGET_PIXELS pixels of rows (all 7 Adam7 passes count)
+ * and from the read callback once per PNG_BUDGET_BYTES of input (chunk parsing, ancillary inflation); a
+ * verdict leaves through png_error like any other failure.
  * What it is not: APNG animation (first image only), colour management (gAMA/iCCP/cHRM are ignored, as
  * PIL does by default), EXIF orientation of PNG eXIf chunks (not applied).
  * Reference: PNG spec (W3C, 2nd ed.) §11.2.2 IHDR; libpng manual §III (transformations, user limits). */
@@ -18,11 +21,34 @@
 #include <png.h>
 #include <setjmp.h>
 
+enum { PNG_BUDGET_PIXELS = 1 << 18, PNG_BUDGET_BYTES = 1 << 20 };
+
 typedef struct {
     const uint8_t *data; /* borrowed */
     size_t size, pos;
     char msg[160];       /* libpng's error text */
+    MediaBudget *budget; /* borrowed */
+    size_t px_since, bytes_since; /* work since the budget was last checked */
+    uint32_t width;
 } PngReader;
+
+static void png_check_budget(png_structp png, PngReader *rd)
+{
+    rd->px_since = rd->bytes_since = 0;
+    if (media_budget_check(rd->budget))
+        png_error(png, "decode budget ran out");
+}
+
+/* Called by libpng after each row of each pass. */
+static void png_row_fn(png_structp png, png_uint_32 row, int pass)
+{
+    PngReader *rd = png_get_io_ptr(png);
+    (void)row;
+    (void)pass;
+    rd->px_since += rd->width ? rd->width : 1;
+    if (rd->px_since >= PNG_BUDGET_PIXELS)
+        png_check_budget(png, rd);
+}
 
 static void png_err_fn(png_structp png, png_const_charp msg)
 {
@@ -45,6 +71,9 @@ static void png_read_fn(png_structp png, png_bytep out, png_size_t n)
         png_error(png, "truncated file");
     memcpy(out, rd->data + rd->pos, n);
     rd->pos += n;
+    rd->bytes_since += n + 64; /* + per-call cost: a file of tiny chunks is many calls */
+    if (rd->bytes_since >= PNG_BUDGET_BYTES)
+        png_check_budget(png, rd);
 }
 
 static uint32_t be32(const uint8_t *p)
@@ -52,10 +81,10 @@ static uint32_t be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-int image_decode_png(const uint8_t *data, size_t size, const ImageLimits *lim, Image *ret, char *err,
-                     size_t err_len)
+int image_decode_png(const uint8_t *data, size_t size, const ImageLimits *lim, MediaBudget *budget, Image *ret,
+                     char *err, size_t err_len)
 {
-    PngReader rd = { .data = data, .size = size };
+    PngReader rd = { .data = data, .size = size, .budget = budget };
     png_structp png = NULL;
     png_infop info = NULL;
     uint8_t *volatile buf = NULL; /* rowbytes·h; becomes the RGB image */
@@ -87,10 +116,14 @@ int image_decode_png(const uint8_t *data, size_t size, const ImageLimits *lim, I
         return err_set(err, err_len, -ENOMEM, "image: PNG: out of memory");
     }
     if (setjmp(png_jmpbuf(png))) {
-        err_set(err, err_len, r, "image: PNG: %s", rd.msg[0] ? rd.msg : "decode error");
+        if (budget->state)
+            r = media_budget_error(budget, "image: PNG", err, err_len);
+        else
+            err_set(err, err_len, r, "image: PNG: %s", rd.msg[0] ? rd.msg : "decode error");
         goto fail;
     }
     png_set_read_fn(png, &rd, png_read_fn);
+    png_set_read_status_fn(png, png_row_fn);
     png_set_user_limits(png, (png_uint_32)lim->max_width, (png_uint_32)lim->max_height);
     png_set_chunk_cache_max(png, 128);               /* sPLT, text and unknown chunks kept */
     png_set_chunk_malloc_max(png, 8u << 20);         /* one ancillary chunk (iCCP, zTXt…) ≤ 8 MiB */
@@ -100,6 +133,7 @@ int image_decode_png(const uint8_t *data, size_t size, const ImageLimits *lim, I
 
     w = png_get_image_width(png, info);
     h = png_get_image_height(png, info);
+    rd.width = w;
     {
         if (image_check_dims("PNG", w, h, lim, NULL, 0) < 0) /* IHDR was checked; libpng must agree */
             png_error(png, "IHDR changed");
@@ -128,6 +162,7 @@ int image_decode_png(const uint8_t *data, size_t size, const ImageLimits *lim, I
     }
     for (uint32_t y = 0; y < h; y++)
         rows[y] = buf + (size_t)y * rowbytes;
+    png_check_budget(png, &rd);
     png_read_image(png, rows);
     /* The end chunks (IEND, trailing text) are not read: nothing after the image data matters. */
     if (channels == 4)
@@ -146,8 +181,8 @@ fail:
 
 #else
 
-int image_decode_png(const uint8_t *data, size_t size, const ImageLimits *lim, Image *ret, char *err,
-                     size_t err_len)
+int image_decode_png(const uint8_t *data, size_t size, const ImageLimits *lim, MediaBudget *budget, Image *ret,
+                     char *err, size_t err_len)
 {
     return err_set(err, err_len, -ENOTSUP, "image: PNG support not built in (Myna was built without libpng)");
 }

@@ -143,7 +143,7 @@ int image_decode(const void *data, size_t size, const ImageLimits *lim, Image *r
 {
     ImageLimits dl;
     ImageFormat fmt;
-    double deadline;
+    MediaBudget budget;
 
     if (!ret || (!data && size))
         return err_set(err, err_len, -EINVAL, "image: invalid arguments");
@@ -151,7 +151,9 @@ int image_decode(const void *data, size_t size, const ImageLimits *lim, Image *r
         image_limits_default(&dl);
         lim = &dl;
     }
-    deadline = image_now() + lim->timeout_s;
+    media_budget_init(&budget, lim->timeout_s, lim->max_cpu_s, lim->cancel);
+    if (media_budget_check(&budget))
+        return media_budget_error(&budget, "image", err, err_len);
     if (size > lim->max_input_bytes)
         return err_set(err, err_len, -EFBIG, "image: input of %zu bytes exceeds the %zu-byte limit", size,
                        lim->max_input_bytes);
@@ -160,18 +162,18 @@ int image_decode(const void *data, size_t size, const ImageLimits *lim, Image *r
     case IMAGE_FORMAT_PNG:
         if (!HAVE_PNG)
             return missing_lib("PNG", "libpng", err, err_len);
-        return image_decode_png(data, size, lim, ret, err, err_len);
+        return image_decode_png(data, size, lim, &budget, ret, err, err_len);
     case IMAGE_FORMAT_JPEG:
         if (!HAVE_JPEG)
             return missing_lib("JPEG", "TurboJPEG", err, err_len);
-        return image_decode_jpeg(data, size, lim, ret, err, err_len);
+        return image_decode_jpeg(data, size, lim, &budget, ret, err, err_len);
     case IMAGE_FORMAT_GIF:
     case IMAGE_FORMAT_BMP:
     case IMAGE_FORMAT_WEBP:
     case IMAGE_FORMAT_TIFF:
         if (!HAVE_FFMPEG)
             return missing_lib(image_format_name(fmt), "FFmpeg", err, err_len);
-        return image_decode_ffmpeg(data, size, fmt, lim, deadline, ret, err, err_len);
+        return image_decode_ffmpeg(data, size, fmt, lim, &budget, ret, err, err_len);
     case IMAGE_FORMAT_MP4:
     case IMAGE_FORMAT_MATROSKA:
     case IMAGE_FORMAT_AVI:
@@ -288,8 +290,12 @@ static int video_common(const MediaSource *src, int n_frames, const ImageLimits 
     if (!HAVE_FFMPEG)
         return missing_lib(image_format_name(fmt), "FFmpeg", err, err_len);
     {
-        int r = video_sample_ffmpeg(src, fmt, n_frames, lim, image_now() + lim->timeout_s, frames, timestamps,
-                                    err, err_len);
+        MediaBudget budget;
+        int r;
+        media_budget_init(&budget, lim->timeout_s, lim->max_video_cpu_s, lim->cancel);
+        if (media_budget_check(&budget))
+            return media_budget_error(&budget, "video", err, err_len);
+        r = video_sample_ffmpeg(src, fmt, n_frames, lim, &budget, frames, timestamps, err, err_len);
         if (r < 0)
             return r;
     }
