@@ -35,18 +35,19 @@ int image_decode_ffmpeg(const uint8_t *data, size_t size, ImageFormat fmt, const
 int video_sample_ffmpeg(const MediaSource *src, ImageFormat fmt, int n_frames, const ImageLimits *lim,
                         MediaBudget *budget, Image *frames, double *timestamps, char *err, size_t err_len);
 
-/* Work a progressive JPEG may ask of libjpeg: coefficient blocks decoded, summed over all scans, at most
- * JPEG_MAX_SCAN_PASSES × the blocks of one max_pixels component (TurboJPEG 2.1 cannot be interrupted inside
- * tjDecompress2, so this cap is what bounds its CPU time: ≈ 0.5 s at the default 32 Mpx). libjpeg's own
- * progressive script for YCbCr 4:4:4 needs 14 such passes. */
+/* Work a JPEG may ask of libjpeg: coefficient positions visited (per scan: blocks of its components × its
+ * band Se − Ss + 1), summed over all scans, at most JPEG_MAX_SCAN_PASSES × max_pixels (one pass = every
+ * coefficient of a max_pixels component once). TurboJPEG 2.1 cannot be interrupted inside tjDecompress2,
+ * so this cap is what bounds its CPU time (≈ 0.6 ns a visit on Zen 4: ≈ 0.5 s at the default 32 Mpx).
+ * Baseline YCbCr 4:4:4 needs 3 passes, libjpeg's own progressive script for 4:4:4 about 7, for 4:2:0 2. */
 enum { JPEG_MAX_SCAN_PASSES = 24 };
 
 /* JPEG marker walk (image-jpeg.c, exposed for tests of the bounded EXIF parser): EXIF orientation 1..8
- * (1 when absent or invalid), the number of SOS markers, the coefficient blocks those scans cover in total
- * (each scan: the blocks of every component it lists, from the first SOFn's sampling factors) and the first
+ * (1 when absent or invalid), the number of SOS markers, the coefficient visits those scans ask for in total
+ * (each scan: blocks of every component it lists, from the first SOFn's sampling factors, × its band) and the first
  * SOFn's width/height (0 when none). -EBADMSG when the marker structure is broken (no SOI, a segment
  * length < 2). */
 int jpeg_scan_markers(const uint8_t *data, size_t size, int *ret_orientation, int *ret_n_scans,
-                      int64_t *ret_scan_blocks, int *ret_width, int *ret_height, char *err, size_t err_len);
+                      int64_t *ret_scan_coefs, int *ret_width, int *ret_height, char *err, size_t err_len);
 
 #endif

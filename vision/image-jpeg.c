@@ -3,9 +3,9 @@
  * What it is: a bounded marker walk of our own (segment lengths checked against the input, EXIF APP1
  * Orientation tag read with every offset checked, SOS markers counted so progressive "scan bombs" beyond
  * ImageLimits.max_jpeg_scans are refused — TJPARAM_SCANLIMIT only exists in TurboJPEG 3.x, Debian 12 has
- * 2.1, whose TJFLAG_LIMITSCANS stops only at 500 — and the coefficient blocks all scans cover summed and
- * capped at JPEG_MAX_SCAN_PASSES full-size passes, because tjDecompress2 cannot be interrupted: that cap
- * is what bounds its CPU time; the MediaBudget is checked before and after each TurboJPEG call), then
+ * 2.1, whose TJFLAG_LIMITSCANS stops only at 500 — and the coefficients all scans make libjpeg visit
+ * summed and capped at JPEG_MAX_SCAN_PASSES full passes, because tjDecompress2 cannot be interrupted: that
+ * cap is what bounds its CPU time; the MediaBudget is checked before and after each TurboJPEG call), then
  * tjDecompressHeader3 (dimensions checked before anything is allocated) and tjDecompress2.
  * Warnings ("premature end of data", "bad Huffman code"…) fail the decode, except "extraneous bytes before
  * marker", which common encoders produce. CMYK/YCCK (Adobe, inverted) → RGB as R = C·K/255.
@@ -100,13 +100,20 @@ static void jpeg_read_sof(JpegFrame *f, const uint8_t *p, size_t len)
     f->n = nf;
 }
 
-/* 8×8 blocks of the components listed by SOS payload p[len] (T.81 A.1.1: component size
- * ceil(X·Hi/Hmax) × ceil(Y·Vi/Vmax)). An unknown component counts as a full-size one. */
-static int64_t jpeg_scan_blocks(const JpegFrame *f, int width, int height, const uint8_t *p, size_t len)
+/* Coefficients one scan makes libjpeg visit: the 8×8 blocks of every component listed by SOS payload
+ * p[len] (T.81 A.1.1: component size ceil(X·Hi/Hmax) × ceil(Y·Vi/Vmax); an unknown component counts as a
+ * full-size one) × the scan's band Se − Ss + 1. The band matters: an AC refinement scan walks every
+ * position of its band in every block even inside an end-of-band run (jdphuff.c decode_mcu_AC_refine),
+ * which is what makes a few-byte scan cost as much as a full one. */
+static int64_t jpeg_scan_coefs(const JpegFrame *f, int width, int height, const uint8_t *p, size_t len)
 {
-    int ns = len >= 3 ? p[2] : 0;
+    int ns = len >= 3 ? p[2] : 0, band = 64;
     int64_t sum = 0;
 
+    if (len >= 5 + 2 * (size_t)ns) {
+        int ss = p[3 + 2 * ns], se = p[4 + 2 * ns];
+        band = se >= ss && se < 64 ? se - ss + 1 : 64;
+    }
     for (int s = 0; s < ns && 3 + 2 * (size_t)s < len; s++) {
         int64_t cw = width, ch = height;
         for (int i = 0; i < f->n; i++) {
@@ -116,17 +123,17 @@ static int64_t jpeg_scan_blocks(const JpegFrame *f, int width, int height, const
                 break;
             }
         }
-        sum += ((cw + 7) / 8) * ((ch + 7) / 8);
+        sum += ((cw + 7) / 8) * ((ch + 7) / 8) * band;
     }
     return sum;
 }
 
 int jpeg_scan_markers(const uint8_t *data, size_t size, int *ret_orientation, int *ret_n_scans,
-                      int64_t *ret_scan_blocks, int *ret_width, int *ret_height, char *err, size_t err_len)
+                      int64_t *ret_scan_coefs, int *ret_width, int *ret_height, char *err, size_t err_len)
 {
     size_t pos = 2;
     int orientation = 0, n_scans = 0, width = 0, height = 0;
-    int64_t scan_blocks = 0;
+    int64_t scan_coefs = 0;
     JpegFrame frame = { 0 };
 
     if (size < 4)
@@ -166,7 +173,7 @@ int jpeg_scan_markers(const uint8_t *data, size_t size, int *ret_orientation, in
             jpeg_read_sof(&frame, data + pos, len);
         }
         if (m == 0xDA)
-            scan_blocks += jpeg_scan_blocks(&frame, width, height, data + pos, len);
+            scan_coefs += jpeg_scan_coefs(&frame, width, height, data + pos, len);
         pos += len;
         if (m == 0xDA) { /* SOS: skip entropy-coded data up to the next marker that is not RSTn */
             n_scans++;
@@ -179,7 +186,7 @@ int jpeg_scan_markers(const uint8_t *data, size_t size, int *ret_orientation, in
     }
     *ret_orientation = orientation ? orientation : 1;
     *ret_n_scans = n_scans;
-    *ret_scan_blocks = scan_blocks;
+    *ret_scan_coefs = scan_coefs;
     *ret_width = width;
     *ret_height = height;
     return 0;
@@ -233,9 +240,9 @@ int image_decode_jpeg(const uint8_t *data, size_t size, const ImageLimits *lim, 
     Image img = { 0 };
     uint8_t *cmyk = NULL;
     int orientation, n_scans, w = 0, h = 0, subsamp = 0, cs = 0, r;
-    int64_t scan_blocks = 0, max_blocks = (lim->max_pixels + 63) / 64 * JPEG_MAX_SCAN_PASSES;
+    int64_t scan_coefs = 0, max_coefs = lim->max_pixels * JPEG_MAX_SCAN_PASSES;
 
-    r = jpeg_scan_markers(data, size, &orientation, &n_scans, &scan_blocks, &w, &h, err, err_len);
+    r = jpeg_scan_markers(data, size, &orientation, &n_scans, &scan_coefs, &w, &h, err, err_len);
     if (r < 0)
         return r;
     if (w > 0 && h > 0 && (r = image_check_dims("JPEG", w, h, lim, err, err_len)) < 0)
@@ -243,11 +250,11 @@ int image_decode_jpeg(const uint8_t *data, size_t size, const ImageLimits *lim, 
     if (n_scans > lim->max_jpeg_scans)
         return err_set(err, err_len, -EFBIG, "image: JPEG has %d scans, over the limit of %d", n_scans,
                        lim->max_jpeg_scans);
-    if (scan_blocks > max_blocks)
+    if (scan_coefs > max_coefs)
         return err_set(err, err_len, -EFBIG,
-                       "image: JPEG %d×%d with %d scans needs %lld coefficient blocks decoded, over the limit of "
-                       "%lld (%d full-size passes)", w, h, n_scans, (long long)scan_blocks, (long long)max_blocks,
-                       JPEG_MAX_SCAN_PASSES);
+                       "image: JPEG %d×%d with %d scans needs %lld coefficient visits, over the limit of %lld "
+                       "(%d full passes of the pixel limit)", w, h, n_scans, (long long)scan_coefs,
+                       (long long)max_coefs, JPEG_MAX_SCAN_PASSES);
     w = h = 0; /* tjDecompressHeader3 leaves them unset for a tables-only stream */
     if (media_budget_check(budget))
         return media_budget_error(budget, "image: JPEG", err, err_len);

@@ -1,0 +1,340 @@
+/* test-image-budget.c — the limits of vision/image* that are not about the pixels themselves (issue 12 F4,
+ * F5): the MediaBudget (CPU time of the calling thread → -ETIME, cancel flag → -ECANCELED) on every decoder
+ * path (libpng, TurboJPEG, FFmpeg stills, video sampling); the progressive-JPEG scan bomb (a 5792² JPEG
+ * with 255 scans, and one with 64 valid scans) refused before TurboJPEG decodes anything, while a small
+ * 64-scan progressive JPEG still decodes exactly; the error classes of F5: TIFF and WebP over the pixel
+ * cap are TooLarge (-EFBIG) and an MP4 whose stts box claims 2^31 entries is malformed (-EBADMSG, not
+ * -ENOMEM). The progressive JPEGs are written here (grayscale, DC-only content: every pixel 128), the
+ * rest are the committed fixtures of tests/fixtures/media. No timed assertions: the budgets used are far
+ * below what the work can physically take (1 µs of CPU; or 0.5 ms for a 4096² PNG, whose 48 MB of output
+ * alone needs more), so the expected code does not depend on the machine's speed. */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "image-internal.h"
+#include "image.h"
+#include "test-util.h"
+
+#if HAVE_PNG
+#include <png.h>
+#endif
+
+/* ------------------------------------------------------------------------- progressive JPEG writer */
+typedef struct {
+    uint8_t *buf;
+    size_t len, cap;
+    uint32_t acc; /* pending bits, MSB first */
+    int n_acc;
+} Jw;
+
+static void jw_byte(Jw *j, uint8_t b)
+{
+    if (j->len == j->cap) {
+        j->cap = j->cap ? j->cap * 2 : 4096;
+        j->buf = realloc(j->buf, j->cap);
+    }
+    j->buf[j->len++] = b;
+}
+
+static void jw_bytes(Jw *j, const void *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        jw_byte(j, ((const uint8_t *)p)[i]);
+}
+
+/* Entropy-coded bits with 0xFF byte stuffing (T.81 F.1.2.3). */
+static void jw_bits(Jw *j, uint32_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        j->acc = j->acc << 1 | ((v >> i) & 1);
+        if (++j->n_acc == 8) {
+            jw_byte(j, (uint8_t)j->acc);
+            if ((uint8_t)j->acc == 0xFF)
+                jw_byte(j, 0);
+            j->acc = 0;
+            j->n_acc = 0;
+        }
+    }
+}
+
+static void jw_flush(Jw *j)
+{
+    while (j->n_acc)
+        jw_bits(j, 1, 1); /* pad with 1 bits */
+}
+
+/* Grayscale progressive (SOF2) w×h JPEG with n_scans scans: a DC first scan whose every block has DC
+ * difference 0 (one 1-bit code), then AC scans that are all end-of-band runs (EOB14 with 14 one-bits =
+ * 32767 blocks per symbol). refine = 0: AC first scans of one coefficient each (Ss = Se = 1, 2, … 63,
+ * then repeating — ≤ 64 scans form a valid progression). refine = 1: one AC first scan of band 1–63 at
+ * Al = 1, then AC refinement scans of band 1–63 (Ah = 1, Al = 0) — valid up to 3 scans; more is the
+ * "refinement bomb" that makes libjpeg walk 63 positions of every block per scan. Decoded, every pixel is
+ * 128. */
+static uint8_t *make_progressive(int w, int h, int n_scans, int refine, size_t *ret_len)
+{
+    Jw j = { 0 };
+    int64_t blocks = (int64_t)((w + 7) / 8) * ((h + 7) / 8);
+    uint8_t dqt[69] = { 0xFF, 0xDB, 0, 67, 0x00 };
+    const uint8_t sof[] = { 0xFF, 0xC2, 0, 11, 8, (uint8_t)(h >> 8), (uint8_t)h, (uint8_t)(w >> 8), (uint8_t)w,
+                            1, 1, 0x11, 0 };
+    /* DHT: class/id, 16 counts (one code of length 1), the symbol */
+    const uint8_t dht_dc[] = { 0xFF, 0xC4, 0, 20, 0x00, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x00 };
+    const uint8_t dht_ac[] = { 0xFF, 0xC4, 0, 20, 0x10, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xE0 };
+
+    memset(dqt + 5, 1, 64);
+    jw_bytes(&j, "\xFF\xD8", 2);
+    jw_bytes(&j, dqt, sizeof(dqt));
+    jw_bytes(&j, sof, sizeof(sof));
+    jw_bytes(&j, dht_dc, sizeof(dht_dc));
+    jw_bytes(&j, dht_ac, sizeof(dht_ac));
+    for (int s = 0; s < n_scans; s++) {
+        int band = s == 0 ? 0 : 1 + (s - 1) % 63, ss = refine && s ? 1 : band, se = refine && s ? 63 : band;
+        uint8_t ahal = !refine || s == 0 ? 0x00 : s == 1 ? 0x01 : 0x10;
+        const uint8_t sos[] = { 0xFF, 0xDA, 0, 8, 1, 1, 0x00, (uint8_t)ss, (uint8_t)se, ahal };
+        jw_bytes(&j, sos, sizeof(sos));
+        if (s == 0) {
+            for (int64_t b = 0; b < blocks; b++)
+                jw_bits(&j, 0, 1);
+        } else {
+            for (int64_t b = 0; b < blocks; b += 32767)
+                jw_bits(&j, 0x3FFF, 15); /* code '0' (EOB14) + 14 one-bits */
+        }
+        jw_flush(&j);
+    }
+    jw_bytes(&j, "\xFF\xD9", 2);
+    *ret_len = j.len;
+    return j.buf;
+}
+
+static void test_jpeg_scan_bomb(void)
+{
+    size_t n = 0;
+    uint8_t *bomb;
+    Image img = { 0 };
+    char err[256] = "";
+    int ori = 0, scans = 0, w = 0, h = 0;
+    int64_t blocks = 0;
+
+    /* The finding: 5792² (just under the 32 Mpx cap), 255 scans — refused on the scan count. */
+    bomb = make_progressive(5792, 5792, 255, 1, &n);
+    CHECK_INT(jpeg_scan_markers(bomb, n, &ori, &scans, &blocks, &w, &h, err, sizeof(err)), 0);
+    CHECK_INT(scans, 255);
+    CHECK_INT(blocks, 724LL * 724 * (1 + 254 * 63)); /* DC, then band 1–63 */
+    CHECK_INT(image_decode(bomb, n, NULL, &img, err, sizeof(err)), -EFBIG);
+    CHECK(strstr(err, "255 scans") != NULL);
+    CHECK(img.rgb == NULL);
+    fprintf(stderr, "5792² × 255 scans: %s\n", err);
+    free(bomb);
+
+    /* 64 refinement scans (within the count cap) of the same size: ≈ 64 full passes over every
+     * coefficient, over the 24-pass work cap. */
+    bomb = make_progressive(5792, 5792, 64, 1, &n);
+    CHECK_INT(image_decode(bomb, n, NULL, &img, err, sizeof(err)), -EFBIG);
+    CHECK(strstr(err, "coefficient visits") != NULL);
+    fprintf(stderr, "5792² × 64 refinement scans: %s\n", err);
+    free(bomb);
+    /* 64 single-coefficient scans of that size are cheap (one position per block each): allowed. */
+    bomb = make_progressive(5792, 5792, 64, 0, &n);
+    CHECK_INT(jpeg_scan_markers(bomb, n, &ori, &scans, &blocks, &w, &h, err, sizeof(err)), 0);
+    CHECK(blocks <= (int64_t)33554432 * JPEG_MAX_SCAN_PASSES);
+    free(bomb);
+
+    /* The same constructions, small and valid: decode, every pixel 128 (so the writer above makes real
+     * JPEGs and the caps, not a parse error, refused the big ones). */
+    for (int refine = 0; refine <= 1; refine++) {
+        bomb = make_progressive(512, 384, refine ? 3 : 64, refine, &n);
+        CHECK_INT(image_decode(bomb, n, NULL, &img, err, sizeof(err)), 0);
+        if (img.rgb) {
+            int bad = 0;
+            CHECK_INT(img.width, 512);
+            CHECK_INT(img.height, 384);
+            for (size_t i = 0; i < (size_t)img.width * img.height * 3; i++)
+                bad += img.rgb[i] != 128;
+            CHECK_INT(bad, 0);
+        } else {
+            fprintf(stderr, "small progressive JPEG (refine %d): %s\n", refine, err);
+        }
+        image_free(&img);
+        free(bomb);
+    }
+}
+
+/* -------------------------------------------------------------------------- budget and cancel */
+static void expect_code(const char *what, const uint8_t *data, size_t n, const ImageLimits *lim, int code,
+                        const char *needle)
+{
+    Image img = { 0 };
+    char err[256] = "";
+    int r = image_decode(data, n, lim, &img, err, sizeof(err));
+
+    if (r != code || (needle && !strstr(err, needle)))
+        fprintf(stderr, "%s: got %d \"%s\", expected %d (\"%s\")\n", what, r, err, code, needle ? needle : "");
+    CHECK_INT(r, code);
+    CHECK(!needle || strstr(err, needle) != NULL);
+    CHECK(img.rgb == NULL);
+    image_free(&img);
+}
+
+static void test_budget_and_cancel(void)
+{
+    static const struct { const char *rel; int have; } stills[] = {
+        { "valid/pattern.png", HAVE_PNG }, { "valid/pattern.jpg", HAVE_JPEG },
+        { "valid/pattern.gif", HAVE_FFMPEG }, { "valid/pattern.bmp", HAVE_FFMPEG },
+        { "valid/pattern.tiff", HAVE_FFMPEG }, { "valid/pattern.webp", HAVE_FFMPEG },
+    };
+    atomic_int cancel = 0;
+    ImageLimits lim;
+
+    for (size_t i = 0; i < sizeof(stills) / sizeof(stills[0]); i++) {
+        size_t n = 0;
+        uint8_t *data = stills[i].have ? test_read_fixture("media", stills[i].rel, &n) : NULL;
+        Image img = { 0 };
+        char err[256] = "";
+        if (!stills[i].have)
+            continue;
+        CHECK(data != NULL);
+        if (!data)
+            continue;
+        image_limits_default(&lim);
+        lim.cancel = &cancel;
+        atomic_store(&cancel, 0);
+        CHECK_INT(image_decode(data, n, &lim, &img, err, sizeof(err)), 0); /* defaults + a clear flag: fine */
+        image_free(&img);
+        lim.max_cpu_s = 1e-6;
+        expect_code(stills[i].rel, data, n, &lim, -ETIME, "decode budget ran out");
+        lim.max_cpu_s = 0; /* no budget */
+        CHECK_INT(image_decode(data, n, &lim, &img, err, sizeof(err)), 0);
+        image_free(&img);
+        atomic_store(&cancel, 1);
+        expect_code(stills[i].rel, data, n, &lim, -ECANCELED, "cancelled");
+        free(data);
+    }
+
+    /* video sampling: its own budget (max_video_cpu_s) and the same flag */
+    {
+        size_t n = 0;
+        uint8_t *data = test_read_fixture("media", "video/seek.mp4", &n);
+        Image frames[8] = { { 0 } };
+        int got = 0;
+        char err[256] = "";
+        CHECK(data != NULL);
+        if (data && HAVE_FFMPEG) {
+            image_limits_default(&lim);
+            lim.max_cpu_s = 1e-6; /* the still-image budget does not apply to a video */
+            CHECK_INT(video_sample_frames(data, n, 8, &lim, frames, NULL, &got, err, sizeof(err)), 0);
+            for (int i = 0; i < got; i++)
+                image_free(&frames[i]);
+            lim.max_video_cpu_s = 1e-6;
+            CHECK_INT(video_sample_frames(data, n, 8, &lim, frames, NULL, &got, err, sizeof(err)), -ETIME);
+            CHECK(strstr(err, "decode budget ran out") != NULL);
+            image_limits_default(&lim);
+            atomic_store(&cancel, 1);
+            lim.cancel = &cancel;
+            CHECK_INT(video_sample_frames(data, n, 8, &lim, frames, NULL, &got, err, sizeof(err)), -ECANCELED);
+        }
+        free(data);
+    }
+
+#if HAVE_PNG
+    /* Mid-decode: a 4096² gray PNG (16 Mpx, 48 MB of RGB out) cannot decode in 0.5 ms of CPU, so the row
+     * callback (not the check before the rows) is what stops it; with the default 2 s it decodes. */
+    {
+        enum { S = 4096 };
+        png_image pi = { .version = PNG_IMAGE_VERSION, .width = S, .height = S, .format = PNG_FORMAT_GRAY };
+        uint8_t *pix = calloc((size_t)S * S, 1);
+        png_alloc_size_t len = 0;
+        uint8_t *png = NULL;
+        Image img = { 0 };
+        char err[256] = "";
+        for (size_t i = 0; pix && i < (size_t)S * S; i++)
+            pix[i] = (uint8_t)(i * 7 / S);
+        if (pix && png_image_write_to_memory(&pi, NULL, &len, 0, pix, 0, NULL) && (png = malloc(len)) &&
+            png_image_write_to_memory(&pi, png, &len, 0, pix, 0, NULL)) {
+            image_limits_default(&lim);
+            lim.max_cpu_s = 5e-4;
+            expect_code("4096² PNG, 0.5 ms", png, len, &lim, -ETIME, "decode budget ran out");
+            image_limits_default(&lim);
+            CHECK_INT(image_decode(png, len, &lim, &img, err, sizeof(err)), 0);
+            CHECK_INT(img.width, S);
+            image_free(&img);
+        } else {
+            CHECK(0); /* could not write the PNG */
+        }
+        free(png);
+        free(pix);
+    }
+#endif
+}
+
+/* ------------------------------------------------------------------------------ F5 error classes */
+static uint32_t rd32be(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+
+static void put32be(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+}
+
+static void test_error_classes(void)
+{
+    ImageLimits lim;
+    size_t n = 0;
+    uint8_t *d;
+
+    if (!HAVE_FFMPEG)
+        return;
+    /* TIFF and WebP (lossless VP8L fixture) over the pixel cap: TooLarge, named, before FFmpeg decodes. */
+    image_limits_default(&lim);
+    lim.max_pixels = 500; /* the fixtures are 32×24 = 768 px */
+    d = test_read_fixture("media", "valid/pattern.tiff", &n);
+    if (d)
+        expect_code("TIFF over the pixel cap", d, n, &lim, -EFBIG, "pixel limit");
+    free(d);
+    d = test_read_fixture("media", "valid/pattern.webp", &n);
+    if (d)
+        expect_code("WebP over the pixel cap", d, n, &lim, -EFBIG, "pixel limit");
+    /* the same WebP declaring 16384×16384 in its VP8L header: over the default caps */
+    if (d && n > 25 && memcmp(d + 12, "VP8L", 4) == 0) {
+        image_limits_default(&lim);
+        d[21] = 0xFF;
+        d[22] = 0xFF; /* width − 1 = 16383 (14 bits), the low bits of height − 1 */
+        d[23] = 0xFF;
+        d[24] = (uint8_t)(d[24] | 0x0F);
+        expect_code("WebP 16384×16384", d, n, &lim, -EFBIG, "16384");
+    }
+    free(d);
+
+    /* MP4 whose stts box claims 2^31 − 1 entries: FFmpeg gives up with ENOMEM; that is malformed input. */
+    d = test_read_fixture("media", "video/ramp.mp4", &n);
+    CHECK(d != NULL);
+    if (d) {
+        Image frames[2] = { { 0 } };
+        int got = 0, patched = 0;
+        char err[256] = "";
+        for (size_t i = 4; i + 12 <= n; i++) {
+            if (memcmp(d + i, "stts", 4) == 0 && rd32be(d + i - 4) >= 16) {
+                put32be(d + i + 8, 0x7FFFFFFF); /* after version/flags */
+                patched++;
+            }
+        }
+        CHECK_INT(patched, 1);
+        CHECK_INT(video_sample_frames(d, n, 2, NULL, frames, NULL, &got, err, sizeof(err)), -EBADMSG);
+        CHECK(strstr(err, "malformed") != NULL);
+        fprintf(stderr, "stts 2^31−1 entries: %s\n", err);
+        free(d);
+    }
+}
+
+int main(void)
+{
+#if HAVE_JPEG
+    test_jpeg_scan_bomb();
+#endif
+    test_budget_and_cancel();
+    test_error_classes();
+    return test_exit();
+}
