@@ -1,0 +1,255 @@
+/* vits-dec.c — VITS synthesis, latent side: the residual coupling flow in reverse and the HiFi-GAN decoder
+ * over windows of the latent (vits.h describes the split and the streaming contract).
+ *
+ * Flow⁻¹ = for f = 3 … 0: Flip, then coupling f (mean only): x1 −= post(WN(pre(x0))). With the latent kept
+ * as physical halves P (channels 0..I/2) and Q, after an odd number of flips the logical x is
+ * [rev(Q); rev(P)], so coupling f reads x0 = rev(Q) and updates x1 = rev(P): P −= rev(post(WN(pre(rev Q)))).
+ * Reversing pre's input channels and post's output rows at load makes that P −= post'(WN(pre'(Q))); after an
+ * even number it is the plain Q −= post(WN(pre(P))). Four flips end where they started: z = [P; Q].
+ * WaveNet layer i: a = conv_in(h) (+ speaker term), acts = tanh(a[:H])·σ(a[H:]), h += res(acts),
+ * out += skip(acts) (res/skip are the two row halves of res_skip_layers.i; the last layer is all skip).
+ * HiFi-GAN: conv_pre (+ cond) → per stage leaky(0.1), ConvTranspose, mean of resblocks → leaky(0.01) →
+ * conv_post → tanh (type 2 resblock: x += conv_d(leaky x) per dilation; type 1: x += conv2(leaky(conv1_d(leaky x)))).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vits-impl.h"
+
+#define TRY(x) do { if ((r = (x)) < 0) goto done; } while (0)
+
+static int res_span(const VoiceConfig *c, int j)
+{
+    int s = 0;
+    for (int d = 0; d < c->n_res_dilations; d++)
+        s += (c->res_kernel[j] - 1) * c->res_dilation[j][d] / 2 + (c->resblock == 1 ? (c->res_kernel[j] - 1) / 2 : 0);
+    return s;
+}
+
+int vits_dec_prepare(Vits *v, char *err, size_t err_len)
+{
+    const VoiceConfig *c = &v->cfg;
+    const VoiceWeights *w = v->vw;
+    const int H = c->hidden;
+    int r = 0;
+    (void)err;
+    (void)err_len;
+    for (int f = 0; f < VOICE_FLOWS; f++) {
+        const VoiceCoupling *s = &w->flow[f];
+        VCoupling *d = &v->flow[f];
+        d->rev = (VOICE_FLOWS - f) % 2; /* flips before coupling f in reverse: VOICE_FLOWS − f */
+        TRY(vits_repack(v, &d->pre, &s->pre, 1, 0, 0, 0, d->rev, 0));
+        TRY(vits_repack(v, &d->post, &s->post, 1, 0, 0, 0, 0, d->rev));
+        for (int i = 0; i < VOICE_WN_LAYERS; i++) {
+            TRY(vits_repack(v, &d->in[i], &s->enc.in_layers[i], 1, 0, 0, 0, 0, 0));
+            if (i < VOICE_WN_LAYERS - 1) {
+                TRY(vits_repack(v, &d->res[i], &s->enc.res_skip[i], 1, 0, 0, H, 0, 0));
+                TRY(vits_repack(v, &d->skip[i], &s->enc.res_skip[i], 1, 0, H, H, 0, 0));
+            } else {
+                TRY(vits_repack(v, &d->skip[i], &s->enc.res_skip[i], 1, 0, 0, 0, 0, 0));
+            }
+        }
+        if (c->gin)
+            TRY(vits_repack(v, &d->cond, &s->enc.cond, 1, 0, 0, 0, 0, 0));
+    }
+    TRY(vits_repack(v, &v->dec_pre, &w->dec.conv_pre, 1, 0, 0, 0, 0, 0));
+    if (c->gin)
+        TRY(vits_repack(v, &v->dec_cond, &w->dec.cond, 1, 0, 0, 0, 0, 0));
+    for (int i = 0; i < c->n_ups; i++) {
+        TRY(vits_repack(v, &v->ups[i], &w->dec.ups[i], 1, 1, 0, 0, 0, 0));
+        for (int j = 0; j < c->n_res_kernels; j++) {
+            const int idx = i * c->n_res_kernels + j, nc = c->n_res_dilations * (c->resblock == 1 ? 2 : 1);
+            for (int k = 0; k < nc; k++)
+                TRY(vits_repack(v, &v->res[idx][k], &w->dec.res[idx].convs[k], 1, 0, 0, 0, 0, 0));
+        }
+    }
+    TRY(vits_repack(v, &v->dec_post, &w->dec.conv_post, 1, 0, 0, 0, 0, 0));
+    /* receptive field in latent frames, rounded up per stage (conv_pre ±3 frames; per stage the transposed
+     * conv's taps and the widest resblock, in that stage's samples per frame; conv_post ±3 samples) */
+    int m = (v->dec_pre.k - 1) / 2 + 1, spf = 1;
+    for (int i = 0; i < c->n_ups; i++) {
+        int widest = 0;
+        for (int j = 0; j < c->n_res_kernels; j++)
+            widest = res_span(c, j) > widest ? res_span(c, j) : widest;
+        m += (c->ups_kernel[i] + spf * c->ups_rate[i] - 1) / (spf * c->ups_rate[i]) + 1;
+        spf *= c->ups_rate[i];
+        m += (widest + spf - 1) / spf;
+    }
+    v->margin = m + 1;
+done:
+    return r;
+}
+
+/* One coupling layer in reverse on the halves (src read, dst updated); g: speaker row or NULL. */
+static int coupling(Vits *v, const VCoupling *cp, Tensor *dst, const Tensor *src, const Tensor *g)
+{
+    Backend *be = v->be;
+    const int H = v->cfg.hidden, L = VOICE_WN_LAYERS, k = cp->in[0].k;
+    const int64_t T = src->ne[1];
+    Tensor h = {0}, a = {0}, acts = {0}, t = {0}, out = {0}, m = {0}, gc = {0};
+    int r = 0;
+    TRY(vits_tensor(v, &h, H, T));
+    TRY(vits_tensor(v, &a, 2 * H, T));
+    TRY(vits_tensor(v, &acts, H, T));
+    TRY(vits_tensor(v, &t, H, T));
+    TRY(vits_tensor(v, &out, H, T));
+    TRY(vits_tensor(v, &m, dst->ne[0], T));
+    if (g) {
+        TRY(vits_tensor(v, &gc, 2 * H * L, 1));
+        TRY(vits_conv(v, &gc, g, &cp->cond, 1, 0, 1));
+    }
+    TRY(vits_conv(v, &h, src, &cp->pre, 1, 0, 1));
+    for (int i = 0; i < L; i++) {
+        int dil = 1;
+        for (int j = 0; j < i; j++)
+            dil *= v->cfg.flow_dilation_rate;
+        TRY(vits_conv(v, &a, &h, &cp->in[i], 1, (k * dil - dil) / 2, dil));
+        if (g) {
+            Tensor gi = tensor_view(&gc, (size_t)i * 2 * H, 2 * H, 1, 1);
+            TRY(backend_add(be, &a, &a, &gi));
+        }
+        TRY(be->ops->gated_tanh(be, &acts, &a));
+        if (i < L - 1) {
+            TRY(vits_conv(v, &t, &acts, &cp->res[i], 1, 0, 1));
+            TRY(backend_add(be, &h, &h, &t));
+        }
+        TRY(vits_conv(v, i == 0 ? &out : &t, &acts, &cp->skip[i], 1, 0, 1));
+        if (i > 0)
+            TRY(backend_add(be, &out, &out, &t));
+    }
+    TRY(vits_conv(v, &m, &out, &cp->post, 1, 0, 1));
+    TRY(backend_scale(be, &m, &m, -1.0f));
+    TRY(backend_add(be, dst, dst, &m));
+done:
+    backend_tensor_release(be, &h), backend_tensor_release(be, &a), backend_tensor_release(be, &acts);
+    backend_tensor_release(be, &t), backend_tensor_release(be, &out), backend_tensor_release(be, &m);
+    backend_tensor_release(be, &gc);
+    return r;
+}
+
+int vits_flow_reverse(Vits *v, Tensor *zp, Tensor *zq, const Tensor *g)
+{
+    int r = 0;
+    for (int f = VOICE_FLOWS - 1; f >= 0; f--) {
+        const VCoupling *cp = &v->flow[f];
+        if ((r = cp->rev ? coupling(v, cp, zp, zq, g) : coupling(v, cp, zq, zp, g)) < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* HiFi-GAN on x: [I, n] → out [n·hop] (host). */
+static int hifigan(Vits *v, const Tensor *x, const Tensor *g, float *out)
+{
+    Backend *be = v->be;
+    const VoiceConfig *c = &v->cfg;
+    const int64_t n = x->ne[1];
+    Tensor a = {0}, b = {0}, res = {0}, t = {0}, t2 = {0}, acc = {0}, gc = {0};
+    int r = 0, C = v->dec_pre.cout;
+    int64_t L = n;
+    TRY(vits_tensor(v, &a, C, L));
+    TRY(vits_conv(v, &a, x, &v->dec_pre, 1, (v->dec_pre.k - 1) / 2, 1));
+    if (g) {
+        TRY(vits_tensor(v, &gc, C, 1));
+        TRY(vits_conv(v, &gc, g, &v->dec_cond, 1, 0, 1));
+        TRY(backend_add(be, &a, &a, &gc));
+    }
+    for (int i = 0; i < c->n_ups; i++) {
+        const VConv *up = &v->ups[i];
+        const int64_t L2 = L * c->ups_rate[i];
+        C = up->cout;
+        TRY(be->ops->leaky_relu(be, &a, &a, 0.1f));
+        backend_tensor_release(be, &b), backend_tensor_release(be, &res), backend_tensor_release(be, &t);
+        backend_tensor_release(be, &t2), backend_tensor_release(be, &acc);
+        TRY(vits_tensor(v, &b, C, L2));
+        TRY(vits_tensor(v, &res, C, L2));
+        TRY(vits_tensor(v, &t, C, L2));
+        TRY(vits_tensor(v, &acc, C, L2));
+        TRY(vits_tensor(v, &t2, C, L2));
+        TRY(vits_conv(v, &b, &a, up, c->ups_rate[i], (c->ups_kernel[i] - c->ups_rate[i]) / 2, 1));
+        for (int j = 0; j < c->n_res_kernels; j++) {
+            const VConv *rc = v->res[i * c->n_res_kernels + j];
+            const int k = c->res_kernel[j];
+            Tensor *rj = j == 0 ? &acc : &res;
+            TRY(backend_copy(be, rj, &b));
+            for (int d = 0; d < c->n_res_dilations; d++) {
+                const int dil = c->res_dilation[j][d];
+                TRY(be->ops->leaky_relu(be, &t, rj, 0.1f));
+                if (c->resblock == 1) {
+                    TRY(vits_conv(v, &t2, &t, &rc[d], 1, (k * dil - dil) / 2, dil));
+                    TRY(be->ops->leaky_relu(be, &t2, &t2, 0.1f));
+                    TRY(vits_conv(v, &t, &t2, &rc[c->n_res_dilations + d], 1, (k - 1) / 2, 1));
+                    TRY(backend_add(be, rj, rj, &t));
+                } else {
+                    TRY(vits_conv(v, &t2, &t, &rc[d], 1, (k * dil - dil) / 2, dil));
+                    TRY(backend_add(be, rj, rj, &t2));
+                }
+            }
+            if (j > 0)
+                TRY(backend_add(be, &acc, &acc, &res));
+        }
+        TRY(backend_scale(be, &acc, &acc, 1.0f / (float)c->n_res_kernels));
+        backend_tensor_release(be, &a);
+        a = acc;
+        acc = (Tensor){0};
+        L = L2;
+    }
+    TRY(be->ops->leaky_relu(be, &a, &a, 0.01f));
+    Tensor o = {0};
+    TRY(vits_tensor(v, &o, 1, L));
+    r = vits_conv(v, &o, &a, &v->dec_post, 1, (v->dec_post.k - 1) / 2, 1);
+    if (r >= 0)
+        r = be->ops->tanh(be, &o, &o);
+    if (r >= 0)
+        r = be->ops->tensor_get(be, &o, out, 0, (size_t)L * 4);
+    backend_tensor_release(be, &o);
+done:
+    backend_tensor_release(be, &a), backend_tensor_release(be, &b), backend_tensor_release(be, &res);
+    backend_tensor_release(be, &t), backend_tensor_release(be, &t2), backend_tensor_release(be, &acc);
+    backend_tensor_release(be, &gc);
+    return r;
+}
+
+int vits_decode(Vits *v, const VitsUtt *u, int64_t f0, int64_t f1, float *out, char *err, size_t err_len)
+{
+    Backend *be = v->be;
+    const int64_t I2 = u->zp.ne[0], hop = v->cfg.hop;
+    Tensor x = {0}, g = {0};
+    float *buf = NULL;
+    int r = 0;
+    if (f0 < 0 || f1 <= f0 || f1 > u->frames) {
+        snprintf(err, err_len, "vits: frame range [%lld, %lld) outside the utterance (%lld frames)", (long long)f0,
+                 (long long)f1, (long long)u->frames);
+        return -EINVAL;
+    }
+    const int64_t a = f0 - v->margin > 0 ? f0 - v->margin : 0;
+    const int64_t b = f1 + v->margin < u->frames ? f1 + v->margin : u->frames, n = b - a;
+    if (!(buf = malloc((size_t)(n * hop) * sizeof(float)))) {
+        r = -ENOMEM;
+        goto done;
+    }
+    TRY(vits_tensor(v, &x, 2 * I2, n));
+    for (int half = 0; half < 2; half++) { /* x = [P; Q] for frames [a, b) */
+        const Tensor *z = half ? &u->zq : &u->zp;
+        Tensor src = tensor_view(z, (size_t)(a * I2), I2, n, 1);
+        Tensor dst = tensor_view_strided(&x, (size_t)(half * I2), I2, n, (size_t)(2 * I2));
+        TRY(backend_copy(be, &dst, &src));
+    }
+    if (v->cfg.n_speakers > 1 && v->cfg.gin) {
+        int32_t sid = u->speaker;
+        TRY(vits_tensor(v, &g, v->cfg.gin, 1));
+        TRY(backend_get_rows(be, &g, &v->vw->emb_g, &sid, 1));
+    }
+    TRY(hifigan(v, &x, g.data ? &g : NULL, buf));
+    memcpy(out, buf + (f0 - a) * hop, (size_t)((f1 - f0) * hop) * sizeof(float));
+done:
+    backend_tensor_release(be, &x);
+    backend_tensor_release(be, &g);
+    free(buf);
+    if (r < 0 && err_len && !err[0])
+        snprintf(err, err_len, "vits: decoding frames [%lld, %lld) failed (%s)", (long long)f0, (long long)f1,
+                 strerror(-r));
+    return r;
+}

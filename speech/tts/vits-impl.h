@@ -1,0 +1,66 @@
+/* vits-impl.h — private to speech/tts/vits*.c: the repacked model and the helpers its parts share.
+ * Not a public interface (vits.h is). */
+#ifndef MYNA_VITS_IMPL_H
+#define MYNA_VITS_IMPL_H
+
+#include "vits.h"
+
+/* A conv in the backend's layout: w [CI/groups, K, CO] (transposed conv: [CI, CO, K]), b [CO] or no data. */
+typedef struct {
+    Tensor w, b;
+    int cin, cout, k, groups, transposed;
+} VConv;
+
+typedef struct {
+    VConv q, k, v, o, ffn1, ffn2;
+    Tensor ek, ev;                  /* [HD, 2W+1], borrowed from the voice */
+    const Tensor *n1g, *n1b, *n2g, *n2b;
+} VEncLayer;
+
+typedef struct {
+    VConv sep[VOICE_DDS_LAYERS], c1x1[VOICE_DDS_LAYERS];
+    const Tensor *n1g[VOICE_DDS_LAYERS], *n1b[VOICE_DDS_LAYERS], *n2g[VOICE_DDS_LAYERS], *n2b[VOICE_DDS_LAYERS];
+} VDds;
+
+typedef struct {
+    VConv pre, proj;
+    VDds dds;
+} VConvFlow;
+
+/* One coupling layer. `rev` = 1 for the layers that run after an odd number of flips in reverse: their
+ * pre reads the second physical half with its channels reversed and post writes the first half reversed,
+ * so the flips never move data (vits.c explains). */
+typedef struct {
+    VConv pre, post;
+    VConv in[VOICE_WN_LAYERS], res[VOICE_WN_LAYERS], skip[VOICE_WN_LAYERS];
+    VConv cond;                     /* multi-speaker: gin → 2H·L */
+    int rev;
+} VCoupling;
+
+struct Vits {
+    Backend *be;
+    VoiceConfig cfg;
+    const VoiceWeights *vw;         /* borrowed */
+    VEncLayer enc[VOICE_MAX_LAYERS];
+    VConv proj_m[2], proj_l[2];     /* m and logs, each split into the two halves of the latent */
+    VConv dp_pre, dp_proj, dp_cond;
+    VDds dp_dds;
+    VConvFlow dp_flow[VOICE_DP_FLOWS];
+    VCoupling flow[VOICE_FLOWS];
+    VConv dec_pre, dec_cond, ups[VOICE_MAX_UPS], dec_post;
+    VConv res[VOICE_MAX_UPS * VOICE_MAX_RES_KERNELS][2 * VOICE_MAX_RES_DILATIONS];
+    int margin;
+    float *host;                    /* scratch for weight repacking */
+    size_t host_len;
+};
+
+/* vits.c */
+int vits_conv(Vits *v, Tensor *y, const Tensor *x, const VConv *c, int stride, int pad, int dil);
+int vits_tensor(Vits *v, Tensor *t, int64_t c, int64_t l);
+int vits_repack(Vits *v, VConv *dst, const VoiceConv *src, int groups, int transposed, int64_t row0, int64_t rows,
+                int reverse_in, int reverse_out);
+/* vits-dec.c */
+int vits_dec_prepare(Vits *v, char *err, size_t err_len);
+int vits_flow_reverse(Vits *v, Tensor *zp, Tensor *zq, const Tensor *g);
+
+#endif
