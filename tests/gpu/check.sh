@@ -1,25 +1,27 @@
 #!/usr/bin/env bash
-# tests/gpu/check.sh OUTDIR — everything the project checks on a (rarely lent) GPU machine, in < 8 minutes,
-# from the repository alone (no network). Phases, each under `timeout` and skipped with a line saying why:
-#   1. build       Meson + ninja with -Dcuda=enabled -Dcuda-arch=native (only the programs used below);
-#                  without Meson/ninja: a direct gcc + nvcc compile of the same programs (build-gpucheck-direct)
-#   2. parity      tests/backend/test-backend-parity (every CUDA op vs the CPU backend) + test-cuda-nodev
+# tests/gpu/check.sh OUTDIR — everything the project checks on a (rarely lent) GPU machine, from the repository
+# and the bundle built here by tests/gpu/bundle.sh (no network, nothing to install). Phases, each under
+# `timeout` and skipped with a line saying why:
+#   0. env         GPU (nvidia-smi), driver, compute capability, nvcc, glibc, where libcudart/libcublas were
+#                  found (sets LD_LIBRARY_PATH), the bundle's commit and whether its programs resolve
+#   1. build       none with the bundle (build-gpu-bundle/dist, or MYNA_GPU_BUNDLE); without it: Meson + ninja
+#                  -Dcuda=enabled -Dcuda-arch=native, or a direct gcc + nvcc compile (build-gpucheck-direct)
+#   2. parity      test-cuda-nodev and test-cuda-dequant (run without a GPU too), test-backend-parity
 #   3. memcheck    myna-run --backend cuda on the tiny fixture models under compute-sanitizer --tool memcheck
 #   4. bandwidth   bench/cuda-bandwidth (device-to-device copy and read-only GB/s)
-#   5. vision      bench/bench-vision --backend cuda on tests/fixtures/tiny-mllama: encoder + cross K/V ms per
-#                  image, decode tok/s with an image (the 11B-shaped part runs after lm-bench, see 7.)
-#   6. speech      bench/bench-whisper (MYNA_BACKEND=cuda) on tests/fixtures/tiny-whisper/model: encoder s per
-#                  30 s window and real-time factor on 10 s of synthetic audio
-#   7. lm-bench    synthetic Llama-3.2-1B / Llama-3.1-8B-shaped GGUFs (bench/make-synthetic-model) in Q4_K,
-#                  BF16, Q8_0: prefill and decode tok/s, decode as % of the measured copy bandwidth. The 8B
-#                  BF16 model has MYNA_GPU_8B_BF16_LAYERS layers (default 16, labelled "/16L"; 32 = full)
-#   8. vision-11b  only when torch + transformers import and >= 200 s of budget are left: an 11B-width
-#                  random-weight mllama folder (tools/ref/mllama_shaped.py, kept in build-gpucheck-models/),
-#                  bench-vision --scale-11b; otherwise skipped with the reason
-# Logs go to OUTDIR (one file per phase); a summary table is printed last. Exit status: 0 when no phase
-# failed (skips are not failures), 1 otherwise. Knobs: MYNA_GPU_BUDGET_S (default 470 s),
-# MYNA_CHECK_NO_MESON=1 (force the direct compile), MYNA_CUDA_ARCH (default native, sm_90 without a GPU),
-# MYNA_GPU_8B_BF16_LAYERS (default 16).
+#   5. vision      bench-vision --backend cuda on the tiny mllama fixture (11B-shaped part: 11.)
+#   6. speech      bench-whisper (MYNA_BACKEND=cuda) on the tiny Whisper fixture, 10 s of synthetic audio
+#   7. whisper-int8, 8. tts (Piper), 9. voice (pipeline stages), 10. omni (LLaMA-Omni shapes): run when their
+#                  program is in the bundle (the contract each one follows is in tests/gpu/README.md), else SKIP
+#  10. lm-bench    synthetic Llama-3.2-1B / Llama-3.1-8B-shaped GGUFs (make-synthetic-model, made here) in
+#                  Q4_K, BF16, Q8_0: prefill and decode tok/s, decode as % of the measured copy bandwidth
+#  11. vision-11b  only with torch + transformers and >= 200 s of budget left
+# OUTDIR gets at most 8 files (the device tool returns no more): summary.txt (written as the phases go, the
+# full table at the end), env.txt, build.log, parity.log, memcheck.log, bench.log, media.log, voice.log — the
+# per-phase logs appended to them as each phase ends, so a run killed at its limit still returns what it did.
+# Exit status: 0 when no phase failed (skips are not failures), 1 otherwise. Knobs: MYNA_GPU_BUDGET_S (default
+# 360 s), MYNA_GPU_BUNDLE (bundle folder; "none" = build here), MYNA_CHECK_NO_MESON=1 (direct compile),
+# MYNA_CUDA_ARCH (build here: default native, sm_90 without a GPU), MYNA_GPU_8B_BF16_LAYERS (default 16).
 set -uo pipefail
 
 OUT=${1:-}
@@ -31,12 +33,16 @@ mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 2
 START=$(date +%s)
-BUDGET=${MYNA_GPU_BUDGET_S:-470}
+BUDGET=${MYNA_GPU_BUDGET_S:-360}
 JOBS=$(nproc 2>/dev/null || echo 4)
 CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
 export PATH="$PATH:$CUDA_HOME/bin:$CUDA_HOME/compute-sanitizer"
 FAILED=0
 SUMMARY=()
+# Scratch logs (parsed by the phases); each is appended to one of OUTDIR's files when its phase ends.
+L=$(mktemp -d "${TMPDIR:-/tmp}/myna-gpucheck.XXXXXX") || exit 2
+trap 'rm -rf "$L"' EXIT
+rm -f "$OUT"/{summary.txt,env.txt,build.log,parity.log,memcheck.log,bench.log,media.log,voice.log}
 
 elapsed() { echo $(( $(date +%s) - START )); }
 # Seconds a phase may take: what it asks for, capped by what is left of the budget (minus a reserve).
@@ -47,35 +53,137 @@ limit() {
   echo "$want"
 }
 note() { # phase, status (PASS/FAIL/SKIP/INFO), detail
-  SUMMARY+=("$(printf '%-12s %-5s %s' "$1" "$2" "$3")")
+  local line
+  line=$(printf '%-12s %-5s %s' "$1" "$2" "$3")
+  SUMMARY+=("$line")
+  echo "$line" >> "$OUT/summary.txt"
   echo "[check $(elapsed)s] $1: $2 $3"
   [ "$2" = FAIL ] && FAILED=1
   return 0
 }
+keep() { # OUTFILE SCRATCH... — append each scratch log to OUTDIR/OUTFILE under a header
+  local dst=$OUT/$1 f
+  shift
+  for f in "$@"; do
+    [ -f "$f" ] || continue
+    { echo "===== $(basename "$f") ($(elapsed)s) ====="; cat "$f"; echo; } >> "$dst"
+  done
+}
+have_help() { # PROG PATTERN — does PROG's --help (or usage on bad arguments) mention PATTERN?
+  timeout 10 "$1" --help 2>&1 | grep -q -e "$2"
+}
 
 # ---- 0. environment ----------------------------------------------------------------------------------------
-{
-  echo "date: $(date -u +%FT%TZ)"; echo "commit: $(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)"
-  uname -a; nproc; command -v nvcc && nvcc --version; command -v meson && meson --version
-  command -v ninja && ninja --version; command -v compute-sanitizer
-  nvidia-smi 2>&1
-} > "$OUT/env.txt" 2>&1
-GPU=0
+GPU=0 CAP=
 if command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then
   GPU=1
-  note env INFO "$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -1)"
+  CAP=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' ')
+  note env INFO "GPU: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -1), compute capability ${CAP:-?}"
 else
-  note env INFO "no GPU visible (nvidia-smi missing or lists none): run phases will be skipped"
+  note env INFO "no GPU visible (nvidia-smi $(command -v nvidia-smi >/dev/null && echo 'lists none' || echo missing)): run phases will be skipped"
 fi
 HAVE_NVCC=0
-command -v nvcc >/dev/null && HAVE_NVCC=1
+if command -v nvcc >/dev/null; then
+  HAVE_NVCC=1
+  note env INFO "nvcc $(nvcc --version | sed -n 's/.*release [0-9.]*, V\([0-9.]*\).*/\1/p') at $(command -v nvcc); glibc $(ldd --version 2>/dev/null | head -1 | awk '{ print $NF }')"
+else
+  note env INFO "nvcc not found (PATH, $CUDA_HOME/bin); glibc $(ldd --version 2>/dev/null | head -1 | awk '{ print $NF }')"
+fi
+
+BUNDLE=${MYNA_GPU_BUNDLE:-$ROOT/build-gpu-bundle/dist}
+USE_BUNDLE=0
+if [ "$BUNDLE" != none ] && [ -f "$BUNDLE/MANIFEST" ] && [ -d "$BUNDLE/bin" ]; then
+  BUNDLE=$(cd "$BUNDLE" && pwd) USE_BUNDLE=1
+  chmod u+x "$BUNDLE"/bin/* 2>/dev/null # the transfer to the GPU machine may not keep the executable bits
+fi
+mf() { sed -n "s/^$1=//p" "$BUNDLE/MANIFEST" | head -1; }
+
+# The CUDA runtime and cuBLAS the programs need (their sonames from ldd): first the toolkit, then python3's
+# nvidia wheels (torch's), then the system; each directory holding one is put on LD_LIBRARY_PATH.
+cuda_lib_dirs() {
+  local d s
+  for d in "$CUDA_HOME/lib64" "$CUDA_HOME/targets/x86_64-linux/lib" /usr/local/cuda*/lib64 \
+           /usr/local/cuda*/targets/x86_64-linux/lib; do
+    [ -d "$d" ] && echo "$d"
+  done
+  python3 -c 'import site; print("\n".join(site.getsitepackages() + [site.getusersitepackages()]))' 2>/dev/null |
+    while read -r s; do for d in "$s"/nvidia/*/lib "$s"/nvidia/*/lib64; do [ -d "$d" ] && echo "$d"; done; done
+  echo /usr/lib/x86_64-linux-gnu
+}
+if [ "$USE_BUNDLE" = 1 ]; then
+  SONAMES=$(for f in "$BUNDLE"/bin/*; do ldd "$f" 2>/dev/null; done | awk '$1 ~ /^libcu/ { print $1 }' | sort -u)
+else
+  SONAMES="libcudart.so.13 libcublas.so.13 libcublasLt.so.13"
+fi
+LDP= FOUND= MISSING=
+DIRS=$(cuda_lib_dirs | awk '!seen[$0]++')
+for so in $SONAMES; do
+  hit=
+  for d in $DIRS; do
+    if [ -e "$d/$so" ]; then hit=$d; break; fi
+  done
+  if [ -n "$hit" ]; then
+    FOUND="$FOUND $so=$hit/$so"
+    case ":$LDP:" in *":$hit:"*) ;; *) LDP=${LDP:+$LDP:}$hit ;; esac
+  elif ldconfig -p 2>/dev/null | grep -q "^[[:space:]]*$so "; then
+    FOUND="$FOUND $so=(ldconfig)"
+  else
+    MISSING="$MISSING $so"
+  fi
+done
+[ -n "$LDP" ] && export LD_LIBRARY_PATH="$LDP${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+if [ -n "$MISSING" ]; then
+  note env INFO "CUDA libraries not found:$MISSING (searched: $(echo $DIRS | tr ' ' ,), ldconfig)"
+fi
+[ -n "$FOUND" ] && note env INFO "CUDA libraries:$FOUND"
+
+if [ "$USE_BUNDLE" = 1 ]; then
+  head=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)
+  bc=$(mf commit) stale=
+  [ "$bc" != "$head" ] && stale=" — the tree is at ${head:0:12}: the bundle may be stale, rebuild it with tests/gpu/bundle.sh"
+  bc=${bc:0:12}
+  [ "$(mf dirty)" != 0 ] && [ -n "$(mf dirty)" ] && bc="$bc + $(mf dirty) modified files"
+  note env INFO "bundle $BUNDLE: commit $bc, built $(mf built) for $(mf cuda_arch) ($(mf glibc_max) at most), $(ls "$BUNDLE/bin" | wc -l) programs$stale"
+  unresolved=$(for f in "$BUNDLE"/bin/*; do ldd "$f" 2>&1 | awk -v p="$(basename "$f")" '/not found/ { print p ": " $1 }'; done)
+  if [ -n "$unresolved" ] && [ "$GPU" = 1 ]; then
+    note env FAIL "bundled programs cannot find: $(echo "$unresolved" | tr '\n' ';' | cut -c1-300)"
+  elif [ -n "$unresolved" ]; then
+    note env INFO "bundled programs cannot find (no GPU here, so no matter): $(echo "$unresolved" | awk '{ print $2 }' | sort -u | tr '\n' ' ')"
+  fi
+  # sm_90 machine code + compute_90 PTX: runs on compute capability >= 9.0 only.
+  barch=$(mf cuda_arch)
+  if [ "$GPU" = 1 ] && [ -n "$CAP" ] && [ "$barch" != native ]; then
+    want=$(echo "$barch" | tr ',' '\n' | sed 's/[^0-9]//g' | sort -n | head -1)
+    have=$(echo "$CAP" | tr -d .)
+    if [ -n "$want" ] && [ -n "$have" ] && [ "$have" -lt "$want" ] 2>/dev/null; then
+      note env INFO "bundle is built for $barch but this GPU is compute $CAP: building here instead"
+      USE_BUNDLE=0
+    fi
+  fi
+else
+  if [ "$BUNDLE" = none ]; then note env INFO "MYNA_GPU_BUNDLE=none: building here"
+  else note env INFO "no bundle at $BUNDLE (tests/gpu/bundle.sh makes it; carry it): building here"; fi
+fi
+{
+  echo "date: $(date -u +%FT%TZ)"; echo "commit: $(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)"
+  uname -a; echo "cpus: $(nproc)"; ldd --version 2>&1 | head -1
+  echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
+  command -v nvcc && nvcc --version; command -v meson && meson --version
+  command -v ninja && ninja --version; command -v compute-sanitizer; command -v python3 && python3 --version
+  nvidia-smi 2>&1
+  if [ "$USE_BUNDLE" = 1 ]; then
+    echo; echo "--- $BUNDLE/MANIFEST"; grep -v '^sha256=' "$BUNDLE/MANIFEST"
+    for f in "$BUNDLE"/bin/*; do echo "--- ldd $(basename "$f")"; ldd "$f" 2>&1; done
+  fi
+} > "$OUT/env.txt" 2>&1
 ARCH=${MYNA_CUDA_ARCH:-}
 if [ -z "$ARCH" ]; then
   if [ "$GPU" = 1 ]; then ARCH=native; else ARCH=sm_90; fi
 fi
 
-# ---- 1. build ------------------------------------------------------------------------------------------------
-BIN_PARITY= BIN_NODEV= BIN_RUN= BIN_BW= BIN_SYN= BIN_VIS= BIN_WSP=
+# ---- 1. build (only without the bundle) --------------------------------------------------------------------------
+BIN_PARITY= BIN_NODEV= BIN_DEQ= BIN_RUN= BIN_BW= BIN_SYN= BIN_VIS= BIN_WSP= BIN_TTS= BIN_VOICE= BIN_OMNI=
+FIX=$ROOT/tests/fixtures
 build_meson() {
   local dir="$ROOT/build-gpucheck" t
   t=$(limit 300)
@@ -94,18 +202,23 @@ build_meson() {
   [ -x "$dir/bench/make-synthetic-model" ] && BIN_SYN="$dir/bench/make-synthetic-model"
   # The vision and speech benches are optional: their failure leaves the core phases running.
   local opt= b
-  for b in bench/bench-vision bench/bench-whisper; do
+  for b in tests/backend/test-cuda-dequant bench/bench-vision bench/bench-whisper bench/bench-tts bench/bench-voice \
+           bench/bench-omni; do
     ninja -C "$dir" -t targets all 2>/dev/null | grep -q "^$b:" && opt="$opt $b"
   done
   if [ -n "$opt" ]; then
     timeout "$(limit 120)" ninja -C "$dir" -j "$JOBS" $opt || echo "check: optional benches failed to build:$opt"
   fi
+  [ -x "$dir/tests/backend/test-cuda-dequant" ] && BIN_DEQ="$dir/tests/backend/test-cuda-dequant"
   [ -x "$dir/bench/bench-vision" ] && BIN_VIS="$dir/bench/bench-vision"
   [ -x "$dir/bench/bench-whisper" ] && BIN_WSP="$dir/bench/bench-whisper"
+  [ -x "$dir/bench/bench-tts" ] && BIN_TTS="$dir/bench/bench-tts"
+  [ -x "$dir/bench/bench-voice" ] && BIN_VOICE="$dir/bench/bench-voice"
+  [ -x "$dir/bench/bench-omni" ] && BIN_OMNI="$dir/bench/bench-omni"
   return 0
 }
 
-# Direct compile: every .c of core/ (minus the no-CUDA stub), core/cpu/, core/cuda/, lm/, plus the .cu files;
+# Direct compile: every .c of core/ (minus the no-CUDA stub), core/cpu/, core/cuda/, lm/, text/, the .cu files;
 # a hand-written config.h (optional media libraries off). Needs gcc, nvcc, Jansson and PCRE2 headers.
 build_direct() {
   local dir="$ROOT/build-gpucheck-direct" t cf cuflags f o objs=() lmobjs=()
@@ -123,7 +236,7 @@ build_direct() {
 #define HAVE_CUDA 1
 EOF
   cf="-std=c11 -O2 -D_GNU_SOURCE -DNDEBUG -fno-strict-aliasing -pthread -I$dir -I$ROOT/core -I$ROOT/core/cpu"
-  cf="$cf -I$ROOT/lm -I$ROOT/tests -I$CUDA_HOME/include"
+  cf="$cf -I$ROOT/lm -I$ROOT/text -I$ROOT/tests -I$CUDA_HOME/include"
   if [ "$ARCH" = native ]; then cuflags="-arch=native"; else
     cuflags="-gencode=arch=compute_${ARCH#sm_},code=sm_${ARCH#sm_}"; fi
   {
@@ -138,7 +251,7 @@ EOF
     for f in core/cuda/*.cu; do
       echo "nvcc -O3 -std=c++17 $cuflags -I$ROOT/core -I$ROOT/core/cuda -I$dir -c $f -o $dir/obj/$(echo "$f" | tr / _).o"
     done
-    for f in lm/*.c; do echo "gcc $cf -c $f -o $dir/lmobj_$(basename "$f").o"; done
+    for f in lm/*.c text/*.c; do [ -f "$f" ] || continue; echo "gcc $cf -c $f -o $dir/lmobj_$(basename "$f").o"; done
   } > "$dir/commands.txt"
   # Core objects must all compile; LM objects may fail (then only myna-run is missing).
   grep -v lmobj_ "$dir/commands.txt" | timeout "$t" xargs -P "$JOBS" -I{} sh -c '{}' || return 1
@@ -161,41 +274,69 @@ EOF
   return 0
 }
 
-if [ "$HAVE_NVCC" = 0 ]; then
-  note build SKIP "nvcc not found (PATH, $CUDA_HOME/bin): nothing CUDA can be built"
+
+if [ "$USE_BUNDLE" = 1 ]; then
+  b=$BUNDLE/bin
+  BIN_PARITY=$b/test-backend-parity BIN_NODEV=$b/test-cuda-nodev BIN_RUN=$b/myna-run BIN_BW=$b/cuda-bandwidth
+  BIN_SYN=$b/make-synthetic-model
+  for v in BIN_PARITY BIN_NODEV BIN_RUN BIN_BW BIN_SYN; do [ -x "${!v}" ] || eval "$v="; done
+  [ -x "$b/test-cuda-dequant" ] && BIN_DEQ=$b/test-cuda-dequant
+  [ -x "$b/bench-vision" ] && BIN_VIS=$b/bench-vision
+  [ -x "$b/bench-whisper" ] && BIN_WSP=$b/bench-whisper
+  [ -x "$b/bench-tts" ] && BIN_TTS=$b/bench-tts
+  [ -x "$b/bench-voice" ] && BIN_VOICE=$b/bench-voice
+  [ -x "$b/bench-omni" ] && BIN_OMNI=$b/bench-omni
+  FIX=$BUNDLE/fixtures
+  note build INFO "nothing built here: the bundle's $(ls "$b" | wc -l) programs, fixtures from $FIX"
+elif [ "$HAVE_NVCC" = 0 ]; then
+  note build SKIP "nvcc not found (PATH, $CUDA_HOME/bin) and no bundle: nothing CUDA can be built"
 elif [ -z "${MYNA_CHECK_NO_MESON:-}" ] && command -v meson >/dev/null && command -v ninja >/dev/null; then
-  if build_meson > "$OUT/build.log" 2>&1; then
+  if build_meson > "$L/build.log" 2>&1; then
     note build PASS "meson, cuda-arch=$ARCH ($(elapsed)s)"
   else
     note build INFO "meson build failed (build.log); trying the direct compile"
-    if build_direct > "$OUT/build-direct.log" 2>&1; then note build PASS "direct gcc+nvcc, arch=$ARCH"
-    else note build FAIL "direct compile failed too (build-direct.log)"; fi
+    if build_direct > "$L/build-direct.log" 2>&1; then note build PASS "direct gcc+nvcc, arch=$ARCH"
+    else note build FAIL "direct compile failed too (build.log)"; fi
   fi
 else
   note build INFO "meson/ninja not available (or MYNA_CHECK_NO_MESON): direct gcc+nvcc compile"
-  if build_direct > "$OUT/build-direct.log" 2>&1; then note build PASS "direct gcc+nvcc, arch=$ARCH ($(elapsed)s)"
-  else note build FAIL "direct compile failed (build-direct.log)"; fi
+  if build_direct > "$L/build-direct.log" 2>&1; then note build PASS "direct gcc+nvcc, arch=$ARCH ($(elapsed)s)"
+  else note build FAIL "direct compile failed (build.log)"; fi
 fi
+keep build.log "$L/build.log" "$L/build-direct.log"
 
 # ---- 2. parity -----------------------------------------------------------------------------------------------
-if [ -z "$BIN_PARITY" ]; then
-  note parity SKIP "not built"
+if [ -z "$BIN_NODEV" ]; then
+  note nodev SKIP "test-cuda-nodev not built"
 else
-  MYNA_FIXTURES="$ROOT/tests/fixtures" timeout "$(limit 30)" "$BIN_NODEV" > "$OUT/cuda-nodev.log" 2>&1
+  MYNA_FIXTURES="$FIX" timeout "$(limit 30)" "$BIN_NODEV" > "$L/cuda-nodev.log" 2>&1
   rc=$?
-  if [ $rc = 0 ]; then note nodev PASS "$(tail -2 "$OUT/cuda-nodev.log" | head -1)"
-  else note nodev FAIL "rc $rc (cuda-nodev.log)"; fi
-  MYNA_TEST_VERBOSE=1 MYNA_FIXTURES="$ROOT/tests/fixtures" timeout "$(limit 150)" "$BIN_PARITY" \
-    > "$OUT/parity.log" 2>&1
+  if [ $rc = 0 ]; then note nodev PASS "$(tail -2 "$L/cuda-nodev.log" | head -1)"
+  else note nodev FAIL "rc $rc (parity.log)"; fi
+fi
+if [ -z "$BIN_DEQ" ]; then
+  note dequant SKIP "test-cuda-dequant not built"
+else
+  # Host-compiled device dequantizers vs the CPU oracle: runs without a GPU.
+  timeout "$(limit 30)" "$BIN_DEQ" > "$L/cuda-dequant.log" 2>&1
+  rc=$?
+  if [ $rc = 0 ]; then note dequant PASS "$(tail -1 "$L/cuda-dequant.log")"
+  else note dequant FAIL "rc $rc (parity.log)"; fi
+fi
+if [ -z "$BIN_PARITY" ]; then
+  note parity SKIP "test-backend-parity not built"
+else
+  MYNA_TEST_VERBOSE=1 MYNA_FIXTURES="$FIX" timeout "$(limit 150)" "$BIN_PARITY" > "$L/backend-parity.log" 2>&1
   rc=$?
   case $rc in
-    0) note parity PASS "$(tail -1 "$OUT/parity.log")" ;;
-    77) if [ "$GPU" = 1 ]; then note parity FAIL "skipped although a GPU is visible: $(tail -1 "$OUT/parity.log")"
-        else note parity SKIP "no GPU: $(tail -1 "$OUT/parity.log")"; fi ;;
+    0) note parity PASS "$(tail -1 "$L/backend-parity.log")" ;;
+    77) if [ "$GPU" = 1 ]; then note parity FAIL "skipped although a GPU is visible: $(tail -1 "$L/backend-parity.log")"
+        else note parity SKIP "no GPU: $(tail -1 "$L/backend-parity.log")"; fi ;;
     124) note parity FAIL "timed out (parity.log)" ;;
-    *) note parity FAIL "rc $rc: $(grep -c '^FAIL' "$OUT/parity.log") failing cases (parity.log)" ;;
+    *) note parity FAIL "rc $rc: $(grep -c '^FAIL' "$L/backend-parity.log") failing cases (parity.log)" ;;
   esac
 fi
+keep parity.log "$L/cuda-nodev.log" "$L/cuda-dequant.log" "$L/backend-parity.log"
 
 # ---- 3. memcheck -----------------------------------------------------------------------------------------------
 SAN=$(command -v compute-sanitizer || true)
@@ -206,25 +347,29 @@ elif [ -z "$BIN_RUN" ]; then
 elif [ -z "$SAN" ]; then
   note memcheck SKIP "compute-sanitizer not found"
 else
-  for m in tests/fixtures/tiny-llama/tiny-llama-b.Q8_0.gguf tests/fixtures/tiny-llama/tiny-llama-a.F16.gguf; do
+  for m in "$FIX/tiny-llama/tiny-llama-b.Q8_0.gguf" "$FIX/tiny-llama/tiny-llama-a.F16.gguf"; do
     [ -f "$m" ] || { note memcheck SKIP "$m missing"; continue; }
-    log="$OUT/memcheck-$(basename "$m" .gguf).log"
+    mb=$(basename "$m" .gguf)
+    log="$L/memcheck-$mb.log"
     timeout "$(limit 90)" "$SAN" --tool memcheck --error-exitcode 86 --leak-check no \
       "$BIN_RUN" -m "$m" --backend cuda -p "Once upon a time" -n 12 --temp 0 --seed 1 --print-tokens > "$log" 2>&1
     rc=$?
     case $rc in
-      0) note memcheck PASS "$(basename "$m"): $(grep -m1 'ERROR SUMMARY' "$log" || echo 'no errors')" ;;
-      86) note memcheck FAIL "$(basename "$m"): $(grep -m1 'ERROR SUMMARY' "$log") ($(basename "$log"))" ;;
-      124) note memcheck FAIL "$(basename "$m"): timed out" ;;
-      *) note memcheck FAIL "$(basename "$m"): myna-run rc $rc ($(basename "$log"))" ;;
+      0) note memcheck PASS "$mb: $(grep -m1 'ERROR SUMMARY' "$log" || echo 'no errors')" ;;
+      86) note memcheck FAIL "$mb: $(grep -m1 'ERROR SUMMARY' "$log") (memcheck.log)" ;;
+      124) note memcheck FAIL "$mb: timed out" ;;
+      *) if grep -q 'Device not supported' "$log"; then
+           note memcheck SKIP "$mb: compute-sanitizer does not support this device here (a gVisor runtime refuses it)"
+         else note memcheck FAIL "$mb: myna-run rc $rc (memcheck.log)"; fi ;;
     esac
     # Greedy tokens on CPU vs CUDA (information only: tiny random models can flip near-ties).
     timeout "$(limit 30)" "$BIN_RUN" -m "$m" --backend cpu -p "Once upon a time" -n 12 --temp 0 --seed 1 \
       --print-tokens > "$log.cpu" 2>&1 && timeout "$(limit 30)" "$BIN_RUN" -m "$m" --backend cuda \
       -p "Once upon a time" -n 12 --temp 0 --seed 1 --print-tokens > "$log.cuda" 2>&1 &&
       if diff -q <(grep -v 'tok/s\|cuda:\|cpu:' "$log.cpu") <(grep -v 'tok/s\|cuda:\|cpu:' "$log.cuda") >/dev/null
-      then note greedy INFO "$(basename "$m"): CPU and CUDA generate the same tokens"
-      else note greedy INFO "$(basename "$m"): CPU and CUDA tokens differ (see $(basename "$log").cpu/.cuda)"; fi
+      then note greedy INFO "$mb: CPU and CUDA generate the same tokens"
+      else note greedy INFO "$mb: CPU and CUDA tokens differ (memcheck.log)"; fi
+    keep memcheck.log "$log" "$log.cpu" "$log.cuda"
   done
 fi
 
@@ -234,12 +379,13 @@ if [ "$GPU" = 0 ]; then
   note bandwidth SKIP "no GPU"
 elif [ -z "$BIN_BW" ]; then
   note bandwidth SKIP "cuda-bandwidth not built"
-elif timeout "$(limit 60)" "$BIN_BW" 1024 > "$OUT/bandwidth.log" 2>&1; then
-  D2D=$(sed -n 's/.*d2d_GBps=\([0-9.]*\).*/\1/p' "$OUT/bandwidth.log")
-  note bandwidth PASS "$(tail -1 "$OUT/bandwidth.log")"
+elif timeout "$(limit 60)" "$BIN_BW" 1024 > "$L/bandwidth.log" 2>&1; then
+  D2D=$(sed -n 's/.*d2d_GBps=\([0-9.]*\).*/\1/p' "$L/bandwidth.log")
+  note bandwidth PASS "$(tail -1 "$L/bandwidth.log")"
 else
-  note bandwidth FAIL "cuda-bandwidth failed (bandwidth.log)"
+  note bandwidth FAIL "cuda-bandwidth failed (bench.log)"
 fi
+keep bench.log "$L/bandwidth.log"
 
 # ---- 5. vision (tiny mllama fixture) -----------------------------------------------------------------------------
 MEDIA=()
@@ -250,9 +396,10 @@ vision_run() {
   [ "$label" = tiny-mllama ] || ph=vision-11b
   timeout "$(limit 90)" "$BIN_VIS" "$dir" --backend cuda --json "$@" > "$log" 2>&1
   rc=$?
+  keep media.log "$log"
   if [ $rc != 0 ]; then
-    [ $rc = 124 ] && note $ph FAIL "$label: timed out ($(basename "$log"))" ||
-      note $ph FAIL "$label: bench-vision rc $rc ($(basename "$log"))"
+    [ $rc = 124 ] && note $ph FAIL "$label: timed out (media.log)" ||
+      note $ph FAIL "$label: bench-vision rc $rc (media.log)"
     return 1
   fi
   read -r enc kv dimg < <(python3 -c 'import json,sys; o=json.loads([l for l in open(sys.argv[1]) if l.startswith("{")][-1]); k="_11b" if sys.argv[2]=="1" else ""; print(round(o["encoder_ms"+k],3), round(o["cross_kv_ms"+k],3), round(o["decode_tok_s_image"],1))' "$log" "$( [ $ph = vision ] && echo 0 || echo 1)" 2>/dev/null || echo "? ? ?")
@@ -262,44 +409,129 @@ vision_run() {
 if [ "$GPU" = 0 ]; then
   note vision SKIP "no GPU"
 elif [ -z "$BIN_VIS" ]; then
-  note vision SKIP "bench-vision not built (Meson build only; see build.log)"
-elif [ ! -f tests/fixtures/tiny-mllama/model.safetensors ]; then
-  note vision SKIP "tests/fixtures/tiny-mllama missing"
+  note vision SKIP "bench-vision not built"
+elif [ ! -f "$FIX/tiny-mllama/model.safetensors" ]; then
+  note vision SKIP "$FIX/tiny-mllama missing"
 else
-  vision_run tiny-mllama tests/fixtures/tiny-mllama "$OUT/vision-tiny.log" --reps 3 --tokens 16
+  vision_run tiny-mllama "$FIX/tiny-mllama" "$L/vision-tiny.log" --reps 3 --tokens 16
 fi
 
 # ---- 6. speech (tiny Whisper fixture) ----------------------------------------------------------------------------
-if [ "$GPU" = 0 ]; then
-  note speech SKIP "no GPU"
-elif [ -z "$BIN_WSP" ]; then
-  note speech SKIP "bench-whisper not built (Meson build only; see build.log)"
-elif [ ! -d tests/fixtures/tiny-whisper/model ]; then
-  note speech SKIP "tests/fixtures/tiny-whisper/model missing"
-else
-  # 10 s of 16 kHz float32: a gliding tone with noise (Python's standard library), or silence without Python.
-  wav="$OUT/speech-10s.f32"
-  python3 -c 'import array,math,random,sys; random.seed(1); a=array.array("f",(0.3*math.sin(2*math.pi*(200+40*i/16000)*i/16000)+0.05*random.uniform(-1,1) for i in range(160000))); a.tofile(open(sys.argv[1],"wb"))' "$wav" 2>/dev/null ||
-    head -c 640000 /dev/zero > "$wav"
-  MYNA_BACKEND=cuda timeout "$(limit 60)" "$BIN_WSP" tests/fixtures/tiny-whisper/model "$wav" 3 > "$OUT/speech-tiny.log" 2>&1
+# 10 s of 16 kHz float32: a gliding tone with noise (Python's standard library), or silence without Python.
+WAV="$L/speech-10s.f32"
+python3 -c 'import array,math,random,sys; random.seed(1); a=array.array("f",(0.3*math.sin(2*math.pi*(200+40*i/16000)*i/16000)+0.05*random.uniform(-1,1) for i in range(160000))); a.tofile(open(sys.argv[1],"wb"))' "$WAV" 2>/dev/null ||
+  head -c 640000 /dev/zero > "$WAV"
+WMODEL=$FIX/tiny-whisper/model
+# speech_run PHASE LOG [ENV=VALUE…] → bench-whisper on cuda, notes a row.
+speech_run() {
+  local ph=$1 log=$2 rc enc rtf enc_ms
+  shift 2
+  env "$@" MYNA_BACKEND=cuda timeout "$(limit 60)" "$BIN_WSP" "$WMODEL" "$WAV" 3 > "$log" 2>&1
   rc=$?
-  if [ $rc = 0 ] && grep -q 'RTF' "$OUT/speech-tiny.log"; then
-    enc=$(sed -n 's/.*encoder \([0-9.]*\) s per 30 s window.*/\1/p' "$OUT/speech-tiny.log" | head -1)
-    rtf=$(sed -n 's/.*: RTF \([0-9.]*\).*/\1/p' "$OUT/speech-tiny.log" | head -1)
+  keep media.log "$log"
+  if [ $rc = 0 ] && grep -q 'RTF' "$log"; then
+    enc=$(sed -n 's/.*encoder \([0-9.]*\) s per 30 s window.*/\1/p' "$log" | head -1)
+    rtf=$(sed -n 's/.*: RTF \([0-9.]*\).*/\1/p' "$log" | head -1)
     enc_ms=$(awk -v e="${enc:-0}" 'BEGIN{printf "%.1f", e*1000}')
-    MEDIA+=("$(printf '%-22s %-34s %s' "speech tiny-whisper" "encoder $enc_ms ms/30 s" "RTF $rtf (10 s audio)")")
-    note speech PASS "tiny-whisper on cuda: encoder $enc_ms ms per 30 s window, real-time factor $rtf"
-  elif [ $rc = 0 ] && grep -q 'no transcription' "$OUT/speech-tiny.log"; then
+    MEDIA+=("$(printf '%-22s %-34s %s' "$ph tiny-whisper" "encoder $enc_ms ms/30 s" "RTF $rtf (10 s audio)")")
+    note "$ph" PASS "tiny-whisper on cuda: encoder $enc_ms ms per 30 s window, real-time factor $rtf"
+  elif [ $rc = 0 ] && grep -q 'no transcription' "$log"; then
     # The fixture's window is 80 mel frames, not 3000: whisper_transcribe refuses it (-ENOTSUP), so no RTF.
     enc_ms=$(sed -n 's/.*encoder \([0-9.]*\) ms per window of \([0-9]*\) mel frames.*/\1 ms per \2-frame window/p' \
-      "$OUT/speech-tiny.log" | head -1)
-    MEDIA+=("$(printf '%-22s %-34s %s' "speech tiny-whisper" "encoder ${enc_ms%% per*}" "RTF n/a (fixture cannot transcribe)")")
-    note speech PASS "tiny-whisper on cuda: encoder $enc_ms; RTF n/a (the fixture's short window cannot be transcribed)"
-  elif [ $rc = 124 ]; then note speech FAIL "bench-whisper timed out (speech-tiny.log)"
-  else note speech FAIL "bench-whisper rc $rc (speech-tiny.log)"; fi
+      "$log" | head -1)
+    MEDIA+=("$(printf '%-22s %-34s %s' "$ph tiny-whisper" "encoder ${enc_ms%% per*}" "RTF n/a (fixture cannot transcribe)")")
+    note "$ph" PASS "tiny-whisper on cuda: encoder $enc_ms; RTF n/a (the fixture's short window cannot be transcribed)"
+  elif [ $rc = 124 ]; then note "$ph" FAIL "bench-whisper timed out (media.log)"
+  else note "$ph" FAIL "bench-whisper rc $rc (media.log)"; fi
+}
+if [ -z "$BIN_WSP" ]; then
+  note speech SKIP "bench-whisper not built"
+elif [ "$GPU" = 0 ]; then
+  note speech SKIP "no GPU"
+elif [ ! -d "$WMODEL" ]; then
+  note speech SKIP "$WMODEL missing"
+else
+  speech_run speech "$L/speech-tiny.log"
 fi
 
-# ---- 7. LM benchmark on synthetic models -----------------------------------------------------------------------
+# ---- 7-10. this wave's additions: each runs when its program (and its contract, tests/gpu/README.md) is there ----
+# json_run PHASE OUTFILE LOG CMD… → runs CMD (MYNA_BACKEND=cuda), notes PASS with its last JSON line.
+json_run() {
+  local ph=$1 dst=$2 log=$3 rc j
+  shift 3
+  MYNA_BACKEND=cuda timeout "$(limit 90)" "$@" > "$log" 2>&1
+  rc=$?
+  keep "$dst" "$log"
+  if [ $rc != 0 ]; then
+    [ $rc = 124 ] && note "$ph" FAIL "timed out ($dst)" || note "$ph" FAIL "$(basename "$1") rc $rc ($dst)"
+    return 1
+  fi
+  j=$(grep '^{' "$log" | tail -1 | cut -c1-220)
+  MEDIA+=("$(printf '%-22s %s' "$ph" "${j:-$(tail -1 "$log" | cut -c1-200)}")")
+  note "$ph" PASS "${j:-$(tail -1 "$log" | cut -c1-200)}"
+}
+
+# 7. Whisper's int8 path (issue 17): bench-whisper says MYNA_WHISPER_INT8 in its --help.
+if [ -z "$BIN_WSP" ]; then
+  note whisper-int8 SKIP "bench-whisper not built"
+elif ! have_help "$BIN_WSP" MYNA_WHISPER_INT8; then
+  note whisper-int8 SKIP "bench-whisper has no int8 path yet (issue 17; its --help names MYNA_WHISPER_INT8 when it has)"
+elif [ "$GPU" = 0 ]; then
+  note whisper-int8 SKIP "no GPU"
+elif [ ! -d "$WMODEL" ]; then
+  note whisper-int8 SKIP "$WMODEL missing"
+else
+  speech_run whisper-int8 "$L/whisper-int8.log" MYNA_WHISPER_INT8=1
+fi
+
+# 8. Piper synthesis (issue 13): bench-tts VOICE.onnx --backend cuda --json on the tiny voice fixture.
+VOICE=$(find "$FIX" -maxdepth 3 -path '*tiny-piper*' -name '*.onnx' 2>/dev/null | sort | head -1)
+if [ -z "$BIN_TTS" ]; then
+  note tts SKIP "bench-tts not built yet (Piper synthesis, issue 13)"
+elif [ "$GPU" = 0 ]; then
+  note tts SKIP "no GPU"
+elif [ -z "$VOICE" ]; then
+  note tts SKIP "no tiny Piper voice (*.onnx + its .onnx.json) under $FIX/tiny-piper*"
+else
+  json_run tts media.log "$L/tts.log" "$BIN_TTS" "$VOICE" --backend cuda --json
+fi
+
+# 9. The voice pipeline's per-stage timings on a synthetic input (issue 14).
+if [ -z "$BIN_VOICE" ]; then
+  note voice SKIP "bench-voice not built yet (voice pipeline stage timings, issue 14)"
+elif ! have_help "$BIN_VOICE" "--synthetic"; then
+  note voice SKIP "bench-voice has no --synthetic input (the contract in tests/gpu/README.md)"
+elif [ "$GPU" = 0 ]; then
+  note voice SKIP "no GPU"
+else
+  json_run voice voice.log "$L/voice.log" "$BIN_VOICE" --synthetic --fixtures "$FIX" --backend cuda --json
+fi
+
+# 10. LLaMA-Omni shapes (issue 16): make-synthetic-model lists an omni shape, bench-omni runs it.
+OMNI_SHAPE=
+[ -n "$BIN_SYN" ] && OMNI_SHAPE=$(timeout 10 "$BIN_SYN" --help 2>&1 | grep -o '[A-Za-z0-9._-]*omni[A-Za-z0-9._-]*' | head -1)
+if [ -z "$BIN_OMNI" ]; then
+  note omni SKIP "bench-omni not built yet (LLaMA-Omni shapes, issue 16)"
+elif [ -z "$OMNI_SHAPE" ]; then
+  note omni SKIP "make-synthetic-model has no omni --shape yet (issue 16)"
+elif [ "$GPU" = 0 ]; then
+  note omni SKIP "no GPU"
+elif [ "$(limit 150)" -lt 150 ]; then
+  note omni SKIP "out of time budget (needs ~150 s)"
+else
+  of=/dev/shm/myna-gpucheck-omni.gguf
+  [ -w /dev/shm ] || of=$ROOT/build-gpucheck-models/omni.gguf
+  mkdir -p "$(dirname "$of")"
+  if timeout "$(limit 90)" "$BIN_SYN" --shape "$OMNI_SHAPE" --dtype Q4_K -o "$of" > "$L/omni-make.log" 2>&1; then
+    json_run omni voice.log "$L/omni.log" "$BIN_OMNI" "$of" --backend cuda --json
+  else
+    note omni FAIL "make-synthetic-model --shape $OMNI_SHAPE failed (voice.log)"
+  fi
+  keep voice.log "$L/omni-make.log"
+  rm -f "$of"
+fi
+
+# ---- 11. LM benchmark on synthetic models (made here)  -----------------------------------------------------------------------
 SYN=${BIN_SYN:-}
 BENCH=()
 # 8B BF16 is a 16 GB file: by default it is made with fewer layers (same per-layer shapes, so decode % of
@@ -347,15 +579,15 @@ else
       [ "$(limit 60)" -lt 60 ] && { note lm-bench SKIP "$label $dt: out of time budget"; continue; }
       if [ ! -f "$f" ]; then
         t0=$(date +%s)
-        make_model "$shape" "$dt" "$f" "$layers" > "$OUT/make-$shape-$dt.log" 2>&1
+        make_model "$shape" "$dt" "$f" "$layers" > "$L/make-$shape-$dt.log" 2>&1
         rc=$?
         if [ $rc = 3 ]; then note lm-bench SKIP "$label $dt: make-synthetic-model cannot make it yet"; continue; fi
         if [ $rc != 0 ]; then
-          rm -f "$f"; note lm-bench FAIL "$label $dt: make-synthetic-model failed rc $rc (make-$shape-$dt.log)"; continue
+          rm -f "$f"; keep bench.log "$L/make-$shape-$dt.log"; note lm-bench FAIL "$label $dt: make-synthetic-model failed rc $rc (bench.log)"; continue
         fi
-        note lm-bench INFO "$label $dt: made in $(( $(date +%s) - t0 ))s ($(tail -1 "$OUT/make-$shape-$dt.log"))"
+        note lm-bench INFO "$label $dt: made in $(( $(date +%s) - t0 ))s ($(tail -1 "$L/make-$shape-$dt.log"))"
       fi
-      log="$OUT/bench-$shape-$dt.json"
+      log="$L/bench-$shape-$dt.json"
       if timeout "$(limit 120)" "$BIN_RUN" -m "$f" --backend cuda -p "$PROMPT" -n 64 --ctx 2048 --temp 0 --seed 1 \
            --json > "$log" 2> "$log.err"; then
         read -r pf dc wb < <(python3 -c 'import json,sys; o=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); print(round(o["prefill_tok_s"],1), round(o["decode_tok_s"],1), o.get("weight_bytes", 0))' "$log" 2>/dev/null || echo "? ? 0")
@@ -365,15 +597,16 @@ else
         BENCH+=("$(printf '%-17s %-5s %8.2f GB %10s %10s %8s' "$label" "$dt" "$(awk -v b="$wb" 'BEGIN{print b/1e9}')" "$pf" "$dc" "$pct")")
         note lm-bench PASS "$label $dt: prefill $pf tok/s, decode $dc tok/s ($pct of copy bandwidth)"
       else
-        note lm-bench FAIL "$label $dt: myna-run failed ($(basename "$log").err)"
+        note lm-bench FAIL "$label $dt: myna-run failed (bench.log)"
       fi
+      keep bench.log "$L/make-$shape-$dt.log" "$log" "$log.err"
       [ "$shape" = llama-3.1-8b ] && rm -f "$f"
     done
   done
   [ "$BIG" != "$MODELS" ] && rmdir "$BIG" 2>/dev/null
 fi
 
-# ---- 8. vision at the 11B widths (random weights; only with torch + transformers and time left) -------------------
+# ---- 12. vision at the 11B widths (random weights; only with torch + transformers and time left) -------------------
 if [ "$GPU" = 0 ]; then
   note vision-11b SKIP "no GPU"
 elif [ -z "$BIN_VIS" ]; then
@@ -386,19 +619,20 @@ else
   vdir="$ROOT/build-gpucheck-models/mllama-11b-shaped"
   if [ ! -f "$vdir/config.json" ]; then
     rm -rf "$vdir.tmp"; mkdir -p "$(dirname "$vdir")"
-    if timeout "$(limit 120)" python3 tools/ref/mllama_shaped.py "$vdir.tmp" > "$OUT/vision-11b-make.log" 2>&1; then
+    if timeout "$(limit 120)" python3 tools/ref/mllama_shaped.py "$vdir.tmp" > "$L/vision-11b-make.log" 2>&1; then
       mv "$vdir.tmp" "$vdir"
     else
-      rm -rf "$vdir.tmp"; note vision-11b FAIL "mllama_shaped.py failed or timed out (vision-11b-make.log)"
+      rm -rf "$vdir.tmp"; note vision-11b FAIL "mllama_shaped.py failed or timed out (media.log)"
     fi
+    keep media.log "$L/vision-11b-make.log"
   fi
-  [ -f "$vdir/config.json" ] && vision_run 11b-shaped "$vdir" "$OUT/vision-11b.log" --scale-11b --reps 2 --tokens 16
+  [ -f "$vdir/config.json" ] && vision_run 11b-shaped "$vdir" "$L/vision-11b.log" --scale-11b --reps 2 --tokens 16
 fi
 
-# ---- summary ---------------------------------------------------------------------------------------------------
+# ---- summary (the notes written as the run went are replaced by the whole table) ------------------------------
 {
   echo
-  echo "=== GPU check summary ($(elapsed)s, logs in $OUT) ==="
+  echo "=== GPU check summary ($(elapsed)s, logs in $OUT: $(cd "$OUT" && ls | tr '\n' ' ')) ==="
   printf '%s\n' "${SUMMARY[@]}"
   if [ ${#BENCH[@]} -gt 0 ]; then
     echo
@@ -411,5 +645,7 @@ fi
     echo "vision: per 4-tile image (11b-shaped: scaled to 40 vision / 8 cross layers); speech: RTF = wall / audio time"
     printf '%s\n' "${MEDIA[@]}"
   fi
-} | tee "$OUT/summary.txt"
+} > "$L/summary.txt"
+cp "$L/summary.txt" "$OUT/summary.txt"
+cat "$OUT/summary.txt"
 exit $FAILED
