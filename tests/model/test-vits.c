@@ -269,12 +269,122 @@ out:
     json_decref(cfg);
 }
 
-int main(void)
+/* --real: the installed en_US-joe-medium voice (loaded by speech/tts/voice.c from its .onnx) against
+ * onnxruntime (tools/ref/piper_ref.py, run here) on 24 id sequences of 5–301 ids shaped like Piper's
+ * (^ _ p _ p … _ $, with spaces and punctuation); 77 when the voice, python3 or onnxruntime is missing. */
+static int run_real(Backend *be)
+{
+    char onnx[512], cmd[2048], dir[] = "/tmp/myna-vits-XXXXXX", path[600], err[256] = "";
+    const char *home = getenv("HOME"), *models = getenv("MYNA_MODELS_DIR");
+    if (models)
+        snprintf(onnx, sizeof(onnx), "%s/en_US-joe-medium.onnx", models);
+    else
+        snprintf(onnx, sizeof(onnx), "%s/.local/share/myna/models/en_US-joe-medium.onnx", home ? home : "");
+    FILE *f = fopen(onnx, "rb");
+    if (!f) {
+        fprintf(stderr, "skip: no voice at %s\n", onnx);
+        return 77;
+    }
+    fclose(f);
+    if (!mkdtemp(dir))
+        return 1;
+    enum { N_SEQ = 24 };
+    static int64_t seqs[N_SEQ][320];
+    int lens[N_SEQ];
+    snprintf(path, sizeof(path), "%s/ids.txt", dir);
+    f = fopen(path, "w");
+    for (int i = 0; i < N_SEQ; i++) {
+        const int np = 2 + i * i / 4 + (i % 5) * 3; /* 2 … 150 phonemes */
+        int n = 0;
+        seqs[i][n++] = 1, seqs[i][n++] = 0;
+        for (int k = 0; k < np; k++) {
+            const double u = test_rng_uniform();
+            seqs[i][n++] = u < 0.15 ? 3 : u < 0.18 ? 8 : 14 + (int64_t)(test_rng_uniform() * 140);
+            seqs[i][n++] = 0;
+        }
+        seqs[i][n++] = 10, seqs[i][n++] = 0, seqs[i][n++] = 2;
+        lens[i] = n;
+        for (int k = 0; k < n; k++)
+            fprintf(f, "%lld%c", (long long)seqs[i][k], k + 1 < n ? ' ' : '\n');
+    }
+    fclose(f);
+    const char *src = getenv("MYNA_SOURCE_ROOT");
+    snprintf(cmd, sizeof(cmd), "python3 %s/tools/ref/piper_ref.py '%s' '%s/ids.txt' '%s' >&2", src ? src : ".", onnx,
+             dir, dir);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "skip: the onnxruntime oracle did not run (pip install onnx onnxruntime)\n");
+        return 77;
+    }
+    /* weights: the oracle's own reading of the .onnx (PyTorch names, tools/ref/vits_ref.py), bound as for
+     * the tiny models; speech/tts/voice.c's loader is tested on its own (tests/unit/test-voice*) */
+    size_t n;
+    snprintf(path, sizeof(path), "%s/config.json", dir);
+    char *js = test_read_file(path, &n);
+    json_t *cfg = js ? json_loadb(js, n, 0, NULL) : NULL;
+    free(js);
+    CHECK(cfg != NULL);
+    snprintf(path, sizeof(path), "%s/model.safetensors", dir);
+    CHECK_INT(st_open(path, &g_st, err, sizeof(err)), 0);
+    if (!cfg || !g_st)
+        return test_exit();
+    static VoiceConfig vc;
+    static VoiceWeights vw;
+    g_missing = 0;
+    load_tiny(cfg, &vc, &vw);
+    vc.sample_rate = 22050;
+    CHECK_INT(g_missing, 0);
+    Vits *v = NULL;
+    CHECK_INT(vits_new(be, &vc, &vw, &v, err, sizeof(err)), 0);
+    for (int i = 0; v && i < N_SEQ; i++) {
+        size_t nd, na;
+        snprintf(path, sizeof(path), "%s/%d.dur", dir, i);
+        int32_t *dur = test_read_file(path, &nd);
+        snprintf(path, sizeof(path), "%s/%d.f32", dir, i);
+        float *ref = test_read_file(path, &na);
+        VitsParams p = {0.0f, 1.0f, 0.0f, 0, 1};
+        VitsUtt *u = NULL;
+        CHECK(dur && ref);
+        CHECK_INT(vits_encode(v, seqs[i], lens[i], &p, &u, err, sizeof(err)), 0);
+        if (!u || !dur || !ref)
+            continue;
+        int same = nd / 4 == (size_t)lens[i];
+        for (int k = 0; same && k < lens[i]; k++)
+            same = u->dur[k] == dur[k];
+        CHECK(same);
+        CHECK_INT(u->samples, (int64_t)(na / 4));
+        if (u->samples == (int64_t)(na / 4)) {
+            float *a = malloc(na);
+            CHECK_INT(vits_decode(v, u, 0, u->frames, a, err, sizeof(err)), 0);
+            const double nmse = test_nmse(a, ref, na / 4);
+            fprintf(stderr, "joe seq %d: %d ids, %lld frames, durations %s, nmse %.3g\n", i, lens[i],
+                    (long long)u->frames, same ? "identical" : "DIFFER", nmse);
+            CHECK(nmse < 1e-6);
+            free(a);
+        }
+        vits_utt_free(v, u);
+        free(dur);
+        free(ref);
+    }
+    vits_free(v);
+    st_close(g_st);
+    json_decref(cfg);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    return test_exit();
+}
+
+int main(int argc, char **argv)
 {
     Backend *be = NULL;
     CHECK_INT(backend_cpu_new(2, &be), 0);
     if (!be)
         return test_exit();
+    if (argc > 1 && strcmp(argv[1], "--real") == 0) {
+        int rc = run_real(be);
+        backend_free(be);
+        return rc;
+    }
     run_model(be, "tiny-vits");
     run_model(be, "tiny-vits-ms");
     backend_free(be);
