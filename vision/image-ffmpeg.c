@@ -214,7 +214,9 @@ static int ff_open(Ff *c, const MediaSource *src, ImageFormat f, const ImageLimi
     r = avcodec_parameters_to_context(c->dec, st->codecpar);
     if (r < 0)
         return ff_err(c, r, what, err, err_len);
-    c->dec->max_pixels = lim->max_pixels;
+    /* Decoders allocate macroblock-aligned pictures (a 5792² WebP asks for 5824×5792), so their own cap gets
+     * 16 rows and columns of slack; the frame itself is checked against max_pixels in ff_to_image. */
+    c->dec->max_pixels = lim->max_pixels + 16 * ((int64_t)lim->max_width + lim->max_height) + 256;
     c->dec->thread_count = 1;
     c->dec->pkt_timebase = st->time_base;
     c->dec->codec_whitelist = av_strdup(FF_CODEC_WHITELIST);

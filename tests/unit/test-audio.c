@@ -7,17 +7,30 @@
  * 3. ≥ 50 malformed/hostile inputs (bad WAV headers, zero rate, absurd channel counts, huge declared
  *    lengths, HLS playlists / concat scripts / file:// URLs / SDP pretending to be audio, random bytes,
  *    header truncations) are rejected with a negative errno and a message; plus a truncation sweep of every
- *    fixture that must never crash and never return garbage. */
+ *    fixture that must never crash and never return garbage.
+ * 4. Issue 12: the CPU budget (1 µs → -ETIME), the cancel flag (set before, and set by another thread while
+ *    the decoder waits on a silent pipe → -ECANCELED, not the deadline); F2: ac3-beside-flac.mkv (a FLAC
+ *    track and an AC-3 track marked default) decodes the FLAC track, ac3-only.mkv is "codec ac3 not
+ *    allowed", and in neither does the AC-3 decoder run: the AC-3 frames of both fixtures have bytes 12–39
+ *    overwritten (random), so a decoder that ran would log "error decoding the audio block"; the only
+ *    line an AC-3 codec context may log is the whitelist refusal. Fixtures made with
+ *      ffmpeg -f lavfi -i sine=f=440:r=16000:d=0.5 -f lavfi -i sine=f=1000:r=48000:d=0.5 -map 0 -map 1
+ *             -c:a:0 flac -c:a:1 ac3 -b:a:1 64k -disposition:a:0 0 -disposition:a:1 default mixed.mkv
+ *    (ac3-only: the second input alone, 0.3 s), then the bytes after every 0B77 sync word scrambled.
+ *    F5: an M4A whose stts box claims 2^31 − 1 entries is malformed input (-EBADMSG), not -ENOMEM. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <libavutil/log.h>
 
 #include "audio.h"
 #include "test-util.h"
@@ -436,6 +449,137 @@ static void check_sweep(void)
     CHECK(n_ok + n_err == 7 * 96);
 }
 
+/* ---- issue 12: budget, cancel, whitelist before probing, error classes ---- */
+
+static const char *g_foreign_codec; /* count log lines of AVCodecContexts of this decoder */
+static int g_foreign_lines, g_whitelist_lines;
+
+static void count_codec_logs(void *avcl, int level, const char *fmt, va_list vl)
+{
+    const AVClass *cls = avcl ? *(const AVClass **)avcl : NULL;
+    char line[512];
+    int prefix = 1;
+
+    if (!cls || !g_foreign_codec || strcmp(cls->class_name, "AVCodecContext") != 0 || !cls->item_name ||
+        strcmp(cls->item_name(avcl), g_foreign_codec) != 0)
+        return;
+    av_log_format_line(avcl, level, fmt, vl, line, sizeof(line), &prefix);
+    if (strstr(line, "whitelist"))
+        g_whitelist_lines++;
+    else
+        g_foreign_lines++;
+}
+
+typedef struct { atomic_int *flag; int delay_ms; } Canceller;
+
+static void *cancel_main(void *arg)
+{
+    Canceller *c = arg;
+    struct timespec ts = { c->delay_ms / 1000, (long)(c->delay_ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+    atomic_store(c->flag, 1);
+    return NULL;
+}
+
+static void check_issue12(void)
+{
+    size_t sz = 0, msz = 0, osz = 0;
+    uint8_t *mp3 = test_read_fixture("audio", "tone-44k.mp3", &sz);
+    uint8_t *m4a = test_read_fixture("audio", "tone-32k.m4a", &msz);
+    uint8_t *mkv = test_read_fixture("audio", "ac3-beside-flac.mkv", &osz);
+    AudioDecodeOptions o;
+    AudioPcm pcm = { 0 };
+    atomic_int cancel = 0;
+    char err[256] = "";
+
+    CHECK(mp3 && m4a && mkv);
+    if (!mp3 || !m4a || !mkv)
+        goto done;
+    audio_decode_options_default(&o);
+    CHECK_INT(o.sample_rate, AUDIO_DEFAULT_SAMPLE_RATE);
+    CHECK(o.max_cpu_s == AUDIO_DEFAULT_MAX_CPU_S && o.cancel == NULL);
+    o.cancel = &cancel;
+    CHECK_INT(audio_decode_memory(mp3, sz, &o, &pcm, err, sizeof(err)), 0); /* defaults + clear flag */
+    audio_pcm_free(&pcm);
+
+    /* CPU budget */
+    o.max_cpu_s = 1e-6;
+    CHECK_INT(audio_decode_memory(mp3, sz, &o, &pcm, err, sizeof(err)), -ETIME);
+    CHECK(strstr(err, "decode budget ran out") != NULL);
+    CHECK(pcm.samples == NULL);
+    CHECK_INT(decode_via_pipe(mp3, sz, &o, &pcm, err, sizeof(err)), -ETIME);
+    fprintf(stderr, "budget: %s\n", err);
+    o.max_cpu_s = -1;
+    CHECK_INT(audio_decode_memory(mp3, sz, &o, &pcm, err, sizeof(err)), -EINVAL);
+    o.max_cpu_s = 0; /* none */
+    CHECK_INT(audio_decode_memory(mp3, sz, &o, &pcm, err, sizeof(err)), 0);
+    audio_pcm_free(&pcm);
+
+    /* cancel: set before the call, and set by another thread while we wait on a silent pipe */
+    atomic_store(&cancel, 1);
+    CHECK_INT(audio_decode_memory(mp3, sz, &o, &pcm, err, sizeof(err)), -ECANCELED);
+    CHECK(strstr(err, "cancelled") != NULL);
+    {
+        int p[2];
+        pthread_t th;
+        Canceller c = { &cancel, 100 };
+        atomic_store(&cancel, 0);
+        o.timeout_ms = 10000;
+        CHECK_INT(pipe(p), 0);
+        CHECK(write(p[1], mp3, 200) == 200); /* a header, then nothing: the decoder waits in poll() */
+        pthread_create(&th, NULL, cancel_main, &c);
+        CHECK_INT(audio_decode_fd(p[0], &o, &pcm, err, sizeof(err)), -ECANCELED);
+        pthread_join(th, NULL);
+        close(p[0]);
+        close(p[1]);
+        fprintf(stderr, "cancel while waiting: %s\n", err);
+    }
+
+    /* F2: decoders not on the whitelist are never run */
+    g_foreign_codec = "ac3";
+    g_foreign_lines = g_whitelist_lines = 0;
+    av_log_set_callback(count_codec_logs);
+    CHECK_INT(audio_decode_memory(mkv, osz, NULL, &pcm, err, sizeof(err)), 0);
+    CHECK(strcmp(pcm.codec, "flac") == 0);
+    CHECK_NEAR(pcm.n_samples, 8000, 2);
+    CHECK_NEAR(zc_freq(pcm.samples, pcm.n_samples, 16000), 440.0, 2.0);
+    audio_pcm_free(&pcm);
+    CHECK_INT(g_foreign_lines, 0);
+    fprintf(stderr, "ac3-beside-flac.mkv: flac decoded; %d AC-3 whitelist refusals, %d other AC-3 lines\n",
+            g_whitelist_lines, g_foreign_lines);
+    free(mkv);
+    mkv = test_read_fixture("audio", "ac3-only.mkv", &osz);
+    CHECK(mkv != NULL);
+    if (mkv) {
+        CHECK_INT(audio_decode_memory(mkv, osz, NULL, &pcm, err, sizeof(err)), -ENOTSUP);
+        CHECK(strstr(err, "codec ac3 not allowed") != NULL);
+        CHECK_INT(g_foreign_lines, 0);
+        fprintf(stderr, "ac3-only.mkv: %s\n", err);
+    }
+    audio_route_ffmpeg_logs();
+    g_foreign_codec = NULL;
+
+    /* F5: absurd stts entry count → malformed (FFmpeg says ENOMEM) */
+    {
+        int patched = 0;
+        for (size_t i = 4; i + 12 <= msz; i++) {
+            if (memcmp(m4a + i, "stts", 4) == 0) {
+                m4a[i + 8] = 0x7f; /* entry count after version/flags: 0x7fffffff */
+                m4a[i + 9] = m4a[i + 10] = m4a[i + 11] = 0xff;
+                patched++;
+            }
+        }
+        CHECK_INT(patched, 1);
+        CHECK_INT(audio_decode_memory(m4a, msz, NULL, &pcm, err, sizeof(err)), -EBADMSG);
+        CHECK(strstr(err, "malformed") != NULL);
+        fprintf(stderr, "stts 2^31−1 entries: %s\n", err);
+    }
+done:
+    free(mp3);
+    free(m4a);
+    free(mkv);
+}
+
 int main(void)
 {
     audio_route_ffmpeg_logs(); /* FFmpeg's complaints about the hostile inputs go to log_debug */
@@ -444,5 +588,6 @@ int main(void)
     check_fd_and_caps();
     check_hostile();
     check_sweep();
+    check_issue12();
     return test_exit();
 }
