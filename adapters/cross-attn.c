@@ -8,7 +8,6 @@
 
 #include "cross-attn.h"
 #include "log.h"
-#include "weights.h"
 
 #define TRY(call) do { int r_ = (call); if (r_ < 0) { log_debug("cross-attn: %s: %d", #call, r_); return r_; } } \
     while (0)
@@ -23,8 +22,8 @@ static Tensor view3(const Tensor *t, int64_t ne0, int64_t ne1, int64_t ne2)
     return v;
 }
 
-int cross_attn_load(CrossAttnLayer *x, MllamaStore *store, const HfModel *hf, const LmConfig *cfg,
-                    const char *prefix, int norms_optional, char *err, size_t err_len)
+int cross_attn_load(CrossAttnLayer *x, WeightStore *ws, const LmConfig *cfg, const char *prefix,
+                    int norms_optional)
 {
     const int64_t C = cfg->n_embd, QD = (int64_t)cfg->n_heads * cfg->head_dim;
     const int64_t KD = (int64_t)cfg->n_kv_heads * cfg->head_dim, FF = cfg->n_ff, HD = cfg->head_dim;
@@ -37,20 +36,28 @@ int cross_attn_load(CrossAttnLayer *x, MllamaStore *store, const HfModel *hf, co
         {"mlp.up_proj.weight", &x->w_up, C, FF, 0}, {"mlp.down_proj.weight", &x->w_down, FF, C, 0},
     };
     char name[192];
+    float *g;
     int r;
 
     for (size_t j = 0; j < sizeof(tab) / sizeof(tab[0]); j++) {
+        unsigned fl = WEIGHTS_RESHAPE | (norms_optional && tab[j].optional ? WEIGHTS_OPTIONAL : 0);
         snprintf(name, sizeof(name), "%s.%s", prefix, tab[j].n);
-        if (norms_optional && tab[j].optional && !hf_model_find(hf, name))
-            continue;
-        if ((r = adapter_bind(store, hf, name, tab[j].a, tab[j].b, tab[j].t, err, err_len)) < 0)
+        r = tab[j].b ? weights_bind2(ws, name, tab[j].a, tab[j].b, fl, tab[j].t)
+                     : weights_bind1(ws, name, tab[j].a, fl | WEIGHTS_F32, tab[j].t);
+        if (r == -ENOENT)
+            continue; /* optional and absent: data stays NULL */
+        if (r < 0)
             return r;
     }
     snprintf(name, sizeof(name), "%s.cross_attn_attn_gate", prefix);
-    if ((r = adapter_gate(store, hf, name, &x->gate_attn, err, err_len)) < 0)
+    if ((r = weights_host_f32(ws, name, 1, &g)) < 0)
         return r;
+    x->gate_attn = tanhf(g[0]);
     snprintf(name, sizeof(name), "%s.cross_attn_mlp_gate", prefix);
-    return adapter_gate(store, hf, name, &x->gate_mlp, err, err_len);
+    if ((r = weights_host_f32(ws, name, 1, &g)) < 0)
+        return r;
+    x->gate_mlp = tanhf(g[0]);
+    return 0;
 }
 
 int cross_attn_kv(Backend *be, const LmConfig *cfg, const CrossAttnLayer *w, const Tensor *xs, Tensor *k,

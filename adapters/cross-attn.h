@@ -15,7 +15,7 @@
 
 #include "backend.h"
 #include "decoder.h"
-#include "vit.h" /* MllamaStore */
+#include "weights.h"
 
 typedef struct {
     Tensor attn_norm;          /* [C] F32 */
@@ -35,12 +35,13 @@ typedef struct {
     Tensor xn, q, att, o, gate, up;
 } CrossAttnScratch;
 
-/* Bind the weights of one layer from hf into store: prefix.{input_layernorm, cross_attn.{q,k,v,o}_proj,
+/* Bind the weights of one layer from the store: prefix.{input_layernorm, cross_attn.{q,k,v,o}_proj,
  * cross_attn.{q,k}_norm, post_attention_layernorm, mlp.{gate,up,down}_proj}.weight with the shapes of cfg
  * (n_embd, n_heads·head_dim, n_kv_heads·head_dim, n_ff, head_dim), and the gates prefix.cross_attn_attn_gate /
- * prefix.cross_attn_mlp_gate (tanh applied). norms_optional: absent q/k norms leave data NULL. */
-int cross_attn_load(CrossAttnLayer *x, MllamaStore *store, const HfModel *hf, const LmConfig *cfg,
-                    const char *prefix, int norms_optional, char *err, size_t err_len);
+ * prefix.cross_attn_mlp_gate (tanh applied). norms_optional: absent q/k norms leave data NULL. Message in
+ * weights_error(ws). */
+int cross_attn_load(CrossAttnLayer *x, WeightStore *ws, const LmConfig *cfg, const char *prefix,
+                    int norms_optional);
 
 /* k, v: [HD, NKV, S] F32 (preallocated) from states xs: [C, S]. Uses n_heads/n_kv_heads/head_dim/norm_eps of
  * cfg. */

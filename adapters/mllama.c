@@ -28,10 +28,10 @@ typedef CrossAttnLayer CrossLayer; /* the layer math lives in cross-attn.c (shar
 struct Mllama {
     HfModel *hf;                 /* owned; weights are mmapped from it */
     Backend *be;                 /* borrowed */
-    MllamaStore store;           /* text + projector weights, scratch */
+    WeightStore *ws;             /* owned: cross layers, projector, scratch */
     MllamaVit *vit;              /* owned */
     MllamaPreprocessConfig pre;
-    LmDecoder *dec;              /* owned; weights borrowed from store */
+    LmDecoder *dec;              /* owned; self-attention layers (its own store) */
     int n_cross;
     int cross_full[MLLAMA_MAX_CROSS];  /* index in the full text stack */
     int cross_hook[MLLAMA_MAX_CROSS];  /* self-attention layer it runs before */
@@ -106,13 +106,14 @@ static int load_text(Mllama *m, char *err, size_t err_len)
     const json_t *tc = json_object_get(cfg, "text_config");
     const json_t *cl = json_object_get(tc, "cross_attention_layers");
     int64_t n_total, img;
+    LmConfig lc;
     char name[192];
     int r;
 
     if (!json_is_object(tc) || hf_config_int(cfg, "text_config.num_hidden_layers", &n_total) < 0 ||
         n_total < 1 || n_total > LM_MAX_LAYERS)
         return err_set(err, err_len, -EBADMSG, "config.json: text_config.num_hidden_layers missing or invalid");
-    if (!json_is_array(cl) || json_array_size(cl) > MLLAMA_MAX_CROSS)
+    if (!json_is_array(cl) || json_array_size(cl) > MLLAMA_MAX_CROSS || json_array_size(cl) >= (size_t)n_total)
         return err_set(err, err_len, -EBADMSG, "config.json: text_config.cross_attention_layers invalid");
     m->n_cross = (int)json_array_size(cl);
     for (int i = 0; i < m->n_cross; i++) {
@@ -128,82 +129,33 @@ static int load_text(Mllama *m, char *err, size_t err_len)
         return err_set(err, err_len, -EBADMSG, "config.json: image_token_index invalid");
     m->image_token = (int)img;
 
-    /* the self-attention stack is a plain Llama config (decoder-load.c parses it) */
-    json_t *lc = json_deep_copy(tc);
-    LmDecoder *d = calloc(1, sizeof(*d));
-    if (!lc || !d) {
-        json_decref(lc);
-        free(d);
-        return -ENOMEM;
-    }
-    json_object_set_new(lc, "model_type", json_string("llama"));
-    json_object_set_new(lc, "num_hidden_layers", json_integer(n_total - m->n_cross));
-    json_object_set_new(lc, "tie_word_embeddings", json_false());
-    r = lm_config_from_hf(lc, &d->cfg, err, err_len);
-    json_decref(lc);
-    d->be = m->be;
-    d->host = m->store.host;
-    m->dec = d;
-    if (r < 0)
+    /* the self-attention stack is a Llama decoder whose file layers skip the cross-attention ones */
+    if ((r = lm_config_from_hf_text(tc, &lc, err, err_len)) < 0)
         return r;
-    const LmConfig *c = &d->cfg;
-    int64_t C = c->n_embd, V = c->n_vocab, QD = (int64_t)c->n_heads * c->head_dim;
-    int64_t KD = (int64_t)c->n_kv_heads * c->head_dim, FF = c->n_ff;
-    if (m->image_token < V || m->image_token >= V + 8)
+    lc.n_layers = (int)n_total - m->n_cross;
+    lc.tied_embeddings = 0;
+    int64_t C = lc.n_embd, V = lc.n_vocab;
+    if (m->image_token < V || m->image_token >= V + LM_MAX_EXTRA_TOKENS)
         return err_set(err, err_len, -EBADMSG, "config.json: image_token_index %d outside [%lld, %lld)",
-                       m->image_token, (long long)V, (long long)V + 8);
-    if (!(d->w.layers = calloc((size_t)c->n_layers, sizeof(*d->w.layers))))
-        return -ENOMEM;
-    if ((r = adapter_bind(&m->store, m->hf, "language_model.model.embed_tokens.weight", C, V + 8, &d->w.tok_embd, err, err_len)) < 0 ||
-        (r = adapter_bind(&m->store, m->hf, "language_model.model.norm.weight", C, 0, &d->w.out_norm, err, err_len)) < 0 ||
-        (r = adapter_bind(&m->store, m->hf, "language_model.lm_head.weight", C, V, &d->w.output, err, err_len)) < 0)
+                       m->image_token, (long long)V, (long long)V + LM_MAX_EXTRA_TOKENS);
+    LmLayout lay = {.hf = 1, .prefix = "language_model.", .skip = m->cross_full, .n_skip = m->n_cross,
+                    .extra_vocab_rows = LM_MAX_EXTRA_TOKENS};
+    if ((r = lm_decoder_new(&lc, m->be, &m->dec)) < 0 || (r = weights_add_hf(lm_decoder_store(m->dec), m->hf)) < 0 ||
+        (r = lm_decoder_bind(m->dec, &lay, err, err_len)) < 0)
         return r;
-    /* the logits vocabulary excludes the 8 extra rows; <|image|> is spliced as a host embedding row */
-    {
-        const StTensor *st = hf_model_find(m->hf, "language_model.model.embed_tokens.weight");
-        Tensor t;
-        if ((r = st_tensor_view(st, &t)) < 0)
-            return err_set(err, err_len, r, "embed_tokens: unsupported dtype");
-        if (!(m->image_embd = malloc(sizeof(float) * (size_t)C)) || mllama_store_keep(&m->store, m->image_embd) < 0)
-            return -ENOMEM;
-        for (int64_t i = 0; i < C; i++) {
-            size_t at = (size_t)img * (size_t)C + (size_t)i;
-            if (t.dtype == DTYPE_F32)
-                m->image_embd[i] = ((const float *)t.data)[at];
-            else if (t.dtype == DTYPE_BF16)
-                m->image_embd[i] = bf16_to_f32(((const uint16_t *)t.data)[at]);
-            else if (t.dtype == DTYPE_F16)
-                m->image_embd[i] = fp16_to_f32(((const uint16_t *)t.data)[at]);
-            else
-                return err_set(err, err_len, -ENOTSUP, "embed_tokens: dtype must be F32/F16/BF16");
-        }
-        d->w.tok_embd.ne[1] = V;
-        d->w.tok_embd.nb[2] = d->w.tok_embd.nb[3] = d->w.tok_embd.nb[1] * (size_t)V;
+    /* <|image|> (past the logits vocabulary) is spliced as a host embedding row */
+    Tensor t;
+    if (weights_find(m->ws, "language_model.model.embed_tokens.weight", &t) < 0)
+        return err_set(err, err_len, -EBADMSG, "tensor language_model.model.embed_tokens.weight missing");
+    Tensor row = tensor_rows(&t, img, 1);
+    if (!(m->image_embd = weights_host_alloc(m->ws, sizeof(float) * (size_t)C)) ||
+        (r = tensor_to_f32(&row, m->image_embd)) < 0)
+        return err_set(err, err_len, m->image_embd ? r : -ENOMEM, "embed_tokens: dtype %s", dtype_name(t.dtype));
+    for (int i = 0; i < m->n_cross; i++) {
+        snprintf(name, sizeof(name), "language_model.model.layers.%d", m->cross_full[i]);
+        if ((r = cross_attn_load(&m->cross[i], m->ws, &m->dec->cfg, name, 0)) < 0)
+            return r;
     }
-    int s = 0, ci = 0;
-    for (int f = 0; f < n_total; f++) {
-        const char *p = "language_model.model.layers";
-        if (ci < m->n_cross && m->cross_full[ci] == f) {
-            snprintf(name, sizeof(name), "%s.%d", p, f);
-            if ((r = cross_attn_load(&m->cross[ci++], &m->store, m->hf, c, name, 0, err, err_len)) < 0)
-                return r;
-            continue;
-        }
-        LmLayerWeights *lw = &d->w.layers[s++];
-        struct { const char *n; Tensor *t; int64_t a, b; } tab[] = {
-            {"input_layernorm.weight", &lw->attn_norm, C, 0}, {"self_attn.q_proj.weight", &lw->wq, C, QD},
-            {"self_attn.k_proj.weight", &lw->wk, C, KD}, {"self_attn.v_proj.weight", &lw->wv, C, KD},
-            {"self_attn.o_proj.weight", &lw->wo, QD, C}, {"post_attention_layernorm.weight", &lw->ffn_norm, C, 0},
-            {"mlp.gate_proj.weight", &lw->w_gate, C, FF}, {"mlp.up_proj.weight", &lw->w_up, C, FF},
-            {"mlp.down_proj.weight", &lw->w_down, FF, C},
-        };
-        for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
-            snprintf(name, sizeof(name), "%s.%d.%s", p, f, tab[i].n);
-            if ((r = adapter_bind(&m->store, m->hf, name, tab[i].a, tab[i].b, tab[i].t, err, err_len)) < 0)
-                return r;
-        }
-    }
-    d->weight_bytes = m->store.bytes;
     return 0;
 }
 
@@ -213,23 +165,21 @@ static int load_projector(Mllama *m, char *err, size_t err_len)
 {
     const MllamaVitConfig *vc = mllama_vit_config(m->vit);
     const int64_t D = vc->out_dim, Cv = vc->n_embd, K = vc->n_inter, C = m->dec->cfg.n_embd;
-    const StTensor *st = hf_model_find(m->hf, "multi_modal_projector.weight");
+    const char *pn = "multi_modal_projector.weight";
     Tensor t;
     int r;
 
-    if (!st)
-        return err_set(err, err_len, -EBADMSG, "tensor multi_modal_projector.weight missing");
-    if ((r = st_tensor_view(st, &t)) < 0 || !(t.dtype == DTYPE_F32 || t.dtype == DTYPE_F16 || t.dtype == DTYPE_BF16))
-        return err_set(err, err_len, -ENOTSUP, "multi_modal_projector.weight: dtype %s not supported", st->dtype_str);
+    if (weights_find(m->ws, pn, &t) < 0)
+        return err_set(err, err_len, -EBADMSG, "tensor %s missing", pn);
+    if (!(t.dtype == DTYPE_F32 || t.dtype == DTYPE_F16 || t.dtype == DTYPE_BF16))
+        return err_set(err, err_len, -ENOTSUP, "%s: dtype %s not supported", pn, dtype_name(t.dtype));
     if (t.n_dims != 2 || t.ne[0] != D || t.ne[1] != C)
-        return err_set(err, err_len, -EBADMSG, "multi_modal_projector.weight: shape %lld×%lld, expected %lld×%lld",
+        return err_set(err, err_len, -EBADMSG, "%s: shape %lld×%lld, expected %lld×%lld", pn,
                        (long long)t.ne[0], (long long)t.ne[1], (long long)D, (long long)C);
     size_t es = (size_t)dtype_info(t.dtype)->type_size;
-    char *w = malloc(es * (size_t)(D * C));
-    if (!w || mllama_store_keep(&m->store, w) < 0) {
-        free(w);
+    char *w = weights_host_alloc(m->ws, es * (size_t)(D * C));
+    if (!w)
         return -ENOMEM;
-    }
     for (int64_t n = 0; n < C; n++) {
         const char *src = (const char *)t.data + es * (size_t)(n * D);
         char *dst = w + es * (size_t)(n * D);
@@ -240,10 +190,10 @@ static int load_projector(Mllama *m, char *err, size_t err_len)
     }
     t.data = w;
     t.name = "multi_modal_projector.weight (block order)";
-    if ((r = mllama_store_put(&m->store, &t, err, err_len)) < 0)
+    if ((r = weights_place(m->ws, &t)) < 0)
         return r;
     m->proj_w = t;
-    return adapter_bind(&m->store, m->hf, "multi_modal_projector.bias", C, 0, &m->proj_b, err, err_len);
+    return weights_bind1(m->ws, "multi_modal_projector.bias", C, WEIGHTS_F32 | WEIGHTS_RESHAPE, &m->proj_b);
 }
 
 int mllama_load(const char *dir, Backend *be, Mllama **ret, char *err, size_t err_len)
@@ -255,10 +205,10 @@ int mllama_load(const char *dir, Backend *be, Mllama **ret, char *err, size_t er
     if (!m)
         return -ENOMEM;
     m->be = be;
-    m->store.be = be;
-    m->store.host = strncmp(be->ops->name, "cpu", 3) == 0;
-    if ((r = hf_model_open(dir, &m->hf, err, err_len)) < 0)
+    if ((r = hf_model_open(dir, &m->hf, err, err_len)) < 0 || (r = weights_new(be, &m->ws)) < 0 ||
+        (r = weights_add_hf(m->ws, m->hf)) < 0)
         goto fail;
+    weights_set_err(m->ws, err, err_len);
     if (hf_config_str(hf_model_config(m->hf), "model_type", &mt) < 0 || strcmp(mt, "mllama") != 0) {
         r = err_set(err, err_len, -ENOTSUP, "%s: config.json model_type is not \"mllama\"", dir);
         goto fail;
@@ -271,16 +221,15 @@ int mllama_load(const char *dir, Backend *be, Mllama **ret, char *err, size_t er
     mllama_preprocess_config_default(&m->pre, vc->image_size, vc->max_tiles);
     m->n_vis = (int64_t)vc->n_pos * vc->max_tiles;
     int64_t B = LM_MAX_BATCH, QD = (int64_t)c->n_heads * c->head_dim;
-    if ((r = mllama_store_alloc(&m->store, &m->xs, DTYPE_F32, 2, c->n_embd, m->n_vis, 1)) < 0 ||
-        (r = mllama_store_alloc(&m->store, &m->xn, DTYPE_F32, 2, c->n_embd, B, 1)) < 0 ||
-        (r = mllama_store_alloc(&m->store, &m->o, DTYPE_F32, 2, c->n_embd, B, 1)) < 0 ||
-        (r = mllama_store_alloc(&m->store, &m->q, DTYPE_F32, 2, QD, B, 1)) < 0 ||
-        (r = mllama_store_alloc(&m->store, &m->att, DTYPE_F32, 2, QD, B, 1)) < 0 ||
-        (r = mllama_store_alloc(&m->store, &m->gate, DTYPE_F32, 2, c->n_ff, B, 1)) < 0 ||
-        (r = mllama_store_alloc(&m->store, &m->up, DTYPE_F32, 2, c->n_ff, B, 1)) < 0) {
-        err_set(err, err_len, r, "mllama: cannot allocate activations on %s", be->ops->name);
+    if ((r = weights_alloc(m->ws, &m->xs, DTYPE_F32, 2, c->n_embd, m->n_vis, 1)) < 0 ||
+        (r = weights_alloc(m->ws, &m->xn, DTYPE_F32, 2, c->n_embd, B, 1)) < 0 ||
+        (r = weights_alloc(m->ws, &m->o, DTYPE_F32, 2, c->n_embd, B, 1)) < 0 ||
+        (r = weights_alloc(m->ws, &m->q, DTYPE_F32, 2, QD, B, 1)) < 0 ||
+        (r = weights_alloc(m->ws, &m->att, DTYPE_F32, 2, QD, B, 1)) < 0 ||
+        (r = weights_alloc(m->ws, &m->gate, DTYPE_F32, 2, c->n_ff, B, 1)) < 0 ||
+        (r = weights_alloc(m->ws, &m->up, DTYPE_F32, 2, c->n_ff, B, 1)) < 0)
         goto fail;
-    }
+    weights_set_err(m->ws, NULL, 0);
     *ret = m;
     return 0;
 fail:
@@ -294,7 +243,7 @@ void mllama_free(Mllama *m)
         return;
     lm_decoder_free(m->dec);
     mllama_vit_free(m->vit);
-    mllama_store_free(&m->store);
+    weights_free(m->ws);
     hf_model_free(m->hf);
     free(m);
 }
@@ -321,8 +270,8 @@ void mllama_image_free(MllamaImage *img)
     if (!img)
         return;
     for (int i = 0; i < img->n_cross; i++) {
-        adapter_tensor_free(img->be, &img->k[i]);
-        adapter_tensor_free(img->be, &img->v[i]);
+        backend_tensor_release(img->be, &img->k[i]);
+        backend_tensor_release(img->be, &img->v[i]);
     }
     free(img);
 }
@@ -352,8 +301,8 @@ int mllama_encode_pixels(Mllama *m, const MllamaPixels *px, MllamaImage **ret)
     double t1 = now_ms();
     for (int i = 0; i < m->n_cross; i++) {
         const CrossLayer *x = &m->cross[i];
-        TRY(adapter_tensor_alloc(m->be, &img->k[i], 3, HD, NKV, S));
-        TRY(adapter_tensor_alloc(m->be, &img->v[i], 3, HD, NKV, S));
+        TRY(backend_tensor_new(m->be, &img->k[i], DTYPE_F32, 3, HD, NKV, S));
+        TRY(backend_tensor_new(m->be, &img->v[i], DTYPE_F32, 3, HD, NKV, S));
         TRY(cross_attn_kv(m->be, c, x, &m->xs, &img->k[i], &img->v[i]));
     }
     m->be->ops->synchronize(m->be);
@@ -398,10 +347,10 @@ void mllama_ctx_reset(MllamaCtx *c)
     Backend *be = c->m->be;
 
     for (int i = 0; i < c->m->n_cross; i++) {
-        adapter_tensor_free(be, &c->k[i]);
-        adapter_tensor_free(be, &c->v[i]);
+        backend_tensor_release(be, &c->k[i]);
+        backend_tensor_release(be, &c->v[i]);
     }
-    adapter_tensor_free(be, &c->mask);
+    backend_tensor_release(be, &c->mask);
     free(c->mask_host);
     c->mask_host = NULL;
     c->n_img = 0;
@@ -440,16 +389,16 @@ int mllama_ctx_add_image(MllamaCtx *c, const MllamaImage *img, int pos)
     Tensor mask;
     if (!mh)
         return -ENOMEM;
-    if ((r = adapter_tensor_alloc(be, &mask, 2, (n + 1) * S, LM_MAX_BATCH, 1)) < 0) {
+    if ((r = backend_tensor_new(be, &mask, DTYPE_F32, 2, (n + 1) * S, LM_MAX_BATCH, 1)) < 0) {
         free(mh);
         return r;
     }
     for (int i = 0; i < m->n_cross; i++) {
         Tensor nk, nv;
-        if ((r = adapter_tensor_alloc(be, &nk, 3, HD, NKV, (n + 1) * S)) < 0)
+        if ((r = backend_tensor_new(be, &nk, DTYPE_F32, 3, HD, NKV, (n + 1) * S)) < 0)
             goto fail;
-        if ((r = adapter_tensor_alloc(be, &nv, 3, HD, NKV, (n + 1) * S)) < 0) {
-            adapter_tensor_free(be, &nk);
+        if ((r = backend_tensor_new(be, &nv, DTYPE_F32, 3, HD, NKV, (n + 1) * S)) < 0) {
+            backend_tensor_release(be, &nk);
             goto fail;
         }
         Tensor kd = shaped(&nk, HD * NKV, (n + 1) * S, 1, 0), vd = shaped(&nv, HD * NKV, (n + 1) * S, 1, 0);
@@ -463,17 +412,17 @@ int mllama_ctx_add_image(MllamaCtx *c, const MllamaImage *img, int pos)
         }
         if ((r = backend_copy(be, &kn, &ks)) < 0 || (r = backend_copy(be, &vn, &vs)) < 0)
             goto fail_kv;
-        adapter_tensor_free(be, &c->k[i]);
-        adapter_tensor_free(be, &c->v[i]);
+        backend_tensor_release(be, &c->k[i]);
+        backend_tensor_release(be, &c->v[i]);
         c->k[i] = nk;
         c->v[i] = nv;
         continue;
 fail_kv:
-        adapter_tensor_free(be, &nk);
-        adapter_tensor_free(be, &nv);
+        backend_tensor_release(be, &nk);
+        backend_tensor_release(be, &nv);
         goto fail;
     }
-    adapter_tensor_free(be, &c->mask);
+    backend_tensor_release(be, &c->mask);
     free(c->mask_host);
     c->mask = mask;
     c->mask_host = mh;
@@ -483,7 +432,7 @@ fail_kv:
     return 0;
 fail:
     /* layers already grown keep n+1 images' rows but n_img stays n: only the first n are ever read */
-    adapter_tensor_free(be, &mask);
+    backend_tensor_release(be, &mask);
     free(mh);
     return r;
 }

@@ -17,14 +17,14 @@
 #include "cross-attn.h"
 #include "log.h"
 #include "speech-adapter.h"
-#include "vit.h"
 #include "weights.h"
 
 struct SpeechAdapter {
     HfModel *hf_owned;            /* owned when loaded from a path */
     const HfModel *hf;            /* borrowed */
     Backend *be;                  /* borrowed */
-    MllamaStore store;            /* weights and fixed scratch */
+    WeightStore *ws;              /* owned: weights and fixed scratch */
+    int host;                     /* backend_is_host(be) */
     SpeechAdapterConfig cfg;
     Tensor w1, b1;                /* [C_enc·k, H], [H] F32 */
     Tensor w2, b2;                /* [H, C], [C] F32 */
@@ -140,10 +140,10 @@ static int load_projector(SpeechAdapter *a, char *err, size_t err_len)
         return err_set(err, err_len, -EBADMSG, "tensor %s: shape %lld×%lld, expected H×%lld (C_enc·k)", n1,
                        (long long)st->shape[0], (long long)(st->n_dims > 1 ? st->shape[1] : 0), (long long)KC);
     c->n_hidden = (int)st->shape[0];
-    if ((r = adapter_bind(&a->store, a->hf, n1, KC, c->n_hidden, &a->w1, err, err_len)) < 0 ||
-        (r = adapter_bind(&a->store, a->hf, "model.speech_projector.linear1.bias", c->n_hidden, 0, &a->b1, err, err_len)) < 0 ||
-        (r = adapter_bind(&a->store, a->hf, "model.speech_projector.linear2.weight", c->n_hidden, c->n_embd, &a->w2, err, err_len)) < 0 ||
-        (r = adapter_bind(&a->store, a->hf, "model.speech_projector.linear2.bias", c->n_embd, 0, &a->b2, err, err_len)) < 0)
+    if ((r = weights_bind2(a->ws, n1, KC, c->n_hidden, 0, &a->w1)) < 0 ||
+        (r = weights_bind1(a->ws, "model.speech_projector.linear1.bias", c->n_hidden, WEIGHTS_F32, &a->b1)) < 0 ||
+        (r = weights_bind2(a->ws, "model.speech_projector.linear2.weight", c->n_hidden, c->n_embd, 0, &a->w2)) < 0 ||
+        (r = weights_bind1(a->ws, "model.speech_projector.linear2.bias", c->n_embd, WEIGHTS_F32, &a->b2)) < 0)
         return r;
     return 0;
 }
@@ -158,16 +158,16 @@ static int load_cross(SpeechAdapter *a, char *err, size_t err_len)
 
     for (int i = 0; i < c->n_cross; i++) {
         snprintf(name, sizeof(name), "model.speech_cross_layers.%d", i);
-        if ((r = cross_attn_load(&a->cross[i], &a->store, a->hf, &a->lc, name, 1, err, err_len)) < 0)
+        if ((r = cross_attn_load(&a->cross[i], a->ws, &a->lc, name, 1)) < 0)
             return r;
     }
-    if ((r = mllama_store_alloc(&a->store, &a->xs.xn, DTYPE_F32, 2, C, B, 1)) < 0 ||
-        (r = mllama_store_alloc(&a->store, &a->xs.o, DTYPE_F32, 2, C, B, 1)) < 0 ||
-        (r = mllama_store_alloc(&a->store, &a->xs.q, DTYPE_F32, 2, QD, B, 1)) < 0 ||
-        (r = mllama_store_alloc(&a->store, &a->xs.att, DTYPE_F32, 2, QD, B, 1)) < 0 ||
-        (r = mllama_store_alloc(&a->store, &a->xs.gate, DTYPE_F32, 2, FF, B, 1)) < 0 ||
-        (r = mllama_store_alloc(&a->store, &a->xs.up, DTYPE_F32, 2, FF, B, 1)) < 0)
-        return err_set(err, err_len, r, "speech adapter: cannot allocate activations on %s", a->be->ops->name);
+    if ((r = weights_alloc(a->ws, &a->xs.xn, DTYPE_F32, 2, C, B, 1)) < 0 ||
+        (r = weights_alloc(a->ws, &a->xs.o, DTYPE_F32, 2, C, B, 1)) < 0 ||
+        (r = weights_alloc(a->ws, &a->xs.q, DTYPE_F32, 2, QD, B, 1)) < 0 ||
+        (r = weights_alloc(a->ws, &a->xs.att, DTYPE_F32, 2, QD, B, 1)) < 0 ||
+        (r = weights_alloc(a->ws, &a->xs.gate, DTYPE_F32, 2, FF, B, 1)) < 0 ||
+        (r = weights_alloc(a->ws, &a->xs.up, DTYPE_F32, 2, FF, B, 1)) < 0)
+        return r;
     return 0;
 }
 
@@ -180,11 +180,14 @@ int speech_adapter_load_hf(const HfModel *hf, Backend *be, SpeechAdapter **ret, 
         return -ENOMEM;
     a->hf = hf;
     a->be = be;
-    a->store.be = be;
-    a->store.host = strncmp(be->ops->name, "cpu", 3) == 0;
+    a->host = backend_is_host(be);
+    if ((r = weights_new(be, &a->ws)) < 0 || (r = weights_add_hf(a->ws, hf)) < 0)
+        goto fail;
+    weights_set_err(a->ws, err, err_len);
     if ((r = load_config(a, err, err_len)) < 0 || (r = load_projector(a, err, err_len)) < 0 ||
         (a->cfg.kind == SPEECH_ADAPTER_CROSS && (r = load_cross(a, err, err_len)) < 0))
         goto fail;
+    weights_set_err(a->ws, NULL, 0);
     *ret = a;
     return 0;
 fail:
@@ -213,11 +216,11 @@ void speech_adapter_free(SpeechAdapter *a)
 {
     if (!a)
         return;
-    adapter_tensor_free(a->be, &a->in);
-    adapter_tensor_free(a->be, &a->hid);
-    adapter_tensor_free(a->be, &a->out);
+    backend_tensor_release(a->be, &a->in);
+    backend_tensor_release(a->be, &a->hid);
+    backend_tensor_release(a->be, &a->out);
     free(a->hid_host);
-    mllama_store_free(&a->store);
+    weights_free(a->ws);
     hf_model_free(a->hf_owned);
     free(a);
 }
@@ -251,16 +254,16 @@ static int grow(SpeechAdapter *a, int n)
 
     if (n <= a->n_cap)
         return 0;
-    adapter_tensor_free(a->be, &a->in);
-    adapter_tensor_free(a->be, &a->hid);
-    adapter_tensor_free(a->be, &a->out);
+    backend_tensor_release(a->be, &a->in);
+    backend_tensor_release(a->be, &a->hid);
+    backend_tensor_release(a->be, &a->out);
     free(a->hid_host);
     a->hid_host = NULL;
     a->n_cap = 0;
-    if ((r = adapter_tensor_alloc(a->be, &a->hid, 2, c->n_hidden, n, 1)) < 0 || (r = adapter_tensor_alloc(a->be, &a->out, 2, c->n_embd, n, 1)) < 0)
+    if ((r = backend_tensor_new(a->be, &a->hid, DTYPE_F32, 2, c->n_hidden, n, 1)) < 0 || (r = backend_tensor_new(a->be, &a->out, DTYPE_F32, 2, c->n_embd, n, 1)) < 0)
         return r;
-    if (!a->store.host) {
-        if ((r = adapter_tensor_alloc(a->be, &a->in, 2, (int64_t)c->n_enc * c->ds_rate, n, 1)) < 0)
+    if (!a->host) {
+        if ((r = backend_tensor_new(a->be, &a->in, DTYPE_F32, 2, (int64_t)c->n_enc * c->ds_rate, n, 1)) < 0)
             return r;
         if (!(a->hid_host = malloc(sizeof(float) * (size_t)c->n_hidden * (size_t)n)))
             return -ENOMEM;
@@ -290,14 +293,14 @@ static int project_rows(SpeechAdapter *a, const Tensor *x, int n, float *ret)
     TRY(backend_matmul(be, &hid, &a->w1, x));
     TRY(backend_add(be, &hid, &hid, &a->b1));
     /* ReLU on the host (the backend table has no ReLU; [H, n] is small next to the matmuls) */
-    float *h = a->store.host ? hid.data : a->hid_host;
-    if (!a->store.host)
+    float *h = a->host ? hid.data : a->hid_host;
+    if (!a->host)
         TRY(be->ops->tensor_get(be, &hid, h, 0, sizeof(float) * nh));
     else
         be->ops->synchronize(be);
     for (size_t i = 0; i < nh; i++)
         h[i] = h[i] > 0.0f ? h[i] : 0.0f;
-    if (!a->store.host)
+    if (!a->host)
         TRY(be->ops->tensor_set(be, &hid, h, 0, sizeof(float) * nh));
     TRY(backend_matmul(be, &out, &a->w2, &hid));
     TRY(backend_add(be, &out, &out, &a->b2));
@@ -346,7 +349,7 @@ int speech_adapter_project_host(SpeechAdapter *a, const float *enc, int n_frames
 
     if (n < 0)
         return n;
-    if (a->store.host) {
+    if (a->host) {
         Tensor t;
         int64_t ne[2] = {c->n_enc, n_frames};
         TRY(tensor_init(&t, DTYPE_F32, 2, ne, (void *)enc));
@@ -484,10 +487,10 @@ static void free_kv(SpeechCrossCtx *c)
     Backend *be = c->a->be;
 
     for (int i = 0; i < c->a->cfg.n_cross; i++) {
-        adapter_tensor_free(be, &c->k[i]);
-        adapter_tensor_free(be, &c->v[i]);
+        backend_tensor_release(be, &c->k[i]);
+        backend_tensor_release(be, &c->v[i]);
     }
-    adapter_tensor_free(be, &c->mask);
+    backend_tensor_release(be, &c->mask);
     free(c->mask_host);
     c->mask_host = NULL;
 }
@@ -536,16 +539,16 @@ int speech_cross_ctx_add_clip(SpeechCrossCtx *c, const float *states, int n, int
     free_kv(c);
     if (!(c->mask_host = malloc(sizeof(float) * (size_t)W * LM_MAX_BATCH)))
         TRY(-ENOMEM);
-    TRY(adapter_tensor_alloc(be, &c->mask, 2, W, LM_MAX_BATCH, 1));
-    TRY(adapter_tensor_alloc(be, &xs, 2, C, W, 1));
+    TRY(backend_tensor_new(be, &c->mask, DTYPE_F32, 2, W, LM_MAX_BATCH, 1));
+    TRY(backend_tensor_new(be, &xs, DTYPE_F32, 2, C, W, 1));
     TRY(be->ops->tensor_set(be, &xs, st, 0, sizeof(float) * (size_t)(C * W)));
     for (int i = 0; i < a->cfg.n_cross; i++) {
-        TRY(adapter_tensor_alloc(be, &c->k[i], 3, HD, NKV, W));
-        TRY(adapter_tensor_alloc(be, &c->v[i], 3, HD, NKV, W));
+        TRY(backend_tensor_new(be, &c->k[i], DTYPE_F32, 3, HD, NKV, W));
+        TRY(backend_tensor_new(be, &c->v[i], DTYPE_F32, 3, HD, NKV, W));
         TRY(cross_attn_kv(be, &a->lc, &a->cross[i], &xs, &c->k[i], &c->v[i]));
     }
     be->ops->synchronize(be);
-    adapter_tensor_free(be, &xs);
+    backend_tensor_release(be, &xs);
     c->pos[j] = pos;
     c->start[j] = (int)W0;
     c->start[j + 1] = (int)W;
@@ -553,7 +556,7 @@ int speech_cross_ctx_add_clip(SpeechCrossCtx *c, const float *states, int n, int
     return 0;
 fail:
     /* the earlier clips' K/V are gone: forget all clips rather than attend to a partial cache */
-    adapter_tensor_free(be, &xs);
+    backend_tensor_release(be, &xs);
     speech_cross_ctx_reset(c);
     return r;
 }

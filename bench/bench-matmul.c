@@ -15,7 +15,7 @@
 #include <time.h>
 
 #include "cpu-features.h"
-#include "matmul.h"
+#include "cpu/matmul.h" /* private to the CPU backend */
 #include "quant.h"
 #include "threadpool.h"
 #include "bench-util.h"

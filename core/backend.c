@@ -91,3 +91,17 @@ void backend_tensor_release(Backend *be, Tensor *t)
         be->ops->tensor_free(be, t);
     t->data = NULL;
 }
+
+int backend_matmul_n(Backend *be, int n, Tensor *const *y, const Tensor *const *w, const Tensor *x)
+{
+    int same = be->ops->matmul_multi && n <= BACKEND_MATMUL_MULTI_MAX, r;
+
+    for (int i = 1; same && i < n; i++)
+        same = w[i]->dtype == w[0]->dtype && w[i]->ne[0] == w[0]->ne[0];
+    if (same)
+        return be->ops->matmul_multi(be, n, y, w, x);
+    for (int i = 0; i < n; i++)
+        if ((r = backend_matmul(be, y[i], w[i], x)) < 0)
+            return r;
+    return 0;
+}

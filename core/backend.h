@@ -83,6 +83,12 @@ typedef struct {
      * 2-D: src [W, H, Cin] → dst [Cin*KH*KW, Wout*Hout] (row-major over (Hout, Wout)). */
     int (*im2col_1d)(Backend *be, Tensor *dst, const Tensor *src, int kw, int stride, int pad);
     int (*im2col_2d)(Backend *be, Tensor *dst, const Tensor *src, int kh, int kw, int stride, int pad);
+    /* ---- ops model code reaches through wrappers (issue 11) --------------------------------------------- */
+    /* Optional (NULL: backend_matmul_n falls back to one matmul per weight). y[i] = x · w[i]ᵀ for i < n
+     * (n <= BACKEND_MATMUL_MULTI_MAX), all w[i] of one dtype and K: x is prepared once (e.g. quantized)
+     * and the output rows of all weights are computed in one dispatch. */
+    int (*matmul_multi)(Backend *be, int n, Tensor *const *y, const Tensor *const *w, const Tensor *x);
+    /* ---- end ops model code reaches through wrappers --------------------------------------------------- */
     /* ---- ops for convolutional speech models (VITS / HiFi-GAN, speech/tts/vits*; issue 13) ---------- */
     /* Layout [C, L]: time outer, channels innermost (like [C, T]). Weights are repacked at load so every
      * kernel tap is a contiguous row (the formulas say how they map to PyTorch's layouts).
@@ -128,6 +134,10 @@ int backend_new_by_name(const char *spec, int n_threads, Backend **ret, char *er
 void backend_free(Backend *be); /* accepts NULL */
 
 /* ---- helpers for model code (issue 11) ------------------------------------------------------------------ */
+enum { BACKEND_MATMUL_MULTI_MAX = 4 };
+/* y[i] = x · w[i]ᵀ for i < n (Q/K/V, gate/up): the backend's matmul_multi when it has one and the weights
+ * share dtype and K, else one matmul each. */
+int backend_matmul_n(Backend *be, int n, Tensor *const *y, const Tensor *const *w, const Tensor *x);
 static inline int backend_is_host(const Backend *be) { return be->ops->host; }
 /* An uninitialised backend tensor [ne0, ne1, ne2] (n_dims dims) owned by the caller. */
 int backend_tensor_new(Backend *be, Tensor *t, DType dt, int n_dims, int64_t ne0, int64_t ne1, int64_t ne2);

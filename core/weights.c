@@ -35,6 +35,8 @@ struct WeightStore {
     int n_dev, cap_dev;
     size_t bytes;
     char err[256];
+    char *ext_err;    /* borrowed, see weights_set_err */
+    size_t ext_err_len;
 };
 
 /* Append one element of size sz to *arr (count *n, capacity *cap). */
@@ -61,6 +63,8 @@ __attribute__((format(printf, 3, 4))) static int fail(WeightStore *s, int code, 
     va_start(ap, fmt);
     vsnprintf(s->err, sizeof(s->err), fmt, ap);
     va_end(ap);
+    if (s->ext_err)
+        snprintf(s->ext_err, s->ext_err_len, "%s", s->err);
     return code;
 }
 
@@ -176,6 +180,8 @@ int weights_find(WeightStore *s, const char *name, Tensor *ret)
     }
     for (int i = 0; i < s->n_srcs; i++) {
         r = s->srcs[i].find(s->srcs[i].src, name, ret, s->err, sizeof(s->err));
+        if (r < 0 && r != -ENOENT && s->ext_err)
+            snprintf(s->ext_err, s->ext_err_len, "%s", s->err);
         if (r != -ENOENT) {
             if (r == 0) {
                 ret->mem = MEM_HOST;
@@ -217,14 +223,13 @@ static int push_dev(WeightStore *s, Tensor *t)
     return 0;
 }
 
-int weights_alloc(WeightStore *s, Tensor *t, DType dt, int n_dims, const int64_t *ne)
+int weights_alloc(WeightStore *s, Tensor *t, DType dt, int n_dims, int64_t ne0, int64_t ne1, int64_t ne2)
 {
-    int r;
+    int r = backend_tensor_new(s->be, t, dt, n_dims, ne0, ne1, ne2);
 
-    if ((r = tensor_init(t, dt, n_dims, ne, NULL)) < 0)
-        return fail(s, r, "scratch tensor: bad shape");
-    if ((r = s->be->ops->tensor_alloc(s->be, t)) < 0)
-        return fail(s, r, "cannot allocate %zu bytes on %s", tensor_nbytes(t), s->be->desc);
+    if (r < 0)
+        return fail(s, r, "cannot allocate a [%lld, %lld, %lld] tensor on %s", (long long)ne0, (long long)ne1,
+                    (long long)ne2, s->be->desc);
     return push_dev(s, t);
 }
 
@@ -313,7 +318,7 @@ int weights_bind(WeightStore *s, const char *name, int n_dims, const int64_t *ne
     if ((r = tensor_init(&t, t.dtype, n_dims, ne, t.data)) < 0)
         return fail(s, r, "tensor %s: bad shape", stored);
     t.name = stored;
-    if ((r = weights_place(s, &t)) < 0)
+    if (!(flags & WEIGHTS_NO_PLACE) && (r = weights_place(s, &t)) < 0)
         return r;
     *ret = t;
     return 0;
@@ -369,4 +374,10 @@ Backend *weights_backend(const WeightStore *s)
 const char *weights_error(const WeightStore *s)
 {
     return s->err;
+}
+
+void weights_set_err(WeightStore *s, char *err, size_t err_len)
+{
+    s->ext_err = err_len ? err : NULL;
+    s->ext_err_len = err_len;
 }

@@ -61,6 +61,8 @@ enum {
     WEIGHTS_OPTIONAL = 1u << 1, /* absent → -ENOENT without a message (default: -EBADMSG "missing") */
     WEIGHTS_RESHAPE = 1u << 2,  /* accept another shape with the same element count ([C, 1, 1] as [C]) */
     WEIGHTS_FLOAT = 1u << 3,    /* the file's dtype must be F32, F16 or BF16 (no quantized types) */
+    WEIGHTS_NO_PLACE = 1u << 4, /* check (and convert) only: *ret is a host view the caller transforms and
+                                   then passes to weights_place */
 };
 
 /* Bind `name` checked against ne[0..n_dims) (ggml order) with flags WEIGHTS_*. *ret (written only on
@@ -86,11 +88,14 @@ void *weights_host_alloc(WeightStore *s, size_t n);
  * replaces *t. Counts toward weights_bytes. */
 int weights_place(WeightStore *s, Tensor *t);
 /* A backend tensor owned by the store (uninitialised), e.g. scratch that lives as long as the model. */
-int weights_alloc(WeightStore *s, Tensor *t, DType dt, int n_dims, const int64_t *ne);
+int weights_alloc(WeightStore *s, Tensor *t, DType dt, int n_dims, int64_t ne0, int64_t ne1, int64_t ne2);
 
 /* ---- state ----------------------------------------------------------------------------------------------- */
 size_t weights_bytes(const WeightStore *s);       /* bytes of placed weights (the model's size) */
 Backend *weights_backend(const WeightStore *s);
 const char *weights_error(const WeightStore *s);  /* the last failure's message, "" if none */
+/* Also copy each failure's message into err (borrowed while set: a loader sets its caller's buffer while it
+ * binds and clears it with weights_set_err(s, NULL, 0) before returning). */
+void weights_set_err(WeightStore *s, char *err, size_t err_len);
 
 #endif

@@ -14,6 +14,7 @@
 
 #include "decoder.h"
 #include "log.h"
+#include "weights.h"
 
 /* ---- config ------------------------------------------------------------------------------------------ */
 
@@ -192,11 +193,8 @@ static int hf_num(const json_t *cfg, const char *key, double *ret)
 
 int lm_config_from_hf(const json_t *cfg, LmConfig *c, char *err, size_t err_len)
 {
-    const char *mt = NULL, *rt = NULL;
-    double d;
-    int r, tied = 0;
+    const char *mt = NULL;
 
-    memset(c, 0, sizeof(*c));
     if (hf_config_str(cfg, "model_type", &mt) < 0)
         return err_set(err, err_len, -EBADMSG, "config.json: model_type missing");
     if (strcmp(mt, "mllama") == 0)
@@ -207,6 +205,16 @@ int lm_config_from_hf(const json_t *cfg, LmConfig *c, char *err, size_t err_len)
      * tensors are never looked up here (adapters/speech-adapter.h loads the projector). */
     if (strcmp(mt, "llama") != 0 && strcmp(mt, "omni_speech2s_llama") != 0 && strcmp(mt, "omni_speech_llama") != 0)
         return err_set(err, err_len, -ENOTSUP, "config.json: model_type '%s' is not supported (llama only)", mt);
+    return lm_config_from_hf_text(cfg, c, err, err_len);
+}
+
+int lm_config_from_hf_text(const json_t *cfg, LmConfig *c, char *err, size_t err_len)
+{
+    const char *rt = NULL;
+    double d;
+    int r, tied = 0;
+
+    memset(c, 0, sizeof(*c));
     if ((r = hf_int(cfg, "hidden_size", -1, &c->n_embd, err, err_len)) < 0 ||
         (r = hf_int(cfg, "num_hidden_layers", -1, &c->n_layers, err, err_len)) < 0 ||
         (r = hf_int(cfg, "num_attention_heads", -1, &c->n_heads, err, err_len)) < 0 ||
@@ -273,93 +281,30 @@ int lm_config_from_hf(const json_t *cfg, LmConfig *c, char *err, size_t err_len)
 
 /* ---- weights ----------------------------------------------------------------------------------------- */
 
-static int push_host_buf(LmDecoder *d, void *p)
-{
-    if (d->n_host_bufs == d->cap_host_bufs) {
-        int cap = d->cap_host_bufs ? 2 * d->cap_host_bufs : 64;
-        void **n = realloc(d->host_bufs, sizeof(*n) * (size_t)cap);
-        if (!n)
-            return -ENOMEM;
-        d->host_bufs = n;
-        d->cap_host_bufs = cap;
-    }
-    d->host_bufs[d->n_host_bufs++] = p;
-    return 0;
-}
-
-/* Check the shape of `src` against ne0 × ne1 (ne1 = 0: 1-D), convert 1-D vectors to F32 when need_f32, and
- * place it where the backend can use it. */
-static int bind(LmDecoder *d, const char *name, const Tensor *src, int64_t ne0, int64_t ne1, int need_f32,
-                Tensor *ret, char *err, size_t err_len)
-{
-    Tensor t = *src;
-    const DTypeInfo *info = dtype_info(t.dtype);
-    int n_dims = ne1 ? 2 : 1, r;
-
-    if (t.n_dims != n_dims || t.ne[0] != ne0 || (ne1 && t.ne[1] != ne1))
-        return err_set(err, err_len, -EBADMSG, "tensor %s: shape %lld×%lld, expected %lld×%lld", name,
-                       (long long)t.ne[0], (long long)(t.n_dims > 1 ? t.ne[1] : 1), (long long)ne0,
-                       (long long)(ne1 ? ne1 : 1));
-    if (!info || !info->supported)
-        return err_set(err, err_len, -ENOTSUP, "tensor %s: dtype %s is not supported", name,
-                       dtype_name(t.dtype));
-    if (need_f32 && t.dtype != DTYPE_F32) {
-        float *f = malloc(sizeof(float) * (size_t)ne0);
-        if (!f || push_host_buf(d, f) < 0) {
-            free(f);
-            return -ENOMEM;
-        }
-        for (int64_t i = 0; i < ne0; i++) {
-            if (t.dtype == DTYPE_F16)
-                f[i] = fp16_to_f32(((const uint16_t *)t.data)[i]);
-            else if (t.dtype == DTYPE_BF16)
-                f[i] = bf16_to_f32(((const uint16_t *)t.data)[i]);
-            else
-                return err_set(err, err_len, -ENOTSUP, "tensor %s: norm weights must be F32/F16/BF16", name);
-        }
-        if ((r = tensor_init(&t, DTYPE_F32, 1, &ne0, f)) < 0)
-            return r;
-    }
-    t.name = name;
-    d->weight_bytes += tensor_nbytes(&t);
-    if (!d->host) {
-        Tensor dev;
-        if (d->n_uploads == d->cap_uploads) {
-            int cap = d->cap_uploads ? 2 * d->cap_uploads : 64;
-            Tensor *n = realloc(d->uploads, sizeof(*n) * (size_t)cap);
-            if (!n)
-                return -ENOMEM;
-            d->uploads = n;
-            d->cap_uploads = cap;
-        }
-        if ((r = tensor_init(&dev, t.dtype, t.n_dims, t.ne, NULL)) < 0)
-            return r;
-        if ((r = d->be->ops->tensor_alloc(d->be, &dev)) < 0)
-            return err_set(err, err_len, r, "tensor %s: cannot allocate %zu bytes on %s", name,
-                           tensor_nbytes(&t), d->be->ops->name);
-        d->uploads[d->n_uploads++] = dev;
-        if ((r = d->be->ops->tensor_set(d->be, &dev, t.data, 0, tensor_nbytes(&t))) < 0)
-            return err_set(err, err_len, r, "tensor %s: upload failed", name);
-        dev.name = name;
-        t = dev;
-    }
-    *ret = t;
-    return 0;
-}
-
-static int decoder_new(Backend *be, LmDecoder **ret)
+int lm_decoder_new(const LmConfig *cfg, Backend *be, LmDecoder **ret)
 {
     LmDecoder *d = calloc(1, sizeof(*d));
+    int r;
 
     if (!d)
         return -ENOMEM;
+    d->cfg = *cfg;
     d->be = be;
-    d->host = strncmp(be->ops->name, "cpu", 3) == 0;
+    if ((r = weights_new(be, &d->ws)) < 0) {
+        free(d);
+        return r;
+    }
     *ret = d;
     return 0;
 }
 
-/* Names of the per-layer tensors in both conventions, in LmLayerWeights order. */
+WeightStore *lm_decoder_store(LmDecoder *d)
+{
+    return d->ws;
+}
+
+/* Names of the per-layer tensors in both conventions, in LmLayerWeights order, and the top-level ones
+ * (embedding, final norm, output). */
 static const char *const k_gguf_layer[9] = {
     "attn_norm.weight", "attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_output.weight",
     "ffn_norm.weight", "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight",
@@ -369,84 +314,69 @@ static const char *const k_hf_layer[9] = {
     "self_attn.v_proj.weight", "self_attn.o_proj.weight", "post_attention_layernorm.weight",
     "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight",
 };
+static const char *const k_gguf_top[3] = {"token_embd.weight", "output_norm.weight", "output.weight"};
+static const char *const k_hf_top[3] = {"model.embed_tokens.weight", "model.norm.weight", "lm_head.weight"};
 
-typedef int (*FindFn)(void *src, const char *name, Tensor *ret, char *err, size_t err_len);
-
-static int bind_all(LmDecoder *d, void *src, FindFn find, const char *const *names3, const char *prefix,
-                    const char *const *layer_names, char *err, size_t err_len)
+int lm_decoder_bind(LmDecoder *d, const LmLayout *lay, char *err, size_t err_len)
 {
     const LmConfig *c = &d->cfg;
+    const char *const *top = lay->hf ? k_hf_top : k_gguf_top, *const *layer = lay->hf ? k_hf_layer : k_gguf_layer;
+    const char *pre = lay->prefix ? lay->prefix : "", *blk = lay->hf ? "model.layers." : "blk.";
     int64_t C = c->n_embd, QD = (int64_t)c->n_heads * c->head_dim, KD = (int64_t)c->n_kv_heads * c->head_dim;
-    char name[160];
-    Tensor t;
+    WeightStore *ws = d->ws;
+    char name[192];
     int r;
 
-    d->w.layers = calloc((size_t)c->n_layers, sizeof(*d->w.layers));
-    if (!d->w.layers)
+#define NAME(...) (snprintf(name, sizeof(name), __VA_ARGS__), name)
+    if (!(d->w.layers = calloc((size_t)c->n_layers, sizeof(*d->w.layers))))
         return -ENOMEM;
-    if ((r = find(src, names3[0], &t, err, err_len)) < 0 ||
-        (r = bind(d, names3[0], &t, C, c->n_vocab, 0, &d->w.tok_embd, err, err_len)) < 0)
-        return r;
-    if ((r = find(src, names3[1], &t, err, err_len)) < 0 ||
-        (r = bind(d, names3[1], &t, C, 0, 1, &d->w.out_norm, err, err_len)) < 0)
-        return r;
-    r = c->tied_embeddings ? -ENOENT : find(src, names3[2], &t, NULL, 0);
+    if ((r = weights_bind2(ws, NAME("%s%s", pre, top[0]), C, c->n_vocab + lay->extra_vocab_rows, 0,
+                           &d->w.tok_embd)) < 0 ||
+        (r = weights_bind1(ws, NAME("%s%s", pre, top[1]), C, WEIGHTS_F32, &d->w.out_norm)) < 0)
+        goto fail;
+    /* rows past n_vocab (mllama's image tokens) are never looked up by id */
+    d->w.tok_embd = tensor_rows(&d->w.tok_embd, 0, c->n_vocab);
+    r = c->tied_embeddings ? -ENOENT
+                           : weights_bind2(ws, NAME("%s%s", pre, top[2]), C, c->n_vocab, WEIGHTS_OPTIONAL, &d->w.output);
     if (r == -ENOENT) {
         d->cfg.tied_embeddings = 1;
         d->w.output = d->w.tok_embd;
-    } else if (r < 0 || (r = bind(d, names3[2], &t, C, c->n_vocab, 0, &d->w.output, err, err_len)) < 0) {
-        return r;
+    } else if (r < 0) {
+        goto fail;
     }
-    for (int l = 0; l < c->n_layers; l++) {
+    for (int l = 0, f = 0, k = 0; l < c->n_layers; l++, f++) {
+        for (; k < lay->n_skip && lay->skip[k] == f; k++)
+            f++;
         LmLayerWeights *lw = &d->w.layers[l];
         Tensor *dst[9] = {&lw->attn_norm, &lw->wq, &lw->wk, &lw->wv, &lw->wo,
                           &lw->ffn_norm, &lw->w_gate, &lw->w_up, &lw->w_down};
         const int64_t shp[9][2] = {{C, 0}, {C, QD}, {C, KD}, {C, KD}, {QD, C},
                                    {C, 0}, {C, c->n_ff}, {C, c->n_ff}, {c->n_ff, C}};
         for (int i = 0; i < 9; i++) {
-            snprintf(name, sizeof(name), "%s%d.%s", prefix, l, layer_names[i]);
-            if ((r = find(src, name, &t, err, err_len)) < 0)
-                return r;
-            /* names in the file outlive the decoder; keep the file's copy for messages */
-            if ((r = bind(d, t.name ? t.name : layer_names[i], &t, shp[i][0], shp[i][1], shp[i][1] == 0, dst[i],
-                          err, err_len)) < 0)
-                return r;
+            NAME("%s%s%d.%s", pre, blk, f, layer[i]);
+            r = shp[i][1] ? weights_bind2(ws, name, shp[i][0], shp[i][1], 0, dst[i])
+                          : weights_bind1(ws, name, shp[i][0], WEIGHTS_F32, dst[i]);
+            if (r < 0)
+                goto fail;
         }
     }
+#undef NAME
     return 0;
+fail:
+    return err_set(err, err_len, r, "%s", weights_error(ws));
 }
 
-static int find_gguf(void *src, const char *name, Tensor *ret, char *err, size_t err_len)
+static int load(LmDecoder **ret, Backend *be, const LmConfig *cfg, const GgufFile *gf, const HfModel *hf,
+                char *err, size_t err_len)
 {
-    const GgufTensorInfo *ti = gguf_find_tensor(src, name);
+    LmLayout lay = {.hf = hf != NULL};
+    LmDecoder *d;
     int r;
 
-    if (!ti)
-        return err_set(err, err_len, -ENOENT, "tensor %s missing", name);
-    if ((r = gguf_tensor_view(ti, ret)) < 0)
-        return err_set(err, err_len, r, "tensor %s: cannot view", name);
-    ret->name = ti->name;
-    return 0;
-}
-
-static int find_hf(void *src, const char *name, Tensor *ret, char *err, size_t err_len)
-{
-    const StTensor *st = hf_model_find(src, name);
-    int r;
-
-    if (!st)
-        return err_set(err, err_len, -ENOENT, "tensor %s missing", name);
-    if ((r = st_tensor_view(st, ret)) < 0)
-        return err_set(err, err_len, r, "tensor %s: dtype %s is not supported", name, st->dtype_str);
-    ret->name = st->name;
-    return 0;
-}
-
-static int finish(LmDecoder *d, int r, LmDecoder **ret, char *err, size_t err_len)
-{
-    if (r < 0) {
-        if (r == -ENOENT)
-            r = -EBADMSG; /* a missing tensor is a malformed model file */
+    if ((r = lm_decoder_new(cfg, be, &d)) < 0)
+        return r;
+    r = gf ? weights_add_gguf(d->ws, gf) : weights_add_hf(d->ws, hf);
+    if (r < 0 || (r = lm_decoder_bind(d, &lay, err, err_len)) < 0) {
         lm_decoder_free(d);
         return r;
     }
@@ -456,40 +386,25 @@ static int finish(LmDecoder *d, int r, LmDecoder **ret, char *err, size_t err_le
 
 int lm_decoder_load_gguf(GgufFile *gf, Backend *be, LmDecoder **ret, char *err, size_t err_len)
 {
-    static const char *const top[3] = {"token_embd.weight", "output_norm.weight", "output.weight"};
-    LmDecoder *d;
-    int r;
+    LmConfig cfg;
+    int r = lm_config_from_gguf(gf, &cfg, err, err_len);
 
-    if ((r = decoder_new(be, &d)) < 0)
-        return r;
-    if ((r = lm_config_from_gguf(gf, &d->cfg, err, err_len)) == 0)
-        r = bind_all(d, gf, find_gguf, top, "blk.", k_gguf_layer, err, err_len);
-    return finish(d, r, ret, err, err_len);
+    return r < 0 ? r : load(ret, be, &cfg, gf, NULL, err, err_len);
 }
 
 int lm_decoder_load_hf(HfModel *hf, Backend *be, LmDecoder **ret, char *err, size_t err_len)
 {
-    static const char *const top[3] = {"model.embed_tokens.weight", "model.norm.weight", "lm_head.weight"};
-    LmDecoder *d;
-    int r;
+    LmConfig cfg;
+    int r = lm_config_from_hf(hf_model_config(hf), &cfg, err, err_len);
 
-    if ((r = decoder_new(be, &d)) < 0)
-        return r;
-    if ((r = lm_config_from_hf(hf_model_config(hf), &d->cfg, err, err_len)) == 0)
-        r = bind_all(d, hf, find_hf, top, "model.layers.", k_hf_layer, err, err_len);
-    return finish(d, r, ret, err, err_len);
+    return r < 0 ? r : load(ret, be, &cfg, NULL, hf, err, err_len);
 }
 
 void lm_decoder_free(LmDecoder *d)
 {
     if (!d)
         return;
-    for (int i = 0; i < d->n_uploads; i++)
-        d->be->ops->tensor_free(d->be, &d->uploads[i]);
-    for (int i = 0; i < d->n_host_bufs; i++)
-        free(d->host_bufs[i]);
-    free(d->uploads);
-    free(d->host_bufs);
+    weights_free(d->ws);
     free(d->w.layers);
     free(d);
 }
@@ -501,7 +416,7 @@ const LmConfig *lm_decoder_config(const LmDecoder *d)
 
 size_t lm_decoder_weight_bytes(const LmDecoder *d)
 {
-    return d->weight_bytes;
+    return weights_bytes(d->ws);
 }
 
 Backend *lm_decoder_backend(const LmDecoder *d)

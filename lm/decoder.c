@@ -13,7 +13,6 @@
 
 #include "decoder.h"
 #include "log.h"
-#include "matmul.h"
 
 /* MYNA_PROFILE=1: wall time per op type, split decode (T = 1) / prefill (T > 1), printed to stderr at exit.
  * Ops are synchronous on the CPU backend; on an asynchronous backend the numbers are launch costs only. */
@@ -142,7 +141,7 @@ int lm_state_new(const LmDecoder *d, int n_batch, LmState **ret)
     *ret = st;
     return 0;
 fail:
-    log_error("lm: cannot allocate activations for %d tokens on %s", n_batch, be->ops->name);
+    log_error("lm: cannot allocate activations for %d tokens on %s", n_batch, be->desc);
     lm_state_free(d, st);
     return r;
 }
@@ -185,7 +184,7 @@ int lm_kv_new(const LmDecoder *d, int n_ctx, int f16, LmKvCache **ret)
     *ret = kv;
     return 0;
 fail:
-    log_error("lm: cannot allocate a KV cache of %d positions on %s", n_ctx, d->be->ops->name);
+    log_error("lm: cannot allocate a KV cache of %d positions on %s", n_ctx, d->be->desc);
     lm_kv_free(d, kv);
     return r;
 }
@@ -244,18 +243,6 @@ static int run_hooks(LmDecoder *d, const LmLayerHook *hooks, int n_hooks, int la
             g_prof_s[T > 1][kind] += prof_now() - t0_;                                                 \
     } while (0)
 
-/* y[i] = x · w[i]ᵀ: one pool dispatch sharing the quantized x on the CPU backend, else one matmul each. */
-static int matmul_n(Backend *be, int n, Tensor *const *y, const Tensor *const *w, const Tensor *x)
-{
-    int r = cpu_backend_matmul_multi(be, n, y, w, x);
-    if (r != -ENOTSUP)
-        return r;
-    for (int i = 0; i < n; i++)
-        if ((r = backend_matmul(be, y[i], w[i], x)) < 0)
-            return r;
-    return 0;
-}
-
 int lm_forward(LmDecoder *d, LmState *st, LmKvCache *kv, const int32_t *ids, const float *emb, int T,
                int n_past, const LmLayerHook *hooks, int n_hooks, float *logits_out, int all_rows)
 {
@@ -306,11 +293,7 @@ int lm_forward(LmDecoder *d, LmState *st, LmKvCache *kv, const int32_t *ids, con
         OP(PROF_HOOK, run_hooks(d, hooks, n_hooks, l, &x, st->pos, T));
         /* attention block */
         OP(PROF_NORM, backend_rmsnorm(be, &xn, &x, &lw->attn_norm, c->norm_eps));
-        if (lw->wq.dtype == lw->wk.dtype && lw->wq.dtype == lw->wv.dtype)
-            OP(PROF_QKV, matmul_n(be, 3, qkv_y, qkv_w, &xn));
-        else
-            for (int i = 0; i < 3; i++)
-                OP(PROF_QKV, backend_matmul(be, qkv_y[i], qkv_w[i], &xn));
+        OP(PROF_QKV, backend_matmul_n(be, 3, qkv_y, qkv_w, &xn));
         OP(PROF_ROPE, backend_rope(be, &q3, st->pos, &rp));
         OP(PROF_ROPE, backend_rope(be, &k3, st->pos, &rp));
         OP(PROF_KV, backend_copy(be, &kc, &k3));
@@ -320,11 +303,7 @@ int lm_forward(LmDecoder *d, LmState *st, LmKvCache *kv, const int32_t *ids, con
         OP(PROF_ADD, backend_add(be, &x, &x, &xn));
         /* feed-forward block */
         OP(PROF_NORM, backend_rmsnorm(be, &xn, &x, &lw->ffn_norm, c->norm_eps));
-        if (lw->w_gate.dtype == lw->w_up.dtype)
-            OP(PROF_GATEUP, matmul_n(be, 2, gu_y, gu_w, &xn));
-        else
-            for (int i = 0; i < 2; i++)
-                OP(PROF_GATEUP, backend_matmul(be, gu_y[i], gu_w[i], &xn));
+        OP(PROF_GATEUP, backend_matmul_n(be, 2, gu_y, gu_w, &xn));
         OP(PROF_ACT, backend_swiglu(be, &gate, &gate, &up));
         OP(PROF_DOWN, backend_matmul(be, &xn, &lw->w_down, &gate));
         OP(PROF_ADD, backend_add(be, &x, &x, &xn));

@@ -15,6 +15,7 @@
 #include "gguf.h"
 #include "lm-adapter.h"
 #include "safetensors.h"
+#include "weights.h"
 
 enum {
     LM_MAX_LAYERS = 512,
@@ -73,23 +74,30 @@ typedef struct {
     Tensor *k, *v;           /* [L] owned */
 } LmKvCache;
 
-/* The bound decoder. Weights are borrowed from the mmapped file on a host backend, uploaded once into
- * backend memory otherwise (uploads[] owned). Small norm vectors stored in another float type are
- * converted to F32 once (host_bufs[] owned). */
+/* The bound decoder. Weights live in its store (borrowed from the mapped file on a host backend, uploaded
+ * once otherwise; norm vectors in another float type converted to F32 once). */
 typedef struct LmDecoder {
     LmConfig cfg;
     LmWeights w;
     Backend *be;             /* borrowed */
-    int host;                /* 1: the backend computes on host memory (weights used in place) */
-    size_t weight_bytes;
-    void **host_bufs;        /* owned */
-    int n_host_bufs, cap_host_bufs;
-    Tensor *uploads;         /* owned backend allocations */
-    int n_uploads, cap_uploads;
+    WeightStore *ws;         /* owned */
 } LmDecoder;
 
-/* The bound decoder: config + weights (borrowed from the mmapped file on the CPU backend, uploaded once
- * otherwise). path: a .gguf file or an HF folder. */
+/* Where a decoder's tensors are in a weight file. */
+typedef struct {
+    int hf;                  /* 1: HF names (model.layers.N.self_attn.q_proj.weight), 0: GGUF (blk.N.attn_q.weight) */
+    const char *prefix;      /* before every name ("language_model." in Llama 3.2 Vision), NULL = none */
+    const int *skip;         /* n_skip ascending file layer indexes that are not decoder layers (cross-attention) */
+    int n_skip;
+    int extra_vocab_rows;    /* embedding-table rows past n_vocab (never looked up by id) */
+} LmLayout;
+
+/* A decoder of config cfg with an empty store: add sources to lm_decoder_store(), then lm_decoder_bind()
+ * (shape checks against cfg; cfg.tied_embeddings is set when the file has no output weight). */
+int lm_decoder_new(const LmConfig *cfg, Backend *be, LmDecoder **ret);
+WeightStore *lm_decoder_store(LmDecoder *d);
+int lm_decoder_bind(LmDecoder *d, const LmLayout *lay, char *err, size_t err_len);
+/* Config + bind in one step. path: a .gguf file (borrowed, must outlive the decoder) or an HF folder. */
 int lm_decoder_load_gguf(GgufFile *gf /* borrowed, must outlive the decoder */, Backend *be,
                          LmDecoder **ret, char *err, size_t err_len);
 int lm_decoder_load_hf(HfModel *hf /* borrowed */, Backend *be, LmDecoder **ret, char *err, size_t err_len);
@@ -98,9 +106,11 @@ const LmConfig *lm_decoder_config(const LmDecoder *d);
 size_t lm_decoder_weight_bytes(const LmDecoder *d);
 Backend *lm_decoder_backend(const LmDecoder *d);
 
-/* Config parsing on its own (also used by tools). */
+/* Config parsing on its own (also used by tools). lm_config_from_hf checks model_type (llama);
+ * lm_config_from_hf_text reads the same keys from a text config of a larger model (mllama text_config). */
 int lm_config_from_gguf(const GgufFile *gf, LmConfig *cfg, char *err, size_t err_len);
 int lm_config_from_hf(const json_t *config, LmConfig *cfg, char *err, size_t err_len);
+int lm_config_from_hf_text(const json_t *text_config, LmConfig *cfg, char *err, size_t err_len);
 /* llama3 rope_scaling divisors r_i = f_i / f'_i (SPEC.md §3.4) for n_rot/2 frequencies. */
 void lm_rope_llama3_factors(float *r, int n_rot, double base, double factor, double low, double high,
                             double orig_ctx);

@@ -5,6 +5,7 @@
 
 #include "backend.h"
 #include "tokenizer.h"
+#include "weights.h"
 #include "whisper.h"
 
 typedef struct {
@@ -102,10 +103,8 @@ struct Whisper {
     WhisperFast fast;         /* load option */
     int fast_on;              /* lossy kernels in use now (set by whisper_transcribe, or fast == ALL) */
     int fast_ok;              /* fast kernels available (CPU backend, Q8_0 copy made) */
-    Tensor *uploads;          /* owned backend copies of weights (non-host backends) and state tensors */
-    int n_uploads, cap_uploads;
-    void **host_bufs;         /* owned converted/permuted host weights */
-    int n_host_bufs, cap_host_bufs;
+    uint64_t run_encodes;     /* encodes by WhisperRun steps: a run re-encodes its window when another ran */
+    WeightStore *ws;          /* owned: weights (converted/permuted host copies, device uploads) and state */
 };
 
 /* whisper.c */

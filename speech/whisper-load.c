@@ -17,41 +17,8 @@
 #include "log.h"
 #include "quant.h"
 #include "safetensors.h"
+#include "weights.h"
 #include "whisper-impl.h"
-
-static int push_host_buf(Whisper *w, void *p)
-{
-    if (w->n_host_bufs == w->cap_host_bufs) {
-        int cap = w->cap_host_bufs ? 2 * w->cap_host_bufs : 64;
-        void **n = realloc(w->host_bufs, sizeof(*n) * (size_t)cap);
-        if (!n)
-            return -ENOMEM;
-        w->host_bufs = n;
-        w->cap_host_bufs = cap;
-    }
-    w->host_bufs[w->n_host_bufs++] = p;
-    return 0;
-}
-
-/* Row r of a 2-D weight as F32. */
-static void to_f32_row(const Tensor *t, int64_t r, float *f)
-{
-    const char *src = (const char *)t->data + (size_t)r * t->nb[1];
-
-    if (t->dtype == DTYPE_F32)
-        memcpy(f, src, sizeof(float) * (size_t)t->ne[0]);
-    else
-        quant_dequant_row(t->dtype, src, f, t->ne[0]);
-}
-
-static void to_f32(const Tensor *t, float *f, int64_t n)
-{
-    if (t->dtype == DTYPE_F32)
-        memcpy(f, t->data, sizeof(float) * (size_t)n);
-    else /* F16, BF16 and block types: whole rows */
-        for (int64_t r = 0; r < n / t->ne[0]; r++)
-            quant_dequant_row(t->dtype, (const char *)t->data + (size_t)r * t->nb[1], f + r * t->ne[0], t->ne[0]);
-}
 
 /* HF name → OpenAI / whisper.cpp name (SPEC.md §5.3), by ordered substring rewrites. */
 static void openai_name(const char *hf, char *out, size_t cap)
@@ -75,61 +42,21 @@ static void openai_name(const char *hf, char *out, size_t cap)
     }
 }
 
-/* Tensor `name` (HF naming) from whichever file the model came from, as a host view. */
-static int find_tensor(Whisper *w, const char *name, Tensor *t, const char **stored, char *err, size_t err_len)
+/* The weight-store source of a whisper.cpp .bin: HF names mapped to OpenAI ones. */
+static int find_bin(void *src, const char *name, Tensor *t, char *err, size_t err_len)
 {
-    if (w->ggml) {
-        char on[256];
-        openai_name(name, on, sizeof(on));
-        const WggmlTensor *gt = wggml_find(w->ggml, on);
-        if (!gt)
-            return err_set(err, err_len, -EBADMSG, "tensor %s missing", on);
-        *t = gt->t;
-        if (t->n_dims == 2 && t->ne[0] == 1) { /* conv biases are stored as [1, C] */
-            int64_t ne = t->ne[1];
-            void *data = t->data;
-            tensor_init(t, t->dtype, 1, &ne, data);
-        }
-        *stored = gt->name;
-        return 0;
-    }
-    const StTensor *st = hf_model_find(w->src, name);
-    if (!st)
-        return err_set(err, err_len, -EBADMSG, "tensor %s missing", name);
-    if (st_tensor_view(st, t) < 0)
-        return err_set(err, err_len, -ENOTSUP, "tensor %s: dtype %s is not supported", name, st->dtype_str);
-    *stored = st->name;
-    return 0;
-}
+    char on[256];
+    const WggmlTensor *gt;
 
-/* Make t usable by the backend: host backends use it in place; others get an uploaded copy. */
-static int place(Whisper *w, Tensor *t, const char *name, char *err, size_t err_len)
-{
-    Tensor dev;
-    int r;
-
-    t->name = name;
-    t->mem = MEM_HOST;
-    if (w->host)
-        return 0;
-    if (w->n_uploads == w->cap_uploads) {
-        int cap = w->cap_uploads ? 2 * w->cap_uploads : 256;
-        Tensor *n = realloc(w->uploads, sizeof(*n) * (size_t)cap);
-        if (!n)
-            return -ENOMEM;
-        w->uploads = n;
-        w->cap_uploads = cap;
+    openai_name(name, on, sizeof(on));
+    if (!(gt = wggml_find(src, on)))
+        return -ENOENT;
+    *t = gt->t;
+    if (t->n_dims == 2 && t->ne[0] == 1) { /* conv biases are stored as [1, C] */
+        int64_t ne = t->ne[1];
+        tensor_init(t, t->dtype, 1, &ne, gt->t.data);
     }
-    if ((r = tensor_init(&dev, t->dtype, t->n_dims, t->ne, NULL)) < 0)
-        return r;
-    if ((r = w->be->ops->tensor_alloc(w->be, &dev)) < 0)
-        return err_set(err, err_len, r, "tensor %s: cannot allocate %zu bytes on %s", name, tensor_nbytes(t),
-                       w->be->ops->name);
-    w->uploads[w->n_uploads++] = dev;
-    if ((r = w->be->ops->tensor_set(w->be, &dev, t->data, 0, tensor_nbytes(t))) < 0)
-        return err_set(err, err_len, r, "tensor %s: upload failed", name);
-    dev.name = name;
-    *t = dev;
+    t->name = gt->name;
     return 0;
 }
 
@@ -141,56 +68,36 @@ enum { AS_IS = 0, AS_F32 = 1, CONV_PERMUTE = 2 };
 static int bind(Whisper *w, const char *name, int64_t ne0, int64_t ne1, int64_t ne2, int mode, Tensor *dst,
                 char *err, size_t err_len)
 {
-    int64_t want[3] = {ne0, ne1, ne2}, n;
+    int64_t want[3] = {ne0, ne1, ne2};
     int nd = ne2 ? 3 : ne1 ? 2 : 1, r;
-    const char *stored = NULL;
     Tensor t;
 
-    if ((r = find_tensor(w, name, &t, &stored, err, err_len)) < 0)
-        return r;
-    if (!dtype_info(t.dtype) || !dtype_info(t.dtype)->supported ||
-        (mode != AS_IS && t.dtype != DTYPE_F32 && t.dtype != DTYPE_F16 && t.dtype != DTYPE_BF16 &&
-         (mode != AS_F32 || nd != 2)))
-        return err_set(err, err_len, -ENOTSUP, "tensor %s: dtype %s is not supported here", stored,
-                       dtype_name(t.dtype));
-    if (t.n_dims != nd || t.ne[0] != want[0] || (nd > 1 && t.ne[1] != want[1]) || (nd > 2 && t.ne[2] != want[2]))
-        return err_set(err, err_len, -EBADMSG, "tensor %s: shape %lld×%lld×%lld, expected %lld×%lld×%lld", stored,
-                       (long long)t.ne[0], (long long)t.ne[1], (long long)t.ne[2], (long long)ne0,
-                       (long long)(ne1 ? ne1 : 1), (long long)(ne2 ? ne2 : 1));
-    n = tensor_nelements(&t);
-    if (mode == AS_F32 && t.dtype != DTYPE_F32) {
-        float *f = malloc(sizeof(float) * (size_t)n);
-        if (!f || push_host_buf(w, f) < 0) {
-            free(f);
-            return -ENOMEM;
-        }
-        to_f32(&t, f, n);
-        int64_t ne[3] = {t.ne[0], t.ne[1], t.ne[2]};
-        if ((r = tensor_init(&t, DTYPE_F32, nd, ne, f)) < 0)
+    if (mode != CONV_PERMUTE) {
+        if ((r = weights_bind(w->ws, name, nd, want, mode == AS_F32 ? WEIGHTS_F32 : 0, &t)) < 0)
             return r;
-    } else if (mode == CONV_PERMUTE) {
+    } else {
+        if ((r = weights_bind(w->ws, name, nd, want, WEIGHTS_FLOAT | WEIGHTS_NO_PLACE, &t)) < 0)
+            return r;
         size_t es = (size_t)dtype_info(t.dtype)->type_size;
-        char *p = malloc(es * (size_t)n);
-        if (!p || push_host_buf(w, p) < 0) {
-            free(p);
+        char *p = weights_host_alloc(w->ws, es * (size_t)tensor_nelements(&t));
+        if (!p)
             return -ENOMEM;
-        }
         for (int64_t o = 0; o < ne2; o++)
             for (int64_t c = 0; c < ne1; c++)
                 for (int64_t k = 0; k < ne0; k++)
                     memcpy(p + es * (size_t)((o * ne0 + k) * ne1 + c),
                            (const char *)t.data + es * (size_t)((o * ne1 + c) * ne0 + k), es);
         t.data = p;
-    }
-    if (nd == 3) { /* kernels as matmul weights [KW·Cin, Cout] */
-        int64_t ne[2] = {ne0 * ne1, ne2};
-        void *data = t.data;
-        DType dt = t.dtype;
-        if ((r = tensor_init(&t, dt, 2, ne, data)) < 0)
+        if ((r = weights_place(w->ws, &t)) < 0)
             return r;
     }
+    if (nd == 3) { /* kernels as matmul weights [KW·Cin, Cout] */
+        const char *nm = t.name;
+        t = tensor_view(&t, 0, ne0 * ne1, ne2, 1);
+        t.name = nm;
+    }
     *dst = t;
-    return place(w, dst, stored, err, err_len);
+    return 0;
 }
 
 static int bind_ln(Whisper *w, const char *prefix, int64_t c, Tensor *wt, Tensor *b, char *err, size_t err_len)
@@ -537,14 +444,14 @@ static int make_q8(Whisper *w, const Tensor *t, Tensor *dst, const char *name)
     if (C % 32 || t->n_dims != 2 || dtype_row_bytes(DTYPE_Q8_0, C, &row) < 0)
         return 0;
     f = malloc(sizeof(float) * (size_t)C);
-    q = malloc(row * (size_t)V);
-    if (!f || !q || push_host_buf(w, q) < 0) {
+    q = weights_host_alloc(w->ws, row * (size_t)V);
+    if (!f || !q) {
         free(f);
-        free(q);
         return -ENOMEM;
     }
     for (int64_t v = 0; v < V; v++) {
-        to_f32_row(t, v, f);
+        Tensor tr = tensor_rows(t, v, 1);
+        tensor_to_f32(&tr, f);
         if ((r = quant_quantize_row(DTYPE_Q8_0, f, q + row * (size_t)v, C)) < 0) {
             free(f);
             return r == -ENOTSUP ? 0 : r;
@@ -606,10 +513,12 @@ int whisper_load_ex(const char *path, Backend *be, const WhisperLoadOptions *opt
         return -ENOMEM;
     w->be = be;
     w->fast = opt->fast;
-    w->host = strncmp(be->ops->name, "cpu", 3) == 0;
+    w->host = backend_is_host(be);
+    if ((r = weights_new(be, &w->ws)) < 0)
+        goto fail;
     if (stat(path, &stt) == 0 && S_ISREG(stt.st_mode)) { /* whisper.cpp .bin */
         if ((r = wggml_open(path, &w->ggml, err, err_len)) < 0 || (r = read_config_ggml(w, err, err_len)) < 0 ||
-            (r = read_tokens(w, NULL, path)) < 0)
+            (r = read_tokens(w, NULL, path)) < 0 || (r = weights_add_source(w->ws, find_bin, w->ggml)) < 0)
             goto fail;
         if (w->tok.eot >= 0 && w->tok.eot < w->cfg.n_vocab)
             w->suppress_begin[w->n_suppress_begin++] = w->tok.eot;
@@ -617,12 +526,15 @@ int whisper_load_ex(const char *path, Backend *be, const WhisperLoadOptions *opt
         if ((r = hf_model_open(path, &hf, err, err_len)) < 0)
             goto fail;
         w->src = hf;
-        if ((r = read_config(w, hf_model_config(hf), err, err_len)) < 0 ||
+        if ((r = weights_add_hf(w->ws, hf)) < 0 || (r = read_config(w, hf_model_config(hf), err, err_len)) < 0 ||
             (r = read_tokens(w, hf_model_config(hf), path)) < 0 ||
             (r = read_suppress(w, hf_model_config(hf), path, err, err_len)) < 0)
             goto fail;
     }
-    if ((r = bind_weights(w, err, err_len)) < 0)
+    weights_set_err(w->ws, err, err_len);
+    r = bind_weights(w, err, err_len);
+    weights_set_err(w->ws, NULL, 0);
+    if (r < 0)
         goto fail;
     if (w->tok.eot < 0 || w->tok.eot >= w->cfg.n_vocab || w->tok.sot < 0 || w->tok.sot >= w->cfg.n_vocab) {
         r = err_set(err, err_len, -EBADMSG, "no <|endoftext|>/<|startoftranscript|> token ids");
@@ -633,7 +545,7 @@ int whisper_load_ex(const char *path, Backend *be, const WhisperLoadOptions *opt
         goto fail;
     }
     if ((r = whisper_state_init(w)) < 0) {
-        err_set(err, err_len, r, "cannot allocate activations on %s", be->ops->name);
+        err_set(err, err_len, r, "cannot allocate activations on %s", be->desc);
         goto fail;
     }
     *ret = w;
@@ -648,12 +560,7 @@ void whisper_free(Whisper *w)
     if (!w)
         return;
     whisper_state_free(w);
-    for (int i = 0; i < w->n_uploads; i++)
-        w->be->ops->tensor_free(w->be, &w->uploads[i]);
-    for (int i = 0; i < w->n_host_bufs; i++)
-        free(w->host_bufs[i]);
-    free(w->uploads);
-    free(w->host_bufs);
+    weights_free(w->ws);
     free(w->w.enc);
     free(w->w.dec);
     free(w->suppress);

@@ -26,7 +26,6 @@
 #include <string.h>
 
 #include "log.h"
-#include "matmul.h"
 #include "whisper-impl.h"
 
 #define LN_EPS 1e-5f
@@ -54,23 +53,7 @@ static Tensor strided(const Tensor *base, size_t off_elems, int64_t ne0, int64_t
 
 static int alloc_dt(Whisper *w, Tensor *t, DType dt, int64_t ne0, int64_t ne1, int64_t ne2)
 {
-    int64_t ne[3] = {ne0, ne1, ne2};
-    int r = tensor_init(t, dt, ne2 > 1 ? 3 : 2, ne, NULL);
-
-    if (r < 0)
-        return r;
-    if (w->n_uploads == w->cap_uploads) {
-        int cap = w->cap_uploads ? 2 * w->cap_uploads : 256;
-        Tensor *n = realloc(w->uploads, sizeof(*n) * (size_t)cap);
-        if (!n)
-            return -ENOMEM;
-        w->uploads = n;
-        w->cap_uploads = cap;
-    }
-    if ((r = w->be->ops->tensor_alloc(w->be, t)) < 0)
-        return r;
-    w->uploads[w->n_uploads++] = *t;
-    return 0;
+    return weights_alloc(w->ws, t, dt, ne2 > 1 ? 3 : 2, ne0, ne1, ne2);
 }
 
 static int alloc_t(Whisper *w, Tensor *t, int64_t ne0, int64_t ne1, int64_t ne2)
@@ -135,7 +118,7 @@ int whisper_state_init(Whisper *w)
 
 void whisper_state_free(Whisper *w)
 {
-    /* the tensors themselves are in w->uploads */
+    /* the tensors themselves are in w->ws */
     free(w->st.ck);
     free(w->st.cvt);
     free(w->st.ck16);
@@ -156,23 +139,6 @@ static int linear(Backend *be, Tensor *y, const Tensor *wt, const Tensor *b, con
     TRY(backend_matmul(be, y, wt, x));
     if (b)
         TRY(backend_add(be, y, y, b));
-    return 0;
-}
-
-/* y[i] = x · w[i]ᵀ: one pool dispatch sharing x on the CPU backend (weights of one dtype), else one each. */
-static int matmul_n(Backend *be, int n, Tensor *const *y, const Tensor *const *w, const Tensor *x)
-{
-    int r = -ENOTSUP;
-
-    for (int i = 1; i < n; i++)
-        if (w[i]->dtype != w[0]->dtype)
-            goto each;
-    if ((r = cpu_backend_matmul_multi(be, n, y, w, x)) != -ENOTSUP)
-        return r;
-each:
-    for (int i = 0; i < n; i++)
-        if ((r = backend_matmul(be, y[i], w[i], x)) < 0)
-            return r;
     return 0;
 }
 
@@ -315,7 +281,7 @@ int whisper_decode(Whisper *w, const int32_t *ids, int n, int n_past, float *log
         {
             Tensor *ys[3] = {&q, &k, &v};
             const Tensor *ws[3] = {&d->wq, &d->wk, &d->wv};
-            TRY(matmul_n(be, 3, ys, ws, &xn));
+            TRY(backend_matmul_n(be, 3, ys, ws, &xn));
             TRY(backend_add(be, &q, &q, &d->bq));
             TRY(backend_add(be, &v, &v, &d->bv));
         }

@@ -16,175 +16,7 @@
 
 #include "log.h"
 #include "vit.h"
-
-/* ---- weight store --------------------------------------------------------------------------------------- */
-
-int mllama_store_keep(MllamaStore *s, void *p)
-{
-    if (s->n_bufs == s->cap_bufs) {
-        int cap = s->cap_bufs ? 2 * s->cap_bufs : 32;
-        void **n = realloc(s->bufs, sizeof(*n) * (size_t)cap);
-        if (!n)
-            return -ENOMEM;
-        s->bufs = n;
-        s->cap_bufs = cap;
-    }
-    s->bufs[s->n_bufs++] = p;
-    return 0;
-}
-
-static int push_up(MllamaStore *s, const Tensor *t)
-{
-    if (s->n_up == s->cap_up) {
-        int cap = s->cap_up ? 2 * s->cap_up : 64;
-        Tensor *n = realloc(s->up, sizeof(*n) * (size_t)cap);
-        if (!n)
-            return -ENOMEM;
-        s->up = n;
-        s->cap_up = cap;
-    }
-    s->up[s->n_up++] = *t;
-    return 0;
-}
-
-int mllama_store_alloc(MllamaStore *s, Tensor *t, DType dt, int n_dims, int64_t ne0, int64_t ne1, int64_t ne2)
-{
-    int64_t ne[3] = {ne0, ne1, ne2};
-    int r;
-
-    if ((r = tensor_init(t, dt, n_dims, ne, NULL)) < 0)
-        return r;
-    if ((r = s->be->ops->tensor_alloc(s->be, t)) < 0)
-        return r;
-    if ((r = push_up(s, t)) < 0) {
-        s->be->ops->tensor_free(s->be, t);
-        return r;
-    }
-    return 0;
-}
-
-int mllama_store_put(MllamaStore *s, Tensor *t, char *err, size_t err_len)
-{
-    Tensor dev;
-    int r;
-
-    s->bytes += tensor_nbytes(t);
-    if (s->host)
-        return 0;
-    if ((r = tensor_init(&dev, t->dtype, t->n_dims, t->ne, NULL)) < 0)
-        return r;
-    if ((r = s->be->ops->tensor_alloc(s->be, &dev)) < 0)
-        return err_set(err, err_len, r, "tensor %s: cannot allocate %zu bytes on %s", t->name ? t->name : "?",
-                       tensor_nbytes(t), s->be->ops->name);
-    if ((r = push_up(s, &dev)) < 0) {
-        s->be->ops->tensor_free(s->be, &dev);
-        return r;
-    }
-    if ((r = s->be->ops->tensor_set(s->be, &dev, t->data, 0, tensor_nbytes(t))) < 0)
-        return err_set(err, err_len, r, "tensor %s: upload failed", t->name ? t->name : "?");
-    dev.name = t->name;
-    *t = dev;
-    return 0;
-}
-
-static int to_f32(const Tensor *t, float *dst, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++) {
-        if (t->dtype == DTYPE_F32)
-            dst[i] = ((const float *)t->data)[i];
-        else if (t->dtype == DTYPE_F16)
-            dst[i] = fp16_to_f32(((const uint16_t *)t->data)[i]);
-        else if (t->dtype == DTYPE_BF16)
-            dst[i] = bf16_to_f32(((const uint16_t *)t->data)[i]);
-        else
-            return -ENOTSUP;
-    }
-    return 0;
-}
-
-static int find(const HfModel *hf, const char *name, Tensor *ret, char *err, size_t err_len)
-{
-    const StTensor *st = hf_model_find(hf, name);
-    int r;
-
-    if (!st)
-        return err_set(err, err_len, -EBADMSG, "tensor %s missing", name);
-    if ((r = st_tensor_view(st, ret)) < 0)
-        return err_set(err, err_len, r, "tensor %s: dtype %s is not supported", name, st->dtype_str);
-    ret->name = st->name;
-    return 0;
-}
-
-int mllama_store_host_f32(MllamaStore *s, const HfModel *hf, const char *name, int64_t n, float **ret,
-                          char *err, size_t err_len)
-{
-    Tensor t;
-    float *f;
-    int r;
-
-    if ((r = find(hf, name, &t, err, err_len)) < 0)
-        return r;
-    if (tensor_nelements(&t) != n)
-        return err_set(err, err_len, -EBADMSG, "tensor %s: %lld elements, expected %lld", name,
-                       (long long)tensor_nelements(&t), (long long)n);
-    if (!(f = malloc(sizeof(float) * (size_t)n)) || mllama_store_keep(s, f) < 0) {
-        free(f);
-        return -ENOMEM;
-    }
-    if (to_f32(&t, f, n) < 0)
-        return err_set(err, err_len, -ENOTSUP, "tensor %s: must be F32/F16/BF16", name);
-    *ret = f;
-    return 0;
-}
-
-int mllama_store_bind(MllamaStore *s, const HfModel *hf, const char *name, int n_dims, const int64_t *ne,
-                      int need_f32, Tensor *ret, char *err, size_t err_len)
-{
-    Tensor t;
-    int64_t n = 1;
-    int r;
-
-    if ((r = find(hf, name, &t, err, err_len)) < 0)
-        return r;
-    for (int i = 0; i < n_dims; i++)
-        n *= ne[i];
-    if (tensor_nelements(&t) != n || (t.n_dims == n_dims && memcmp(t.ne, ne, sizeof(int64_t) * n_dims)))
-        return err_set(err, err_len, -EBADMSG, "tensor %s: shape %lld×%lld×%lld, expected %lld×%lld", name,
-                       (long long)t.ne[0], (long long)t.ne[1], (long long)t.ne[2], (long long)ne[0],
-                       (long long)(n_dims > 1 ? ne[1] : 1));
-    const char *nm = t.name;
-    if (need_f32 && t.dtype != DTYPE_F32) {
-        float *f = malloc(sizeof(float) * (size_t)n);
-        if (!f || mllama_store_keep(s, f) < 0) {
-            free(f);
-            return -ENOMEM;
-        }
-        if (to_f32(&t, f, n) < 0)
-            return err_set(err, err_len, -ENOTSUP, "tensor %s: must be F32/F16/BF16", name);
-        t.data = f;
-        t.dtype = DTYPE_F32;
-    }
-    if ((r = tensor_init(&t, t.dtype, n_dims, ne, t.data)) < 0)
-        return err_set(err, err_len, r, "tensor %s: bad shape", name);
-    t.name = nm;
-    if ((r = mllama_store_put(s, &t, err, err_len)) < 0)
-        return r;
-    *ret = t;
-    return 0;
-}
-
-void mllama_store_free(MllamaStore *s)
-{
-    if (!s)
-        return;
-    for (int i = 0; i < s->n_up; i++)
-        s->be->ops->tensor_free(s->be, &s->up[i]);
-    for (int i = 0; i < s->n_bufs; i++)
-        free(s->bufs[i]);
-    free(s->up);
-    free(s->bufs);
-    memset(s, 0, sizeof(*s));
-}
+#include "weights.h"
 
 /* ---- config ---------------------------------------------------------------------------------------------- */
 
@@ -264,7 +96,8 @@ typedef struct {
 
 struct MllamaVit {
     MllamaVitConfig cfg;
-    MllamaStore store;
+    WeightStore *ws;             /* owned: weights and activations */
+    Backend *be;                 /* borrowed */
     Tensor patch_w;              /* [3·P·P, C] */
     Tensor ln_pre_w, ln_pre_b, ln_post_w, ln_post_b; /* [C] */
     float *cls;                  /* host [C] */
@@ -287,8 +120,18 @@ struct MllamaVit {
     int64_t n_calls;
 };
 
-static int load_layer(MllamaVit *v, const HfModel *hf, const char *pfx, int l, int gated, VitLayer *L, char *err,
-                      size_t err_len)
+/* tanh of a one-element gate tensor */
+static int gate(WeightStore *s, const char *name, float *ret)
+{
+    float *g;
+    int r = weights_host_f32(s, name, 1, &g);
+
+    if (r == 0)
+        *ret = tanhf(g[0]);
+    return r;
+}
+
+static int load_layer(MllamaVit *v, const char *pfx, int l, int gated, VitLayer *L)
 {
     const MllamaVitConfig *c = &v->cfg;
     int64_t C = c->n_embd, FF = c->n_ff;
@@ -304,35 +147,21 @@ static int load_layer(MllamaVit *v, const HfModel *hf, const char *pfx, int l, i
     int r;
 
     for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
-        int64_t ne[2] = {tab[i].ne0, tab[i].ne1};
         snprintf(name, sizeof(name), "%s.layers.%d.%s", pfx, l, tab[i].n);
-        if ((r = mllama_store_bind(&v->store, hf, name, tab[i].ne1 ? 2 : 1, ne, tab[i].ne1 == 0, tab[i].t, err,
-                                   err_len)) < 0)
+        r = tab[i].ne1 ? weights_bind2(v->ws, name, tab[i].ne0, tab[i].ne1, WEIGHTS_RESHAPE, tab[i].t)
+                       : weights_bind1(v->ws, name, tab[i].ne0, WEIGHTS_RESHAPE | WEIGHTS_F32, tab[i].t);
+        if (r < 0)
             return r;
     }
     L->gate_attn = L->gate_ffn = 1.0f;
     if (gated) {
-        float *g;
         snprintf(name, sizeof(name), "%s.layers.%d.gate_attn", pfx, l);
-        if ((r = mllama_store_host_f32(&v->store, hf, name, 1, &g, err, err_len)) < 0)
+        if ((r = gate(v->ws, name, &L->gate_attn)) < 0)
             return r;
-        L->gate_attn = tanhf(g[0]);
         snprintf(name, sizeof(name), "%s.layers.%d.gate_ffn", pfx, l);
-        if ((r = mllama_store_host_f32(&v->store, hf, name, 1, &g, err, err_len)) < 0)
-            return r;
-        L->gate_ffn = tanhf(g[0]);
+        return gate(v->ws, name, &L->gate_ffn);
     }
     return 0;
-}
-
-static int gate(MllamaVit *v, const HfModel *hf, const char *name, float *ret, char *err, size_t err_len)
-{
-    float *g;
-    int r = mllama_store_host_f32(&v->store, hf, name, 1, &g, err, err_len);
-
-    if (r == 0)
-        *ret = tanhf(g[0]);
-    return r;
 }
 
 int mllama_vit_load(const HfModel *hf, Backend *be, MllamaVit **ret, char *err, size_t err_len)
@@ -343,38 +172,32 @@ int mllama_vit_load(const HfModel *hf, Backend *be, MllamaVit **ret, char *err, 
 
     if (!v)
         return -ENOMEM;
-    v->store.be = be;
-    v->store.host = strncmp(be->ops->name, "cpu", 3) == 0;
-    if ((r = mllama_vit_config_from_hf(hf, &v->cfg, err, err_len)) < 0)
+    v->be = be;
+    if ((r = weights_new(be, &v->ws)) < 0 || (r = weights_add_hf(v->ws, hf)) < 0 ||
+        (r = mllama_vit_config_from_hf(hf, &v->cfg, err, err_len)) < 0)
         goto fail;
+    weights_set_err(v->ws, err, err_len);
     int64_t C = c->n_embd, T = c->max_tiles, NA = c->n_aspect + 1, NP = c->n_pos;
     int64_t N = T * c->n_pos_pad, PP = 3LL * c->patch_size * c->patch_size;
-    int64_t ne_patch[2] = {PP, C}, ne_c[1] = {C};
-    const char *vm = "vision_model.";
+    WeightStore *s = v->ws;
     char name[160];
-#define VNAME(s) (snprintf(name, sizeof(name), "%s%s", vm, s), name)
-    if ((r = mllama_store_bind(&v->store, hf, VNAME("patch_embedding.weight"), 2, ne_patch, 0, &v->patch_w, err,
-                               err_len)) < 0 ||
-        (r = mllama_store_bind(&v->store, hf, VNAME("layernorm_pre.weight"), 1, ne_c, 1, &v->ln_pre_w, err,
-                               err_len)) < 0 ||
-        (r = mllama_store_bind(&v->store, hf, VNAME("layernorm_pre.bias"), 1, ne_c, 1, &v->ln_pre_b, err,
-                               err_len)) < 0 ||
-        (r = mllama_store_bind(&v->store, hf, VNAME("layernorm_post.weight"), 1, ne_c, 1, &v->ln_post_w, err,
-                               err_len)) < 0 ||
-        (r = mllama_store_bind(&v->store, hf, VNAME("layernorm_post.bias"), 1, ne_c, 1, &v->ln_post_b, err,
-                               err_len)) < 0 ||
-        (r = mllama_store_host_f32(&v->store, hf, VNAME("class_embedding"), C, &v->cls, err, err_len)) < 0 ||
-        (r = mllama_store_host_f32(&v->store, hf, VNAME("gated_positional_embedding.embedding"), C * NP, &v->pos,
-                                   err, err_len)) < 0 ||
-        (r = mllama_store_host_f32(&v->store, hf, VNAME("gated_positional_embedding.tile_embedding.weight"),
-                                   C * NP * T * NA, &v->tile_pos, err, err_len)) < 0 ||
-        (r = mllama_store_host_f32(&v->store, hf, VNAME("pre_tile_positional_embedding.embedding.weight"),
-                                   C * T * NA, &v->pre_tile, err, err_len)) < 0 ||
-        (r = mllama_store_host_f32(&v->store, hf, VNAME("post_tile_positional_embedding.embedding.weight"),
-                                   C * T * NA, &v->post_tile, err, err_len)) < 0 ||
-        (r = gate(v, hf, VNAME("gated_positional_embedding.gate"), &v->gate_pos, err, err_len)) < 0 ||
-        (r = gate(v, hf, VNAME("pre_tile_positional_embedding.gate"), &v->gate_pre, err, err_len)) < 0 ||
-        (r = gate(v, hf, VNAME("post_tile_positional_embedding.gate"), &v->gate_post, err, err_len)) < 0)
+#define VNAME(x) (snprintf(name, sizeof(name), "vision_model.%s", x), name)
+    if ((r = weights_bind2(s, VNAME("patch_embedding.weight"), PP, C, WEIGHTS_RESHAPE, &v->patch_w)) < 0 ||
+        (r = weights_bind1(s, VNAME("layernorm_pre.weight"), C, WEIGHTS_F32, &v->ln_pre_w)) < 0 ||
+        (r = weights_bind1(s, VNAME("layernorm_pre.bias"), C, WEIGHTS_F32, &v->ln_pre_b)) < 0 ||
+        (r = weights_bind1(s, VNAME("layernorm_post.weight"), C, WEIGHTS_F32, &v->ln_post_w)) < 0 ||
+        (r = weights_bind1(s, VNAME("layernorm_post.bias"), C, WEIGHTS_F32, &v->ln_post_b)) < 0 ||
+        (r = weights_host_f32(s, VNAME("class_embedding"), C, &v->cls)) < 0 ||
+        (r = weights_host_f32(s, VNAME("gated_positional_embedding.embedding"), C * NP, &v->pos)) < 0 ||
+        (r = weights_host_f32(s, VNAME("gated_positional_embedding.tile_embedding.weight"), C * NP * T * NA,
+                              &v->tile_pos)) < 0 ||
+        (r = weights_host_f32(s, VNAME("pre_tile_positional_embedding.embedding.weight"), C * T * NA,
+                              &v->pre_tile)) < 0 ||
+        (r = weights_host_f32(s, VNAME("post_tile_positional_embedding.embedding.weight"), C * T * NA,
+                              &v->post_tile)) < 0 ||
+        (r = gate(s, VNAME("gated_positional_embedding.gate"), &v->gate_pos)) < 0 ||
+        (r = gate(s, VNAME("pre_tile_positional_embedding.gate"), &v->gate_pre)) < 0 ||
+        (r = gate(s, VNAME("post_tile_positional_embedding.gate"), &v->gate_post)) < 0)
         goto fail;
 #undef VNAME
     v->layers = calloc((size_t)(c->n_layers + c->n_global_layers), sizeof(*v->layers));
@@ -383,48 +206,45 @@ int mllama_vit_load(const HfModel *hf, Backend *be, MllamaVit **ret, char *err, 
         goto fail;
     }
     for (int l = 0; l < c->n_layers; l++)
-        if ((r = load_layer(v, hf, "vision_model.transformer", l, 0, &v->layers[l], err, err_len)) < 0)
+        if ((r = load_layer(v, "vision_model.transformer", l, 0, &v->layers[l])) < 0)
             goto fail;
     for (int l = 0; l < c->n_global_layers; l++)
-        if ((r = load_layer(v, hf, "vision_model.global_transformer", l, 1, &v->layers[c->n_layers + l], err,
-                            err_len)) < 0)
+        if ((r = load_layer(v, "vision_model.global_transformer", l, 1, &v->layers[c->n_layers + l])) < 0)
             goto fail;
     /* activations */
-    MllamaStore *s = &v->store;
     int S = c->image_size;
-    if ((r = mllama_store_alloc(s, &v->x, DTYPE_F32, 2, C, N, 1)) < 0 ||
-        (r = mllama_store_alloc(s, &v->h, DTYPE_F32, 2, C, N, 1)) < 0 ||
-        (r = mllama_store_alloc(s, &v->q, DTYPE_F32, 2, C, N, 1)) < 0 ||
-        (r = mllama_store_alloc(s, &v->k, DTYPE_F32, 2, C, N, 1)) < 0 ||
-        (r = mllama_store_alloc(s, &v->v, DTYPE_F32, 2, C, N, 1)) < 0 ||
-        (r = mllama_store_alloc(s, &v->a, DTYPE_F32, 2, C, N, 1)) < 0 ||
-        (r = mllama_store_alloc(s, &v->f, DTYPE_F32, 2, c->n_ff, N, 1)) < 0 ||
-        (r = mllama_store_alloc(s, &v->emb, DTYPE_F32, 3, C, NP, T)) < 0 ||
-        (r = mllama_store_alloc(s, &v->post, DTYPE_F32, 2, C, T, 1)) < 0 ||
-        (r = mllama_store_alloc(s, &v->zero, DTYPE_F32, 2, C, c->n_pos_pad - c->n_pos > 0 ?
-                                c->n_pos_pad - c->n_pos : 1, 1)) < 0 ||
-        (r = mllama_store_alloc(s, &v->px, DTYPE_F32, 3, S, S, 3)) < 0 ||
-        (r = mllama_store_alloc(s, &v->cols, DTYPE_F32, 2, PP, c->n_patches, 1)) < 0 ||
-        (r = mllama_store_alloc(s, &v->out, DTYPE_F32, 3, c->out_dim, NP, T)) < 0)
-        goto fail_alloc;
+    if ((r = weights_alloc(s, &v->x, DTYPE_F32, 2, C, N, 1)) < 0 ||
+        (r = weights_alloc(s, &v->h, DTYPE_F32, 2, C, N, 1)) < 0 ||
+        (r = weights_alloc(s, &v->q, DTYPE_F32, 2, C, N, 1)) < 0 ||
+        (r = weights_alloc(s, &v->k, DTYPE_F32, 2, C, N, 1)) < 0 ||
+        (r = weights_alloc(s, &v->v, DTYPE_F32, 2, C, N, 1)) < 0 ||
+        (r = weights_alloc(s, &v->a, DTYPE_F32, 2, C, N, 1)) < 0 ||
+        (r = weights_alloc(s, &v->f, DTYPE_F32, 2, c->n_ff, N, 1)) < 0 ||
+        (r = weights_alloc(s, &v->emb, DTYPE_F32, 3, C, NP, T)) < 0 ||
+        (r = weights_alloc(s, &v->post, DTYPE_F32, 2, C, T, 1)) < 0 ||
+        (r = weights_alloc(s, &v->zero, DTYPE_F32, 2, C, c->n_pos_pad - c->n_pos > 0 ?
+                           c->n_pos_pad - c->n_pos : 1, 1)) < 0 ||
+        (r = weights_alloc(s, &v->px, DTYPE_F32, 3, S, S, 3)) < 0 ||
+        (r = weights_alloc(s, &v->cols, DTYPE_F32, 2, PP, c->n_patches, 1)) < 0 ||
+        (r = weights_alloc(s, &v->out, DTYPE_F32, 3, c->out_dim, NP, T)) < 0)
+        goto fail;
     for (int k = 0; k < c->n_inter; k++)
-        if ((r = mllama_store_alloc(s, &v->inter[k], DTYPE_F32, 2, C, N, 1)) < 0)
-            goto fail_alloc;
+        if ((r = weights_alloc(s, &v->inter[k], DTYPE_F32, 2, C, N, 1)) < 0)
+            goto fail;
     v->host_emb = malloc(sizeof(float) * (size_t)(C * NP * T));
     float *z = calloc((size_t)tensor_nelements(&v->zero), sizeof(float));
     if (!v->host_emb || !z) {
         free(z);
         r = -ENOMEM;
-        goto fail_alloc;
+        goto fail;
     }
     r = be->ops->tensor_set(be, &v->zero, z, 0, tensor_nbytes(&v->zero));
     free(z);
     if (r < 0)
-        goto fail_alloc;
+        goto fail;
+    weights_set_err(v->ws, NULL, 0);
     *ret = v;
     return 0;
-fail_alloc:
-    err_set(err, err_len, r, "vision encoder: cannot allocate activations on %s", be->ops->name);
 fail:
     mllama_vit_free(v);
     return r;
@@ -434,7 +254,7 @@ void mllama_vit_free(MllamaVit *v)
 {
     if (!v)
         return;
-    mllama_store_free(&v->store);
+    weights_free(v->ws);
     free(v->layers);
     free(v->host_emb);
     free(v);
@@ -452,27 +272,10 @@ int64_t mllama_vit_n_calls(const MllamaVit *v)
 
 /* ---- forward ---------------------------------------------------------------------------------------------- */
 
-/* Rows [r0, r0+n) of a 2-D [ne0, R] tensor. */
-static Tensor rows2(const Tensor *t, int64_t r0, int64_t n)
-{
-    Tensor v = *t;
-    v.data = (char *)t->data + (size_t)r0 * t->nb[1];
-    v.ne[1] = n;
-    v.n_dims = 2;
-    v.ne[2] = v.ne[3] = 1;
-    v.nb[2] = v.nb[3] = v.nb[1] * (size_t)n;
-    return v;
-}
-
 /* Rows [r0, r0+n) of [C, R] seen as [HD, NH, n]. */
 static Tensor heads(const Tensor *t, int64_t r0, int64_t n, int64_t hd)
 {
-    Tensor v;
-    int64_t ne[3] = {hd, t->ne[0] / hd, n};
-
-    tensor_init(&v, t->dtype, 3, ne, (char *)t->data + (size_t)r0 * t->nb[1]);
-    v.mem = t->mem;
-    return v;
+    return tensor_view(t, (size_t)(r0 * t->ne[0]), hd, t->ne[0] / hd, n);
 }
 
 #define TRY(call) do { if ((r = (call)) < 0) { log_debug("vit: %s: %d", #call, r); return r; } } while (0)
@@ -481,10 +284,10 @@ static Tensor heads(const Tensor *t, int64_t r0, int64_t n, int64_t hd)
 static int layer_forward(MllamaVit *v, const VitLayer *L, int64_t N, int64_t n_real)
 {
     const MllamaVitConfig *c = &v->cfg;
-    Backend *be = v->store.be;
+    Backend *be = v->be;
     int64_t HD = c->head_dim;
-    Tensor x = rows2(&v->x, 0, N), h = rows2(&v->h, 0, N), q = rows2(&v->q, 0, N), k = rows2(&v->k, 0, N);
-    Tensor vv = rows2(&v->v, 0, N), a = rows2(&v->a, 0, N), f = rows2(&v->f, 0, N);
+    Tensor x = tensor_rows(&v->x, 0, N), h = tensor_rows(&v->h, 0, N), q = tensor_rows(&v->q, 0, N), k = tensor_rows(&v->k, 0, N);
+    Tensor vv = tensor_rows(&v->v, 0, N), a = tensor_rows(&v->a, 0, N), f = tensor_rows(&v->f, 0, N);
     AttnParams ap = {1.0f / sqrtf((float)HD), 0, 0, NULL};
     int r;
 
@@ -520,7 +323,7 @@ static int layer_forward(MllamaVit *v, const VitLayer *L, int64_t N, int64_t n_r
 int mllama_vit_forward(MllamaVit *v, const MllamaPixels *px, Tensor **ret_out)
 {
     const MllamaVitConfig *c = &v->cfg;
-    Backend *be = v->store.be;
+    Backend *be = v->be;
     const int64_t C = c->n_embd, T = c->max_tiles, NP = c->n_pos, NPP = c->n_pos_pad, NPAD = NPP - NP;
     const int64_t N = T * NPP, S = c->image_size;
     int64_t nt, ar, main_off[MLLAMA_MAX_TILES], pad_off[MLLAMA_MAX_TILES], n_real;
@@ -569,8 +372,8 @@ int mllama_vit_forward(MllamaVit *v, const MllamaPixels *px, Tensor **ret_out)
     tensor_init(&emb2, DTYPE_F32, 2, ne_e, v->emb.data);
     emb2.mem = v->emb.mem;
     for (int64_t t = 0; t < T; t++) {
-        Tensor blk = rows2(&v->x, main_off[t], NP), patches = rows2(&v->x, main_off[t] + 1, NP - 1);
-        Tensor e0 = rows2(&emb2, t * NP, 1), e1 = rows2(&emb2, t * NP + 1, NP - 1), cls = rows2(&v->x, main_off[t], 1);
+        Tensor blk = tensor_rows(&v->x, main_off[t], NP), patches = tensor_rows(&v->x, main_off[t] + 1, NP - 1);
+        Tensor e0 = tensor_rows(&emb2, t * NP, 1), e1 = tensor_rows(&emb2, t * NP + 1, NP - 1), cls = tensor_rows(&v->x, main_off[t], 1);
         TRY(be->ops->tensor_set(be, &v->px, px->pixels + (size_t)t * 3 * S * S, 0, tensor_nbytes(&v->px)));
         TRY(be->ops->im2col_2d(be, &v->cols, &v->px, c->patch_size, c->patch_size, c->patch_size, 0));
         TRY(backend_matmul(be, &patches, &v->patch_w, &v->cols));
@@ -578,7 +381,7 @@ int mllama_vit_forward(MllamaVit *v, const MllamaPixels *px, Tensor **ret_out)
         TRY(backend_copy(be, &cls, &e0));
         TRY(backend_layernorm(be, &blk, &blk, &v->ln_pre_w, &v->ln_pre_b, c->norm_eps));
         if (NPAD > 0) {
-            Tensor pz = rows2(&v->x, pad_off[t], NPAD);
+            Tensor pz = tensor_rows(&v->x, pad_off[t], NPAD);
             TRY(backend_copy(be, &pz, &v->zero));
         }
     }
@@ -592,10 +395,10 @@ int mllama_vit_forward(MllamaVit *v, const MllamaPixels *px, Tensor **ret_out)
     /* steps 9–10 */
     TRY(backend_layernorm(be, &v->x, &v->x, &v->ln_post_w, &v->ln_post_b, c->norm_eps));
     for (int64_t t = 0; t < T; t++) {
-        Tensor pt = rows2(&v->post, t, 1), blk = rows2(&v->x, main_off[t], NP);
+        Tensor pt = tensor_rows(&v->post, t, 1), blk = tensor_rows(&v->x, main_off[t], NP);
         TRY(backend_add(be, &blk, &blk, &pt));
         if (NPAD > 0) {
-            Tensor pz = rows2(&v->x, pad_off[t], NPAD);
+            Tensor pz = tensor_rows(&v->x, pad_off[t], NPAD);
             TRY(backend_add(be, &pz, &pz, &pt));
         }
     }
@@ -609,8 +412,8 @@ int mllama_vit_forward(MllamaVit *v, const MllamaPixels *px, Tensor **ret_out)
     out2.mem = v->out.mem;
     for (int64_t t = 0; t < T; t++) {
         for (int k = -1; k < c->n_inter; k++) {
-            Tensor src = rows2(k < 0 ? &v->x : &v->inter[k], main_off[t], NP);
-            Tensor dst = rows2(&out2, t * NP, NP);
+            Tensor src = tensor_rows(k < 0 ? &v->x : &v->inter[k], main_off[t], NP);
+            Tensor dst = tensor_rows(&out2, t * NP, NP);
             dst.ne[0] = C;
             dst.data = (char *)dst.data + sizeof(float) * (size_t)(C * (k + 1));
             TRY(backend_copy(be, &dst, &src));

@@ -38,33 +38,6 @@ typedef struct {
     float norm_eps;
 } MllamaVitConfig;
 
-/* Weights living where the backend computes (mmapped on CPU, uploaded otherwise) plus owned host copies;
- * shared by the encoder and the adapter. */
-typedef struct {
-    Backend *be;          /* borrowed */
-    int host;             /* the backend computes on host memory */
-    void **bufs;          /* owned host buffers */
-    int n_bufs, cap_bufs;
-    Tensor *up;           /* owned backend allocations */
-    int n_up, cap_up;
-    size_t bytes;
-} MllamaStore;
-
-/* Bind the tensor `name` (checked against shape ne in ggml order, n_dims dims; a tensor with more dims
- * and the same element count is reshaped). need_f32 converts F16/BF16 to F32. */
-int mllama_store_bind(MllamaStore *s, const HfModel *hf, const char *name, int n_dims, const int64_t *ne,
-                      int need_f32, Tensor *ret, char *err, size_t err_len);
-/* Place host data (copied when uploaded; must stay valid otherwise: pass a buffer from mllama_store_keep). */
-int mllama_store_put(MllamaStore *s, Tensor *t, char *err, size_t err_len);
-/* Remember an owned host buffer (freed with the store). */
-int mllama_store_keep(MllamaStore *s, void *p);
-/* Host F32 copy of a whole tensor (owned by the store), n = expected element count. */
-int mllama_store_host_f32(MllamaStore *s, const HfModel *hf, const char *name, int64_t n, float **ret,
-                          char *err, size_t err_len);
-/* Allocate a backend tensor (owned by the store). */
-int mllama_store_alloc(MllamaStore *s, Tensor *t, DType dt, int n_dims, int64_t ne0, int64_t ne1, int64_t ne2);
-void mllama_store_free(MllamaStore *s);
-
 typedef struct MllamaVit MllamaVit;
 
 int mllama_vit_config_from_hf(const HfModel *hf, MllamaVitConfig *c, char *err, size_t err_len);

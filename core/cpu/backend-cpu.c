@@ -146,6 +146,7 @@ static const BackendOps cpu_ops = {
     .copy = cpu_op_copy,
     .im2col_1d = cpu_op_im2col_1d,
     .im2col_2d = cpu_op_im2col_2d,
+    .matmul_multi = cpu_backend_matmul_multi,
     .conv1d = cpu_op_conv1d,
     .conv_transpose1d = cpu_op_conv_transpose1d,
     .leaky_relu = cpu_op_leaky_relu,

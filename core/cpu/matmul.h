@@ -18,8 +18,7 @@ int cpu_matmul(CpuMatmul *mm, Tensor *y, const Tensor *w, const Tensor *x);
 /* y[i] = x · w[i]ᵀ for i < n (n ≤ 4; the same weight dtype and K, e.g. Q/K/V or gate/up): x is quantized
  * once and the rows of all the weights are split over the pool in one dispatch. */
 int cpu_matmul_multi(CpuMatmul *mm, int n, Tensor *const *y, const Tensor *const *w, const Tensor *x);
-/* cpu_matmul_multi on the CPU backend's context; -ENOTSUP when be is another backend (then call
- * backend_matmul per weight). */
+/* The CPU backend's matmul_multi op: cpu_matmul_multi on its context (model code calls backend_matmul_n). */
 int cpu_backend_matmul_multi(Backend *be, int n, Tensor *const *y, const Tensor *const *w, const Tensor *x);
 
 #endif

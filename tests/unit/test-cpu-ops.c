@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "backend.h"
-#include "ops.h" /* private to the CPU backend: cpu_vec_force_scalar, parallel_min_cost */
+#include "cpu/ops.h" /* private to the CPU backend: cpu_vec_force_scalar, parallel_min_cost */
 #include "quant.h"
 #include "tensor.h"
 #include "test-util.h"

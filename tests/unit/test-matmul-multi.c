@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "../test-util.h"
-#include "matmul.h"
+#include "cpu/matmul.h" /* private to the CPU backend */
 #include "quant.h"
 #include "threadpool.h"
 

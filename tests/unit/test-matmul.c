@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "../test-util.h"
-#include "matmul.h"
+#include "cpu/matmul.h" /* private to the CPU backend */
 #include "quant-internal.h"
 #include "quant.h"
 #include "threadpool.h"

@@ -92,8 +92,7 @@ static void check_store(Backend *be, GgufFile *gf, int host)
     CHECK_INT(weights_find(ws, "absent.bias", &t), -ENOENT);
 
     /* a scratch tensor owned by the store (freed by weights_free; ASan/valgrind check the leak) */
-    int64_t sne[2] = {4, 4};
-    CHECK_INT(weights_alloc(ws, &t, DTYPE_F32, 2, sne), 0);
+    CHECK_INT(weights_alloc(ws, &t, DTYPE_F32, 2, 4, 4, 1), 0);
     CHECK(t.data != NULL);
     weights_free(ws);
     weights_free(NULL);
