@@ -44,11 +44,8 @@ void media_limits_default(MediaLimits *lim)
     lim->max_bytes = (size_t)64 << 20;
     lim->video_frames = VIDEO_DEFAULT_FRAMES;
     lim->timeout_s = 30;
-}
-
-int media_error_is_too_large(int err)
-{
-    return err == -EFBIG || err == -ETIMEDOUT || err == -E2BIG;
+    lim->max_cpu_s = lim->max_video_cpu_s = 0;
+    lim->cancel = NULL;
 }
 
 void media_item_free(MediaItem *it)
@@ -62,7 +59,24 @@ void media_item_free(MediaItem *it)
     memset(it, 0, sizeof(*it));
 }
 
-int media_decode_fd(int fd, MediaKind kind, const MediaLimits *lim, MediaItem *ret, char *err, size_t err_len)
+/* The image.h limits for lim. */
+static void image_limits_for(const MediaLimits *lim, ImageLimits *il)
+{
+    image_limits_default(il);
+    il->max_input_bytes = lim->max_bytes;
+    il->max_video_bytes = lim->max_bytes;
+    if (lim->timeout_s > 0)
+        il->timeout_s = lim->timeout_s;
+    if (lim->max_cpu_s > 0)
+        il->max_cpu_s = lim->max_cpu_s;
+    if (lim->max_video_cpu_s > 0)
+        il->max_video_cpu_s = lim->max_video_cpu_s;
+    il->cancel = lim->cancel;
+}
+
+/* One attachment from fd (fd >= 0) or from data/size. */
+static int decode(int fd, const void *data, size_t size, MediaKind kind, const MediaLimits *lim, MediaItem *ret,
+                  char *err, size_t err_len)
 {
     MediaLimits def;
     ImageLimits il;
@@ -73,18 +87,14 @@ int media_decode_fd(int fd, MediaKind kind, const MediaLimits *lim, MediaItem *r
         media_limits_default(&def);
         lim = &def;
     }
-    if (fd < 0)
-        return err_set(err, err_len, -EINVAL, "bad file descriptor");
-    image_limits_default(&il);
-    il.max_input_bytes = lim->max_bytes;
-    il.max_video_bytes = lim->max_bytes;
-    if (lim->timeout_s > 0)
-        il.timeout_s = lim->timeout_s;
+    image_limits_for(lim, &il);
     switch (kind) {
     case MEDIA_IMAGE:
         if (!(it.frames = calloc(1, sizeof(Image))))
             return -ENOMEM;
-        if ((r = image_decode_fd(fd, &il, &it.frames[0], err, err_len)) < 0)
+        r = fd >= 0 ? image_decode_fd(fd, &il, &it.frames[0], err, err_len)
+                    : image_decode(data, size, &il, &it.frames[0], err, err_len);
+        if (r < 0)
             goto fail;
         it.n_frames = 1;
         break;
@@ -98,14 +108,16 @@ int media_decode_fd(int fd, MediaKind kind, const MediaLimits *lim, MediaItem *r
             r = -ENOMEM;
             goto fail;
         }
-        if ((r = video_sample_frames_fd(fd, lim->video_frames, &il, it.frames, it.timestamps, &n, err,
-                                         err_len)) < 0)
+        r = fd >= 0 ? video_sample_frames_fd(fd, lim->video_frames, &il, it.frames, it.timestamps, &n, err,
+                                             err_len)
+                    : video_sample_frames(data, size, lim->video_frames, &il, it.frames, it.timestamps, &n, err,
+                                          err_len);
+        if (r < 0)
             goto fail;
         it.n_frames = n;
         break;
     case MEDIA_AUDIO:
-        /* the speech adapters add audio here (decode + resample into samples) */
-        return err_set(err, err_len, -EMEDIUMTYPE, "audio attachments are not supported yet");
+        return err_set(err, err_len, -EMEDIUMTYPE, "audio is decoded by speech/audio.h, not as frames");
     default:
         return err_set(err, err_len, -EMEDIUMTYPE, "unknown media type");
     }
@@ -114,6 +126,21 @@ int media_decode_fd(int fd, MediaKind kind, const MediaLimits *lim, MediaItem *r
 fail:
     media_item_free(&it);
     return r;
+}
+
+int media_decode_fd(int fd, MediaKind kind, const MediaLimits *lim, MediaItem *ret, char *err, size_t err_len)
+{
+    if (fd < 0)
+        return err_set(err, err_len, -EINVAL, "bad file descriptor");
+    return decode(fd, NULL, 0, kind, lim, ret, err, err_len);
+}
+
+int media_decode_memory(const void *data, size_t size, MediaKind kind, const MediaLimits *lim, MediaItem *ret,
+                        char *err, size_t err_len)
+{
+    if (!data && size)
+        return err_set(err, err_len, -EINVAL, "no data");
+    return decode(-1, data ? data : "", size, kind, lim, ret, err, err_len);
 }
 
 int media_decode_file(const char *path, MediaKind kind, const MediaLimits *lim, MediaItem *ret, char *err,

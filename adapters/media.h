@@ -1,13 +1,14 @@
 /* media.h — attachments as the clients and the daemon hand them to a model: a media kind (image, video,
  * audio) from a type hint, and the decode of one attachment from a file descriptor into frames.
  * What it is: the general plumbing every modality shares (kinds, hints, caps, error mapping); images and
- * video frames go through vision/image.h. Audio is a kind with no decoder yet: the speech work fills
- * media_decode_fd's MEDIA_AUDIO branch the same way (samples instead of frames).
+ * video frames go through vision/image.h. Audio is a kind whose samples come from speech/audio.h (the
+ * daemon's decode pool calls it; it becomes text through Whisper), so media_decode_* refuse MEDIA_AUDIO.
  * What it is not: preprocessing or encoding (the model does that, adapters/model.h).
  */
 #ifndef MYNA_ADAPTERS_MEDIA_H
 #define MYNA_ADAPTERS_MEDIA_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "image.h"
@@ -25,9 +26,12 @@ typedef struct {
     size_t max_bytes;      /* encoded size of one attachment (images and videos) */
     int video_frames;      /* frames sampled from a video, 1..MEDIA_MAX_FRAMES */
     double timeout_s;      /* wall-clock deadline of one decode */
+    double max_cpu_s;      /* CPU time of the calling thread for one image; 0 = image.h's default */
+    double max_video_cpu_s;/* the same for one video; 0 = image.h's default */
+    const atomic_int *cancel; /* borrowed, may be NULL: nonzero → -ECANCELED */
 } MediaLimits;
 
-void media_limits_default(MediaLimits *lim); /* 64 MiB, 8 frames, 30 s */
+void media_limits_default(MediaLimits *lim); /* 64 MiB, 8 frames, 30 s, image.h's CPU budgets, no cancel */
 
 typedef struct {
     MediaKind kind;
@@ -41,12 +45,13 @@ typedef struct {
  * malformed), -EFBIG / -ETIMEDOUT (over a cap), -ENOTSUP (library not built in); MEDIA_AUDIO and
  * MEDIA_NONE: -EMEDIUMTYPE. err gets one line. ret written on success only. */
 int media_decode_fd(int fd, MediaKind kind, const MediaLimits *lim, MediaItem *ret, char *err, size_t err_len);
+/* Same from bytes in memory (the daemon's decode pool: intake read the fd already). */
+int media_decode_memory(const void *data, size_t size, MediaKind kind, const MediaLimits *lim, MediaItem *ret,
+                        char *err, size_t err_len);
 /* Same from a path (myna-run). */
 int media_decode_file(const char *path, MediaKind kind, const MediaLimits *lim, MediaItem *ret, char *err,
                       size_t err_len);
 void media_item_free(MediaItem *it); /* accepts NULL; zeroes the struct */
 
-/* 1 for errors that mean "over a cap" (TooLarge), 0 for the rest. */
-int media_error_is_too_large(int err);
 
 #endif

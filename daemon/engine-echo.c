@@ -2,6 +2,8 @@
  * answers the words of the last user message, one word per token ("hello world" → "hello", " world"),
  * then stops with LM_STOP_EOS; the message "forever" produces " tick" tokens until max_tokens or cancel.
  * Context: one token per word plus 4 per message; a turn that would not fit gives -E2BIG like lm.
+ * "test:vision[:MS]" is the same engine taking image and video attachments: a turn with media answers
+ * "[image WxH]" / "[video N×WxH]" per attachment, then the words (daemon tests of intake and decoding).
  */
 #include "engine.h"
 
@@ -18,6 +20,8 @@ typedef struct {
     int n_ctx;
 } EchoModel;
 
+static int echo_add_message(void *p, const char *role, const char *text);
+
 typedef struct {
     EchoModel *m;
     int n_past;       /* "tokens" in the pretend cache */
@@ -25,6 +29,7 @@ typedef struct {
     char *last;       /* owned: last user message */
     size_t pos;       /* next word in last */
     int forever;
+    int n_images;     /* frames "encoded" (test:vision) */
 } EchoSession;
 
 static int count_words(const char *s)
@@ -136,6 +141,39 @@ static int echo_step(void *p, const LmSampling *sp, int n_generated, LmToken *to
     return 0;
 }
 
+static int echo_add_user_media(void *p, const char *text, const MediaItem *media, int n_media, char *err,
+                               size_t err_len)
+{
+    EchoSession *s = p;
+    char head[1024] = "";
+    size_t k = 0;
+
+    for (int i = 0; i < n_media && k < sizeof(head) - 64; i++) {
+        const MediaItem *it = &media[i];
+        int w = it->n_frames ? it->frames[0].width : 0, h = it->n_frames ? it->frames[0].height : 0;
+        if (it->kind == MEDIA_VIDEO)
+            k += (size_t)snprintf(head + k, sizeof(head) - k, "[video %dx%dx%d] ", it->n_frames, w, h);
+        else
+            k += (size_t)snprintf(head + k, sizeof(head) - k, "[image %dx%d] ", w, h);
+        s->n_images += it->n_frames;
+    }
+    size_t n = k + strlen(text) + 1;
+    char *all = malloc(n);
+    if (!all)
+        return err_set(err, err_len, -ENOMEM, "out of memory");
+    snprintf(all, n, "%s%s", head, text);
+    int r = echo_add_message(p, "user", all);
+    free(all);
+    if (r == -E2BIG)
+        return err_set(err, err_len, r, "the turn would exceed the context length");
+    return r;
+}
+
+static int echo_images_encoded(void *p)
+{
+    return ((EchoSession *)p)->n_images;
+}
+
 static void echo_destroy(Engine *e)
 {
     free(e->impl);
@@ -144,6 +182,9 @@ static void echo_destroy(Engine *e)
 
 static const EngineOps echo_ops = {echo_session_new, echo_session_free, echo_session_reset, echo_add_message,
                                    echo_prefill, echo_step, echo_destroy, NULL, NULL}; /* no media */
+static const EngineOps vision_ops = {echo_session_new, echo_session_free, echo_session_reset, echo_add_message,
+                                     echo_prefill, echo_step, echo_destroy, echo_add_user_media,
+                                     echo_images_encoded};
 
 int engine_echo_new(const char *spec, int n_ctx, Engine **ret, char *err, size_t err_len)
 {
@@ -154,20 +195,24 @@ int engine_echo_new(const char *spec, int n_ctx, Engine **ret, char *err, size_t
         free(m);
         return -ENOMEM;
     }
-    if (!strncmp(spec, "test:echo:", 10)) {
+    int vision = !strncmp(spec, "test:vision", 11);
+    const char *ms = vision ? (spec[11] == ':' ? spec + 12 : NULL) : !strncmp(spec, "test:echo:", 10) ? spec + 10 : NULL;
+    if (ms) {
         char *end;
-        long v = strtol(spec + 10, &end, 10);
+        long v = strtol(ms, &end, 10);
         if (*end || v < 0 || v > 10000) {
             free(e);
             free(m);
-            return err_set(err, err_len, -EINVAL, "model '%s': expected test:echo:MS with MS in [0, 10000]", spec);
+            return err_set(err, err_len, -EINVAL, "model '%s': expected test:echo:MS or test:vision:MS with MS in "
+                           "[0, 10000]", spec);
         }
         m->delay_ms = (int)v;
     }
     m->n_ctx = n_ctx > 0 ? n_ctx : 4096;
-    e->ops = &echo_ops;
+    e->ops = vision ? &vision_ops : &echo_ops;
     e->impl = m;
-    snprintf(e->name, sizeof(e->name), "test-echo");
+    e->media_kinds = vision ? (1u << MEDIA_IMAGE) | (1u << MEDIA_VIDEO) : 0;
+    snprintf(e->name, sizeof(e->name), vision ? "test-vision" : "test-echo");
     snprintf(e->path, sizeof(e->path), "%s", spec);
     snprintf(e->chat_family, sizeof(e->chat_family), "none");
     snprintf(e->backend_desc, sizeof(e->backend_desc), "test: echo engine, no compute");
@@ -179,7 +224,8 @@ int engine_echo_new(const char *spec, int n_ctx, Engine **ret, char *err, size_t
 int engine_load(const char *model_path, const char *backend, int threads, int n_ctx, int mmap, Engine **ret, char *err,
                 size_t err_len)
 {
-    if (!strcmp(model_path, "test:echo") || !strncmp(model_path, "test:echo:", 10))
+    if (!strcmp(model_path, "test:echo") || !strncmp(model_path, "test:echo:", 10) ||
+        !strcmp(model_path, "test:vision") || !strncmp(model_path, "test:vision:", 12))
         return engine_echo_new(model_path, n_ctx, ret, err, err_len);
     return engine_lm_new(model_path, backend, threads, n_ctx, mmap, ret, err, err_len);
 }

@@ -23,6 +23,15 @@ typedef struct {
     int max_sessions_total;
     int max_queued_per_client;  /* requests queued or running per client */
     int max_queued_total;
+    int max_sessions_per_user;  /* the same counted per Unix user (any number of connections) */
+    int max_queued_per_user;
+    int max_running_per_user;   /* requests of one user on the inference worker at once */
+    int max_queued_audio_s_per_user;  /* decoded audio seconds of one user's requests in flight */
+    int max_queued_mpixels_per_user;  /* decoded image/video-frame megapixels of one user's requests in flight */
+    double intake_item_s;       /* wall-clock deadline for reading one client fd to its end */
+    double intake_request_s;    /* the same for all fds of one request */
+    int decode_threads;         /* decoding threads (images, video, audio) */
+    double decode_cpu_s;        /* CPU seconds decoding one audio or video attachment may use */
     int max_prompt_bytes;
     int max_attachments;        /* attachments per Ask */
     int max_media_bytes;        /* encoded size of one attachment (read from its fd, never by path) */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
@@ -139,15 +140,21 @@ static int on_signal(sd_event_source *src, const struct signalfd_siginfo *si, vo
     if (si->ssi_signo == SIGHUP) {
         Config next;
         char err[512];
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        /* sd_notify(3): RELOADING=1 with the monotonic time, then READY=1 once the reload is done */
+        sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+                   (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000ULL);
         int r = load_config(&d->args, &next, err, sizeof(err));
         if (r < 0) {
             log_error("reload failed, keeping the old configuration: %s", err);
+            sd_notify(0, "READY=1");
             return 0;
         }
         if (d->service_up)
             service_reload(&d->svc, &next);
         apply_log_level(&next);
-        sd_notify(0, "RELOADING=0\nREADY=1");
+        sd_notify(0, "READY=1");
         return 0;
     }
     log_info("signal %d: shutting down", (int)si->ssi_signo);
@@ -165,6 +172,7 @@ static int run(int argc, char **argv)
     Worker *w = NULL;
     sigset_t ss;
     char err[512];
+    const char *step = "?"; /* what run() was doing, for the one log line of a startup failure */
     int r;
 
     memset(&d, 0, sizeof(d));
@@ -193,9 +201,11 @@ static int run(int argc, char **argv)
     sigaddset(&ss, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &ss, NULL); /* before any thread starts: the worker inherits the mask */
 
+    step = "creating the event loop";
     r = sd_event_default(&ev);
     if (r < 0)
         goto fail_msg;
+    step = "adding the signal handlers";
     r = sd_event_add_signal(ev, NULL, SIGTERM, on_signal, &d);
     if (r >= 0)
         r = sd_event_add_signal(ev, NULL, SIGINT, on_signal, &d);
@@ -212,6 +222,7 @@ static int run(int argc, char **argv)
     wc.mmap = cfg.mmap;
     config_whisper_path(&cfg, wc.whisper_path, sizeof(wc.whisper_path));
     log_info("mynad %s: model %s, backend %s", MYNA_VERSION, d.args.no_model ? "(none)" : wc.model_path, wc.backend);
+    step = "starting the inference worker";
     r = worker_start(&wc, d.args.no_model, &w);
     if (r < 0)
         goto fail_msg;
@@ -222,24 +233,28 @@ static int run(int argc, char **argv)
                   : d.args.system_bus ? "system" : "session", strerror(-r));
         goto fail;
     }
+    step = "attaching the bus to the event loop";
     r = sd_bus_attach_event(bus, ev, SD_EVENT_PRIORITY_NORMAL);
     if (r < 0)
         goto fail_msg;
+    step = "registering the D-Bus objects and the decode pool";
     r = service_init(&d.svc, ev, bus, w, &cfg);
+    d.service_up = 1; /* also when it failed half-way: service_done undoes what was set up */
     if (r < 0)
         goto fail_msg;
-    d.service_up = 1;
     r = sd_bus_request_name(bus, MYNA_BUS_NAME, 0); /* last: clients may call as soon as we own it */
     if (r < 0) {
         log_error("cannot own %s: %s (is another mynad running?)", MYNA_BUS_NAME, strerror(-r));
         goto fail;
     }
+    step = "starting the watchdog timer";
     r = service_watchdog_start(&d.svc);
     if (r < 0)
         goto fail_msg;
     sd_notify(0, "READY=1\nSTATUS=serving " MYNA_BUS_NAME);
     log_info("serving %s", MYNA_BUS_NAME);
 
+    step = "running the event loop";
     r = sd_event_loop(ev);
     if (r < 0)
         goto fail_msg;
@@ -247,7 +262,7 @@ static int run(int argc, char **argv)
     goto out;
 
 fail_msg:
-    log_error("mynad: %s", strerror(-r));
+    log_error("mynad: %s failed: %s", step, strerror(-r));
 fail:
     r = -1;
 out:

@@ -336,17 +336,3 @@ int options_read_ask(sd_bus_message *m, const Config *cfg, AskArgs *a, char *err
         return err_set(err, err_len, -EINVAL, "attachments: malformed array");
     return 0;
 }
-
-const char *options_error_name(int err)
-{
-    switch (err) {
-    case -EINVAL: return "org.myna.Error.InvalidArgument";
-    case -E2BIG: return "org.myna.Error.TooLarge";
-    case -EMEDIUMTYPE: return "org.myna.Error.UnsupportedMedia";
-    case -EBUSY: return "org.myna.Error.Busy";
-    case -ENODEV: return "org.myna.Error.NoModel";
-    case -ECANCELED: return "org.myna.Error.Cancelled";
-    case -EACCES: return "org.myna.Error.AccessDenied";
-    default: return "org.myna.Error.Internal";
-    }
-}

@@ -3,7 +3,7 @@
  * connection, so tests/fuzz/fuzz-dbus-options.c drives exactly what the handlers run.
  * Every key is known, every value has an accepted D-Bus type, is finite and in range; the first problem
  * is reported with the key's name. Not here: sending errors (service.c maps the codes to names).
- * Codes: -EINVAL InvalidArgument, -E2BIG TooLarge, -EMEDIUMTYPE UnsupportedMedia.
+ * Codes: -EINVAL InvalidArgument, -E2BIG TooLarge, -EMEDIUMTYPE UnsupportedMedia (names: errors.h).
  */
 #ifndef MYNA_DAEMON_OPTIONS_H
 #define MYNA_DAEMON_OPTIONS_H
@@ -46,8 +46,5 @@ typedef struct {
     char att_msg[256];
 } AskArgs;
 int options_read_ask(sd_bus_message *m, const Config *cfg, AskArgs *a, char *err, size_t err_len);
-
-/* The D-Bus error name for a negative errno from options_parse and the worker. */
-const char *options_error_name(int err);
 
 #endif

@@ -16,15 +16,19 @@
 #include <unistd.h>
 
 #include "config.h" /* MYNA_VERSION (generated) */
+#include "errors.h"
+#include "intake.h"
 #include "log.h"
 #include "mynad-config.h"
 #include "options.h"
+#include "requests.h"
 
 struct Session {
     Service *svc;
     uint64_t n;
     char path[96];
     char owner[256];            /* unique bus name of the creator */
+    uid_t uid;                  /* its Unix user (limits count per user) */
     sd_bus_slot *slot;
     WorkerSession *ws;          /* handed to the worker with CLOSE */
     LmSampling sampling;        /* defaults for Ask, from CreateSession options */
@@ -37,7 +41,7 @@ struct Session {
 
 static int reply_err(sd_bus_error *e, int code, const char *msg)
 {
-    return sd_bus_error_set(e, options_error_name(code), msg);
+    return sd_bus_error_set(e, error_dbus_name(code), msg);
 }
 
 static int check_owner(Session *se, sd_bus_message *m, sd_bus_error *e)
@@ -48,85 +52,40 @@ static int check_owner(Session *se, sd_bus_message *m, sd_bus_error *e)
     return 0;
 }
 
-/* The unique name a request belongs to: its session's owner (ASK) or the caller (TRANSCRIBE). */
-static const char *job_owner(const Job *j)
+const char *session_owner(const Session *se) { return se->owner; }
+
+/* Open sessions of one connection. */
+static int client_sessions(Service *s, const char *owner)
 {
-    if (j->kind == JOB_TRANSCRIBE)
-        return j->call ? sd_bus_message_get_sender(j->call) : NULL;
-    const Session *se = j->user;
-    return se ? se->owner : NULL;
+    int n = 0;
+    for (Session *se = s->sessions; se; se = se->next)
+        n += !strcmp(se->owner, owner);
+    return n;
 }
 
-static int client_counts(Service *s, const char *owner, int *n_sessions)
+/* Cancel every request for which match() holds (requests_cancel may end and remove it from s->reqs). */
+static void cancel_where(Service *s, int (*match)(const Job *j, const void *arg), const void *arg, int detach)
 {
-    int q = 0;
-    if (n_sessions) {
-        *n_sessions = 0;
-        for (Session *se = s->sessions; se; se = se->next)
-            *n_sessions += !strcmp(se->owner, owner);
-    }
     for (int i = 0; i < s->n_reqs; i++) {
-        const char *o = job_owner(s->reqs[i]);
-        q += o && !strcmp(o, owner);
+        Job *j = s->reqs[i];
+        if (!match(j, arg) || (atomic_load(&j->cancel) && j->stage == STAGE_RUNNING))
+            continue;
+        if (detach)
+            j->user = NULL; /* the session is going away: its answers are dropped */
+        requests_cancel(s, j);
+        if (i < s->n_reqs && s->reqs[i] != j)
+            i--; /* j was removed; another request took its place */
+        else if (i >= s->n_reqs)
+            break;
     }
-    return q;
 }
 
-/* Free a loop-owned job and what the loop attached to it. */
-static void job_release(Job *j)
-{
-    if (j && j->kind == JOB_TRANSCRIBE)
-        sd_bus_message_unref(j->call);
-    job_free(j);
-}
+static int job_of_session(const Job *j, const void *se) { return j->user == se; }
 
-static int reqs_reserve(Service *s)
+static int job_transcribe_of(const Job *j, const void *name)
 {
-    if (s->n_reqs < s->cap_reqs)
-        return 0;
-    int cap = s->cap_reqs ? 2 * s->cap_reqs : 16;
-    Job **nr = realloc(s->reqs, (size_t)cap * sizeof(*nr));
-    if (!nr)
-        return -ENOMEM;
-    s->reqs = nr;
-    s->cap_reqs = cap;
-    return 0;
-}
-
-/* Queue limits shared by Ask and Transcribe: 0 or -EBUSY with err filled. */
-static int check_queue(Service *s, const char *owner, char *err, size_t err_len)
-{
-    if (s->n_reqs >= s->cfg.max_queued_total)
-        return err_set(err, err_len, -EBUSY, "%d requests are queued (max_queued_total); try again later",
-                       s->n_reqs);
-    if (client_counts(s, owner, NULL) >= s->cfg.max_queued_per_client)
-        return err_set(err, err_len, -EBUSY, "this client has %d requests queued or running "
-                       "(max_queued_per_client)", s->cfg.max_queued_per_client);
-    return reqs_reserve(s) < 0 ? err_set(err, err_len, -ENOMEM, "out of memory") : 0;
-}
-
-/* An audio fd: a regular file, pipe or socket; a regular file not over max_audio_bytes (the decoder
- * enforces the byte and duration caps again on what it reads). */
-static int check_audio_fd(Service *s, const char *what, int fd, char *err, size_t err_len)
-{
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return err_set(err, err_len, -EINVAL, "%s: bad file descriptor", what);
-    if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode))
-        return err_set(err, err_len, -EINVAL, "%s: not a regular file, pipe or socket", what);
-    if (S_ISREG(st.st_mode) && st.st_size > (off_t)s->cfg.max_audio_bytes)
-        return err_set(err, err_len, -E2BIG, "%s: %lld bytes is over max_audio_bytes %d", what,
-                       (long long)st.st_size, s->cfg.max_audio_bytes);
-    return 0;
-}
-
-static void reqs_remove(Service *s, Job *j)
-{
-    for (int i = 0; i < s->n_reqs; i++)
-        if (s->reqs[i] == j) {
-            s->reqs[i] = s->reqs[--s->n_reqs];
-            return;
-        }
+    const char *o = j->kind == JOB_TRANSCRIBE ? job_owner(j) : NULL;
+    return o && !strcmp(o, name);
 }
 
 /* Replace bytes that are not valid UTF-8 so a signal can always be sent (lm promises whole characters). */
@@ -162,11 +121,11 @@ static void idle_update(Service *s)
  * are detached (their events are dropped). */
 static void session_close(Service *s, Session *se)
 {
-    for (int i = 0; i < s->n_reqs; i++)
-        if (s->reqs[i]->user == se) {
-            atomic_store(&s->reqs[i]->cancel, 1);
-            s->reqs[i]->user = NULL;
-        }
+    UserShare *u = users_get(s, se->uid, 0);
+
+    cancel_where(s, job_of_session, se, 1);
+    if (u)
+        u->n_sessions--;
     Job *c = calloc(1, sizeof(*c));
     if (c) {
         c->kind = JOB_CLOSE;
@@ -189,31 +148,22 @@ static void session_close(Service *s, Session *se)
 
 /* ---- org.myna.Session1 -------------------------------------------------------------------------------- */
 
-/* Checks that need no decoding, on the loop thread: the model (when loaded) takes the kind (audio: every
- * model, through Whisper), the fd is a regular file, pipe or socket, and a regular file is not over
- * max_media_bytes (max_audio_bytes for audio). The decoder enforces the caps again on what it reads. */
+/* Checks that need no reading, at the method call: the model (when loaded) takes the kind (audio: every
+ * model, through Whisper), the fd is readable and a regular file, pipe or socket, a regular file is not
+ * over max_media_bytes (max_audio_bytes for audio). Intake enforces the caps again on what it reads. */
 static int check_attachment(Service *s, int i, MediaKind kind, int fd, char *err, size_t err_len)
 {
     const Engine *en = worker_engine(s->worker);
-    struct stat st;
+    char what[32];
 
-    if (kind == MEDIA_AUDIO) {
-        char what[32];
-        snprintf(what, sizeof(what), "attachment %d", i + 1);
-        return check_audio_fd(s, what, fd, err, err_len);
-    }
+    snprintf(what, sizeof(what), "attachment %d", i + 1);
+    if (kind == MEDIA_AUDIO)
+        return intake_check_fd(fd, what, (size_t)s->cfg.max_audio_bytes, "max_audio_bytes", err, err_len);
     if (en && !(en->media_kinds & (1u << kind))) {
         engine_media_error(en, kind, err, err_len);
         return -EMEDIUMTYPE;
     }
-    if (fstat(fd, &st) < 0)
-        return err_set(err, err_len, -EINVAL, "attachment %d: bad file descriptor", i + 1);
-    if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode))
-        return err_set(err, err_len, -EINVAL, "attachment %d: not a regular file, pipe or socket", i + 1);
-    if (S_ISREG(st.st_mode) && st.st_size > (off_t)s->cfg.max_media_bytes)
-        return err_set(err, err_len, -E2BIG, "attachment %d: %lld bytes is over max_media_bytes %d", i + 1,
-                       (long long)st.st_size, s->cfg.max_media_bytes);
-    return 0;
+    return intake_check_fd(fd, what, (size_t)s->cfg.max_media_bytes, "max_media_bytes", err, err_len);
 }
 
 static int method_ask(sd_bus_message *m, void *userdata, sd_bus_error *e)
@@ -256,7 +206,7 @@ static int method_ask(sd_bus_message *m, void *userdata, sd_bus_error *e)
         snprintf(err, sizeof(err), "no model: %.200s", state_msg);
         return reply_err(e, -ENODEV, err);
     }
-    if ((r = check_queue(s, se->owner, err, sizeof(err))) < 0)
+    if ((r = requests_check(s, se->owner, se->uid, err, sizeof(err))) < 0)
         return reply_err(e, r, err);
     uint64_t id = ++s->next_request;
     Job *j = job_new_ask(se->ws, id, a.text, &o.sampling, se);
@@ -265,7 +215,11 @@ static int method_ask(sd_bus_message *m, void *userdata, sd_bus_error *e)
     media_limits_default(&j->media_limits);
     j->media_limits.max_bytes = (size_t)s->cfg.max_media_bytes;
     j->media_limits.video_frames = s->cfg.video_frames;
+    j->media_limits.max_video_cpu_s = s->cfg.decode_cpu_s;
     speech_options_default(&j->speech, s->cfg.max_audio_bytes, s->cfg.max_audio_seconds);
+    j->speech.audio.max_cpu_s = s->cfg.decode_cpu_s;
+    j->svc = s;
+    j->uid = se->uid;
     for (int i = 0; i < a.n_att; i++) {
         int fd = fcntl(a.fd[i], F_DUPFD_CLOEXEC, 3);
         if (fd < 0 || job_add_attachment(j, a.kind[i], fd) < 0) {
@@ -278,8 +232,7 @@ static int method_ask(sd_bus_message *m, void *userdata, sd_bus_error *e)
         job_free(j);
         return r;
     }
-    s->reqs[s->n_reqs++] = j;
-    worker_submit(s->worker, j);
+    requests_add(s, j); /* intake, decoding, the user's turn on the worker */
     log_debug("%s: request %llu (%zu bytes, %d attachments) from %s", se->path, (unsigned long long)id, len,
               a.n_att, se->owner);
     return 1;
@@ -300,16 +253,17 @@ static int method_cancel(sd_bus_message *m, void *userdata, sd_bus_error *e)
         return reply_err(e, -EINVAL, "request id: expected t");
     if (id == 0 || id > s->next_request)
         return reply_err(e, -EINVAL, "no such request id");
+    /* reply first: a request ended here is answered (Finished "cancelled") after the Cancel reply */
+    r = sd_bus_reply_method_return(m, "");
     for (int i = 0; i < s->n_reqs; i++)
         if (s->reqs[i]->id == id) {
-            if (s->reqs[i]->user != se)
-                return sd_bus_error_setf(e, ERR_ACCESS, "request %llu belongs to another session",
-                                         (unsigned long long)id);
-            atomic_store(&s->reqs[i]->cancel, 1);
+            /* another session's request is answered like a finished one: no error that tells it exists */
+            if (s->reqs[i]->user == se)
+                requests_cancel(s, s->reqs[i]);
             break;
         }
     /* a request that already finished is not an error: Cancel races with Finished */
-    return sd_bus_reply_method_return(m, "");
+    return r < 0 ? r : 1;
 }
 
 static int method_reset(sd_bus_message *m, void *userdata, sd_bus_error *e)
@@ -323,9 +277,7 @@ static int method_reset(sd_bus_message *m, void *userdata, sd_bus_error *e)
     Job *c = calloc(1, sizeof(*c));
     if (!c)
         return reply_err(e, -ENOMEM, "out of memory");
-    for (int i = 0; i < s->n_reqs; i++)
-        if (s->reqs[i]->user == se)
-            atomic_store(&s->reqs[i]->cancel, 1);
+    cancel_where(s, job_of_session, se, 0);
     c->kind = JOB_RESET;
     c->ws = se->ws;
     worker_submit(s->worker, c);
@@ -377,21 +329,28 @@ static int method_create_session(sd_bus_message *m, void *userdata, sd_bus_error
     const char *sender = sd_bus_message_get_sender(m);
     RequestOptions o;
     char err[256];
-    int r, n_mine;
+    uid_t uid;
+    UserShare *u;
+    int r;
 
     if (!sender)
         return reply_err(e, -EINVAL, "no sender");
+    if ((r = caller_uid(m, &uid)) < 0)
+        return reply_err(e, -EACCES, "cannot tell the caller's Unix user from the bus");
+    if (!(u = users_get(s, uid, 1)))
+        return reply_err(e, -ENOMEM, "out of memory");
     options_defaults(&o, &s->cfg);
     r = options_parse(m, 1, &s->cfg, &o, err, sizeof(err));
     if (r < 0) {
         options_clear(&o);
         return reply_err(e, r, err);
     }
-    client_counts(s, sender, &n_mine);
-    if (n_mine >= s->cfg.max_sessions_per_client || s->n_sessions >= s->cfg.max_sessions_total) {
+    if (client_sessions(s, sender) >= s->cfg.max_sessions_per_client ||
+        u->n_sessions >= s->cfg.max_sessions_per_user || s->n_sessions >= s->cfg.max_sessions_total) {
         options_clear(&o);
-        snprintf(err, sizeof(err), "too many open sessions (max_sessions_per_client %d, max_sessions_total %d); "
-                 "Close() one first", s->cfg.max_sessions_per_client, s->cfg.max_sessions_total);
+        snprintf(err, sizeof(err), "too many open sessions (max_sessions_per_client %d, max_sessions_per_user %d, "
+                 "max_sessions_total %d); Close() one first", s->cfg.max_sessions_per_client,
+                 s->cfg.max_sessions_per_user, s->cfg.max_sessions_total);
         return reply_err(e, -EBUSY, err);
     }
     Session *se = calloc(1, sizeof(*se));
@@ -401,6 +360,7 @@ static int method_create_session(sd_bus_message *m, void *userdata, sd_bus_error
         return reply_err(e, -ENOMEM, "out of memory");
     }
     se->svc = s;
+    se->uid = uid;
     se->n = ++s->next_session;
     snprintf(se->path, sizeof(se->path), MYNA_SESSION_PREFIX "/%llu", (unsigned long long)se->n);
     snprintf(se->owner, sizeof(se->owner), "%s", sender);
@@ -420,19 +380,21 @@ static int method_create_session(sd_bus_message *m, void *userdata, sd_bus_error
     se->next = s->sessions;
     s->sessions = se;
     s->n_sessions++;
+    u->n_sessions++;
     idle_update(s);
     log_debug("%s created for %s", se->path, se->owner);
     return sd_bus_reply_method_return(m, "o", se->path);
 }
 
-/* Transcribe(h fd, a{sv} options) → s: validated here, decoded and transcribed on the worker thread; the
- * reply is sent later, from the loop thread, when the worker posts TRANSCRIBED or FAILED. */
+/* Transcribe(h fd, a{sv} options) → s: validated here, read by intake, decoded by the pool, transcribed on
+ * the worker one window at a time; the reply is sent later, from the loop thread. */
 static int method_transcribe(sd_bus_message *m, void *userdata, sd_bus_error *e)
 {
     Service *s = userdata;
     const char *sender = sd_bus_message_get_sender(m);
     SpeechOptions so;
     char err[256];
+    uid_t uid;
     int fd, r;
 
     if (!sender)
@@ -441,24 +403,31 @@ static int method_transcribe(sd_bus_message *m, void *userdata, sd_bus_error *e)
     if (r < 0)
         return reply_err(e, -EINVAL, "fd: expected a file descriptor (h)");
     speech_options_default(&so, s->cfg.max_audio_bytes, s->cfg.max_audio_seconds);
+    so.audio.max_cpu_s = s->cfg.decode_cpu_s;
     r = options_parse_transcribe(m, &so, err, sizeof(err));
     if (r < 0)
         return reply_err(e, r, err);
-    if ((r = check_audio_fd(s, "fd", fd, err, sizeof(err))) < 0)
+    if ((r = intake_check_fd(fd, "fd", (size_t)s->cfg.max_audio_bytes, "max_audio_bytes", err, sizeof(err))) < 0)
         return reply_err(e, r, err);
-    if ((r = check_queue(s, sender, err, sizeof(err))) < 0)
+    if (caller_uid(m, &uid) < 0)
+        return reply_err(e, -EACCES, "cannot tell the caller's Unix user from the bus");
+    if ((r = requests_check(s, sender, uid, err, sizeof(err))) < 0)
         return reply_err(e, r, err);
+    UserShare *u = users_get(s, uid, 0);
+    if (!u->tws && !(u->tws = worker_session_new(NULL)))
+        return reply_err(e, -ENOMEM, "out of memory");
     int dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
     if (dup < 0)
         return reply_err(e, -ENOMEM, "could not keep the file descriptor");
-    Job *j = job_new_transcribe(s->tws, ++s->next_request, dup, &so, sd_bus_message_ref(m));
+    Job *j = job_new_transcribe(u->tws, ++s->next_request, dup, &so, sd_bus_message_ref(m));
     if (!j) {
         sd_bus_message_unref(m);
         return reply_err(e, -ENOMEM, "out of memory");
     }
-    s->reqs[s->n_reqs++] = j;
-    worker_submit(s->worker, j);
-    log_debug("transcription %llu from %s", (unsigned long long)j->id, sender);
+    j->svc = s;
+    j->uid = uid;
+    requests_add(s, j);
+    log_debug("transcription %llu from %s (uid %u)", (unsigned long long)j->id, sender, (unsigned)uid);
     return 1; /* answered later */
 }
 
@@ -634,10 +603,11 @@ static int send_finished(Service *s, Session *se, Job *j, const Event *ev)
     return r;
 }
 
-static void handle_event(Service *s, Event *ev)
+void service_deliver(Service *s, const Event *ev)
 {
     Job *j = ev->job;
     Session *se = j ? j->user : NULL;
+    char text[sizeof(ev->text)], msg[sizeof(ev->msg)];
 
     switch (ev->kind) {
     case EV_STATE:
@@ -645,8 +615,9 @@ static void handle_event(Service *s, Event *ev)
         break;
     case EV_TOKEN:
         if (se) {
-            utf8_sanitize(ev->text);
-            send_to_owner(s, se, "Token", "ts", j->id, ev->text);
+            memcpy(text, ev->text, sizeof(text));
+            utf8_sanitize(text);
+            send_to_owner(s, se, "Token", "ts", j->id, text);
         }
         break;
     case EV_FINISHED:
@@ -655,28 +626,31 @@ static void handle_event(Service *s, Event *ev)
                 utf8_sanitize(ev->result);
             send_finished(s, se, j, ev);
         }
-        reqs_remove(s, j);
-        job_free(j);
         break;
     case EV_TRANSCRIBED:
         if (j->call) {
-            utf8_sanitize(ev->result ? ev->result : (char[]){""});
+            if (ev->result)
+                utf8_sanitize(ev->result);
             if (sd_bus_reply_method_return(j->call, "s", ev->result ? ev->result : "") < 0)
                 log_warn("could not send a transcript to %s", job_owner(j) ? job_owner(j) : "?");
         }
-        reqs_remove(s, j);
-        job_release(j);
         break;
     case EV_FAILED:
-        utf8_sanitize(ev->msg);
+        memcpy(msg, ev->msg, sizeof(msg));
+        utf8_sanitize(msg);
         if (j->kind == JOB_TRANSCRIBE && j->call)
-            sd_bus_reply_method_errorf(j->call, options_error_name(ev->err), "%s", ev->msg);
+            sd_bus_reply_method_errorf(j->call, error_dbus_name(ev->err), "%s", msg);
         else if (se)
-            send_to_owner(s, se, "Failed", "tss", j->id, options_error_name(ev->err), ev->msg);
-        reqs_remove(s, j);
-        job_release(j);
+            send_to_owner(s, se, "Failed", "tss", j->id, error_dbus_name(ev->err), msg);
         break;
     }
+}
+
+static void handle_event(Service *s, Event *ev)
+{
+    service_deliver(s, ev);
+    if (ev->kind == EV_FINISHED || ev->kind == EV_TRANSCRIBED || ev->kind == EV_FAILED)
+        requests_end(s, ev->job);
 }
 
 void service_flush_events(Service *s)
@@ -705,9 +679,7 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
         return 0;
     if (name[0] != ':' || new_owner[0])
         return 0;
-    for (int i = 0; i < s->n_reqs; i++) /* its transcriptions that have not started are skipped */
-        if (s->reqs[i]->kind == JOB_TRANSCRIBE && job_owner(s->reqs[i]) && !strcmp(job_owner(s->reqs[i]), name))
-            atomic_store(&s->reqs[i]->cancel, 1);
+    cancel_where(s, job_transcribe_of, name, 0); /* its transcriptions stop at once or within one window */
     for (Session *se = s->sessions, *next; se; se = next) {
         next = se->next;
         if (!strcmp(se->owner, name)) {
@@ -737,9 +709,8 @@ int service_init(Service *s, sd_event *ev, sd_bus *bus, Worker *w, const Config 
     s->event = ev;
     s->bus = bus;
     s->worker = w;
-    s->tws = worker_session_new(NULL);
-    if (!s->tws)
-        return -ENOMEM;
+    if ((r = requests_init(s)) < 0)
+        return r;
     r = sd_event_add_io(ev, &s->worker_src, worker_event_fd(w), EPOLLIN, on_worker, s);
     if (r < 0)
         return r;
@@ -757,19 +728,9 @@ int service_init(Service *s, sd_event *ev, sd_bus *bus, Worker *w, const Config 
 
 void service_close_all(Service *s)
 {
+    s->stopping = 1;
     while (s->sessions)
         session_close(s, s->sessions);
-    if (s->tws) {
-        Job *c = calloc(1, sizeof(*c));
-        if (c) {
-            c->kind = JOB_CLOSE;
-            c->ws = s->tws;
-            worker_submit(s->worker, c);
-        } else {
-            log_error("out of memory closing the transcription queue");
-        }
-        s->tws = NULL;
-    }
 }
 
 static int on_watchdog(sd_event_source *src, uint64_t usec, void *userdata)
@@ -803,7 +764,8 @@ int service_watchdog_start(Service *s)
 void service_done(Service *s)
 {
     service_close_all(s);
-    for (int i = 0; i < s->n_reqs; i++)
+    requests_shutdown(s);
+    for (int i = 0; i < s->n_reqs; i++) /* on the worker and never answered (it posts a failure for each) */
         job_release(s->reqs[i]);
     free(s->reqs);
     s->reqs = NULL;

@@ -1,6 +1,7 @@
 /* service.h — mynad's D-Bus service (ARCHITECTURE.md §6, docs/DBUS.md): the org.myna.Assistant1 object,
- * org.myna.Session1 objects, ownership by unique bus name, per-client limits, NameOwnerChanged tracking,
- * and turning worker events into Token/Finished/Failed signals sent to the session owner only.
+ * org.myna.Session1 objects, ownership by unique bus name, NameOwnerChanged tracking, and turning worker
+ * events into Token/Finished/Failed signals sent to the session owner only. A request's way to the worker
+ * (intake, decoding, per-user limits) is requests.h's.
  * Everything here runs on the loop thread (the only thread that touches sd-bus).
  * Not here: argument parsing of the program (mynad.c), option validation (options.c), inference (worker.c).
  */
@@ -21,6 +22,8 @@
 #define MYNA_SESSION_PREFIX "/org/myna/Assistant1/session"
 
 typedef struct Session Session;
+typedef struct UserShare UserShare;
+typedef struct DecodePool DecodePool;
 
 typedef struct {
     Config cfg;                 /* reloadable keys change on SIGHUP */
@@ -32,9 +35,12 @@ typedef struct {
     Session *sessions;          /* owned list */
     int n_sessions;
     uint64_t next_session, next_request;
-    Job **reqs;                 /* ASK and TRANSCRIBE jobs submitted and not finished (owned) */
+    Job **reqs;                 /* ASK and TRANSCRIBE jobs accepted and not finished (owned; requests.h) */
     int n_reqs, cap_reqs;
-    WorkerSession *tws;         /* the transcription queue (handed to the worker with CLOSE) */
+    UserShare *users;           /* owned: per Unix user counts, budgets, transcription queue (requests.h) */
+    DecodePool *pool;           /* owned: decoding off the worker (decode-pool.h) */
+    sd_event_source *pool_src;
+    int stopping;               /* shutting down: nothing more goes to the worker */
     sd_event_source *watchdog;  /* WATCHDOG=1 pings under systemd (NULL when WatchdogSec is not set) */
     uint64_t watchdog_usec;
 } Service;
@@ -50,6 +56,11 @@ void service_done(Service *s);
 /* Under systemd with WatchdogSec: ping WATCHDOG=1 from the loop thread every half period, but only while
  * the worker's heartbeat is fresher than the period (a stuck worker lets systemd restart the daemon). */
 int service_watchdog_start(Service *s);
+/* Send a request's answer (a worker event, or one the loop made for a request that never reached the
+ * worker) to its owner: Token/Finished/Failed signals, or the Transcribe reply. Frees nothing. */
+void service_deliver(Service *s, const Event *ev);
+const char *session_owner(const Session *se);
+
 /* Apply a reloaded configuration (reloadable keys only; the others are kept and a warning names them). */
 void service_reload(Service *s, const Config *next);
 

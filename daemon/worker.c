@@ -1,6 +1,7 @@
 /* worker.c — the inference worker thread (see worker.h). Scheduling: every session with work is on an
- * active ring; one round gives each ring member one unit — the prefill of a new request or one decode
- * step — so concurrent requests share the model token by token. Requests in one session run in order.
+ * active ring; one round gives each ring member one unit — the prefill of a new request, one decode
+ * step, or one Whisper window of its audio (speech-job.h) — so concurrent requests share the model token by
+ * token and a long transcription never holds it. Requests in one session run in order.
  * Not here: D-Bus, limits (the loop thread enforces them before submitting).
  */
 #include "worker.h"
@@ -15,8 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h" /* HAVE_FFMPEG */
 #include "log.h"
+#include "speech-job.h"
 
 struct WorkerSession {
     void *es;              /* engine session, created on first use (owned) */
@@ -42,8 +43,7 @@ struct Worker {
     char state_msg[512];      /* (mu) */
     Engine *engine;           /* owned by the thread; published when READY */
     WorkerSession *ring;      /* worker-private */
-    Backend *whisper_be;      /* owned, worker-private: the speech model's backend (loaded on first use) */
-    Whisper *whisper;         /* owned, worker-private */
+    SpeechModel speech;       /* worker-private: Whisper, loaded on first use */
     _Atomic double beat_ms;   /* last heartbeat (worker_now_ms) */
 };
 
@@ -124,9 +124,24 @@ static void post_finished(Worker *w, Job *j, const char *reason)
     e->stats.decode_ms = j->started ? now - j->t_start - j->stats.prefill_ms : 0;
     if (e->stats.decode_ms < 0)
         e->stats.decode_ms = 0;
-    e->stats.ttft_ms = j->t_first > 0 ? j->t_first - j->t_submit : 0;
-    e->stats.queue_ms = j->started ? j->t_start - j->t_submit : now - j->t_submit;
-    e->stats.total_ms = now - j->t_submit;
+    /* from the method call: intake, decoding and waiting for the user's turn count as queueing */
+    e->stats.ttft_ms = j->t_first > 0 ? j->t_first - j->t_request : 0;
+    e->stats.queue_ms = j->started ? j->t_start - j->t_request : now - j->t_request;
+    e->stats.total_ms = now - j->t_request;
+    post(w, e);
+}
+
+static void post_transcribed(Worker *w, Job *j)
+{
+    Event *e = event_new(EV_TRANSCRIBED, j);
+    if (!e || !(e->result = strdup(j->transcript ? j->transcript : ""))) {
+        free(e);
+        log_error("worker: out of memory posting a transcript; request %llu is lost", (unsigned long long)j->id);
+        return;
+    }
+    e->stats.audio_s = j->audio_s;
+    e->stats.transcribe_ms = j->transcribe_ms;
+    e->stats.total_ms = worker_now_ms() - j->t_request;
     post(w, e);
 }
 
@@ -161,165 +176,39 @@ static void session_destroy(Worker *w, WorkerSession *s)
     free(s);
 }
 
-/* ---- speech ------------------------------------------------------------------------------------------ */
-
-void speech_options_default(SpeechOptions *o, int max_audio_bytes, int max_audio_seconds)
+/* Every visual attachment is of a kind the model takes (the loop checked too, when the model was loaded). */
+static int check_kinds(const Engine *e, const Job *j, char *msg, size_t msg_len)
 {
-    memset(o, 0, sizeof(*o));
-    whisper_options_default(&o->whisper);
-    o->audio.sample_rate = AUDIO_DEFAULT_SAMPLE_RATE;
-    o->audio.max_input_bytes = max_audio_bytes;
-    o->audio.max_seconds = max_audio_seconds;
-}
-
-/* Decode fd and transcribe it. Codes for the client: -ENODEV NoModel (speech model not installed),
- * -EMEDIUMTYPE UnsupportedMedia (does not decode: the decoder's message), -E2BIG TooLarge (over a cap),
- * -EIO/-ENOMEM. *ret_text is malloc'd. */
-static int transcribe_fd(Worker *w, int fd, const SpeechOptions *so, char **ret_text, double *ret_audio_s,
-                         char *msg, size_t msg_len)
-{
-    const char *path = w->cfg.whisper_path;
-    char why[224] = "";
-    int r;
-
-    if (access(path, R_OK) < 0)
-        return err_set(msg, msg_len, -ENODEV, "speech model not installed (%.160s): run scripts/fetch-models",
-                       path);
-#if HAVE_FFMPEG
-    AudioPcm pcm;
-    r = audio_decode_fd(fd, &so->audio, &pcm, why, sizeof(why));
-    if (r < 0) {
-        int code = r == -ENOMEM ? r : r == -EFBIG || r == -ETIMEDOUT ? -E2BIG : r == -EIO ? -EIO : -EMEDIUMTYPE;
-        return err_set(msg, msg_len, code, "audio: %s", why[0] ? why : strerror(-r));
-    }
-    if (!w->whisper) {
-        double t0 = worker_now_ms();
-        r = backend_new_by_name(w->cfg.backend, w->cfg.threads, &w->whisper_be, why, sizeof(why));
-        if (r >= 0)
-            r = whisper_load(path, w->whisper_be, &w->whisper, why, sizeof(why));
-        if (r < 0) {
-            backend_free(w->whisper_be);
-            w->whisper_be = NULL;
-            audio_pcm_free(&pcm);
-            log_error("speech model %s: %s", path, why);
-            return err_set(msg, msg_len, r == -ENOENT ? -ENODEV : -EIO, "speech model %.100s: %s", path, why);
-        }
-        log_info("speech model %s loaded in %.0f ms", path, worker_now_ms() - t0);
-    }
-    WhisperOptions o = so->whisper;
-    o.language = so->language[0] ? so->language : NULL;
-    char *text = NULL;
-    r = whisper_transcribe(w->whisper, pcm.samples, (size_t)pcm.n_samples, &o, &text, NULL);
-    if (ret_audio_s)
-        *ret_audio_s = (double)pcm.n_samples / (pcm.sample_rate > 0 ? pcm.sample_rate : 16000);
-    audio_pcm_free(&pcm);
-    if (r == -E2BIG)
-        return err_set(msg, msg_len, r, "audio: longer than %d s", WHISPER_MAX_SECONDS);
-    if (r < 0)
-        return err_set(msg, msg_len, r == -ENOMEM ? r : -EIO, "transcription failed: %s", strerror(-r));
-    *ret_text = text;
-    return 0;
-#else
-    (void)fd; (void)so; (void)ret_text; (void)ret_audio_s; (void)why; (void)r;
-    return err_set(msg, msg_len, -EMEDIUMTYPE, "audio: this mynad was built without FFmpeg");
-#endif
-}
-
-/* Transcribe the ASK's audio attachments in order and make the user text: the transcripts alone when the
- * text is empty, else the text, a blank line and the transcripts (docs/DBUS.md). */
-static int transcribe_attachments(Worker *w, Job *j, char **ret_text, char *msg, size_t msg_len)
-{
-    size_t cap = strlen(j->text ? j->text : "") + 1, len = 0;
-    char *all = NULL;
-    double t0 = worker_now_ms();
-    int r;
-
-    for (int i = 0; i < j->n_att; i++) {
-        if (j->att[i].kind != MEDIA_AUDIO)
-            continue;
-        char *t = NULL, why[200];
-        double sec = 0;
-        r = transcribe_fd(w, j->att[i].fd, &j->speech, &t, &sec, why, sizeof(why));
-        if (r < 0) {
-            free(all);
-            return err_set(msg, msg_len, r, "attachment %d (audio): %s", i + 1, why);
-        }
-        size_t n = strlen(t);
-        char *na = realloc(all, len + n + 2);
-        if (!na) {
-            free(t);
-            free(all);
-            return -ENOMEM;
-        }
-        all = na;
-        if (len)
-            all[len++] = ' ';
-        memcpy(all + len, t, n + 1);
-        len += n;
-        free(t);
-        j->audio_inputs++;
-        j->audio_s += sec;
-    }
-    j->transcribe_ms = worker_now_ms() - t0;
-    if (!all)
-        return 0;
-    free(j->transcript);
-    j->transcript = all;
-    const char *text = j->text && j->text[0] ? j->text : NULL;
-    char *out = malloc(cap + len + 2);
-    if (!out)
-        return -ENOMEM;
-    snprintf(out, cap + len + 2, "%s%s%s", text ? text : "", text ? "\n\n" : "", all);
-    *ret_text = out;
-    return 0;
-}
-
-static void run_transcribe(Worker *w, Job *j)
-{
-    char msg[256], *text = NULL;
-    double sec = 0;
-    int r = transcribe_fd(w, j->att[0].fd, &j->speech, &text, &sec, msg, sizeof(msg));
-
-    if (r < 0) {
-        post_failed(w, j, r, "%s", msg);
-        return;
-    }
-    Event *e = event_new(EV_TRANSCRIBED, j);
-    if (!e) {
-        free(text);
-        log_error("worker: out of memory posting a transcript; request %llu is lost", (unsigned long long)j->id);
-        return;
-    }
-    e->result = text;
-    e->stats.audio_s = sec;
-    e->stats.total_ms = worker_now_ms() - j->t_submit;
-    post(w, e);
-}
-
-/* Decode the attachments (here, not on the loop thread: decoding can take a while) and queue the user turn
- * with them. Errors are mapped for the client: UnsupportedMedia (-EMEDIUMTYPE) for a kind the model does not
- * take or a file that does not decode, TooLarge (-E2BIG) over a cap, InvalidArgument for a tag mismatch. */
-static int add_with_media(Worker *w, WorkerSession *s, Job *j, char *msg, size_t msg_len)
-{
-    const Engine *e = w->engine;
-    MediaItem items[JOB_MAX_ATTACHMENTS];
-    char why[224] = "", *spoken = NULL;
-    int r = 0, n = 0, n_visual = 0;
-
-    memset(items, 0, sizeof(items));
     for (int i = 0; i < j->n_att; i++) {
         if (j->att[i].kind == MEDIA_AUDIO) /* the daemon hears for every model: Whisper, then text */
             continue;
-        n_visual++;
         if (!(e->media_kinds & (1u << j->att[i].kind)) || !e->ops->add_user_media) {
             engine_media_error(e, j->att[i].kind, msg, msg_len);
             return -EMEDIUMTYPE;
         }
     }
-    if (n_visual < j->n_att && (r = transcribe_attachments(w, j, &spoken, msg, msg_len)) < 0)
+    return 0;
+}
+
+/* Queue the user turn with the decoded attachments (decode-pool.h did the decoding) and what the audio
+ * attachments said (transcribed in earlier units, speech-job.h). The decoded frames are freed once the
+ * engine has them. */
+static int add_with_media(Worker *w, WorkerSession *s, Job *j, char *msg, size_t msg_len)
+{
+    const Engine *e = w->engine;
+    MediaItem items[JOB_MAX_ATTACHMENTS];
+    char why[224] = "", *spoken = NULL;
+    int r, n = 0;
+
+    if ((r = check_kinds(e, j, msg, msg_len)) < 0)
         return r;
+    if (j->audio_inputs > 0 && speech_job_user_text(j, &spoken) < 0)
+        return err_set(msg, msg_len, -ENOMEM, "out of memory");
     const char *text = spoken ? spoken : j->text;
-    if (n_visual == 0) {
+    for (int i = 0; i < j->n_att; i++)
+        if (j->att[i].kind != MEDIA_AUDIO)
+            items[n++] = j->att[i].media; /* borrowed from the job */
+    if (n == 0) {
         r = e->ops->add_message(s->es, "user", text);
         free(spoken);
         if (r == -E2BIG)
@@ -329,19 +218,6 @@ static int add_with_media(Worker *w, WorkerSession *s, Job *j, char *msg, size_t
             return err_set(msg, msg_len, r, "could not add the message: %s", strerror(-r));
         return 0;
     }
-    for (int i = 0; i < j->n_att; i++) {
-        if (j->att[i].kind == MEDIA_AUDIO)
-            continue;
-        r = media_decode_fd(j->att[i].fd, j->att[i].kind, &j->media_limits, &items[n], why, sizeof(why));
-        if (r < 0) {
-            int code = r == -ENOMEM ? r : media_error_is_too_large(r) ? -E2BIG : -EMEDIUMTYPE;
-            err_set(msg, msg_len, code, "attachment %d (%s): %s", i + 1, media_kind_name(j->att[i].kind),
-                    why[0] ? why : strerror(-r));
-            r = code;
-            goto out;
-        }
-        n++;
-    }
     int before = e->ops->images_encoded ? e->ops->images_encoded(s->es) : 0;
     r = e->ops->add_user_media(s->es, text, items, n, why, sizeof(why));
     if (e->ops->images_encoded)
@@ -349,10 +225,9 @@ static int add_with_media(Worker *w, WorkerSession *s, Job *j, char *msg, size_t
     if (r == -E2BIG)
         r = err_set(msg, msg_len, r, "%s; Reset() the session or send less", why);
     else if (r < 0)
-        r = err_set(msg, msg_len, r == -EMEDIUMTYPE || r == -EINVAL || r == -ENOMEM ? r : -EIO, "%s", why);
-out:
-    for (int i = 0; i < n; i++)
-        media_item_free(&items[i]);
+        r = err_set(msg, msg_len, r, "%s", why);
+    for (int i = 0; i < j->n_att; i++)
+        media_item_free(&j->att[i].media);
     free(spoken);
     return r;
 }
@@ -411,12 +286,18 @@ static int session_unit(Worker *w, WorkerSession *s)
     }
     if (j->kind == JOB_CLOSE)
         return 1; /* the caller frees the session with its job */
-    if (j->kind == JOB_TRANSCRIBE) { /* one unit: needs no language model */
-        pop_job(s);
-        if (atomic_load(&j->cancel))
-            post_failed(w, j, -ECANCELED, "cancelled%s", NULL);
+    if (j->kind == JOB_TRANSCRIBE) { /* one window per unit; needs no language model */
+        char msg[256];
+        int r = atomic_load(&j->cancel) ? -ECANCELED : speech_job_unit(&w->speech, &w->cfg, j, msg, sizeof(msg));
+        if (r == 0)
+            return 0;
+        pop_job(s); /* before posting: once posted, the loop may free the job */
+        if (r == -ECANCELED)
+            post_failed(w, j, r, "cancelled%s", NULL);
+        else if (r < 0)
+            post_failed(w, j, r, "%s", msg);
         else
-            run_transcribe(w, j);
+            post_transcribed(w, j);
         return 1;
     }
     if (!w->engine) {
@@ -431,13 +312,22 @@ static int session_unit(Worker *w, WorkerSession *s)
     }
     if (!j->started) {
         char msg[256];
-        int r = ask_start(w, s, j, msg, sizeof(msg));
+        int r;
+        if (speech_job_pending(j) > 0) { /* audio first, one window per unit */
+            r = check_kinds(w->engine, j, msg, sizeof(msg));
+            if (r >= 0 && (r = speech_job_unit(&w->speech, &w->cfg, j, msg, sizeof(msg))) >= 0)
+                return 0; /* the prefill is the unit after the last window */
+            pop_job(s);
+            post_failed(w, j, r, "%s", msg);
+            return 1;
+        }
+        r = ask_start(w, s, j, msg, sizeof(msg));
         if (r < 0) {
             pop_job(s);
             post_failed(w, j, r, "%s", msg);
             return 1;
         }
-        return 0;
+        /* the first token in the same unit as the prefill: a new request waits one round for it, not two */
     }
     if (j->n_generated >= j->sampling.max_tokens) {
         pop_job(s);
@@ -661,8 +551,7 @@ void worker_free(Worker *w)
         e = n;
     }
     engine_free(w->engine);
-    whisper_free(w->whisper);
-    backend_free(w->whisper_be);
+    speech_model_free(&w->speech);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cond);
     close(w->efd);
@@ -746,6 +635,7 @@ Job *job_new_ask(WorkerSession *ws, uint64_t id, const char *text, const LmSampl
     if (!j)
         return NULL;
     j->kind = JOB_ASK;
+    j->t_request = worker_now_ms();
     j->ws = ws;
     j->id = id;
     j->sampling = *sp;
@@ -769,6 +659,7 @@ Job *job_new_transcribe(WorkerSession *ws, uint64_t id, int fd, const SpeechOpti
         return NULL;
     }
     j->kind = JOB_TRANSCRIBE;
+    j->t_request = worker_now_ms();
     j->ws = ws;
     j->id = id;
     j->speech = *so;
@@ -782,13 +673,19 @@ Job *job_new_transcribe(WorkerSession *ws, uint64_t id, int fd, const SpeechOpti
 
 void job_free(Job *j)
 {
-    if (j) {
-        for (int i = 0; i < j->n_att; i++)
+    if (!j)
+        return;
+    for (int i = 0; i < j->n_att; i++) {
+        if (j->att[i].fd >= 0)
             close(j->att[i].fd);
-        free(j->transcript);
-        free(j->text);
-        free(j);
+        free(j->att[i].data);
+        media_item_free(&j->att[i].media);
+        audio_pcm_free(&j->att[i].pcm);
     }
+    speech_job_clear(j);
+    free(j->transcript);
+    free(j->text);
+    free(j);
 }
 
 int job_add_attachment(Job *j, MediaKind kind, int fd)
@@ -797,6 +694,7 @@ int job_add_attachment(Job *j, MediaKind kind, int fd)
         close(fd);
         return -E2BIG;
     }
+    memset(&j->att[j->n_att], 0, sizeof(j->att[0]));
     j->att[j->n_att].kind = kind;
     j->att[j->n_att++].fd = fd;
     return 0;

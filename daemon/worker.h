@@ -1,10 +1,11 @@
 /* worker.h — mynad's inference worker (ARCHITECTURE.md §5): one thread that owns the backend and the
- * model, takes jobs from a queue (mutex + condvar; its length is bounded by the service's per-client and
- * total limits), interleaves the active sessions one token at a time (round-robin), polls each request's
- * cancel flag before every token, and posts tokens and completions to the loop thread through an eventfd.
+ * models, takes jobs from a queue (mutex + condvar; the service admits at most max_running_per_user jobs
+ * of each Unix user and max_queued_total in all), interleaves the active sessions one unit at a time
+ * (round-robin: a prefill, one decode step, one Whisper window — speech-job.h), polls each request's cancel
+ * flag before every unit, and posts tokens and completions to the loop thread through an eventfd.
+ * Jobs arrive with their attachments already read (intake.h) and decoded (decode-pool.h): the worker never
+ * reads a client's fd and never decodes media.
  * Not here: D-Bus (the loop thread turns events into signals), argument validation, limits.
- * Speech: TRANSCRIBE jobs and audio attachments are decoded (speech/audio.h) and transcribed with Whisper
- * (speech/whisper.h) here, on the worker thread; the Whisper model is loaded on first use and kept.
  * Ownership: the loop allocates ASK and TRANSCRIBE jobs and frees them after their final event (FINISHED,
  * TRANSCRIBED or FAILED); RESET and CLOSE jobs, and WorkerSessions once CLOSE is queued, belong to the
  * worker.
@@ -14,6 +15,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "audio.h"
 #include "engine.h"
@@ -33,16 +35,23 @@ typedef struct {
     AudioDecodeOptions audio;/* caps: max_audio_bytes, max_audio_seconds */
 } SpeechOptions;
 
-/* Defaults for audio attachments and Transcribe: whisper_options_default, the config's caps. */
+/* Defaults for audio attachments and Transcribe: whisper_options_default, the config's caps (speech-job.c). */
 void speech_options_default(SpeechOptions *o, int max_audio_bytes, int max_audio_seconds);
 
 enum { JOB_MAX_ATTACHMENTS = 16 };
 
-/* An attachment as the loop thread received it: decoded on the worker (decoding can be slow). */
+/* An attachment on its way: fd (loop) → data (intake.h) → media or pcm (decode-pool.h) → the worker. */
 typedef struct {
     MediaKind kind;
-    int fd;                  /* owned (a dup of the message's fd), closed by job_free */
+    int fd;                  /* owned (a dup of the message's fd) until intake read it, then -1 */
+    uint8_t *data;           /* owned: the bytes intake read; freed once decoded */
+    size_t size;
+    MediaItem media;         /* owned: decoded frames (image, video) */
+    AudioPcm pcm;            /* owned: decoded mono samples at 16 kHz (audio) */
 } JobAttachment;
+
+/* Where a loop-owned job is (the service's request path, requests.c). */
+typedef enum { STAGE_INTAKE, STAGE_DECODE, STAGE_PENDING, STAGE_RUNNING } JobStage;
 
 typedef struct Job {
     JobKind kind;
@@ -58,13 +67,27 @@ typedef struct Job {
     SpeechOptions speech;    /* TRANSCRIBE, and audio attachments of an ASK */
     void *call;              /* loop-side (TRANSCRIBE: the method call to answer); never touched here */
     double t_submit;         /* monotonic ms, set by worker_submit */
+    double t_request;        /* monotonic ms of the method call (queue_ms counts from here) */
+    /* loop-side (requests.c), never touched by the worker */
+    void *svc;               /* the Service */
+    uid_t uid;               /* the caller's Unix user: limits and budgets count per user */
+    JobStage stage;
+    void *intake;            /* Intake while STAGE_INTAKE */
+    int answered;            /* the loop already sent the final answer (cancelled while decoding) */
+    double cost_audio_s;     /* decoded audio seconds / image pixels, counted in the user's budgets */
+    int64_t cost_pixels;
+    int decode_err;          /* decode-pool result, with decode_msg */
+    char decode_msg[256];
+    struct Job *pool_next;   /* decode-pool queue link */
     /* worker-private */
     struct Job *next;
     int started, n_generated;
     int images_encoded;
     int audio_inputs;        /* audio attachments transcribed */
+    int audio_next;          /* next attachment to transcribe */
+    void *speech_run;        /* owned: the transcription in progress (speech-job.c) */
     double audio_s, transcribe_ms;
-    char *transcript;        /* owned: what the audio attachments said (ASK) */
+    char *transcript;        /* owned: what the audio attachments said (ASK), or the TRANSCRIBE result */
     double t_start, t_first;
     LmStats stats;
 } Job;
@@ -125,10 +148,10 @@ void worker_session_discard(WorkerSession *ws); /* only for one never submitted 
 /* Queue a job; for CLOSE the session is the worker's from now on. */
 void worker_submit(Worker *w, Job *j);
 Job *job_new_ask(WorkerSession *ws, uint64_t id, const char *text, const LmSampling *sp, void *user);
-/* A TRANSCRIBE of fd (owned by the job from now on, also on failure) on ws (the service's transcription
- * queue: one session, so transcriptions run in order). */
+/* A TRANSCRIBE of fd (owned by the job from now on, also on failure) on ws (the caller's user's
+ * transcription queue: one session per user, so one user's transcriptions run in order). */
 Job *job_new_transcribe(WorkerSession *ws, uint64_t id, int fd, const SpeechOptions *so, void *call);
-void job_free(Job *j); /* accepts NULL; closes the attachments' fds */
+void job_free(Job *j); /* accepts NULL; closes the attachments' fds, frees their bytes and decoded media */
 /* Add an attachment; the job owns fd from now on (also on failure: -E2BIG past JOB_MAX_ATTACHMENTS closes it). */
 int job_add_attachment(Job *j, MediaKind kind, int fd);
 

@@ -323,28 +323,46 @@ static int build_prompt(const Whisper *w, const WhisperOptions *o, int32_t *p)
     return n;
 }
 
-int whisper_transcribe(Whisper *w, const float *pcm16k, size_t n, const WhisperOptions *opt, char **ret_text,
-                       WhisperStats *stats)
+/* A transcription in progress (whisper.h): the log-mel of the whole input, the seek position, the fallback
+ * temperature of the window being decoded, and the text so far. */
+struct WhisperRun {
+    Whisper *w;                 /* borrowed */
+    WhisperOptions o;
+    int32_t prompt[4];
+    int n_prompt;
+    float *mel, *win, *logits;  /* owned: [F, M], [N_FRAMES, M], [V, n_prompt] */
+    int64_t F, content, seek, seg;
+    float temp;                 /* temperature of the next decode of this window */
+    int encoded;                /* this window's encoder output is in w (see enc_gen) */
+    uint64_t enc_gen;           /* w->run_encodes when this run last encoded */
+    uint64_t rng;
+    WindowResult res;
+    char *text;                 /* owned */
+    size_t len, cap;
+    WhisperStats st;
+};
+
+void whisper_run_free(WhisperRun *run)
+{
+    if (!run)
+        return;
+    free(run->mel);
+    free(run->win);
+    free(run->logits);
+    free(run->res.tokens);
+    free(run->text);
+    free(run);
+}
+
+int whisper_run_begin(Whisper *w, const float *pcm16k, size_t n, const WhisperOptions *opt, WhisperRun **ret)
 {
 #if HAVE_FFMPEG
-    WhisperOptions def;
-    WhisperStats st = {0};
-    const WhisperOptions *o = opt;
-    int M = w->cfg.n_mels, V = w->cfg.n_vocab, r, n_prompt;
-    int32_t prompt[4];
-    float *mel = NULL, *win = NULL, *logits = NULL;
-    char *text = NULL;
-    size_t len = 0, cap = 0;
+    WhisperRun *run;
+    int M = w->cfg.n_mels, V = w->cfg.n_vocab, r;
     Mel *mf = NULL;
-    WindowResult res = {0};
-    uint64_t rng;
     double t0;
 
-    if (!o) {
-        whisper_options_default(&def);
-        o = &def;
-    }
-    if (!ret_text || (!pcm16k && n))
+    if (!ret || (!pcm16k && n))
         return -EINVAL;
     if (!w->tokenizer && !w->ggml)
         return -ENOTSUP;
@@ -352,112 +370,162 @@ int whisper_transcribe(Whisper *w, const float *pcm16k, size_t n, const WhisperO
         return -E2BIG;
     if (2 * w->cfg.n_audio_ctx != N_FRAMES)
         return -ENOTSUP;
-    if (o->timestamps && w->tok.timestamp_begin < 0)
-        return -ENOTSUP;
-    if ((n_prompt = build_prompt(w, o, prompt)) < 0)
-        return n_prompt;
-    rng = o->seed;
-    st.audio_s = (double)n / 16000.0;
-    w->fast_on = w->fast != WHISPER_FAST_OFF; /* lossy kernels for text output, see whisper.h */
-
-    int64_t n_total = (int64_t)n + MEL_N_SAMPLES_30S, F = mel_n_frames(n_total), content = F - N_FRAMES;
-    mel = malloc(sizeof(float) * (size_t)F * (size_t)M);
-    win = malloc(sizeof(float) * N_FRAMES * (size_t)M);
-    logits = malloc(sizeof(float) * (size_t)V * (size_t)n_prompt);
-    res.tokens = malloc(sizeof(int32_t) * (size_t)w->cfg.n_text_ctx);
+    if (!(run = calloc(1, sizeof(*run))))
+        return -ENOMEM;
+    run->w = w;
+    if (opt)
+        run->o = *opt;
+    else
+        whisper_options_default(&run->o);
+    r = -ENOTSUP;
+    if (run->o.timestamps && w->tok.timestamp_begin < 0)
+        goto fail;
+    if ((r = run->n_prompt = build_prompt(w, &run->o, run->prompt)) < 0)
+        goto fail;
+    run->rng = run->o.seed;
+    run->st.audio_s = (double)n / 16000.0;
+    int64_t n_total = (int64_t)n + MEL_N_SAMPLES_30S;
+    run->F = mel_n_frames(n_total);
+    run->content = run->F - N_FRAMES;
+    run->mel = malloc(sizeof(float) * (size_t)run->F * (size_t)M);
+    run->win = malloc(sizeof(float) * N_FRAMES * (size_t)M);
+    run->logits = malloc(sizeof(float) * (size_t)V * (size_t)run->n_prompt);
+    run->res.tokens = malloc(sizeof(int32_t) * (size_t)w->cfg.n_text_ctx);
     r = -ENOMEM;
-    if (!mel || !win || !logits || !res.tokens)
-        goto out;
+    if (!run->mel || !run->win || !run->logits || !run->res.tokens)
+        goto fail;
     t0 = now_s();
-    if ((r = mel_new(M, &mf)) < 0 || (r = mel_compute(mf, pcm16k, (int64_t)n, n_total, mel)) < 0) {
+    if ((r = mel_new(M, &mf)) < 0 || (r = mel_compute(mf, pcm16k, (int64_t)n, n_total, run->mel)) < 0) {
         log_error("whisper: log-mel failed: %d", r);
-        goto out;
+        mel_free(mf);
+        goto fail;
     }
-    st.mel_s = now_s() - t0;
+    mel_free(mf);
+    run->st.mel_s = now_s() - t0;
+    *ret = run;
+    return 0;
+fail:
+    whisper_run_free(run);
+    return r;
+#else
+    (void)w; (void)pcm16k; (void)n; (void)opt; (void)ret;
+    return -ENOTSUP;
+#endif
+}
 
-    for (int64_t seek = 0; seek < content;) {
-        int64_t seg = content - seek < N_FRAMES ? content - seek : N_FRAMES, advance = seg;
+/* One decode of the current window at run->temp (encoding it first when needed); then either the next
+ * temperature of the fallback ladder or the window's result and the next seek. */
+int whisper_run_step(WhisperRun *run)
+{
+    Whisper *w = run->w;
+    const WhisperOptions *o = &run->o;
+    int M = w->cfg.n_mels, r;
+    double t0;
+
+    if (run->seek >= run->content)
+        return 0;
+    w->fast_on = w->fast != WHISPER_FAST_OFF; /* lossy kernels for text output, see whisper.h */
+    if (!run->encoded || run->enc_gen != w->run_encodes) {
         /* window [N_FRAMES, M]: frames seek.. of each mel bin; past the content they are the spectrogram of
          * the 30 s of appended silence (whisper.cpp, HF), not openai's zeros of pad_or_trim — see above */
+        run->seg = run->content - run->seek < N_FRAMES ? run->content - run->seek : N_FRAMES;
         for (int b = 0; b < M; b++)
-            memcpy(win + (size_t)b * N_FRAMES, mel + (size_t)b * (size_t)F + (size_t)seek, sizeof(float) * N_FRAMES);
+            memcpy(run->win + (size_t)b * N_FRAMES, run->mel + (size_t)b * (size_t)run->F + (size_t)run->seek,
+                   sizeof(float) * N_FRAMES);
         t0 = now_s();
-        if ((r = whisper_encode(w, win, N_FRAMES, NULL)) < 0) {
+        if ((r = whisper_encode(w, run->win, N_FRAMES, NULL)) < 0) {
             log_error("whisper: encoder failed: %d", r);
             goto out;
         }
-        st.encode_s += now_s() - t0;
-        st.n_windows++;
-        t0 = now_s();
-        for (float temp = 0;; temp += o->temperature_inc) {
-            if ((r = decode_window(w, o, prompt, n_prompt, temp, &rng, logits, &res)) < 0) {
-                log_error("whisper: decoder failed: %d", r);
-                goto out;
-            }
-            int fallback = (o->compression_ratio_threshold > 0 &&
-                            res.compression_ratio > o->compression_ratio_threshold) ||
-                           res.avg_logprob < o->logprob_threshold;
-            if (o->no_speech_threshold > 0 && res.no_speech_prob > o->no_speech_threshold)
-                fallback = 0;
-            if (!fallback || o->temperature_inc <= 0 || temp + o->temperature_inc > 1.0f + 1e-6f)
-                break;
-            st.n_fallbacks++;
-        }
-        st.decode_s += now_s() - t0;
-        st.n_tokens += res.n_tokens;
-        if (o->no_speech_threshold > 0 && res.no_speech_prob > o->no_speech_threshold &&
-            res.avg_logprob <= o->logprob_threshold) {
-            st.n_silent++;
-            seek += seg;
-            continue;
-        }
-        if (o->timestamps) {
-            int tb = w->tok.timestamp_begin, k = res.n_tokens, last_pair = -1;
-            for (int i = 1; i < k; i++)
-                if (res.tokens[i - 1] >= tb && res.tokens[i] >= tb)
-                    last_pair = i;
-            int single_end = k >= 2 && res.tokens[k - 2] < tb && res.tokens[k - 1] >= tb;
-            if (last_pair > 0 && !single_end) {
-                advance = (int64_t)(res.tokens[last_pair - 1] - tb) * INPUT_STRIDE;
-                res.n_tokens = last_pair; /* text after the last complete segment is decoded again */
-                if (advance <= 0)
-                    advance = seg;
-            }
-        }
-        if ((r = append_text(w, res.tokens, res.n_tokens, &text, &len, &cap)) < 0)
-            goto out;
-        seek += advance;
+        run->st.encode_s += now_s() - t0;
+        if (!run->encoded)
+            run->st.n_windows++;
+        run->encoded = 1;
+        run->enc_gen = ++w->run_encodes;
     }
-    r = 0;
-    {
-        size_t skip = 0;
-        while (text && (text[skip] == ' ' || text[skip] == '\n'))
-            skip++;
-        char *s = strdup(text ? text + skip : "");
-        if (!s) {
-            r = -ENOMEM;
-            goto out;
-        }
-        *ret_text = s;
+    t0 = now_s();
+    WindowResult *res = &run->res;
+    if ((r = decode_window(w, o, run->prompt, run->n_prompt, run->temp, &run->rng, run->logits, res)) < 0) {
+        log_error("whisper: decoder failed: %d", r);
+        goto out;
     }
-    if (stats)
-        *stats = st;
+    run->st.decode_s += now_s() - t0;
+    int fallback = (o->compression_ratio_threshold > 0 && res->compression_ratio > o->compression_ratio_threshold) ||
+                   res->avg_logprob < o->logprob_threshold;
+    if (o->no_speech_threshold > 0 && res->no_speech_prob > o->no_speech_threshold)
+        fallback = 0;
+    if (fallback && o->temperature_inc > 0 && run->temp + o->temperature_inc <= 1.0f + 1e-6f) {
+        run->temp += o->temperature_inc; /* decode this window again, hotter, at the next step */
+        run->st.n_fallbacks++;
+        r = 1;
+        goto out;
+    }
+    int64_t advance = run->seg;
+    run->temp = 0;
+    run->encoded = 0;
+    run->st.n_tokens += res->n_tokens;
+    if (o->no_speech_threshold > 0 && res->no_speech_prob > o->no_speech_threshold &&
+        res->avg_logprob <= o->logprob_threshold) {
+        run->st.n_silent++;
+        run->seek += run->seg;
+        r = run->seek < run->content;
+        goto out;
+    }
+    if (o->timestamps) {
+        int tb = w->tok.timestamp_begin, k = res->n_tokens, last_pair = -1;
+        for (int i = 1; i < k; i++)
+            if (res->tokens[i - 1] >= tb && res->tokens[i] >= tb)
+                last_pair = i;
+        int single_end = k >= 2 && res->tokens[k - 2] < tb && res->tokens[k - 1] >= tb;
+        if (last_pair > 0 && !single_end) {
+            advance = (int64_t)(res->tokens[last_pair - 1] - tb) * INPUT_STRIDE;
+            res->n_tokens = last_pair; /* text after the last complete segment is decoded again */
+            if (advance <= 0)
+                advance = run->seg;
+        }
+    }
+    if ((r = append_text(w, res->tokens, res->n_tokens, &run->text, &run->len, &run->cap)) < 0)
+        goto out;
+    run->seek += advance;
+    r = run->seek < run->content;
 out:
     w->fast_on = 0;
-    mel_free(mf);
-    free(mel);
-    free(win);
-    free(logits);
-    free(res.tokens);
-    free(text);
     return r;
-#else
-    (void)w;
-    (void)pcm16k;
-    (void)n;
-    (void)opt;
-    (void)ret_text;
-    (void)stats;
-    return -ENOTSUP;
-#endif
+}
+
+int whisper_run_text(WhisperRun *run, char **ret_text, WhisperStats *stats)
+{
+    size_t skip = 0;
+    while (run->text && (run->text[skip] == ' ' || run->text[skip] == '\n'))
+        skip++;
+    char *s = strdup(run->text ? run->text + skip : "");
+    if (!s)
+        return -ENOMEM;
+    *ret_text = s;
+    if (stats)
+        *stats = run->st;
+    return 0;
+}
+
+double whisper_run_progress_s(const WhisperRun *run)
+{
+    return (double)run->seek * 0.01; /* 100 mel frames per second */
+}
+
+int whisper_transcribe(Whisper *w, const float *pcm16k, size_t n, const WhisperOptions *opt, char **ret_text,
+                       WhisperStats *stats)
+{
+    WhisperRun *run = NULL;
+    int r;
+
+    if (!ret_text)
+        return -EINVAL;
+    if ((r = whisper_run_begin(w, pcm16k, n, opt, &run)) < 0)
+        return r;
+    while ((r = whisper_run_step(run)) > 0) {
+    }
+    if (r == 0)
+        r = whisper_run_text(run, ret_text, stats);
+    whisper_run_free(run);
+    return r;
 }

@@ -110,6 +110,19 @@ int whisper_decode(Whisper *w, const int32_t *ids, int n, int n_past, float *log
 int whisper_transcribe(Whisper *w, const float *pcm16k, size_t n, const WhisperOptions *o, char **ret_text,
                        WhisperStats *stats);
 
+/* The same transcription one unit at a time, for a scheduler that interleaves it with other work (mynad's
+ * inference worker, between other sessions' tokens, checking cancel between units): begin computes the
+ * log-mel of the whole input; each step decodes one 30 s window at one temperature of the fallback ladder
+ * (encoding the window first when needed) and returns 1 while more steps remain, 0 when done, or a negative
+ * errno (as whisper_transcribe); whisper_run_text gives the text and stats at the end. Several runs may share
+ * one Whisper object between steps (a run re-encodes its window when another run encoded since). */
+typedef struct WhisperRun WhisperRun;
+int whisper_run_begin(Whisper *w, const float *pcm16k, size_t n, const WhisperOptions *o, WhisperRun **ret);
+int whisper_run_step(WhisperRun *run);
+int whisper_run_text(WhisperRun *run, char **ret_text, WhisperStats *stats);
+double whisper_run_progress_s(const WhisperRun *run); /* seconds of audio done so far */
+void whisper_run_free(WhisperRun *run);               /* accepts NULL */
+
 /* Text of one token (raw bytes, timestamps as "<|1.24|>", other specials as their text); count like
  * snprintf. */
 int whisper_token_text(const Whisper *w, int32_t id, char *out, size_t cap);

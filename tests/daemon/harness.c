@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +104,66 @@ int harness_start_bus(Harness *h)
     return n ? 0 : -EIO;
 }
 
+int harness_start_bus_all_users(Harness *h)
+{
+    char tmpl[] = "/tmp/myna-test-XXXXXX", conf[512], sock[400];
+
+    memset(h, 0, sizeof(*h));
+    if (!mkdtemp(tmpl))
+        return -errno;
+    snprintf(h->dir, sizeof(h->dir), "%s", tmpl);
+    chmod(h->dir, 0755);
+    const char *root = getenv("MYNA_BUILD_ROOT");
+    snprintf(h->mynad, sizeof(h->mynad), "%s/daemon/mynad", root ? root : ".");
+    snprintf(conf, sizeof(conf), "%s/bus.conf", h->dir);
+    snprintf(sock, sizeof(sock), "%s/bus", h->dir);
+    FILE *f = fopen(conf, "w");
+    if (!f)
+        return -errno;
+    fprintf(f, "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
+               " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+               "<busconfig><type>session</type><listen>unix:path=%s</listen><auth>EXTERNAL</auth>\n"
+               "<policy context=\"default\"><allow user=\"*\"/><allow send_destination=\"*\" eavesdrop=\"true\"/>"
+               "<allow eavesdrop=\"true\"/><allow own=\"*\"/></policy></busconfig>\n", sock);
+    fclose(f);
+    h->bus_pid = fork();
+    if (h->bus_pid < 0)
+        return -errno;
+    if (h->bus_pid == 0) {
+        int devnull = open("/dev/null", O_RDWR);
+        dup2(devnull, 2);
+        umask(0);
+        execlp("dbus-daemon", "dbus-daemon", "--nofork", "--config-file", conf, (char *)NULL);
+        _exit(127);
+    }
+    snprintf(h->address, sizeof(h->address), "unix:path=%s", sock);
+    for (int i = 0; i < 500; i++) { /* until the socket exists */
+        if (access(sock, F_OK) == 0) {
+            chmod(sock, 0777);
+            return 0;
+        }
+        usleep(10000);
+    }
+    return -ETIMEDOUT;
+}
+
+int harness_test_user(uid_t *uid, gid_t *gid)
+{
+    if (geteuid() != 0)
+        return -EPERM;
+    struct passwd *pw = getpwnam("myna-test2");
+    if (!pw) {
+        if (harness_sh("useradd --system --no-create-home --shell /usr/sbin/nologin myna-test2 2>&1", NULL, 0))
+            return -EIO;
+        pw = getpwnam("myna-test2");
+    }
+    if (!pw)
+        return -ENOENT;
+    *uid = pw->pw_uid;
+    *gid = pw->pw_gid;
+    return 0;
+}
+
 sd_bus *harness_connect(const Harness *h)
 {
     sd_bus *b = NULL;
@@ -199,8 +260,11 @@ void harness_stop(Harness *h)
         h->bus_pid = 0;
     }
     if (h->dir[0]) {
-        snprintf(conf, sizeof(conf), "%s/mynad.conf", h->dir);
-        unlink(conf);
+        static const char *const files[] = {"mynad.conf", "bus.conf", "bus"};
+        for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+            snprintf(conf, sizeof(conf), "%s/%s", h->dir, files[i]);
+            unlink(conf);
+        }
         rmdir(h->dir);
     }
 }
@@ -291,7 +355,8 @@ static int on_signal(sd_bus_message *m, void *userdata, sd_bus_error *e)
                 memcpy(c->text + c->len, t, n + 1);
                 c->len += n;
             }
-            c->n_tokens++;
+            if (c->n_tokens++ == 0)
+                c->t_first = harness_now_s();
         }
     } else if (!strcmp(member, "Finished")) {
         const char *reason, *k;
@@ -355,6 +420,7 @@ int hc_ask_media(sd_bus *b, Collector *c, const char *text, uint32_t max_tokens,
     c->len = 0;
     c->text[0] = 0;
     c->n_tokens = c->finished = c->failed = c->n_stats = 0;
+    c->t_first = 0;
     c->stats_images_encoded = 0;
     c->reason[0] = c->error[0] = c->message[0] = 0;
     c->id = 0;

@@ -19,6 +19,12 @@ typedef struct {
 
 /* Start dbus-daemon --session --nofork --print-address on a fresh socket. */
 int harness_start_bus(Harness *h);
+/* The same with a bus configuration that lets every Unix user connect (the socket and its directory are
+ * world-accessible): tests with a second user (harness_test_user). */
+int harness_start_bus_all_users(Harness *h);
+/* uid/gid of the second test user "myna-test2", created with useradd when missing (root only). 0, -EPERM
+ * when not root (skip), other negative errno when it cannot be made. */
+int harness_test_user(uid_t *uid, gid_t *gid);
 /* Write config_text to dir/mynad.conf and start mynad --address=… --config=… plus extra args (NULL-ended);
  * wait (up to 20 s) until it owns org.myna.Assistant1. */
 int harness_start_daemon(Harness *h, const char *config_text, const char *const *extra);
@@ -56,6 +62,7 @@ typedef struct {
     uint32_t stats_images_encoded;
     int n_stats;
     double t_done;
+    double t_first;      /* harness_now_s() of the first Token */
 } Collector;
 
 /* CreateSession with an optional system prompt and max_tokens (0 = not given). */

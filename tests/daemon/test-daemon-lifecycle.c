@@ -116,8 +116,11 @@ static void test_watchdog_and_reload(const char *build)
     }
     notes[0] = 0;
     CHECK_INT(kill(h.daemon_pid, SIGHUP), 0);
-    count_notify(sock, 0.6, "RELOADING=0", notes, sizeof(notes));
+    count_notify(sock, 0.6, "RELOADING=1", notes, sizeof(notes));
     CHECK(strstr(notes, "need a restart") != NULL);
+    /* sd_notify(3): RELOADING=1 with MONOTONIC_USEC, then READY=1 when the reload is done */
+    const char *rl = strstr(notes, "RELOADING=1");
+    CHECK(rl != NULL && strstr(rl, "MONOTONIC_USEC=") != NULL && strstr(rl, "READY=1") != NULL);
     CHECK_INT(get_config_int(b, "max_prompt_bytes"), 10);  /* reloadable: applied */
     CHECK_INT(get_config_int(b, "threads"), 1);            /* not reloadable: kept */
     /* the new limit is enforced */

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "errors.h"
 #include "options.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -219,7 +220,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         options_clear(&o);
     }
-    if (r < 0 && (!err[0] || !strncmp(options_error_name(r), "org.myna.Error.Internal", 23)) && r != -ENOMEM)
+    if (r < 0 && (!err[0] || !strncmp(error_dbus_name(r), "org.myna.Error.Internal", 23)) && r != -ENOMEM)
         abort(); /* every rejection names a client error and says why */
     sd_bus_message_unref(m);
     return 0;
