@@ -195,7 +195,8 @@ int lm_session_add_tokens(LmSession *s, const int32_t *ids, int n)
             return -EINVAL;
     if (!room(s, n))
         return -E2BIG;
-    memcpy(s->pend + s->n_pend, ids, sizeof(int32_t) * (size_t)n);
+    if (n > 0) /* memcpy from NULL is undefined even for 0 bytes (UBSan, issue 12 F3) */
+        memcpy(s->pend + s->n_pend, ids, sizeof(int32_t) * (size_t)n);
     s->n_pend += n;
     s->want_gen_prompt = 0;
     return 0;
