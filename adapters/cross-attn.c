@@ -9,18 +9,6 @@
 #include "cross-attn.h"
 #include "log.h"
 
-#define TRY(call) do { int r_ = (call); if (r_ < 0) { log_debug("cross-attn: %s: %d", #call, r_); return r_; } } \
-    while (0)
-
-/* View of t's memory with a new contiguous shape (t's dtype, at most 3 dims). */
-static Tensor view3(const Tensor *t, int64_t ne0, int64_t ne1, int64_t ne2)
-{
-    Tensor v;
-    int64_t ne[3] = {ne0, ne1, ne2};
-    tensor_init(&v, t->dtype, ne2 > 1 ? 3 : 2, ne, t->data);
-    v.mem = t->mem;
-    return v;
-}
 
 int cross_attn_load(CrossAttnLayer *x, WeightStore *ws, const LmConfig *cfg, const char *prefix,
                     int norms_optional)
@@ -64,12 +52,13 @@ int cross_attn_kv(Backend *be, const LmConfig *cfg, const CrossAttnLayer *w, con
                   Tensor *v)
 {
     const int64_t HD = cfg->head_dim, NKV = cfg->n_kv_heads, S = xs->ne[1];
-    Tensor k2 = view3(k, HD * NKV, S, 1), v2 = view3(v, HD * NKV, S, 1), kh = view3(k, HD, NKV * S, 1);
+    Tensor k2 = tensor_view(k, 0, HD * NKV, S, 1), v2 = tensor_view(v, 0, HD * NKV, S, 1), kh = tensor_view(k, 0, HD, NKV * S, 1);
+    int r;
 
-    TRY(backend_matmul(be, &k2, &w->wk, xs));
+    TRY_RET(backend_matmul(be, &k2, &w->wk, xs));
     if (w->k_norm.data)
-        TRY(backend_rmsnorm(be, &kh, &kh, &w->k_norm, cfg->norm_eps));
-    TRY(backend_matmul(be, &v2, &w->wv, xs));
+        TRY_RET(backend_rmsnorm(be, &kh, &kh, &w->k_norm, cfg->norm_eps));
+    TRY_RET(backend_matmul(be, &v2, &w->wv, xs));
     return 0;
 }
 
@@ -81,25 +70,26 @@ int cross_attn_forward(Backend *be, const LmConfig *cfg, const CrossAttnLayer *w
 
     if (T < 1 || T > LM_MAX_BATCH || W < 1)
         return -EINVAL;
-    Tensor xn = view3(&s->xn, C, T, 1), o = view3(&s->o, C, T, 1), q = view3(&s->q, NH * HD, T, 1);
-    Tensor att = view3(&s->att, NH * HD, T, 1), gate = view3(&s->gate, FF, T, 1), up = view3(&s->up, FF, T, 1);
-    Tensor qh = view3(&s->q, HD, NH * T, 1), q3 = view3(&s->q, HD, NH, T), a3 = view3(&s->att, HD, NH, T);
-    Tensor k3 = view3(k, HD, NKV, W), v3 = view3(v, HD, NKV, W);
+    Tensor xn = tensor_view(&s->xn, 0, C, T, 1), o = tensor_view(&s->o, 0, C, T, 1), q = tensor_view(&s->q, 0, NH * HD, T, 1);
+    Tensor att = tensor_view(&s->att, 0, NH * HD, T, 1), gate = tensor_view(&s->gate, 0, FF, T, 1), up = tensor_view(&s->up, 0, FF, T, 1);
+    Tensor qh = tensor_view(&s->q, 0, HD, NH * T, 1), q3 = tensor_view(&s->q, 0, HD, NH, T), a3 = tensor_view(&s->att, 0, HD, NH, T);
+    Tensor k3 = tensor_view(k, 0, HD, NKV, W), v3 = tensor_view(v, 0, HD, NKV, W);
     AttnParams ap = {1.0f / sqrtf((float)HD), 0, 0, mask};
+    int r;
 
-    TRY(backend_rmsnorm(be, &xn, x, &w->attn_norm, cfg->norm_eps));
-    TRY(backend_matmul(be, &q, &w->wq, &xn));
+    TRY_RET(backend_rmsnorm(be, &xn, x, &w->attn_norm, cfg->norm_eps));
+    TRY_RET(backend_matmul(be, &q, &w->wq, &xn));
     if (w->q_norm.data)
-        TRY(backend_rmsnorm(be, &qh, &qh, &w->q_norm, cfg->norm_eps));
-    TRY(backend_attention(be, &a3, &q3, &k3, &v3, &ap));
-    TRY(backend_matmul(be, &o, &w->wo, &att));
-    TRY(backend_scale(be, &o, &o, w->gate_attn));
-    TRY(backend_add(be, x, x, &o));
-    TRY(backend_rmsnorm(be, &xn, x, &w->ffn_norm, cfg->norm_eps));
-    TRY(backend_matmul(be, &gate, &w->w_gate, &xn));
-    TRY(backend_matmul(be, &up, &w->w_up, &xn));
-    TRY(backend_swiglu(be, &gate, &gate, &up));
-    TRY(backend_matmul(be, &o, &w->w_down, &gate));
+        TRY_RET(backend_rmsnorm(be, &qh, &qh, &w->q_norm, cfg->norm_eps));
+    TRY_RET(backend_attention(be, &a3, &q3, &k3, &v3, &ap));
+    TRY_RET(backend_matmul(be, &o, &w->wo, &att));
+    TRY_RET(backend_scale(be, &o, &o, w->gate_attn));
+    TRY_RET(backend_add(be, x, x, &o));
+    TRY_RET(backend_rmsnorm(be, &xn, x, &w->ffn_norm, cfg->norm_eps));
+    TRY_RET(backend_matmul(be, &gate, &w->w_gate, &xn));
+    TRY_RET(backend_matmul(be, &up, &w->w_up, &xn));
+    TRY_RET(backend_swiglu(be, &gate, &gate, &up));
+    TRY_RET(backend_matmul(be, &o, &w->w_down, &gate));
     /* full_text_row_masked_out_mask: zero the MLP output of rows that see nothing */
     for (int t0 = 0; row_ok && t0 < T;) {
         int t1 = t0;
@@ -113,10 +103,10 @@ int cross_attn_forward(Backend *be, const LmConfig *cfg, const CrossAttnLayer *w
         z.data = (char *)o.data + (size_t)t0 * o.nb[1];
         z.ne[1] = t1 - t0;
         z.nb[2] = z.nb[3] = z.nb[1] * (size_t)(t1 - t0);
-        TRY(backend_scale(be, &z, &z, 0.0f));
+        TRY_RET(backend_scale(be, &z, &z, 0.0f));
         t0 = t1;
     }
-    TRY(backend_scale(be, &o, &o, w->gate_mlp));
-    TRY(backend_add(be, x, x, &o));
+    TRY_RET(backend_scale(be, &o, &o, w->gate_mlp));
+    TRY_RET(backend_add(be, x, x, &o));
     return 0;
 }

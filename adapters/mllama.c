@@ -78,26 +78,6 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static Tensor rows2(const Tensor *t, int64_t r0, int64_t n)
-{
-    Tensor v = *t;
-    v.data = (char *)t->data + (size_t)r0 * t->nb[1];
-    v.n_dims = 2;
-    v.ne[1] = n;
-    v.ne[2] = v.ne[3] = 1;
-    v.nb[2] = v.nb[3] = v.nb[1] * (size_t)n;
-    return v;
-}
-
-static Tensor shaped(const Tensor *t, int64_t ne0, int64_t ne1, int64_t ne2, size_t byte_off)
-{
-    Tensor v;
-    int64_t ne[3] = {ne0, ne1, ne2};
-    tensor_init(&v, t->dtype, ne2 > 1 ? 3 : 2, ne, (char *)t->data + byte_off);
-    v.mem = t->mem;
-    return v;
-}
-
 /* ---- loading ------------------------------------------------------------------------------------------- */
 
 static int load_text(Mllama *m, char *err, size_t err_len)
@@ -276,7 +256,6 @@ void mllama_image_free(MllamaImage *img)
     free(img);
 }
 
-#define TRY(call) do { if ((r = (call)) < 0) { log_debug("mllama: %s: %d", #call, r); goto fail; } } while (0)
 
 int mllama_encode_pixels(Mllama *m, const MllamaPixels *px, MllamaImage **ret)
 {
@@ -293,17 +272,17 @@ int mllama_encode_pixels(Mllama *m, const MllamaPixels *px, MllamaImage **ret)
     img->n_cross = m->n_cross;
     img->n_tiles = px->n_tiles;
     img->n_vis = S;
-    TRY(mllama_vit_forward(m->vit, px, &vis));
-    Tensor vis2 = shaped(vis, vis->ne[0], S, 1, 0);
-    TRY(backend_matmul(m->be, &m->xs, &m->proj_w, &vis2));
-    TRY(backend_add(m->be, &m->xs, &m->xs, &m->proj_b));
+    TRY_GOTO(mllama_vit_forward(m->vit, px, &vis), fail);
+    Tensor vis2 = tensor_view(vis, 0, vis->ne[0], S, 1);
+    TRY_GOTO(backend_matmul(m->be, &m->xs, &m->proj_w, &vis2), fail);
+    TRY_GOTO(backend_add(m->be, &m->xs, &m->xs, &m->proj_b), fail);
     m->be->ops->synchronize(m->be);
     double t1 = now_ms();
     for (int i = 0; i < m->n_cross; i++) {
         const CrossLayer *x = &m->cross[i];
-        TRY(backend_tensor_new(m->be, &img->k[i], DTYPE_F32, 3, HD, NKV, S));
-        TRY(backend_tensor_new(m->be, &img->v[i], DTYPE_F32, 3, HD, NKV, S));
-        TRY(cross_attn_kv(m->be, c, x, &m->xs, &img->k[i], &img->v[i]));
+        TRY_GOTO(backend_tensor_new(m->be, &img->k[i], DTYPE_F32, 3, HD, NKV, S), fail);
+        TRY_GOTO(backend_tensor_new(m->be, &img->v[i], DTYPE_F32, 3, HD, NKV, S), fail);
+        TRY_GOTO(cross_attn_kv(m->be, c, x, &m->xs, &img->k[i], &img->v[i]), fail);
     }
     m->be->ops->synchronize(m->be);
     m->enc_ms = t1 - t0;
@@ -369,8 +348,6 @@ int mllama_ctx_n_images(const MllamaCtx *c)
     return c->n_img;
 }
 
-#undef TRY
-#define TRY(call) do { if ((r = (call)) < 0) { log_debug("mllama: %s: %d", #call, r); return r; } } while (0)
 
 /* Grow the concatenated K/V of every cross layer by one image (old rows copied, the new image's appended). */
 int mllama_ctx_add_image(MllamaCtx *c, const MllamaImage *img, int pos)
@@ -401,12 +378,12 @@ int mllama_ctx_add_image(MllamaCtx *c, const MllamaImage *img, int pos)
             backend_tensor_release(be, &nk);
             goto fail;
         }
-        Tensor kd = shaped(&nk, HD * NKV, (n + 1) * S, 1, 0), vd = shaped(&nv, HD * NKV, (n + 1) * S, 1, 0);
-        Tensor ks = shaped(&img->k[i], HD * NKV, S, 1, 0), vs = shaped(&img->v[i], HD * NKV, S, 1, 0);
-        Tensor kn = rows2(&kd, n * S, S), vn = rows2(&vd, n * S, S);
+        Tensor kd = tensor_view(&nk, 0, HD * NKV, (n + 1) * S, 1), vd = tensor_view(&nv, 0, HD * NKV, (n + 1) * S, 1);
+        Tensor ks = tensor_view(&img->k[i], 0, HD * NKV, S, 1), vs = tensor_view(&img->v[i], 0, HD * NKV, S, 1);
+        Tensor kn = tensor_rows(&kd, n * S, S), vn = tensor_rows(&vd, n * S, S);
         if (n > 0) {
-            Tensor ko = shaped(&c->k[i], HD * NKV, n * S, 1, 0), vo = shaped(&c->v[i], HD * NKV, n * S, 1, 0);
-            Tensor k0 = rows2(&kd, 0, n * S), v0 = rows2(&vd, 0, n * S);
+            Tensor ko = tensor_view(&c->k[i], 0, HD * NKV, n * S, 1), vo = tensor_view(&c->v[i], 0, HD * NKV, n * S, 1);
+            Tensor k0 = tensor_rows(&kd, 0, n * S), v0 = tensor_rows(&vd, 0, n * S);
             if ((r = backend_copy(be, &k0, &ko)) < 0 || (r = backend_copy(be, &v0, &vo)) < 0)
                 goto fail_kv;
         }
@@ -480,8 +457,8 @@ static int cross_forward(void *arg, Backend *be, Tensor *x, const int32_t *pos, 
     if (T < 1 || T > LM_MAX_BATCH)
         return -EINVAL;
     build_mask(c, pos, T);
-    Tensor mask = shaped(&c->mask, W, T, 1, 0);
-    TRY(be->ops->tensor_set(be, &mask, c->mask_host, 0, sizeof(float) * (size_t)W * (size_t)T));
+    Tensor mask = tensor_view(&c->mask, 0, W, T, 1);
+    TRY_RET(be->ops->tensor_set(be, &mask, c->mask_host, 0, sizeof(float) * (size_t)W * (size_t)T));
     const CrossAttnScratch scratch = {m->xn, m->q, m->att, m->o, m->gate, m->up};
     return cross_attn_forward(be, cfg, w, &scratch, x, T, &c->k[ha->i], &c->v[ha->i], W, &mask, c->row_ok);
 }

@@ -272,39 +272,30 @@ static int grow(SpeechAdapter *a, int n)
     return 0;
 }
 
-static Tensor rows_of(const Tensor *t, int64_t n)
-{
-    Tensor v = *t;
-    v.ne[1] = n;
-    v.nb[2] = v.nb[3] = v.nb[1] * (size_t)n;
-    return v;
-}
-
-#define TRY(call) do { if ((r = (call)) < 0) { log_debug("speech-adapter: %s: %d", #call, r); return r; } } while (0)
 
 /* x: [C_enc·k, n] in backend memory → a->out rows [C, n] → host ret. */
 static int project_rows(SpeechAdapter *a, const Tensor *x, int n, float *ret)
 {
     Backend *be = a->be;
-    Tensor hid = rows_of(&a->hid, n), out = rows_of(&a->out, n);
+    Tensor hid = tensor_rows(&a->hid, 0, n), out = tensor_rows(&a->out, 0, n);
     const size_t nh = (size_t)a->cfg.n_hidden * (size_t)n;
     int r;
 
-    TRY(backend_matmul(be, &hid, &a->w1, x));
-    TRY(backend_add(be, &hid, &hid, &a->b1));
+    TRY_RET(backend_matmul(be, &hid, &a->w1, x));
+    TRY_RET(backend_add(be, &hid, &hid, &a->b1));
     /* ReLU on the host (the backend table has no ReLU; [H, n] is small next to the matmuls) */
     float *h = a->host ? hid.data : a->hid_host;
     if (!a->host)
-        TRY(be->ops->tensor_get(be, &hid, h, 0, sizeof(float) * nh));
+        TRY_RET(be->ops->tensor_get(be, &hid, h, 0, sizeof(float) * nh));
     else
         be->ops->synchronize(be);
     for (size_t i = 0; i < nh; i++)
         h[i] = h[i] > 0.0f ? h[i] : 0.0f;
     if (!a->host)
-        TRY(be->ops->tensor_set(be, &hid, h, 0, sizeof(float) * nh));
-    TRY(backend_matmul(be, &out, &a->w2, &hid));
-    TRY(backend_add(be, &out, &out, &a->b2));
-    TRY(be->ops->tensor_get(be, &out, ret, 0, sizeof(float) * (size_t)a->cfg.n_embd * (size_t)n));
+        TRY_RET(be->ops->tensor_set(be, &hid, h, 0, sizeof(float) * nh));
+    TRY_RET(backend_matmul(be, &out, &a->w2, &hid));
+    TRY_RET(backend_add(be, &out, &out, &a->b2));
+    TRY_RET(be->ops->tensor_get(be, &out, ret, 0, sizeof(float) * (size_t)a->cfg.n_embd * (size_t)n));
     return n;
 }
 
@@ -352,17 +343,16 @@ int speech_adapter_project_host(SpeechAdapter *a, const float *enc, int n_frames
     if (a->host) {
         Tensor t;
         int64_t ne[2] = {c->n_enc, n_frames};
-        TRY(tensor_init(&t, DTYPE_F32, 2, ne, (void *)enc));
+        TRY_RET(tensor_init(&t, DTYPE_F32, 2, ne, (void *)enc));
         return speech_adapter_project(a, &t, ret, cap_rows);
     }
     if ((r = grow(a, n)) < 0)
         return r;
-    Tensor x = rows_of(&a->in, n);
-    TRY(a->be->ops->tensor_set(a->be, &x, enc, 0, sizeof(float) * (size_t)x.ne[0] * (size_t)n));
+    Tensor x = tensor_rows(&a->in, 0, n);
+    TRY_RET(a->be->ops->tensor_set(a->be, &x, enc, 0, sizeof(float) * (size_t)x.ne[0] * (size_t)n));
     return project_rows(a, &x, n, ret);
 }
 
-#undef TRY
 
 /* ---- LLaMA-Omni prompt ------------------------------------------------------------------------------------ */
 
@@ -465,7 +455,6 @@ out:
 
 /* ---- cross_attention variant ------------------------------------------------------------------------------ */
 
-#define TRY(call) do { if ((r = (call)) < 0) { log_debug("speech-adapter: %s: %d", #call, r); goto fail; } } while (0)
 
 int speech_cross_ctx_new(SpeechAdapter *a, SpeechCrossCtx **ret)
 {
@@ -538,14 +527,14 @@ int speech_cross_ctx_add_clip(SpeechCrossCtx *c, const float *states, int n, int
     memcpy(st + C * W0, states, sizeof(float) * (size_t)(C * n));
     free_kv(c);
     if (!(c->mask_host = malloc(sizeof(float) * (size_t)W * LM_MAX_BATCH)))
-        TRY(-ENOMEM);
-    TRY(backend_tensor_new(be, &c->mask, DTYPE_F32, 2, W, LM_MAX_BATCH, 1));
-    TRY(backend_tensor_new(be, &xs, DTYPE_F32, 2, C, W, 1));
-    TRY(be->ops->tensor_set(be, &xs, st, 0, sizeof(float) * (size_t)(C * W)));
+        TRY_GOTO(-ENOMEM, fail);
+    TRY_GOTO(backend_tensor_new(be, &c->mask, DTYPE_F32, 2, W, LM_MAX_BATCH, 1), fail);
+    TRY_GOTO(backend_tensor_new(be, &xs, DTYPE_F32, 2, C, W, 1), fail);
+    TRY_GOTO(be->ops->tensor_set(be, &xs, st, 0, sizeof(float) * (size_t)(C * W)), fail);
     for (int i = 0; i < a->cfg.n_cross; i++) {
-        TRY(backend_tensor_new(be, &c->k[i], DTYPE_F32, 3, HD, NKV, W));
-        TRY(backend_tensor_new(be, &c->v[i], DTYPE_F32, 3, HD, NKV, W));
-        TRY(cross_attn_kv(be, &a->lc, &a->cross[i], &xs, &c->k[i], &c->v[i]));
+        TRY_GOTO(backend_tensor_new(be, &c->k[i], DTYPE_F32, 3, HD, NKV, W), fail);
+        TRY_GOTO(backend_tensor_new(be, &c->v[i], DTYPE_F32, 3, HD, NKV, W), fail);
+        TRY_GOTO(cross_attn_kv(be, &a->lc, &a->cross[i], &xs, &c->k[i], &c->v[i]), fail);
     }
     be->ops->synchronize(be);
     backend_tensor_release(be, &xs);
@@ -561,7 +550,6 @@ fail:
     return r;
 }
 
-#undef TRY
 
 /* A text position p sees every clip attached at or before p; rows that see none get a zero bias (uniform
  * attention) and row_ok 0, as HF mllama's masks do. Returns 1 when some key is masked (the mask is needed). */

@@ -20,6 +20,24 @@ void log_msg(LogLevel level, const char *fmt, ...) __attribute__((format(printf,
 #define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
 
+/* Propagate a negative errno from a call whose failure a caller reports once (STYLE.md §4–5); the failing
+ * expression and file:line go to the debug log. Both need an `int r` in scope; TRY_GOTO jumps to `label`
+ * (the function's one cleanup path). */
+#define TRY_RET(call)                                                                                  \
+    do {                                                                                               \
+        if ((r = (call)) < 0) {                                                                        \
+            log_debug("%s:%d: %s: %d", __FILE__, __LINE__, #call, r);                                  \
+            return r;                                                                                  \
+        }                                                                                              \
+    } while (0)
+#define TRY_GOTO(call, label)                                                                          \
+    do {                                                                                               \
+        if ((r = (call)) < 0) {                                                                        \
+            log_debug("%s:%d: %s: %d", __FILE__, __LINE__, #call, r);                                  \
+            goto label;                                                                                \
+        }                                                                                              \
+    } while (0)
+
 /* Error text buffer passed down to parsers so the caller decides how to report it.
  * err_set() formats into it (truncating) when buf != NULL; returns `code` for `return err_set(...)`. */
 int err_set(char *buf, size_t len, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));

@@ -60,53 +60,13 @@ static int prof_enabled(void)
     return g_prof;
 }
 
-/* A view of `base`'s memory with another shape (same dtype, contiguous). */
-static Tensor view3(const Tensor *base, int64_t ne0, int64_t ne1, int64_t ne2)
-{
-    Tensor t;
-    int64_t ne[3] = {ne0, ne1, ne2};
-
-    tensor_init(&t, base->dtype, ne2 > 1 ? 3 : 2, ne, base->data);
-    t.mem = base->mem;
-    return t;
-}
-
-/* tensor_rows() with the strides above the row dimension recomputed, so a view of the first T rows of a
- * [.., n_batch] buffer passes the backends' contiguity checks. */
-static Tensor rows(const Tensor *t, int64_t r0, int64_t n)
-{
-    Tensor v = tensor_rows(t, r0, n);
-    int d = t->n_dims - 1 < 1 ? 1 : t->n_dims - 1;
-
-    for (int k = d + 1; k < TENSOR_MAX_DIMS; k++)
-        v.nb[k] = v.nb[k - 1] * (size_t)v.ne[k - 1];
-    return v;
-}
-
-static int alloc_t(Backend *be, Tensor *t, DType dt, int n_dims, int64_t ne0, int64_t ne1, int64_t ne2)
-{
-    int64_t ne[3] = {ne0, ne1, ne2};
-    int r = tensor_init(t, dt, n_dims, ne, NULL);
-
-    if (r < 0)
-        return r;
-    return be->ops->tensor_alloc(be, t);
-}
-
-static void free_t(Backend *be, Tensor *t)
-{
-    if (t->data)
-        be->ops->tensor_free(be, t);
-    t->data = NULL;
-}
-
 void lm_state_free(const LmDecoder *d, LmState *st)
 {
     if (!st)
         return;
     Tensor *ts[] = {&st->x, &st->xn, &st->q, &st->k, &st->v, &st->att, &st->gate, &st->up, &st->logits};
     for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++)
-        free_t(d->be, ts[i]);
+        backend_tensor_release(d->be, ts[i]);
     free(st->pos);
     free(st->logits_host);
     free(st);
@@ -128,15 +88,15 @@ int lm_state_new(const LmDecoder *d, int n_batch, LmState **ret)
     st->logits_host = malloc(sizeof(float) * (size_t)c->n_vocab * LM_LOGIT_ROWS);
     if (!st->pos || !st->logits_host)
         goto fail;
-    if ((r = alloc_t(be, &st->x, DTYPE_F32, 2, c->n_embd, n_batch, 1)) < 0 ||
-        (r = alloc_t(be, &st->xn, DTYPE_F32, 2, c->n_embd, n_batch, 1)) < 0 ||
-        (r = alloc_t(be, &st->q, DTYPE_F32, 3, c->head_dim, c->n_heads, n_batch)) < 0 ||
-        (r = alloc_t(be, &st->k, DTYPE_F32, 3, c->head_dim, c->n_kv_heads, n_batch)) < 0 ||
-        (r = alloc_t(be, &st->v, DTYPE_F32, 3, c->head_dim, c->n_kv_heads, n_batch)) < 0 ||
-        (r = alloc_t(be, &st->att, DTYPE_F32, 3, c->head_dim, c->n_heads, n_batch)) < 0 ||
-        (r = alloc_t(be, &st->gate, DTYPE_F32, 2, c->n_ff, n_batch, 1)) < 0 ||
-        (r = alloc_t(be, &st->up, DTYPE_F32, 2, c->n_ff, n_batch, 1)) < 0 ||
-        (r = alloc_t(be, &st->logits, DTYPE_F32, 2, c->n_vocab, LM_LOGIT_ROWS, 1)) < 0)
+    if ((r = backend_tensor_new(be, &st->x, DTYPE_F32, 2, c->n_embd, n_batch, 1)) < 0 ||
+        (r = backend_tensor_new(be, &st->xn, DTYPE_F32, 2, c->n_embd, n_batch, 1)) < 0 ||
+        (r = backend_tensor_new(be, &st->q, DTYPE_F32, 3, c->head_dim, c->n_heads, n_batch)) < 0 ||
+        (r = backend_tensor_new(be, &st->k, DTYPE_F32, 3, c->head_dim, c->n_kv_heads, n_batch)) < 0 ||
+        (r = backend_tensor_new(be, &st->v, DTYPE_F32, 3, c->head_dim, c->n_kv_heads, n_batch)) < 0 ||
+        (r = backend_tensor_new(be, &st->att, DTYPE_F32, 3, c->head_dim, c->n_heads, n_batch)) < 0 ||
+        (r = backend_tensor_new(be, &st->gate, DTYPE_F32, 2, c->n_ff, n_batch, 1)) < 0 ||
+        (r = backend_tensor_new(be, &st->up, DTYPE_F32, 2, c->n_ff, n_batch, 1)) < 0 ||
+        (r = backend_tensor_new(be, &st->logits, DTYPE_F32, 2, c->n_vocab, LM_LOGIT_ROWS, 1)) < 0)
         goto fail;
     *ret = st;
     return 0;
@@ -152,9 +112,9 @@ void lm_kv_free(const LmDecoder *d, LmKvCache *kv)
         return;
     for (int l = 0; l < kv->n_layers; l++) {
         if (kv->k)
-            free_t(d->be, &kv->k[l]);
+            backend_tensor_release(d->be, &kv->k[l]);
         if (kv->v)
-            free_t(d->be, &kv->v[l]);
+            backend_tensor_release(d->be, &kv->v[l]);
     }
     free(kv->k);
     free(kv->v);
@@ -177,8 +137,8 @@ int lm_kv_new(const LmDecoder *d, int n_ctx, int f16, LmKvCache **ret)
     if (!kv->k || !kv->v)
         goto fail;
     for (int l = 0; l < c->n_layers; l++) {
-        if ((r = alloc_t(d->be, &kv->k[l], kv->dtype, 3, c->head_dim, c->n_kv_heads, n_ctx)) < 0 ||
-            (r = alloc_t(d->be, &kv->v[l], kv->dtype, 3, c->head_dim, c->n_kv_heads, n_ctx)) < 0)
+        if ((r = backend_tensor_new(d->be, &kv->k[l], kv->dtype, 3, c->head_dim, c->n_kv_heads, n_ctx)) < 0 ||
+            (r = backend_tensor_new(d->be, &kv->v[l], kv->dtype, 3, c->head_dim, c->n_kv_heads, n_ctx)) < 0)
             goto fail;
     }
     *ret = kv;
@@ -201,7 +161,7 @@ static int embed(LmDecoder *d, Tensor *x, const int32_t *ids, const float *emb, 
         if (ids[t0] >= 0) {
             while (t1 < T && ids[t1] >= 0)
                 t1++;
-            Tensor xs = rows(x, t0, t1 - t0);
+            Tensor xs = tensor_rows(x, t0, t1 - t0);
             if ((r = backend_get_rows(be, &xs, &d->w.tok_embd, ids + t0, t1 - t0)) < 0)
                 return r;
         } else {
@@ -232,13 +192,12 @@ static int run_hooks(LmDecoder *d, const LmLayerHook *hooks, int n_hooks, int la
     return 0;
 }
 
-/* A failing op is reported once by the caller (session.c); the op text helps at debug level. */
-#define TRY(call) do { if ((r = (call)) < 0) { log_debug("lm: %s: %d", #call, r); return r; } } while (0)
+/* A failing op is reported once by the caller (session.c); TRY_RET names the op at debug level. */
 /* TRY, timed under MYNA_PROFILE as op type `kind` */
 #define OP(kind, call)                                                                                 \
     do {                                                                                               \
         double t0_ = prof ? prof_now() : 0;                                                            \
-        TRY(call);                                                                                     \
+        TRY_RET(call);                                                                                     \
         if (prof)                                                                                      \
             g_prof_s[T > 1][kind] += prof_now() - t0_;                                                 \
     } while (0)
@@ -263,18 +222,18 @@ int lm_forward(LmDecoder *d, LmState *st, LmKvCache *kv, const int32_t *ids, con
         st->pos[t] = n_past + t;
     }
 
-    Tensor x = rows(&st->x, 0, T);            /* [C, T] */
-    Tensor xn = rows(&st->xn, 0, T);          /* [C, T] */
-    Tensor q3 = rows(&st->q, 0, T);           /* [HD, NH, T] */
-    Tensor k3 = rows(&st->k, 0, T);           /* [HD, NKV, T] */
-    Tensor v3 = rows(&st->v, 0, T);
-    Tensor att3 = rows(&st->att, 0, T);       /* [HD, NH, T] */
-    Tensor q2 = view3(&q3, HD * NH, T, 1);           /* the same memory as matmul outputs [N, T] */
-    Tensor k2 = view3(&k3, HD * NKV, T, 1);
-    Tensor v2 = view3(&v3, HD * NKV, T, 1);
-    Tensor att2 = view3(&att3, HD * NH, T, 1);
-    Tensor gate = rows(&st->gate, 0, T);      /* [FF, T] */
-    Tensor up = rows(&st->up, 0, T);
+    Tensor x = tensor_rows(&st->x, 0, T);            /* [C, T] */
+    Tensor xn = tensor_rows(&st->xn, 0, T);          /* [C, T] */
+    Tensor q3 = tensor_rows(&st->q, 0, T);           /* [HD, NH, T] */
+    Tensor k3 = tensor_rows(&st->k, 0, T);           /* [HD, NKV, T] */
+    Tensor v3 = tensor_rows(&st->v, 0, T);
+    Tensor att3 = tensor_rows(&st->att, 0, T);       /* [HD, NH, T] */
+    Tensor q2 = tensor_view(&q3, 0, HD * NH, T, 1);           /* the same memory as matmul outputs [N, T] */
+    Tensor k2 = tensor_view(&k3, 0, HD * NKV, T, 1);
+    Tensor v2 = tensor_view(&v3, 0, HD * NKV, T, 1);
+    Tensor att2 = tensor_view(&att3, 0, HD * NH, T, 1);
+    Tensor gate = tensor_rows(&st->gate, 0, T);      /* [FF, T] */
+    Tensor up = tensor_rows(&st->up, 0, T);
 
     if (prof) {
         g_prof_calls[T > 1]++;
@@ -283,10 +242,10 @@ int lm_forward(LmDecoder *d, LmState *st, LmKvCache *kv, const int32_t *ids, con
     OP(PROF_EMBED, embed(d, &x, ids, emb, T));
     for (int l = 0; l < c->n_layers; l++) {
         const LmLayerWeights *lw = &w->layers[l];
-        Tensor kc = rows(&kv->k[l], n_past, T);       /* cache rows for these positions */
-        Tensor vc = rows(&kv->v[l], n_past, T);
-        Tensor ka = rows(&kv->k[l], 0, n_past + T);   /* [HD, NKV, S] keys to attend over */
-        Tensor va = rows(&kv->v[l], 0, n_past + T);
+        Tensor kc = tensor_rows(&kv->k[l], n_past, T);       /* cache rows for these positions */
+        Tensor vc = tensor_rows(&kv->v[l], n_past, T);
+        Tensor ka = tensor_rows(&kv->k[l], 0, n_past + T);   /* [HD, NKV, S] keys to attend over */
+        Tensor va = tensor_rows(&kv->v[l], 0, n_past + T);
         Tensor *qkv_y[3] = {&q2, &k2, &v2}, *gu_y[2] = {&gate, &up};
         const Tensor *qkv_w[3] = {&lw->wq, &lw->wk, &lw->wv}, *gu_w[2] = {&lw->w_gate, &lw->w_up};
 
@@ -314,11 +273,11 @@ int lm_forward(LmDecoder *d, LmState *st, LmKvCache *kv, const int32_t *ids, con
 
     /* final norm and logits: the last row only, or every row in chunks of LM_LOGIT_ROWS */
     int r0 = all_rows ? 0 : T - 1;
-    Tensor xs = rows(&x, r0, T - r0), xns = rows(&xn, r0, T - r0);
+    Tensor xs = tensor_rows(&x, r0, T - r0), xns = tensor_rows(&xn, r0, T - r0);
     OP(PROF_NORM, backend_rmsnorm(be, &xns, &xs, &w->out_norm, c->norm_eps));
     for (int t = r0; t < T; t += LM_LOGIT_ROWS) {
         int n = T - t < LM_LOGIT_ROWS ? T - t : LM_LOGIT_ROWS;
-        Tensor in = rows(&xn, t, n), lg = rows(&st->logits, 0, n);
+        Tensor in = tensor_rows(&xn, t, n), lg = tensor_rows(&st->logits, 0, n);
         OP(PROF_OUT, backend_matmul(be, &lg, &w->output, &in));
         OP(PROF_OUT, be->ops->tensor_get(be, &lg, logits_out + (size_t)(t - r0) * (size_t)V, 0,
                                          sizeof(float) * (size_t)V * (size_t)n));

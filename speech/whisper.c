@@ -30,27 +30,6 @@
 
 #define LN_EPS 1e-5f
 
-/* Contiguous view of `base`'s memory (F32 or F16, offset in elements) with another shape. */
-static Tensor view(const Tensor *base, size_t off_elems, int64_t ne0, int64_t ne1, int64_t ne2)
-{
-    Tensor t;
-    int64_t ne[3] = {ne0, ne1, ne2};
-    size_t es = base->dtype == DTYPE_F16 ? 2 : 4;
-
-    tensor_init(&t, base->dtype, ne2 > 1 ? 3 : 2, ne, (char *)base->data + es * off_elems);
-    t.mem = base->mem;
-    return t;
-}
-
-/* [ne0, ne1] view whose rows are `row` elements apart. */
-static Tensor strided(const Tensor *base, size_t off_elems, int64_t ne0, int64_t ne1, size_t row)
-{
-    Tensor t = view(base, off_elems, ne0, ne1, 1);
-    t.nb[1] = row * (base->dtype == DTYPE_F16 ? 2 : 4);
-    t.nb[2] = t.nb[3] = t.nb[1] * (size_t)ne1;
-    return t;
-}
-
 static int alloc_dt(Whisper *w, Tensor *t, DType dt, int64_t ne0, int64_t ne1, int64_t ne2)
 {
     return weights_alloc(w->ws, t, dt, ne2 > 1 ? 3 : 2, ne0, ne1, ne2);
@@ -129,16 +108,15 @@ void whisper_state_free(Whisper *w)
     memset(&w->st, 0, sizeof(w->st));
 }
 
-#define TRY(call) do { if ((r = (call)) < 0) { log_debug("whisper: %s: %d", #call, r); return r; } } while (0)
 
 /* y = x · wᵀ + b (b may be NULL). */
 static int linear(Backend *be, Tensor *y, const Tensor *wt, const Tensor *b, const Tensor *x)
 {
     int r;
 
-    TRY(backend_matmul(be, y, wt, x));
+    TRY_RET(backend_matmul(be, y, wt, x));
     if (b)
-        TRY(backend_add(be, y, y, b));
+        TRY_RET(backend_add(be, y, y, b));
     return 0;
 }
 
@@ -148,11 +126,11 @@ static int mlp_block(Backend *be, Tensor *x, Tensor *xn, Tensor *ff, const Tenso
 {
     int r;
 
-    TRY(backend_layernorm(be, xn, x, ln_w, ln_b, LN_EPS));
-    TRY(linear(be, ff, fc1, fc1_b, xn));
-    TRY(backend_gelu(be, ff, ff));
-    TRY(linear(be, xn, fc2, fc2_b, ff));
-    TRY(backend_add(be, x, x, xn));
+    TRY_RET(backend_layernorm(be, xn, x, ln_w, ln_b, LN_EPS));
+    TRY_RET(linear(be, ff, fc1, fc1_b, xn));
+    TRY_RET(backend_gelu(be, ff, ff));
+    TRY_RET(linear(be, xn, fc2, fc2_b, ff));
+    TRY_RET(backend_add(be, x, x, xn));
     return 0;
 }
 
@@ -169,71 +147,71 @@ int whisper_encode(Whisper *w, const float *mel, int n_frames, float *ret_states
     if (!mel || n_frames < 2 || n_frames % 2 || n_frames > 2 * c->n_audio_ctx)
         return -EINVAL;
     s->n_enc = 0;
-    Tensor mel_t = view(&s->mel, 0, F, M, 1);         /* [F, M] */
-    Tensor col1 = view(&s->col1, 0, 3 * M, F, 1);     /* [3·M, F] */
-    Tensor y1 = view(&s->y1, 0, C, F, 1);             /* [C, F] */
-    Tensor col2 = view(&s->col2, 0, 3 * C, T, 1);     /* [3·C, T] */
-    Tensor x = view(&s->ex, 0, C, T, 1), xn = view(&s->exn, 0, C, T, 1);
-    Tensor q = view(&s->eq, 0, C, T, 1), k = view(&s->ek, 0, C, T, 1), vt = view(&s->evt, 0, T, C, 1);
-    Tensor att = view(&s->eatt, 0, C, T, 1), ff = view(&s->eff, 0, c->n_audio_ff, T, 1);
-    Tensor score = view(&s->escore, 0, T, T, 1); /* [S, T] */
+    Tensor mel_t = tensor_view(&s->mel, 0, F, M, 1);         /* [F, M] */
+    Tensor col1 = tensor_view(&s->col1, 0, 3 * M, F, 1);     /* [3·M, F] */
+    Tensor y1 = tensor_view(&s->y1, 0, C, F, 1);             /* [C, F] */
+    Tensor col2 = tensor_view(&s->col2, 0, 3 * C, T, 1);     /* [3·C, T] */
+    Tensor x = tensor_view(&s->ex, 0, C, T, 1), xn = tensor_view(&s->exn, 0, C, T, 1);
+    Tensor q = tensor_view(&s->eq, 0, C, T, 1), k = tensor_view(&s->ek, 0, C, T, 1), vt = tensor_view(&s->evt, 0, T, C, 1);
+    Tensor att = tensor_view(&s->eatt, 0, C, T, 1), ff = tensor_view(&s->eff, 0, c->n_audio_ff, T, 1);
+    Tensor score = tensor_view(&s->escore, 0, T, T, 1); /* [S, T] */
     float scale = 1.0f / sqrtf((float)HD);
-    Tensor pos = view(&ww->enc_pos, 0, C, T, 1);
-    Tensor out = view(&s->enc_out, 0, C, T, 1);
+    Tensor pos = tensor_view(&ww->enc_pos, 0, C, T, 1);
+    Tensor out = tensor_view(&s->enc_out, 0, C, T, 1);
 
-    TRY(be->ops->tensor_set(be, &mel_t, mel, 0, sizeof(float) * (size_t)(F * M)));
+    TRY_RET(be->ops->tensor_set(be, &mel_t, mel, 0, sizeof(float) * (size_t)(F * M)));
     /* conv1 + GELU: [F, M] → windows [3·M, F] → [C, F] */
-    TRY(be->ops->im2col_1d(be, &col1, &mel_t, 3, 1, 1));
-    TRY(linear(be, &y1, &ww->conv1_w, &ww->conv1_b, &col1));
-    TRY(backend_gelu(be, &y1, &y1));
+    TRY_RET(be->ops->im2col_1d(be, &col1, &mel_t, 3, 1, 1));
+    TRY_RET(linear(be, &y1, &ww->conv1_w, &ww->conv1_b, &col1));
+    TRY_RET(backend_gelu(be, &y1, &y1));
     /* conv2 windows: row t of col2 = [y1[2t−1] | y1[2t] | y1[2t+1]] (y1[−1] = 0) */
     for (int tap = 0; tap < 3; tap++) {
         int64_t t0 = tap == 0 ? 1 : 0;
-        Tensor dst = strided(&s->col2, (size_t)(t0 * 3 * C + tap * C), C, T - t0, 3 * (size_t)C);
-        Tensor src = strided(&s->y1, (size_t)((2 * t0 + tap - 1) * C), C, T - t0, 2 * (size_t)C);
-        TRY(backend_copy(be, &dst, &src));
+        Tensor dst = tensor_view_strided(&s->col2, (size_t)(t0 * 3 * C + tap * C), C, T - t0, 3 * (size_t)C);
+        Tensor src = tensor_view_strided(&s->y1, (size_t)((2 * t0 + tap - 1) * C), C, T - t0, 2 * (size_t)C);
+        TRY_RET(backend_copy(be, &dst, &src));
     }
-    TRY(linear(be, &x, &ww->conv2_w, &ww->conv2_b, &col2));
-    TRY(backend_gelu(be, &x, &x));
-    TRY(backend_add(be, &x, &x, &pos));
+    TRY_RET(linear(be, &x, &ww->conv2_w, &ww->conv2_b, &col2));
+    TRY_RET(backend_gelu(be, &x, &x));
+    TRY_RET(backend_add(be, &x, &x, &pos));
     for (int l = 0; l < c->n_audio_layer; l++) {
         const WhisperEncLayer *e = &ww->enc[l];
-        TRY(backend_layernorm(be, &xn, &x, &e->ln1_w, &e->ln1_b, LN_EPS));
-        TRY(linear(be, &q, &e->wq, &e->bq, &xn));
-        TRY(linear(be, &k, &e->wk, NULL, &xn));
+        TRY_RET(backend_layernorm(be, &xn, &x, &e->ln1_w, &e->ln1_b, LN_EPS));
+        TRY_RET(linear(be, &q, &e->wq, &e->bq, &xn));
+        TRY_RET(linear(be, &k, &e->wk, NULL, &xn));
         /* Vᵀ [T, C] = Wv · xnᵀ: xn is the weight operand, Wv (F32) the activations */
-        TRY(backend_matmul(be, &vt, &xn, &e->wv));
+        TRY_RET(backend_matmul(be, &vt, &xn, &e->wv));
         for (int64_t h = 0; h < NH; h++) {
-            Tensor qh = strided(&s->eq, (size_t)(h * HD), HD, T, (size_t)C);   /* [HD, T] */
-            Tensor kh = strided(&s->ek, (size_t)(h * HD), HD, T, (size_t)C);   /* [HD, S] */
-            Tensor vh = view(&s->evt, (size_t)(h * HD * T), T, HD, 1);                         /* [S, HD] */
-            Tensor oh = strided(&s->eatt, (size_t)(h * HD), HD, T, (size_t)C); /* [HD, T] */
-            TRY(backend_matmul(be, &score, &kh, &qh));
-            TRY(backend_softmax(be, &score, scale, NULL));
-            TRY(backend_matmul(be, &oh, &vh, &score));
+            Tensor qh = tensor_view_strided(&s->eq, (size_t)(h * HD), HD, T, (size_t)C);   /* [HD, T] */
+            Tensor kh = tensor_view_strided(&s->ek, (size_t)(h * HD), HD, T, (size_t)C);   /* [HD, S] */
+            Tensor vh = tensor_view(&s->evt, (size_t)(h * HD * T), T, HD, 1);                         /* [S, HD] */
+            Tensor oh = tensor_view_strided(&s->eatt, (size_t)(h * HD), HD, T, (size_t)C); /* [HD, T] */
+            TRY_RET(backend_matmul(be, &score, &kh, &qh));
+            TRY_RET(backend_softmax(be, &score, scale, NULL));
+            TRY_RET(backend_matmul(be, &oh, &vh, &score));
         }
         /* softmax rows sum to 1, so the value bias moves past the attention: P·(V + b) = P·V + b */
-        TRY(backend_add(be, &att, &att, &e->bv));
-        TRY(linear(be, &xn, &e->wo, &e->bo, &att));
-        TRY(backend_add(be, &x, &x, &xn));
-        TRY(mlp_block(be, &x, &xn, &ff, &e->ln2_w, &e->ln2_b, &e->fc1, &e->fc1_b, &e->fc2, &e->fc2_b));
+        TRY_RET(backend_add(be, &att, &att, &e->bv));
+        TRY_RET(linear(be, &xn, &e->wo, &e->bo, &att));
+        TRY_RET(backend_add(be, &x, &x, &xn));
+        TRY_RET(mlp_block(be, &x, &xn, &ff, &e->ln2_w, &e->ln2_b, &e->fc1, &e->fc1_b, &e->fc2, &e->fc2_b));
     }
-    TRY(backend_layernorm(be, &out, &x, &ww->enc_ln_w, &ww->enc_ln_b, LN_EPS));
+    TRY_RET(backend_layernorm(be, &out, &x, &ww->enc_ln_w, &ww->enc_ln_b, LN_EPS));
     /* cross-attention keys and values of every decoder layer, once per window */
     for (int l = 0; l < c->n_text_layer; l++) {
         const WhisperDecLayer *d = &ww->dec[l];
-        Tensor ck = view(&s->ck[l], 0, C, T, 1), cvt = view(&s->cvt[l], 0, T, C, 1);
-        TRY(linear(be, &ck, &d->xk, NULL, &out));
+        Tensor ck = tensor_view(&s->ck[l], 0, C, T, 1), cvt = tensor_view(&s->cvt[l], 0, T, C, 1);
+        TRY_RET(linear(be, &ck, &d->xk, NULL, &out));
         /* Vᵀ [T, C] = Wv · outᵀ (the value bias is added after the attention, see whisper_decode) */
-        TRY(backend_matmul(be, &cvt, &out, &d->xv));
+        TRY_RET(backend_matmul(be, &cvt, &out, &d->xv));
         if (w->fast_ok && (w->fast_on || w->fast == WHISPER_FAST_ALL)) { /* the decoder's fast path */
-            Tensor ck16 = view(&s->ck16[l], 0, C, T, 1), cvt16 = view(&s->cvt16[l], 0, T, C, 1);
-            TRY(backend_copy(be, &ck16, &ck));
-            TRY(backend_copy(be, &cvt16, &cvt));
+            Tensor ck16 = tensor_view(&s->ck16[l], 0, C, T, 1), cvt16 = tensor_view(&s->cvt16[l], 0, T, C, 1);
+            TRY_RET(backend_copy(be, &ck16, &ck));
+            TRY_RET(backend_copy(be, &cvt16, &cvt));
         }
     }
     if (ret_states)
-        TRY(be->ops->tensor_get(be, &out, ret_states, 0, sizeof(float) * (size_t)(C * T)));
+        TRY_RET(be->ops->tensor_get(be, &out, ret_states, 0, sizeof(float) * (size_t)(C * T)));
     s->n_enc = (int)T;
     return 0;
 }
@@ -261,64 +239,64 @@ int whisper_decode(Whisper *w, const int32_t *ids, int n, int n_past, float *log
             return -EINVAL;
         s->pos[t] = n_past + t;
     }
-    Tensor x = view(&s->dx, 0, C, T, 1), xn = view(&s->dxn, 0, C, T, 1);
-    Tensor q = view(&s->dq, 0, C, T, 1), k = view(&s->dk, 0, C, T, 1), v = view(&s->dv, 0, C, T, 1);
-    Tensor att = view(&s->datt, 0, C, T, 1), ff = view(&s->dff, 0, c->n_text_ff, T, 1);
-    Tensor q3 = view(&s->dq, 0, HD, NH, T), k3 = view(&s->dk, 0, HD, NH, T), v3 = view(&s->dv, 0, HD, NH, T);
-    Tensor att3 = view(&s->datt, 0, HD, NH, T);
+    Tensor x = tensor_view(&s->dx, 0, C, T, 1), xn = tensor_view(&s->dxn, 0, C, T, 1);
+    Tensor q = tensor_view(&s->dq, 0, C, T, 1), k = tensor_view(&s->dk, 0, C, T, 1), v = tensor_view(&s->dv, 0, C, T, 1);
+    Tensor att = tensor_view(&s->datt, 0, C, T, 1), ff = tensor_view(&s->dff, 0, c->n_text_ff, T, 1);
+    Tensor q3 = tensor_view(&s->dq, 0, HD, NH, T), k3 = tensor_view(&s->dk, 0, HD, NH, T), v3 = tensor_view(&s->dv, 0, HD, NH, T);
+    Tensor att3 = tensor_view(&s->datt, 0, HD, NH, T);
 
-    TRY(backend_get_rows(be, &x, &ww->tok_emb, ids, n));
-    TRY(backend_get_rows(be, &xn, &ww->dec_pos, s->pos, n));
-    TRY(backend_add(be, &x, &x, &xn));
+    TRY_RET(backend_get_rows(be, &x, &ww->tok_emb, ids, n));
+    TRY_RET(backend_get_rows(be, &xn, &ww->dec_pos, s->pos, n));
+    TRY_RET(backend_add(be, &x, &x, &xn));
     for (int l = 0; l < c->n_text_layer; l++) {
         const WhisperDecLayer *d = &ww->dec[l];
-        Tensor kc = view(&s->sk[l], (size_t)(n_past * C), HD, NH, T);   /* cache rows of these tokens */
-        Tensor vc = view(&s->sv[l], (size_t)(n_past * C), HD, NH, T);
-        Tensor ka = view(&s->sk[l], 0, HD, NH, n_past + T);             /* [HD, NH, S] visible keys */
-        Tensor va = view(&s->sv[l], 0, HD, NH, n_past + T);
+        Tensor kc = tensor_view(&s->sk[l], (size_t)(n_past * C), HD, NH, T);   /* cache rows of these tokens */
+        Tensor vc = tensor_view(&s->sv[l], (size_t)(n_past * C), HD, NH, T);
+        Tensor ka = tensor_view(&s->sk[l], 0, HD, NH, n_past + T);             /* [HD, NH, S] visible keys */
+        Tensor va = tensor_view(&s->sv[l], 0, HD, NH, n_past + T);
         /* causal self-attention */
-        TRY(backend_layernorm(be, &xn, &x, &d->ln1_w, &d->ln1_b, LN_EPS));
+        TRY_RET(backend_layernorm(be, &xn, &x, &d->ln1_w, &d->ln1_b, LN_EPS));
         {
             Tensor *ys[3] = {&q, &k, &v};
             const Tensor *ws[3] = {&d->wq, &d->wk, &d->wv};
-            TRY(backend_matmul_n(be, 3, ys, ws, &xn));
-            TRY(backend_add(be, &q, &q, &d->bq));
-            TRY(backend_add(be, &v, &v, &d->bv));
+            TRY_RET(backend_matmul_n(be, 3, ys, ws, &xn));
+            TRY_RET(backend_add(be, &q, &q, &d->bq));
+            TRY_RET(backend_add(be, &v, &v, &d->bv));
         }
-        TRY(backend_copy(be, &kc, &k3));
-        TRY(backend_copy(be, &vc, &v3));
-        TRY(backend_attention(be, &att3, &q3, &ka, &va, &self));
-        TRY(linear(be, &xn, &d->wo, &d->bo, &att));
-        TRY(backend_add(be, &x, &x, &xn));
+        TRY_RET(backend_copy(be, &kc, &k3));
+        TRY_RET(backend_copy(be, &vc, &v3));
+        TRY_RET(backend_attention(be, &att3, &q3, &ka, &va, &self));
+        TRY_RET(linear(be, &xn, &d->wo, &d->bo, &att));
+        TRY_RET(backend_add(be, &x, &x, &xn));
         /* cross-attention over the encoder states */
-        TRY(backend_layernorm(be, &xn, &x, &d->lnx_w, &d->lnx_b, LN_EPS));
-        TRY(linear(be, &q, &d->xq, &d->xbq, &xn));
+        TRY_RET(backend_layernorm(be, &xn, &x, &d->lnx_w, &d->lnx_b, LN_EPS));
+        TRY_RET(linear(be, &q, &d->xq, &d->xbq, &xn));
         for (int64_t h = 0; h < NH; h++) { /* per head: scores [S, T] = K_h·Q_h, softmax, O_h = Vᵀ_h·P */
             const Tensor *kb = fast ? &s->ck16[l] : &s->ck[l], *vb = fast ? &s->cvt16[l] : &s->cvt[l];
-            Tensor kh = strided(kb, (size_t)(h * HD), HD, S, (size_t)C);         /* [HD, S] */
-            Tensor vh = view(vb, (size_t)(h * HD * S), S, HD, 1);                /* [S, HD] */
-            Tensor qh = strided(&s->dq, (size_t)(h * HD), HD, T, (size_t)C);     /* [HD, T] */
-            Tensor oh = strided(&s->datt, (size_t)(h * HD), HD, T, (size_t)C);   /* [HD, T] */
-            Tensor sc = view(&s->dscore, 0, S, T, 1);
-            TRY(backend_matmul(be, &sc, &kh, &qh));
-            TRY(backend_softmax(be, &sc, scale, NULL));
-            TRY(backend_matmul(be, &oh, &vh, &sc));
+            Tensor kh = tensor_view_strided(kb, (size_t)(h * HD), HD, S, (size_t)C);         /* [HD, S] */
+            Tensor vh = tensor_view(vb, (size_t)(h * HD * S), S, HD, 1);                /* [S, HD] */
+            Tensor qh = tensor_view_strided(&s->dq, (size_t)(h * HD), HD, T, (size_t)C);     /* [HD, T] */
+            Tensor oh = tensor_view_strided(&s->datt, (size_t)(h * HD), HD, T, (size_t)C);   /* [HD, T] */
+            Tensor sc = tensor_view(&s->dscore, 0, S, T, 1);
+            TRY_RET(backend_matmul(be, &sc, &kh, &qh));
+            TRY_RET(backend_softmax(be, &sc, scale, NULL));
+            TRY_RET(backend_matmul(be, &oh, &vh, &sc));
         }
-        TRY(backend_add(be, &att, &att, &d->xbv)); /* P·(V + b) = P·V + b */
-        TRY(linear(be, &xn, &d->xo, &d->xbo, &att));
-        TRY(backend_add(be, &x, &x, &xn));
-        TRY(mlp_block(be, &x, &xn, &ff, &d->ln2_w, &d->ln2_b, &d->fc1, &d->fc1_b, &d->fc2, &d->fc2_b));
+        TRY_RET(backend_add(be, &att, &att, &d->xbv)); /* P·(V + b) = P·V + b */
+        TRY_RET(linear(be, &xn, &d->xo, &d->xbo, &att));
+        TRY_RET(backend_add(be, &x, &x, &xn));
+        TRY_RET(mlp_block(be, &x, &xn, &ff, &d->ln2_w, &d->ln2_b, &d->fc1, &d->fc1_b, &d->fc2, &d->fc2_b));
     }
     if (!logits)
         return 0;
     int64_t r0 = all_rows ? 0 : T - 1;
-    Tensor xs = view(&s->dx, (size_t)(r0 * C), C, T - r0, 1), xns = view(&s->dxn, (size_t)(r0 * C), C, T - r0, 1);
-    TRY(backend_layernorm(be, &xns, &xs, &ww->dec_ln_w, &ww->dec_ln_b, LN_EPS));
+    Tensor xs = tensor_view(&s->dx, (size_t)(r0 * C), C, T - r0, 1), xns = tensor_view(&s->dxn, (size_t)(r0 * C), C, T - r0, 1);
+    TRY_RET(backend_layernorm(be, &xns, &xs, &ww->dec_ln_w, &ww->dec_ln_b, LN_EPS));
     for (int64_t t = r0; t < T; t += WHISPER_LOGIT_ROWS) {
         int64_t m = T - t < WHISPER_LOGIT_ROWS ? T - t : WHISPER_LOGIT_ROWS;
-        Tensor in = view(&s->dxn, (size_t)(t * C), C, m, 1), lg = view(&s->logits, 0, V, m, 1);
-        TRY(backend_matmul(be, &lg, fast ? &ww->tok_q8 : &ww->tok_emb, &in));
-        TRY(be->ops->tensor_get(be, &lg, logits + (size_t)(t - r0) * (size_t)V, 0, sizeof(float) * (size_t)(V * m)));
+        Tensor in = tensor_view(&s->dxn, (size_t)(t * C), C, m, 1), lg = tensor_view(&s->logits, 0, V, m, 1);
+        TRY_RET(backend_matmul(be, &lg, fast ? &ww->tok_q8 : &ww->tok_emb, &in));
+        TRY_RET(be->ops->tensor_get(be, &lg, logits + (size_t)(t - r0) * (size_t)V, 0, sizeof(float) * (size_t)(V * m)));
     }
     return 0;
 }

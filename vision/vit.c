@@ -278,7 +278,6 @@ static Tensor heads(const Tensor *t, int64_t r0, int64_t n, int64_t hd)
     return tensor_view(t, (size_t)(r0 * t->ne[0]), hd, t->ne[0] / hd, n);
 }
 
-#define TRY(call) do { if ((r = (call)) < 0) { log_debug("vit: %s: %d", #call, r); return r; } } while (0)
 
 /* One pre-LN layer over N tokens of which the first n_real are not padding (SPEC.md §4.3 steps 7–8, 11). */
 static int layer_forward(MllamaVit *v, const VitLayer *L, int64_t N, int64_t n_real)
@@ -291,32 +290,32 @@ static int layer_forward(MllamaVit *v, const VitLayer *L, int64_t N, int64_t n_r
     AttnParams ap = {1.0f / sqrtf((float)HD), 0, 0, NULL};
     int r;
 
-    TRY(backend_layernorm(be, &h, &x, &L->ln1_w, &L->ln1_b, c->norm_eps));
-    TRY(backend_matmul(be, &q, &L->wq, &h));
-    TRY(backend_matmul(be, &k, &L->wk, &h));
-    TRY(backend_matmul(be, &vv, &L->wv, &h));
+    TRY_RET(backend_layernorm(be, &h, &x, &L->ln1_w, &L->ln1_b, c->norm_eps));
+    TRY_RET(backend_matmul(be, &q, &L->wq, &h));
+    TRY_RET(backend_matmul(be, &k, &L->wk, &h));
+    TRY_RET(backend_matmul(be, &vv, &L->wv, &h));
     /* real queries see every key; padding queries see only the real keys */
     Tensor qa = heads(&v->q, 0, n_real, HD), oa = heads(&v->a, 0, n_real, HD);
     Tensor ka = heads(&v->k, 0, N, HD), va = heads(&v->v, 0, N, HD);
-    TRY(backend_attention(be, &oa, &qa, &ka, &va, &ap));
+    TRY_RET(backend_attention(be, &oa, &qa, &ka, &va, &ap));
     if (N > n_real) {
         Tensor qp = heads(&v->q, n_real, N - n_real, HD), op = heads(&v->a, n_real, N - n_real, HD);
         Tensor kr = heads(&v->k, 0, n_real, HD), vr = heads(&v->v, 0, n_real, HD);
-        TRY(backend_attention(be, &op, &qp, &kr, &vr, &ap));
+        TRY_RET(backend_attention(be, &op, &qp, &kr, &vr, &ap));
     }
-    TRY(backend_matmul(be, &h, &L->wo, &a));
+    TRY_RET(backend_matmul(be, &h, &L->wo, &a));
     if (L->gate_attn != 1.0f)
-        TRY(backend_scale(be, &h, &h, L->gate_attn));
-    TRY(backend_add(be, &x, &x, &h));
-    TRY(backend_layernorm(be, &h, &x, &L->ln2_w, &L->ln2_b, c->norm_eps));
-    TRY(backend_matmul(be, &f, &L->fc1_w, &h));
-    TRY(backend_add(be, &f, &f, &L->fc1_b));
-    TRY(backend_gelu(be, &f, &f));
-    TRY(backend_matmul(be, &h, &L->fc2_w, &f));
-    TRY(backend_add(be, &h, &h, &L->fc2_b));
+        TRY_RET(backend_scale(be, &h, &h, L->gate_attn));
+    TRY_RET(backend_add(be, &x, &x, &h));
+    TRY_RET(backend_layernorm(be, &h, &x, &L->ln2_w, &L->ln2_b, c->norm_eps));
+    TRY_RET(backend_matmul(be, &f, &L->fc1_w, &h));
+    TRY_RET(backend_add(be, &f, &f, &L->fc1_b));
+    TRY_RET(backend_gelu(be, &f, &f));
+    TRY_RET(backend_matmul(be, &h, &L->fc2_w, &f));
+    TRY_RET(backend_add(be, &h, &h, &L->fc2_b));
     if (L->gate_ffn != 1.0f)
-        TRY(backend_scale(be, &h, &h, L->gate_ffn));
-    TRY(backend_add(be, &x, &x, &h));
+        TRY_RET(backend_scale(be, &h, &h, L->gate_ffn));
+    TRY_RET(backend_add(be, &x, &x, &h));
     return 0;
 }
 
@@ -359,12 +358,12 @@ int mllama_vit_forward(MllamaVit *v, const MllamaPixels *px, Tensor **ret_out)
             }
         }
     }
-    TRY(be->ops->tensor_set(be, &v->emb, v->host_emb, 0, tensor_nbytes(&v->emb)));
+    TRY_RET(be->ops->tensor_set(be, &v->emb, v->host_emb, 0, tensor_nbytes(&v->emb)));
     float *post = v->host_emb; /* reuse: [C, T] post-tile terms */
     for (int64_t t = 0; t < T; t++)
         for (int64_t d = 0; d < C; d++)
             post[t * C + d] = v->gate_post * v->post_tile[(size_t)(ar * T + t) * C + d];
-    TRY(be->ops->tensor_set(be, &v->post, post, 0, tensor_nbytes(&v->post)));
+    TRY_RET(be->ops->tensor_set(be, &v->post, post, 0, tensor_nbytes(&v->post)));
 
     /* steps 1–6: patch embedding, CLS, embeddings, layernorm_pre, zero pad rows */
     Tensor emb2;
@@ -374,37 +373,37 @@ int mllama_vit_forward(MllamaVit *v, const MllamaPixels *px, Tensor **ret_out)
     for (int64_t t = 0; t < T; t++) {
         Tensor blk = tensor_rows(&v->x, main_off[t], NP), patches = tensor_rows(&v->x, main_off[t] + 1, NP - 1);
         Tensor e0 = tensor_rows(&emb2, t * NP, 1), e1 = tensor_rows(&emb2, t * NP + 1, NP - 1), cls = tensor_rows(&v->x, main_off[t], 1);
-        TRY(be->ops->tensor_set(be, &v->px, px->pixels + (size_t)t * 3 * S * S, 0, tensor_nbytes(&v->px)));
-        TRY(be->ops->im2col_2d(be, &v->cols, &v->px, c->patch_size, c->patch_size, c->patch_size, 0));
-        TRY(backend_matmul(be, &patches, &v->patch_w, &v->cols));
-        TRY(backend_add(be, &patches, &patches, &e1));
-        TRY(backend_copy(be, &cls, &e0));
-        TRY(backend_layernorm(be, &blk, &blk, &v->ln_pre_w, &v->ln_pre_b, c->norm_eps));
+        TRY_RET(be->ops->tensor_set(be, &v->px, px->pixels + (size_t)t * 3 * S * S, 0, tensor_nbytes(&v->px)));
+        TRY_RET(be->ops->im2col_2d(be, &v->cols, &v->px, c->patch_size, c->patch_size, c->patch_size, 0));
+        TRY_RET(backend_matmul(be, &patches, &v->patch_w, &v->cols));
+        TRY_RET(backend_add(be, &patches, &patches, &e1));
+        TRY_RET(backend_copy(be, &cls, &e0));
+        TRY_RET(backend_layernorm(be, &blk, &blk, &v->ln_pre_w, &v->ln_pre_b, c->norm_eps));
         if (NPAD > 0) {
             Tensor pz = tensor_rows(&v->x, pad_off[t], NPAD);
-            TRY(backend_copy(be, &pz, &v->zero));
+            TRY_RET(backend_copy(be, &pz, &v->zero));
         }
     }
     /* step 8: local layers, recording the input of the listed layers */
     for (int l = 0; l < c->n_layers; l++) {
         for (int k = 0; k < c->n_inter; k++)
             if (c->inter_idx[k] == l)
-                TRY(backend_copy(be, &v->inter[k], &v->x));
-        TRY(layer_forward(v, &v->layers[l], N, n_real));
+                TRY_RET(backend_copy(be, &v->inter[k], &v->x));
+        TRY_RET(layer_forward(v, &v->layers[l], N, n_real));
     }
     /* steps 9–10 */
-    TRY(backend_layernorm(be, &v->x, &v->x, &v->ln_post_w, &v->ln_post_b, c->norm_eps));
+    TRY_RET(backend_layernorm(be, &v->x, &v->x, &v->ln_post_w, &v->ln_post_b, c->norm_eps));
     for (int64_t t = 0; t < T; t++) {
         Tensor pt = tensor_rows(&v->post, t, 1), blk = tensor_rows(&v->x, main_off[t], NP);
-        TRY(backend_add(be, &blk, &blk, &pt));
+        TRY_RET(backend_add(be, &blk, &blk, &pt));
         if (NPAD > 0) {
             Tensor pz = tensor_rows(&v->x, pad_off[t], NPAD);
-            TRY(backend_add(be, &pz, &pz, &pt));
+            TRY_RET(backend_add(be, &pz, &pz, &pt));
         }
     }
     /* step 11: gated global layers */
     for (int l = 0; l < c->n_global_layers; l++)
-        TRY(layer_forward(v, &v->layers[c->n_layers + l], N, n_real));
+        TRY_RET(layer_forward(v, &v->layers[c->n_layers + l], N, n_real));
     /* steps 12–13: drop pad tokens, gather [final | intermediates] per tile in block channel order */
     Tensor out2;
     int64_t ne_o[2] = {c->out_dim, NP * T};
@@ -416,7 +415,7 @@ int mllama_vit_forward(MllamaVit *v, const MllamaPixels *px, Tensor **ret_out)
             Tensor dst = tensor_rows(&out2, t * NP, NP);
             dst.ne[0] = C;
             dst.data = (char *)dst.data + sizeof(float) * (size_t)(C * (k + 1));
-            TRY(backend_copy(be, &dst, &src));
+            TRY_RET(backend_copy(be, &dst, &src));
         }
     }
     *ret_out = &v->out;
