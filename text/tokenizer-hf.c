@@ -153,6 +153,24 @@ static int put_entry(Entry *e, int64_t n, int64_t id, const char *text, int spec
     return 0;
 }
 
+/* The TemplateProcessing post-processor (the one with a "single" template): the object itself, or inside
+ * a Sequence's processors (real Llama 3 files: ByteLevel, then TemplateProcessing). NULL when there is none. */
+static const json_t *template_processing(const json_t *pp, int depth)
+{
+    const json_t *type = json_object_get(pp, "type"), *e;
+    size_t i;
+
+    if (json_is_string(type) && strcmp(json_string_value(type), "Sequence") == 0) {
+        json_array_foreach(json_object_get(pp, "processors"), i, e) {
+            const json_t *found = depth < 4 ? template_processing(e, depth + 1) : NULL;
+            if (found)
+                return found;
+        }
+        return NULL;
+    }
+    return json_is_array(json_object_get(pp, "single")) ? pp : NULL;
+}
+
 static int load_root(const json_t *root, Tokenizer **ret, char *err, size_t err_len)
 {
     Tokenizer *t = NULL;
@@ -258,7 +276,7 @@ static int load_root(const json_t *root, Tokenizer **ret, char *err, size_t err_
         t->eos = tokenizer_find_token(t, eos_names[k]);
     if (t->eos >= 0)
         t->eog[t->eos] = 1;
-    const json_t *single = json_object_get(json_object_get(root, "post_processor"), "single");
+    const json_t *single = json_object_get(template_processing(json_object_get(root, "post_processor"), 0), "single");
     if (json_is_array(single) && json_array_size(single) > 0 &&
         json_object_get(json_array_get(single, 0), "SpecialToken"))
         t->add_bos = 1;
