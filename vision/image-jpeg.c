@@ -75,8 +75,9 @@ static int exif_orientation(const uint8_t *p, size_t n)
 
 /* Components of the first SOFn: id and sampling factors, for the blocks each scan covers. */
 typedef struct {
-    int n, hmax, vmax;
+    int n, hmax, vmax, progressive;
     uint8_t id[4], h[4], v[4];
+    int8_t coef_bits[4][64]; /* progressive: successive-approximation bit reached per coefficient, −1 none */
 } JpegFrame;
 
 static void jpeg_read_sof(JpegFrame *f, const uint8_t *p, size_t len)
@@ -85,6 +86,7 @@ static void jpeg_read_sof(JpegFrame *f, const uint8_t *p, size_t len)
 
     f->n = 0;
     f->hmax = f->vmax = 1;
+    memset(f->coef_bits, -1, sizeof(f->coef_bits));
     if (nf < 1 || nf > 4 || len < 8 + 3 * (size_t)nf)
         return; /* libjpeg rejects it */
     for (int i = 0; i < nf; i++) {
@@ -98,6 +100,42 @@ static void jpeg_read_sof(JpegFrame *f, const uint8_t *p, size_t len)
             f->vmax = f->v[i];
     }
     f->n = nf;
+}
+
+/* Progressive scans must refine each coefficient in order (T.81 G.1.1.1.2: the first scan of a coefficient
+ * has Ah = 0, each later one Ah = the previous Al). libjpeg only warns about a scan that breaks this and
+ * decodes on, and TurboJPEG reports the warning after the whole decode — so a bomb of such scans used to
+ * cost its full CPU time before being refused. Checked here, as libjpeg's jdphuff.c start_pass does; the
+ * scan is refused before any decoding. 0, or 1-based (component, coefficient + 1) packed as c·100 + k. */
+static int jpeg_progression_bad(JpegFrame *f, const uint8_t *p, size_t len)
+{
+    int ns = len >= 3 ? p[2] : 0, ss, se, ah, al;
+
+    if (!f->progressive || len < 6 + 2 * (size_t)ns)
+        return 0; /* sequential, or a malformed SOS libjpeg refuses itself */
+    ss = p[3 + 2 * ns];
+    se = p[4 + 2 * ns];
+    ah = p[5 + 2 * ns] >> 4;
+    al = p[5 + 2 * ns] & 15;
+    if (ss > se || se > 63)
+        return 0; /* a hard error in libjpeg */
+    for (int s = 0; s < ns; s++) {
+        int ci = -1;
+        for (int i = 0; i < f->n; i++)
+            if (f->id[i] == p[3 + 2 * s])
+                ci = i;
+        if (ci < 0)
+            return 0; /* libjpeg: "invalid component ID" */
+        if (ss > 0 && f->coef_bits[ci][0] < 0)
+            return ci * 100 + 1; /* AC before the component's first DC scan */
+        for (int k = ss; k <= se; k++) {
+            int expected = f->coef_bits[ci][k] < 0 ? 0 : f->coef_bits[ci][k];
+            if (ah != expected)
+                return ci * 100 + k + 1;
+            f->coef_bits[ci][k] = (int8_t)al;
+        }
+    }
+    return 0;
 }
 
 /* Coefficients one scan makes libjpeg visit: the 8×8 blocks of every component listed by SOS payload
@@ -171,9 +209,15 @@ int jpeg_scan_markers(const uint8_t *data, size_t size, int *ret_orientation, in
             height = data[pos + 3] << 8 | data[pos + 4];
             width = data[pos + 5] << 8 | data[pos + 6];
             jpeg_read_sof(&frame, data + pos, len);
+            frame.progressive = m == 0xC2 || m == 0xC6 || m == 0xCA || m == 0xCE;
         }
-        if (m == 0xDA)
+        if (m == 0xDA) {
+            int bad = jpeg_progression_bad(&frame, data + pos, len);
+            if (bad)
+                return err_set(err, err_len, -EBADMSG, "image: JPEG: scan %d breaks the progression (component %d "
+                               "coefficient %d refined out of order)", n_scans + 1, bad / 100, bad % 100 - 1);
             scan_coefs += jpeg_scan_coefs(&frame, width, height, data + pos, len);
+        }
         pos += len;
         if (m == 0xDA) { /* SOS: skip entropy-coded data up to the next marker that is not RSTn */
             n_scans++;

@@ -68,37 +68,72 @@ static void jw_flush(Jw *j)
         jw_bits(j, 1, 1); /* pad with 1 bits */
 }
 
-/* Grayscale progressive (SOF2) w×h JPEG with n_scans scans: a DC first scan whose every block has DC
- * difference 0 (one 1-bit code), then AC scans that are all end-of-band runs (EOB14 with 14 one-bits =
- * 32767 blocks per symbol). refine = 0: AC first scans of one coefficient each (Ss = Se = 1, 2, … 63,
- * then repeating — ≤ 64 scans form a valid progression). refine = 1: one AC first scan of band 1–63 at
- * Al = 1, then AC refinement scans of band 1–63 (Ah = 1, Al = 0) — valid up to 3 scans; more is the
- * "refinement bomb" that makes libjpeg walk 63 positions of every block per scan. Decoded, every pixel is
- * 128. */
-static uint8_t *make_progressive(int w, int h, int n_scans, int refine, size_t *ret_len)
+enum { PJ_BANDS, PJ_REFINE, PJ_BROKEN };
+typedef struct { int comp, ss, se, ahal; } PjScan; /* comp −1: DC scan of every component */
+
+/* Progressive (SOF2) w×h JPEG, nc components (1 = gray, 3 = YCbCr, all 1×1 sampling, ids 1..nc): a DC first
+ * scan of every component whose every block has DC difference 0 (a 1-bit code), then AC scans that are
+ * nothing but end-of-band runs (EOB14 with 14 one-bits = 32767 blocks a symbol). Decoded, every pixel is
+ * 128 (gray 128 / Y = Cb = Cr = 128).
+ *   PJ_BANDS  (nc = 1): AC first scans of one coefficient each, Ss = Se = 1, 2, … 63, then repeating;
+ *             n_scans scans in all. Cheap scans: libjpeg touches one position per block.
+ *   PJ_REFINE: per component, AC band 1–63 first at Al = 13, then 13 refinements Ah = a → Al = a − 1: the
+ *             longest valid successive-approximation progression, 1 + 14·nc scans (n_scans ignored). Each
+ *             refinement makes libjpeg walk all 63 positions of every block even in an EOB run.
+ *   PJ_BROKEN (nc = 1): band 1–63 first at Al = 1, then n_scans − 2 refinements all Ah = 1 → Al = 0 —
+ *             only the first is valid: the bomb of issue 12 F4 (libjpeg warns and decodes every scan). */
+static uint8_t *make_progressive(int w, int h, int nc, int mode, int n_scans, size_t *ret_len)
 {
     Jw j = { 0 };
     int64_t blocks = (int64_t)((w + 7) / 8) * ((h + 7) / 8);
     uint8_t dqt[69] = { 0xFF, 0xDB, 0, 67, 0x00 };
-    const uint8_t sof[] = { 0xFF, 0xC2, 0, 11, 8, (uint8_t)(h >> 8), (uint8_t)h, (uint8_t)(w >> 8), (uint8_t)w,
-                            1, 1, 0x11, 0 };
+    uint8_t sof[19] = { 0xFF, 0xC2, 0, (uint8_t)(8 + 3 * nc), 8, (uint8_t)(h >> 8), (uint8_t)h, (uint8_t)(w >> 8),
+                        (uint8_t)w, (uint8_t)nc };
     /* DHT: class/id, 16 counts (one code of length 1), the symbol */
     const uint8_t dht_dc[] = { 0xFF, 0xC4, 0, 20, 0x00, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x00 };
     const uint8_t dht_ac[] = { 0xFF, 0xC4, 0, 20, 0x10, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xE0 };
+    PjScan scans[1024];
+    int n = 0;
 
+    for (int c = 0; c < nc; c++) {
+        sof[10 + 3 * c] = (uint8_t)(c + 1);
+        sof[11 + 3 * c] = 0x11;
+        sof[12 + 3 * c] = 0;
+    }
+    scans[n++] = (PjScan){ -1, 0, 0, 0x00 }; /* DC of all components */
+    if (mode == PJ_BANDS) {
+        for (int s = 1; s < n_scans && n < 1024; s++)
+            scans[n++] = (PjScan){ 0, 1 + (s - 1) % 63, 1 + (s - 1) % 63, 0x00 };
+    } else if (mode == PJ_REFINE) {
+        for (int c = 0; c < nc; c++) {
+            scans[n++] = (PjScan){ c, 1, 63, 0x0D };
+            for (int a = 13; a >= 1; a--)
+                scans[n++] = (PjScan){ c, 1, 63, a << 4 | (a - 1) };
+        }
+    } else {
+        scans[n++] = (PjScan){ 0, 1, 63, 0x01 };
+        for (int s = 2; s < n_scans && n < 1024; s++)
+            scans[n++] = (PjScan){ 0, 1, 63, 0x10 };
+    }
     memset(dqt + 5, 1, 64);
     jw_bytes(&j, "\xFF\xD8", 2);
     jw_bytes(&j, dqt, sizeof(dqt));
-    jw_bytes(&j, sof, sizeof(sof));
+    jw_bytes(&j, sof, 10 + 3 * (size_t)nc);
     jw_bytes(&j, dht_dc, sizeof(dht_dc));
     jw_bytes(&j, dht_ac, sizeof(dht_ac));
-    for (int s = 0; s < n_scans; s++) {
-        int band = s == 0 ? 0 : 1 + (s - 1) % 63, ss = refine && s ? 1 : band, se = refine && s ? 63 : band;
-        uint8_t ahal = !refine || s == 0 ? 0x00 : s == 1 ? 0x01 : 0x10;
-        const uint8_t sos[] = { 0xFF, 0xDA, 0, 8, 1, 1, 0x00, (uint8_t)ss, (uint8_t)se, ahal };
-        jw_bytes(&j, sos, sizeof(sos));
-        if (s == 0) {
-            for (int64_t b = 0; b < blocks; b++)
+    for (int s = 0; s < n; s++) {
+        int ns = scans[s].comp < 0 ? nc : 1;
+        uint8_t sos[16] = { 0xFF, 0xDA, 0, (uint8_t)(6 + 2 * ns), (uint8_t)ns };
+        for (int c = 0; c < ns; c++) {
+            sos[5 + 2 * c] = (uint8_t)(scans[s].comp < 0 ? c + 1 : scans[s].comp + 1);
+            sos[6 + 2 * c] = 0x00;
+        }
+        sos[5 + 2 * ns] = (uint8_t)scans[s].ss;
+        sos[6 + 2 * ns] = (uint8_t)scans[s].se;
+        sos[7 + 2 * ns] = (uint8_t)scans[s].ahal;
+        jw_bytes(&j, sos, 8 + 2 * (size_t)ns);
+        if (scans[s].comp < 0) {
+            for (int64_t b = 0; b < blocks * ns; b++)
                 jw_bits(&j, 0, 1);
         } else {
             for (int64_t b = 0; b < blocks; b += 32767)
@@ -111,57 +146,69 @@ static uint8_t *make_progressive(int w, int h, int n_scans, int refine, size_t *
     return j.buf;
 }
 
+static void expect_jpeg(const char *what, const uint8_t *data, size_t n, int code, const char *needle)
+{
+    Image img = { 0 };
+    char err[256] = "";
+    int r = image_decode(data, n, NULL, &img, err, sizeof(err));
+
+    CHECK_INT(r, code);
+    CHECK(!needle || strstr(err, needle) != NULL);
+    if (code == 0 && img.rgb) {
+        size_t bad = 0;
+        for (size_t i = 0; i < (size_t)img.width * img.height * 3; i++)
+            bad += img.rgb[i] != 128;
+        CHECK_INT(bad, 0);
+    }
+    fprintf(stderr, "%s: %s\n", what, r == 0 ? "decoded, every pixel 128" : err);
+    image_free(&img);
+}
+
 static void test_jpeg_scan_bomb(void)
 {
     size_t n = 0;
     uint8_t *bomb;
-    Image img = { 0 };
     char err[256] = "";
     int ori = 0, scans = 0, w = 0, h = 0;
-    int64_t blocks = 0;
+    int64_t visits = 0;
 
     /* The finding: 5792² (just under the 32 Mpx cap), 255 scans — refused on the scan count. */
-    bomb = make_progressive(5792, 5792, 255, 1, &n);
-    CHECK_INT(jpeg_scan_markers(bomb, n, &ori, &scans, &blocks, &w, &h, err, sizeof(err)), 0);
+    bomb = make_progressive(5792, 5792, 1, PJ_BANDS, 255, &n);
+    CHECK_INT(jpeg_scan_markers(bomb, n, &ori, &scans, &visits, &w, &h, err, sizeof(err)), 0);
     CHECK_INT(scans, 255);
-    CHECK_INT(blocks, 724LL * 724 * (1 + 254 * 63)); /* DC, then band 1–63 */
-    CHECK_INT(image_decode(bomb, n, NULL, &img, err, sizeof(err)), -EFBIG);
-    CHECK(strstr(err, "255 scans") != NULL);
-    CHECK(img.rgb == NULL);
-    fprintf(stderr, "5792² × 255 scans: %s\n", err);
+    CHECK_INT(visits, 255LL * 724 * 724); /* one position per block per scan */
+    expect_jpeg("5792² gray, 255 scans", bomb, n, -EFBIG, "255 scans");
+    free(bomb);
+    /* The shape that made it cost 5.5 s: refinement scans repeating the same bit (only the first is
+     * valid). Refused at the first out-of-order scan, before TurboJPEG runs. */
+    bomb = make_progressive(5792, 5792, 1, PJ_BROKEN, 40, &n);
+    expect_jpeg("5792² gray, 40 repeated refinement scans", bomb, n, -EBADMSG, "breaks the progression");
+    free(bomb);
+    /* The costliest valid progression (43 scans, every coefficient refined 13 times, three components):
+     * within the scan count, over the coefficient-visit cap. */
+    bomb = make_progressive(5792, 5792, 3, PJ_REFINE, 0, &n);
+    CHECK_INT(jpeg_scan_markers(bomb, n, &ori, &scans, &visits, &w, &h, err, sizeof(err)), 0);
+    CHECK_INT(scans, 43);
+    CHECK_INT(visits, 724LL * 724 * 3 * (1 + 14 * 63));
+    expect_jpeg("5792² YCbCr, 43 refinement scans", bomb, n, -EFBIG, "coefficient visits");
+    free(bomb);
+    /* 64 single-coefficient scans of that size are cheap: within every cap (not decoded here: 0.4 s). */
+    bomb = make_progressive(5792, 5792, 1, PJ_BANDS, 64, &n);
+    CHECK_INT(jpeg_scan_markers(bomb, n, &ori, &scans, &visits, &w, &h, err, sizeof(err)), 0);
+    CHECK(scans == 64 && visits <= (int64_t)33554432 * JPEG_MAX_SCAN_PASSES);
     free(bomb);
 
-    /* 64 refinement scans (within the count cap) of the same size: ≈ 64 full passes over every
-     * coefficient, over the 24-pass work cap. */
-    bomb = make_progressive(5792, 5792, 64, 1, &n);
-    CHECK_INT(image_decode(bomb, n, NULL, &img, err, sizeof(err)), -EFBIG);
-    CHECK(strstr(err, "coefficient visits") != NULL);
-    fprintf(stderr, "5792² × 64 refinement scans: %s\n", err);
+    /* The same constructions, small and valid: they decode exactly, so the writer makes real JPEGs and
+     * the caps, not a parse error, refused the big ones. */
+    bomb = make_progressive(512, 384, 1, PJ_BANDS, 64, &n);
+    expect_jpeg("512×384 gray, 64 band scans", bomb, n, 0, NULL);
     free(bomb);
-    /* 64 single-coefficient scans of that size are cheap (one position per block each): allowed. */
-    bomb = make_progressive(5792, 5792, 64, 0, &n);
-    CHECK_INT(jpeg_scan_markers(bomb, n, &ori, &scans, &blocks, &w, &h, err, sizeof(err)), 0);
-    CHECK(blocks <= (int64_t)33554432 * JPEG_MAX_SCAN_PASSES);
+    bomb = make_progressive(512, 384, 3, PJ_REFINE, 0, &n);
+    expect_jpeg("512×384 YCbCr, 43 refinement scans", bomb, n, 0, NULL);
     free(bomb);
-
-    /* The same constructions, small and valid: decode, every pixel 128 (so the writer above makes real
-     * JPEGs and the caps, not a parse error, refused the big ones). */
-    for (int refine = 0; refine <= 1; refine++) {
-        bomb = make_progressive(512, 384, refine ? 3 : 64, refine, &n);
-        CHECK_INT(image_decode(bomb, n, NULL, &img, err, sizeof(err)), 0);
-        if (img.rgb) {
-            int bad = 0;
-            CHECK_INT(img.width, 512);
-            CHECK_INT(img.height, 384);
-            for (size_t i = 0; i < (size_t)img.width * img.height * 3; i++)
-                bad += img.rgb[i] != 128;
-            CHECK_INT(bad, 0);
-        } else {
-            fprintf(stderr, "small progressive JPEG (refine %d): %s\n", refine, err);
-        }
-        image_free(&img);
-        free(bomb);
-    }
+    bomb = make_progressive(512, 384, 1, PJ_BROKEN, 3, &n); /* only the valid first refinement */
+    expect_jpeg("512×384 gray, 3 scans", bomb, n, 0, NULL);
+    free(bomb);
 }
 
 /* -------------------------------------------------------------------------- budget and cancel */
