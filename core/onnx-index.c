@@ -91,9 +91,10 @@ int onnx_index_build(OnnxModel *m, char *err, size_t err_len)
             int64_t v = find_or_add(m, n->outputs[k]);
             if (m->values[v].producer >= 0 || m->values[v].init >= 0)
                 return err_set(err, err_len, -EBADMSG,
-                               "onnx: graph node[%lld] '%.120s': output '%.200s' is already %s %lld", (long long)i,
-                               n->name, n->outputs[k], m->values[v].init >= 0 ? "initializer" : "produced by node",
-                               (long long)(m->values[v].init >= 0 ? m->values[v].init : m->values[v].producer));
+                               "onnx: graph node[%lld] '%.120s': output '%.200s' is already %s %lld (at byte %zu)",
+                               (long long)i, n->name, n->outputs[k],
+                               m->values[v].init >= 0 ? "initializer" : "produced by node",
+                               (long long)(m->values[v].init >= 0 ? m->values[v].init : m->values[v].producer), n->at);
             m->values[v].producer = i;
         }
         for (int k = 0; k < n->n_inputs; k++)

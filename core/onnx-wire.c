@@ -94,7 +94,7 @@ int onnx_rd_varint(P *p, const Scope *s, Cur *c, uint64_t *ret, const char *fiel
     size_t at = c->pos;
     uint64_t v = 0;
 
-    for (int i = 0; i < 10; i++) {
+    for (int i = 0;; i++) {
         if (c->pos >= c->end)
             return onnx_fail(p, s, -EBADMSG, at, "%s: varint truncated by the end of its message", field);
         uint8_t x = b[c->pos++];
@@ -106,7 +106,6 @@ int onnx_rd_varint(P *p, const Scope *s, Cur *c, uint64_t *ret, const char *fiel
             return 0;
         }
     }
-    return onnx_fail(p, s, -EBADMSG, at, "%s: varint longer than 10 bytes", field);
 }
 
 int onnx_rd_tag(P *p, const Scope *s, Cur *c, uint32_t *field, int *wire)

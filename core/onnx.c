@@ -153,6 +153,8 @@ static int parse_tensor(P *p, const Scope *up, Cur c, const char *what, int64_t 
                 return r;
         }
     }
+    if (need_name && !t->name[0])
+        return onnx_fail(p, &s, -EBADMSG, msg.pos, "initializer without a name");
     /* dims */
     void *dims;
     int64_t n_dims;
@@ -335,6 +337,7 @@ static int parse_node(P *p, const Scope *up, Cur c, int64_t index, OnnxNode *n)
 
     memset(n, 0, sizeof(*n));
     n->index = index;
+    n->at = start;
     n->name = n->domain = "";
     while (c.pos < c.end) {
         size_t at = c.pos;
@@ -592,6 +595,14 @@ static int parse_graph(P *p, const Scope *up, Cur c)
     return 0;
 }
 
+static int64_t onnx_opset_default(const OnnxModel *m)
+{
+    for (int i = 0; i < m->n_opsets; i++)
+        if (!m->opsets[i].domain[0] || !strcmp(m->opsets[i].domain, "ai.onnx"))
+            return m->opsets[i].version;
+    return -1;
+}
+
 static int parse_model(P *p)
 {
     OnnxModel *m = p->m;
@@ -667,6 +678,8 @@ static int parse_model(P *p)
         return onnx_fail(p, &s, -ENOTSUP, 0, "ir_version %lld is newer than the supported 11", (long long)m->ir_version);
     if (!has_graph)
         return onnx_fail(p, &s, -EBADMSG, 0, "model has no graph");
+    if (onnx_opset_default(m) < 0)
+        return onnx_fail(p, &s, -EBADMSG, 0, "model has no opset_import for the default domain");
     return 0;
 }
 

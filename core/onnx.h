@@ -93,6 +93,7 @@ typedef struct {
     const char *const *outputs;    /* [n_outputs] */
     const OnnxAttr *attrs;         /* [n_attrs] */
     int64_t index;                 /* position in graph.node (topological order in valid models) */
+    size_t at;                     /* byte offset of the NodeProto in the file (for messages) */
 } OnnxNode;
 
 /* Graph input or output (ValueInfoProto with a tensor type). dims: -1 for a symbolic or absent size. */

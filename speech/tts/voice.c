@@ -635,6 +635,28 @@ done:
     return r;
 }
 
+int voice_load_config(const char *json_text, size_t json_len, const char *name, Voice **ret, char *err,
+                      size_t err_len)
+{
+    Voice *v;
+    int quality_known, r;
+
+    if (!json_text || !ret)
+        return err_set(err, err_len, -EINVAL, "voice: invalid arguments");
+    if (!(v = calloc(1, sizeof(*v))) || !(v->name = strdup(name ? name : "voice"))) {
+        free(v);
+        return err_set(err, err_len, -ENOMEM, "voice: out of memory");
+    }
+    if ((r = voice_json_parse(v, json_text, json_len, &quality_known, err, err_len)) < 0) {
+        if (r == -ENOMEM)
+            err_set(err, err_len, r, "voice %s: out of memory", v->name);
+        voice_free(v);
+        return r;
+    }
+    *ret = v;
+    return 0;
+}
+
 int voice_load_memory(Backend *be, const void *onnx, size_t onnx_size, const char *json_text, size_t json_len,
                       const char *name, Voice **ret, char *err, size_t err_len)
 {

@@ -208,6 +208,10 @@ int voice_load(Backend *be /* borrowed, outlives the Voice */, const char *onnx_
 /* The same from memory (tests, fuzzing); name is used in messages and as Voice.name. */
 int voice_load_memory(Backend *be, const void *onnx, size_t onnx_size, const char *json_text, size_t json_len,
                       const char *name, Voice **ret, char *err, size_t err_len);
+/* The .json alone (no weights: ws NULL, w zeroed), for listing voices (name, language, quality, rate,
+ * speakers) and for the phonemizer; the architecture is the quality level's (or "myna_vits"). */
+int voice_load_config(const char *json_text, size_t json_len, const char *name, Voice **ret, char *err,
+                      size_t err_len);
 void voice_free(Voice *v); /* accepts NULL */
 
 /* Ids of one (NFD) codepoint: returns the count and sets *ret_ids, or 0 when the voice has none. */
