@@ -91,12 +91,21 @@ static inline int media_budget_error(const MediaBudget *b, const char *what, cha
 #if HAVE_FFMPEG
 #include <libavformat/avformat.h>
 #include <libavutil/mem.h>
+#include <pthread.h>
 
 enum { MYNA_AV_MAX_ALLOC_MIB = 384 };
 
-static inline void myna_av_limits(void)
+static inline void myna_av_limits_once(void)
 {
     av_max_alloc((size_t)MYNA_AV_MAX_ALLOC_MIB << 20);
+}
+
+/* Process-wide; decode-pool threads call it concurrently, so it is set once (per including file) instead of
+ * being rewritten under other threads' feet on every open. */
+static inline void myna_av_limits(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, myna_av_limits_once);
 }
 
 /* Replaces AVFormatContext.io_open: no demuxer may open anything besides the stream we hand it. */

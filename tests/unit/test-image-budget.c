@@ -1,14 +1,17 @@
 /* test-image-budget.c — the limits of vision/image* that are not about the pixels themselves (issue 12 F4,
  * F5): the MediaBudget (CPU time of the calling thread → -ETIME, cancel flag → -ECANCELED) on every decoder
- * path (libpng, TurboJPEG, FFmpeg stills, video sampling); the progressive-JPEG scan bomb (a 5792² JPEG
- * with 255 scans, and one with 64 valid scans) refused before TurboJPEG decodes anything, while a small
- * 64-scan progressive JPEG still decodes exactly; the error classes of F5: TIFF and WebP over the pixel
- * cap are TooLarge (-EFBIG) and an MP4 whose stts box claims 2^31 entries is malformed (-EBADMSG, not
- * -ENOMEM). The progressive JPEGs are written here (grayscale, DC-only content: every pixel 128), the
- * rest are the committed fixtures of tests/fixtures/media. No timed assertions: the budgets used are far
- * below what the work can physically take (1 µs of CPU; or 0.5 ms for a 4096² PNG, whose 48 MB of output
- * alone needs more), so the expected code does not depend on the machine's speed. */
+ * path (libpng, TurboJPEG, FFmpeg stills, video sampling); progressive-JPEG scan bombs refused before
+ * TurboJPEG decodes anything — 5792² with 255 scans (scan count), refinement scans out of order (the shape
+ * that cost 5.5 s), the longest valid refinement progression in YCbCr (coefficient-visit cap) — while the
+ * same constructions at 512×384 decode exactly; the error classes of F5: TIFF and WebP over the pixel cap
+ * are TooLarge (-EFBIG), an MP4 whose stts box claims 2^31 entries is malformed (-EBADMSG, not -ENOMEM);
+ * four threads decoding at once, each stopped only by its own budget or flag. The progressive JPEGs are
+ * written here (DC-only content: every pixel 128), the rest are the committed fixtures of
+ * tests/fixtures/media. No timed assertions: the budgets used are far below what the work can physically
+ * take (1 µs of CPU; or 0.5 ms for a 4096² PNG, whose 48 MB of output alone needs more), so the expected
+ * code does not depend on the machine's speed. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -376,6 +379,67 @@ static void test_error_classes(void)
     }
 }
 
+/* ------------------------------------------------------------ concurrent decodes (a decode pool) */
+typedef struct {
+    const uint8_t *data;
+    size_t n;
+    const Image *want;
+    double max_cpu_s;
+    atomic_int *cancel;
+    int expect, n_wrong;
+} PoolJob;
+
+static void *pool_main(void *arg)
+{
+    PoolJob *j = arg;
+    for (int i = 0; i < 20; i++) {
+        ImageLimits lim;
+        Image img = { 0 };
+        char err[256];
+        int r;
+        image_limits_default(&lim);
+        lim.max_cpu_s = j->max_cpu_s;
+        lim.cancel = j->cancel;
+        r = image_decode(j->data, j->n, &lim, &img, err, sizeof(err));
+        if (r != j->expect || (r == 0 && (img.width != j->want->width || img.height != j->want->height ||
+                                          memcmp(img.rgb, j->want->rgb, (size_t)img.width * img.height * 3))))
+            j->n_wrong++;
+        image_free(&img);
+    }
+    return NULL;
+}
+
+/* Four threads decode the same GIF at once, each with its own budget and flag: the budget is the calling
+ * thread's CPU time (one thread's 1 µs budget fails only that thread), a flag cancels only its own decodes,
+ * and the others get the same pixels as a lone decode. */
+static void test_concurrent(void)
+{
+    size_t n = 0;
+    uint8_t *data = HAVE_FFMPEG ? test_read_fixture("media", "valid/pattern.gif", &n) : NULL;
+    Image want = { 0 };
+    atomic_int on = 1, off = 0;
+    char err[256];
+    pthread_t th[4];
+
+    if (!data)
+        return;
+    CHECK_INT(image_decode(data, n, NULL, &want, err, sizeof(err)), 0);
+    {
+        PoolJob jobs[4] = {
+            { data, n, &want, 2.0, &off, 0, 0 }, { data, n, &want, 1e-6, &off, -ETIME, 0 },
+            { data, n, &want, 2.0, &on, -ECANCELED, 0 }, { data, n, &want, 0, NULL, 0, 0 },
+        };
+        for (int i = 0; i < 4; i++)
+            pthread_create(&th[i], NULL, pool_main, &jobs[i]);
+        for (int i = 0; i < 4; i++) {
+            pthread_join(th[i], NULL);
+            CHECK_INT(jobs[i].n_wrong, 0);
+        }
+    }
+    image_free(&want);
+    free(data);
+}
+
 int main(void)
 {
 #if HAVE_JPEG
@@ -383,5 +447,6 @@ int main(void)
 #endif
     test_budget_and_cancel();
     test_error_classes();
+    test_concurrent();
     return test_exit();
 }
