@@ -42,33 +42,15 @@ struct Mllama {
     Tensor proj_b;               /* [C] */
     int64_t n_vis;               /* vision tokens per image: n_pos · max_tiles */
     Tensor xs;                   /* [C, n_vis] projected states of the last image */
-    /* cross-attention scratch for up to LM_MAX_BATCH tokens */
-    Tensor xn, q, att, o;        /* [C, B] / [HD·NH, B] */
-    Tensor gate, up;             /* [FF, B] */
+    CrossAttnScratch scratch;    /* cross-attention activations for up to LM_MAX_BATCH tokens */
     double enc_ms, kv_ms;
 };
 
 struct MllamaImage {
     Backend *be;                 /* borrowed */
     int n_cross, n_tiles;
-    int64_t n_vis;
+    int64_t n_vis, n_valid;      /* key rows; the first n_tiles · n_pos are real tiles */
     Tensor k[MLLAMA_MAX_CROSS], v[MLLAMA_MAX_CROSS]; /* [HD, NKV, n_vis] owned */
-};
-
-typedef struct {
-    MllamaCtx *c;
-    int i;
-} HookArg;
-
-struct MllamaCtx {
-    Mllama *m;                   /* borrowed */
-    int n_img;
-    int pos[MLLAMA_MAX_IMAGES], n_tiles[MLLAMA_MAX_IMAGES];
-    Tensor k[MLLAMA_MAX_CROSS], v[MLLAMA_MAX_CROSS]; /* [HD, NKV, n_img·n_vis] owned */
-    Tensor mask;                 /* [n_img·n_vis, B] owned */
-    float *mask_host;            /* [n_img·n_vis, B] */
-    uint8_t row_ok[LM_MAX_BATCH];
-    HookArg args[MLLAMA_MAX_CROSS];
 };
 
 static double now_ms(void)
@@ -202,12 +184,12 @@ int mllama_load(const char *dir, Backend *be, Mllama **ret, char *err, size_t er
     m->n_vis = (int64_t)vc->n_pos * vc->max_tiles;
     int64_t B = LM_MAX_BATCH, QD = (int64_t)c->n_heads * c->head_dim;
     if ((r = weights_alloc(m->ws, &m->xs, DTYPE_F32, 2, c->n_embd, m->n_vis, 1)) < 0 ||
-        (r = weights_alloc(m->ws, &m->xn, DTYPE_F32, 2, c->n_embd, B, 1)) < 0 ||
-        (r = weights_alloc(m->ws, &m->o, DTYPE_F32, 2, c->n_embd, B, 1)) < 0 ||
-        (r = weights_alloc(m->ws, &m->q, DTYPE_F32, 2, QD, B, 1)) < 0 ||
-        (r = weights_alloc(m->ws, &m->att, DTYPE_F32, 2, QD, B, 1)) < 0 ||
-        (r = weights_alloc(m->ws, &m->gate, DTYPE_F32, 2, c->n_ff, B, 1)) < 0 ||
-        (r = weights_alloc(m->ws, &m->up, DTYPE_F32, 2, c->n_ff, B, 1)) < 0)
+        (r = weights_alloc(m->ws, &m->scratch.xn, DTYPE_F32, 2, c->n_embd, B, 1)) < 0 ||
+        (r = weights_alloc(m->ws, &m->scratch.o, DTYPE_F32, 2, c->n_embd, B, 1)) < 0 ||
+        (r = weights_alloc(m->ws, &m->scratch.q, DTYPE_F32, 2, QD, B, 1)) < 0 ||
+        (r = weights_alloc(m->ws, &m->scratch.att, DTYPE_F32, 2, QD, B, 1)) < 0 ||
+        (r = weights_alloc(m->ws, &m->scratch.gate, DTYPE_F32, 2, c->n_ff, B, 1)) < 0 ||
+        (r = weights_alloc(m->ws, &m->scratch.up, DTYPE_F32, 2, c->n_ff, B, 1)) < 0)
         goto fail;
     weights_set_err(m->ws, NULL, 0);
     *ret = m;
@@ -272,6 +254,7 @@ int mllama_encode_pixels(Mllama *m, const MllamaPixels *px, MllamaImage **ret)
     img->n_cross = m->n_cross;
     img->n_tiles = px->n_tiles;
     img->n_vis = S;
+    img->n_valid = (int64_t)px->n_tiles * mllama_vit_config(m->vit)->n_pos;
     TRY_GOTO(mllama_vit_forward(m->vit, px, &vis), fail);
     Tensor vis2 = tensor_view(vis, 0, vis->ne[0], S, 1);
     TRY_GOTO(backend_matmul(m->be, &m->xs, &m->proj_w, &vis2), fail);
@@ -306,168 +289,22 @@ int mllama_encode_image(Mllama *m, const uint8_t *rgb, int w, int h, size_t stri
     return r;
 }
 
-/* ---- per-session context and the cross-attention hook ---------------------------------------------------- */
+/* ---- per-session context: the shared CrossAttn with HF's image visibility rule ------------------------------ */
 
 int mllama_ctx_new(Mllama *m, MllamaCtx **ret)
 {
-    MllamaCtx *c = calloc(1, sizeof(*c));
-
-    if (!c)
-        return -ENOMEM;
-    c->m = m;
-    for (int i = 0; i < m->n_cross; i++)
-        c->args[i] = (HookArg){c, i};
-    *ret = c;
-    return 0;
+    CrossAttnSpec sp = {.be = m->be, .cfg = &m->dec->cfg, .layers = m->cross, .hook_layer = m->cross_hook,
+                        .n_layers = m->n_cross, .scratch = &m->scratch, .vis = CROSS_SEE_LATEST_RUN,
+                        .max_sources = MLLAMA_MAX_IMAGES, .max_rows = MLLAMA_MAX_IMAGES * m->n_vis};
+    return cross_ctx_new(&sp, ret);
 }
 
-void mllama_ctx_reset(MllamaCtx *c)
-{
-    Backend *be = c->m->be;
+void mllama_ctx_free(MllamaCtx *c) { cross_ctx_free(c); }
+void mllama_ctx_reset(MllamaCtx *c) { cross_ctx_reset(c); }
+int mllama_ctx_n_images(const MllamaCtx *c) { return cross_ctx_n_sources(c); }
+int mllama_ctx_hooks(MllamaCtx *c, LmLayerHook *hooks, int cap) { return cross_ctx_hooks(c, hooks, cap); }
 
-    for (int i = 0; i < c->m->n_cross; i++) {
-        backend_tensor_release(be, &c->k[i]);
-        backend_tensor_release(be, &c->v[i]);
-    }
-    backend_tensor_release(be, &c->mask);
-    free(c->mask_host);
-    c->mask_host = NULL;
-    c->n_img = 0;
-}
-
-void mllama_ctx_free(MllamaCtx *c)
-{
-    if (!c)
-        return;
-    mllama_ctx_reset(c);
-    free(c);
-}
-
-int mllama_ctx_n_images(const MllamaCtx *c)
-{
-    return c->n_img;
-}
-
-
-/* Grow the concatenated K/V of every cross layer by one image (old rows copied, the new image's appended). */
 int mllama_ctx_add_image(MllamaCtx *c, const MllamaImage *img, int pos)
 {
-    Mllama *m = c->m;
-    Backend *be = m->be;
-    const LmConfig *cfg = &m->dec->cfg;
-    const int64_t HD = cfg->head_dim, NKV = cfg->n_kv_heads, S = m->n_vis, n = c->n_img;
-    int r;
-
-    if (!img || img->n_vis != S || img->n_cross != m->n_cross || pos < 0 || (n > 0 && pos <= c->pos[n - 1]))
-        return -EINVAL;
-    if (n >= MLLAMA_MAX_IMAGES)
-        return -ENOSPC;
-    float *mh = malloc(sizeof(float) * (size_t)((n + 1) * S) * LM_MAX_BATCH);
-    Tensor mask;
-    if (!mh)
-        return -ENOMEM;
-    if ((r = backend_tensor_new(be, &mask, DTYPE_F32, 2, (n + 1) * S, LM_MAX_BATCH, 1)) < 0) {
-        free(mh);
-        return r;
-    }
-    for (int i = 0; i < m->n_cross; i++) {
-        Tensor nk, nv;
-        if ((r = backend_tensor_new(be, &nk, DTYPE_F32, 3, HD, NKV, (n + 1) * S)) < 0)
-            goto fail;
-        if ((r = backend_tensor_new(be, &nv, DTYPE_F32, 3, HD, NKV, (n + 1) * S)) < 0) {
-            backend_tensor_release(be, &nk);
-            goto fail;
-        }
-        Tensor kd = tensor_view(&nk, 0, HD * NKV, (n + 1) * S, 1), vd = tensor_view(&nv, 0, HD * NKV, (n + 1) * S, 1);
-        Tensor ks = tensor_view(&img->k[i], 0, HD * NKV, S, 1), vs = tensor_view(&img->v[i], 0, HD * NKV, S, 1);
-        Tensor kn = tensor_rows(&kd, n * S, S), vn = tensor_rows(&vd, n * S, S);
-        if (n > 0) {
-            Tensor ko = tensor_view(&c->k[i], 0, HD * NKV, n * S, 1), vo = tensor_view(&c->v[i], 0, HD * NKV, n * S, 1);
-            Tensor k0 = tensor_rows(&kd, 0, n * S), v0 = tensor_rows(&vd, 0, n * S);
-            if ((r = backend_copy(be, &k0, &ko)) < 0 || (r = backend_copy(be, &v0, &vo)) < 0)
-                goto fail_kv;
-        }
-        if ((r = backend_copy(be, &kn, &ks)) < 0 || (r = backend_copy(be, &vn, &vs)) < 0)
-            goto fail_kv;
-        backend_tensor_release(be, &c->k[i]);
-        backend_tensor_release(be, &c->v[i]);
-        c->k[i] = nk;
-        c->v[i] = nv;
-        continue;
-fail_kv:
-        backend_tensor_release(be, &nk);
-        backend_tensor_release(be, &nv);
-        goto fail;
-    }
-    backend_tensor_release(be, &c->mask);
-    free(c->mask_host);
-    c->mask = mask;
-    c->mask_host = mh;
-    c->pos[n] = pos;
-    c->n_tiles[n] = img->n_tiles;
-    c->n_img++;
-    return 0;
-fail:
-    /* layers already grown keep n+1 images' rows but n_img stays n: only the first n are ever read */
-    backend_tensor_release(be, &mask);
-    free(mh);
-    return r;
-}
-
-/* HF get_cross_attention_token_mask: a text position p sees the images of the latest run of adjacent
- * <|image|> tokens that starts at or before p, those at or before p. Rows seeing nothing get bias 0 and
- * row_ok 0. */
-static void build_mask(MllamaCtx *c, const int32_t *pos, int T)
-{
-    const int64_t S = c->m->n_vis, NP = S / mllama_vit_config(c->m->vit)->max_tiles, W = c->n_img * S;
-
-    for (int t = 0; t < T; t++) {
-        float *row = c->mask_host + (size_t)t * (size_t)W;
-        int j = -1, j0;
-        for (int i = 0; i < c->n_img; i++)
-            if (c->pos[i] <= pos[t])
-                j = i;
-        c->row_ok[t] = j >= 0;
-        if (j < 0) {
-            memset(row, 0, sizeof(float) * (size_t)W);
-            continue;
-        }
-        for (j0 = j; j0 > 0 && c->pos[j0 - 1] == c->pos[j0] - 1; j0--)
-            ;
-        for (int64_t k = 0; k < W; k++)
-            row[k] = -INFINITY;
-        for (int i = j0; i <= j; i++)
-            for (int64_t k = 0; k < (int64_t)c->n_tiles[i] * NP; k++)
-                row[i * S + k] = 0.0f;
-    }
-}
-
-static int cross_forward(void *arg, Backend *be, Tensor *x, const int32_t *pos, int T)
-{
-    HookArg *ha = arg;
-    MllamaCtx *c = ha->c;
-    Mllama *m = c->m;
-    const CrossLayer *w = &m->cross[ha->i];
-    const LmConfig *cfg = &m->dec->cfg;
-    const int64_t W = c->n_img * m->n_vis;
-    int r;
-
-    if (c->n_img == 0)
-        return 0; /* text-only path: HF skips cross-attention layers entirely */
-    if (T < 1 || T > LM_MAX_BATCH)
-        return -EINVAL;
-    build_mask(c, pos, T);
-    Tensor mask = tensor_view(&c->mask, 0, W, T, 1);
-    TRY_RET(be->ops->tensor_set(be, &mask, c->mask_host, 0, sizeof(float) * (size_t)W * (size_t)T));
-    const CrossAttnScratch scratch = {m->xn, m->q, m->att, m->o, m->gate, m->up};
-    return cross_attn_forward(be, cfg, w, &scratch, x, T, &c->k[ha->i], &c->v[ha->i], W, &mask, c->row_ok);
-}
-
-int mllama_ctx_hooks(MllamaCtx *c, LmLayerHook *hooks, int cap)
-{
-    int n = c->m->n_cross < cap ? c->m->n_cross : cap;
-
-    for (int i = 0; i < n; i++)
-        hooks[i] = (LmLayerHook){.layer = c->m->cross_hook[i], .ctx = &c->args[i], .forward = cross_forward};
-    return n;
+    return img ? cross_ctx_add(c, img->k, img->v, img->n_vis, img->n_valid, pos) : -EINVAL;
 }

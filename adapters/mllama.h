@@ -24,7 +24,7 @@ enum { MLLAMA_MAX_CROSS = LM_MAX_HOOKS, MLLAMA_MAX_IMAGES = 16 };
 
 typedef struct Mllama Mllama;
 typedef struct MllamaImage MllamaImage;
-typedef struct MllamaCtx MllamaCtx;
+typedef struct CrossAttn MllamaCtx; /* adapters/cross-attn.h, CROSS_SEE_LATEST_RUN */
 
 /* dir: an HF folder of MllamaForConditionalGeneration (config.json, safetensors). */
 int mllama_load(const char *dir, Backend *be, Mllama **ret, char *err, size_t err_len);

@@ -38,23 +38,6 @@ struct SpeechAdapter {
     CrossAttnScratch xs;          /* [*, LM_MAX_BATCH] */
 };
 
-typedef struct {
-    SpeechCrossCtx *c;
-    int i;
-} HookArg;
-
-struct SpeechCrossCtx {
-    SpeechAdapter *a;             /* borrowed */
-    int n_clips;
-    int pos[SPEECH_MAX_CLIPS], start[SPEECH_MAX_CLIPS + 1]; /* clip j: state rows [start[j], start[j+1]) */
-    float *states;                /* host [C, W] */
-    Tensor k[SPEECH_MAX_CROSS], v[SPEECH_MAX_CROSS];         /* [HD, NKV, W] owned */
-    Tensor mask;                  /* [W, LM_MAX_BATCH] owned */
-    float *mask_host;             /* [W, LM_MAX_BATCH] */
-    uint8_t row_ok[LM_MAX_BATCH];
-    HookArg args[SPEECH_MAX_CROSS];
-};
-
 static const char OMNI_SYSTEM[] = "You are a helpful language and speech assistant. You are able to understand the "
                                   "speech content that the user provides, and assist the user with a variety of "
                                   "tasks using natural language.";
@@ -453,152 +436,23 @@ out:
     return r;
 }
 
-/* ---- cross_attention variant ------------------------------------------------------------------------------ */
-
+/* ---- cross_attention variant: the shared CrossAttn, every clip attached at or before a position visible --- */
 
 int speech_cross_ctx_new(SpeechAdapter *a, SpeechCrossCtx **ret)
 {
-    SpeechCrossCtx *c;
+    CrossAttnSpec sp = {.be = a->be, .cfg = &a->lc, .layers = a->cross, .hook_layer = a->cfg.cross_layer,
+                        .n_layers = a->cfg.n_cross, .scratch = &a->xs, .vis = CROSS_SEE_ALL_BEFORE,
+                        .max_sources = SPEECH_MAX_CLIPS, .max_rows = SPEECH_MAX_ROWS};
 
-    if (a->cfg.kind != SPEECH_ADAPTER_CROSS)
-        return -EINVAL;
-    if (!(c = calloc(1, sizeof(*c))))
-        return -ENOMEM;
-    c->a = a;
-    for (int i = 0; i < a->cfg.n_cross; i++)
-        c->args[i] = (HookArg){c, i};
-    *ret = c;
-    return 0;
+    return a->cfg.kind == SPEECH_ADAPTER_CROSS ? cross_ctx_new(&sp, ret) : -EINVAL;
 }
 
-static void free_kv(SpeechCrossCtx *c)
-{
-    Backend *be = c->a->be;
+void speech_cross_ctx_free(SpeechCrossCtx *c) { cross_ctx_free(c); }
+void speech_cross_ctx_reset(SpeechCrossCtx *c) { cross_ctx_reset(c); }
+int speech_cross_ctx_n_clips(const SpeechCrossCtx *c) { return cross_ctx_n_sources(c); }
+int speech_cross_ctx_hooks(SpeechCrossCtx *c, LmLayerHook *hooks, int cap) { return cross_ctx_hooks(c, hooks, cap); }
 
-    for (int i = 0; i < c->a->cfg.n_cross; i++) {
-        backend_tensor_release(be, &c->k[i]);
-        backend_tensor_release(be, &c->v[i]);
-    }
-    backend_tensor_release(be, &c->mask);
-    free(c->mask_host);
-    c->mask_host = NULL;
-}
-
-void speech_cross_ctx_reset(SpeechCrossCtx *c)
-{
-    free_kv(c);
-    free(c->states);
-    c->states = NULL;
-    c->n_clips = 0;
-    c->start[0] = 0;
-}
-
-void speech_cross_ctx_free(SpeechCrossCtx *c)
-{
-    if (!c)
-        return;
-    speech_cross_ctx_reset(c);
-    free(c);
-}
-
-int speech_cross_ctx_n_clips(const SpeechCrossCtx *c) { return c->n_clips; }
-
-/* Keys/values of all clips are recomputed from the kept host states when a clip is added: a clip is a few
- * hundred rows, so one projection per layer is cheap and the cache never needs splicing. */
 int speech_cross_ctx_add_clip(SpeechCrossCtx *c, const float *states, int n, int pos)
 {
-    SpeechAdapter *a = c->a;
-    Backend *be = a->be;
-    const int64_t C = a->cfg.n_embd, HD = a->cfg.head_dim, NKV = a->cfg.n_kv_heads, j = c->n_clips;
-    const int64_t W0 = j ? c->start[j] : 0, W = W0 + n;
-    Tensor xs = {0};
-    int r;
-
-    if (!states || n < 1 || pos < 0 || (j > 0 && pos < c->pos[j - 1]))
-        return -EINVAL;
-    if (j >= SPEECH_MAX_CLIPS)
-        return -ENOSPC;
-    if (W > SPEECH_MAX_ROWS)
-        return -E2BIG;
-    float *st = realloc(c->states, sizeof(float) * (size_t)(C * W));
-    if (!st)
-        return -ENOMEM;
-    c->states = st;
-    memcpy(st + C * W0, states, sizeof(float) * (size_t)(C * n));
-    free_kv(c);
-    if (!(c->mask_host = malloc(sizeof(float) * (size_t)W * LM_MAX_BATCH)))
-        TRY_GOTO(-ENOMEM, fail);
-    TRY_GOTO(backend_tensor_new(be, &c->mask, DTYPE_F32, 2, W, LM_MAX_BATCH, 1), fail);
-    TRY_GOTO(backend_tensor_new(be, &xs, DTYPE_F32, 2, C, W, 1), fail);
-    TRY_GOTO(be->ops->tensor_set(be, &xs, st, 0, sizeof(float) * (size_t)(C * W)), fail);
-    for (int i = 0; i < a->cfg.n_cross; i++) {
-        TRY_GOTO(backend_tensor_new(be, &c->k[i], DTYPE_F32, 3, HD, NKV, W), fail);
-        TRY_GOTO(backend_tensor_new(be, &c->v[i], DTYPE_F32, 3, HD, NKV, W), fail);
-        TRY_GOTO(cross_attn_kv(be, &a->lc, &a->cross[i], &xs, &c->k[i], &c->v[i]), fail);
-    }
-    be->ops->synchronize(be);
-    backend_tensor_release(be, &xs);
-    c->pos[j] = pos;
-    c->start[j] = (int)W0;
-    c->start[j + 1] = (int)W;
-    c->n_clips++;
-    return 0;
-fail:
-    /* the earlier clips' K/V are gone: forget all clips rather than attend to a partial cache */
-    backend_tensor_release(be, &xs);
-    speech_cross_ctx_reset(c);
-    return r;
-}
-
-
-/* A text position p sees every clip attached at or before p; rows that see none get a zero bias (uniform
- * attention) and row_ok 0, as HF mllama's masks do. Returns 1 when some key is masked (the mask is needed). */
-static int build_mask(SpeechCrossCtx *c, const int32_t *pos, int T)
-{
-    const int64_t W = c->start[c->n_clips];
-    int any = 0;
-
-    for (int t = 0; t < T; t++) {
-        float *row = c->mask_host + (size_t)t * (size_t)W;
-        int nv = 0;
-        while (nv < c->n_clips && c->pos[nv] <= pos[t])
-            nv++;
-        c->row_ok[t] = nv > 0;
-        int64_t w_vis = nv > 0 ? c->start[nv] : W;
-        for (int64_t k = 0; k < W; k++)
-            row[k] = k < w_vis ? 0.0f : -INFINITY;
-        any |= w_vis < W;
-    }
-    return any;
-}
-
-static int cross_forward(void *arg, Backend *be, Tensor *x, const int32_t *pos, int T)
-{
-    HookArg *ha = arg;
-    SpeechCrossCtx *c = ha->c;
-    SpeechAdapter *a = c->a;
-    const int64_t W = c->n_clips ? c->start[c->n_clips] : 0;
-    int r;
-
-    if (c->n_clips == 0)
-        return 0; /* no speech attached: the cross layers are skipped, as HF's text-only path does */
-    if (T < 1 || T > LM_MAX_BATCH || x->ne[0] != a->cfg.n_embd)
-        return -EINVAL;
-    Tensor mask = c->mask;
-    mask.ne[1] = T;
-    mask.nb[2] = mask.nb[3] = mask.nb[1] * (size_t)T;
-    int need = build_mask(c, pos, T);
-    if (need && (r = be->ops->tensor_set(be, &mask, c->mask_host, 0, sizeof(float) * (size_t)W * (size_t)T)) < 0)
-        return r;
-    return cross_attn_forward(be, &a->lc, &a->cross[ha->i], &a->xs, x, T, &c->k[ha->i], &c->v[ha->i], W,
-                              need ? &mask : NULL, c->row_ok);
-}
-
-int speech_cross_ctx_hooks(SpeechCrossCtx *c, LmLayerHook *hooks, int cap)
-{
-    int n = c->a->cfg.n_cross < cap ? c->a->cfg.n_cross : cap;
-
-    for (int i = 0; i < n; i++)
-        hooks[i] = (LmLayerHook){.layer = c->a->cfg.cross_layer[i], .ctx = &c->args[i], .forward = cross_forward};
-    return n;
+    return cross_ctx_add_states(c, states, n, pos);
 }

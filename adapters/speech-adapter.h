@@ -61,7 +61,7 @@ typedef struct {
 } SpeechAdapterConfig;
 
 typedef struct SpeechAdapter SpeechAdapter;
-typedef struct SpeechCrossCtx SpeechCrossCtx;
+typedef struct CrossAttn SpeechCrossCtx; /* adapters/cross-attn.h, CROSS_SEE_ALL_BEFORE */
 
 /* dir: an HF folder as above. load_hf takes an open folder (borrowed; must outlive the adapter). */
 int speech_adapter_load(const char *dir, Backend *be, SpeechAdapter **ret, char *err, size_t err_len);
@@ -107,7 +107,8 @@ int speech_adapter_queue_prompt(LmSession *s, const SpeechPrompt *p, const float
 int speech_cross_ctx_new(SpeechAdapter *a, SpeechCrossCtx **ret);
 void speech_cross_ctx_free(SpeechCrossCtx *c); /* accepts NULL */
 /* Attach projector rows states: host F32 [C, n] seen by text at absolute positions >= pos (clips in
- * increasing pos). K/V of every cross layer are computed here, once. -ENOSPC past SPEECH_MAX_CLIPS. */
+ * non-decreasing pos). K/V of every cross layer are computed here, once. -ENOSPC past SPEECH_MAX_CLIPS,
+ * -E2BIG past SPEECH_MAX_ROWS rows in all. */
 int speech_cross_ctx_add_clip(SpeechCrossCtx *c, const float *states, int n, int pos);
 int speech_cross_ctx_n_clips(const SpeechCrossCtx *c);
 void speech_cross_ctx_reset(SpeechCrossCtx *c); /* forget clips */
