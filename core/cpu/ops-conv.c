@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops-conv.h"
 #include "ops.h"
 
 enum {
@@ -51,6 +52,42 @@ static int conv_scratch(CpuBackend *cb, size_t n)
 static int bias_ok(const Tensor *b, int64_t c)
 {
     return !b || (f32c(b) && tensor_nelements(b) == c);
+}
+
+/* ---- the conv GEMM over threads -------------------------------------------------------------------------- */
+
+typedef struct {
+    ConvGemm g;
+    int64_t t0, nt;
+} GemmJob;
+
+static void gemm_task(void *ctx, int ith, int nth)
+{
+    const GemmJob *j = ctx;
+    /* split in whole 6-row tiles so the tiling (and so nothing else) depends on the thread count */
+    const int64_t tiles = (j->nt + 5) / 6;
+    int64_t a, e;
+    cpu_split(tiles, ith, nth, &a, &e);
+    a = j->t0 + a * 6;
+    e = j->t0 + e * 6 < j->t0 + j->nt ? j->t0 + e * 6 : j->t0 + j->nt;
+    if (a < e)
+        conv_gemm_rows(&j->g, a, e);
+}
+
+typedef struct {
+    float *dst;
+    const float *src;
+    int64_t rows, cols; /* src [rows][cols] → dst [cols][rows] */
+} TrJob;
+
+static void transpose_task(void *ctx, int ith, int nth)
+{
+    const TrJob *j = ctx;
+    int64_t a, e;
+    cpu_split(j->cols, ith, nth, &a, &e);
+    for (int64_t c = a; c < e; c++)
+        for (int64_t r = 0; r < j->rows; r++)
+            j->dst[c * j->rows + r] = j->src[r * j->cols + c];
 }
 
 /* ---- conv1d ------------------------------------------------------------------------------------------ */
@@ -145,6 +182,25 @@ int cpu_op_conv1d(Backend *be, Tensor *y, const Tensor *x, const Tensor *w, cons
 
     if (p->groups > 1) {
         cpu_parallel(cb, Lout * Cout * K * (Cin / p->groups), grouped_task, &j);
+        return 0;
+    }
+    if (conv_gemm_fast() && Cout >= 16) {
+        /* scratch: weights [K][Cin][Cout], then the input with pad zero rows on both ends */
+        const int64_t nw = K * Cin * Cout, Lp = L + 2 * (int64_t)p->pad;
+        if ((r = conv_scratch(cb, (size_t)(nw + (p->pad ? Lp * Cin : 0)))) < 0)
+            return r;
+        float *wt = cb->conv_scratch, *xp = p->pad ? wt + nw : (float *)x->data;
+        TrJob tj = {wt, w->data, Cout, K * Cin};
+        cpu_parallel(cb, nw, transpose_task, &tj);
+        if (p->pad) {
+            memset(xp, 0, (size_t)(p->pad * Cin) * sizeof(float));
+            memcpy(xp + p->pad * Cin, x->data, (size_t)(L * Cin) * sizeof(float));
+            memset(xp + (p->pad + L) * Cin, 0, (size_t)(p->pad * Cin) * sizeof(float));
+        }
+        GemmJob gj = {{.xp = xp, .wt = wt, .b = j.b, .y = y->data, .cin = Cin, .k = K, .n = Cout, .t_base = 0,
+                       .ystride = (size_t)Cout, .stride = p->stride, .dil = p->dilation},
+                      0, Lout};
+        cpu_parallel(cb, Lout * nw, gemm_task, &gj);
         return 0;
     }
     Tensor wm;
@@ -244,8 +300,15 @@ int cpu_op_conv_transpose1d(Backend *be, Tensor *y, const Tensor *x, const Tenso
     if (ni_max < K / stride + 4)
         ni_max = K / stride + 4;
     const int64_t nj = (ni_max - K / stride - 3) * stride; /* needs at most ni_max input steps */
-    if ((r = conv_scratch(cb, (size_t)(ni_max * K * Cout))) < 0)
+    const int fast = conv_gemm_fast() && K * Cout >= 16;
+    const int64_t nw = fast ? Cin * K * Cout : 0;
+    if ((r = conv_scratch(cb, (size_t)(ni_max * K * Cout + nw))) < 0)
         return r;
+    float *wt = cb->conv_scratch + ni_max * K * Cout;
+    if (fast) { /* [K·Cout][Cin] → [Cin][K·Cout] */
+        TrJob tj = {wt, w->data, K * Cout, Cin};
+        cpu_parallel(cb, nw, transpose_task, &tj);
+    }
     ColJob c = {.z = cb->conv_scratch, .b = b ? b->data : NULL, .y = y->data, .Cout = Cout, .K = K, .L = L,
                 .stride = stride, .pad = pad};
     for (int64_t j0 = 0; j0 < Lout; j0 += nj) {
@@ -257,7 +320,12 @@ int cpu_op_conv_transpose1d(Backend *be, Tensor *y, const Tensor *x, const Tenso
         c.i0 = lo;
         c.j0 = j0;
         c.nj = n;
-        if (hi >= lo) {
+        if (hi >= lo && fast) {
+            GemmJob gj = {{.xp = x->data, .wt = wt, .b = NULL, .y = cb->conv_scratch, .cin = Cin, .k = 1,
+                           .n = K * Cout, .t_base = lo, .ystride = (size_t)(K * Cout), .stride = 1, .dil = 1},
+                          lo, hi - lo + 1};
+            cpu_parallel(cb, (hi - lo + 1) * nw, gemm_task, &gj);
+        } else if (hi >= lo) {
             Tensor xm, zm;
             int64_t xne[2] = {Cin, hi - lo + 1}, zne[2] = {K * Cout, hi - lo + 1};
             tensor_init(&xm, DTYPE_F32, 2, xne, (float *)x->data + (size_t)(lo * Cin));

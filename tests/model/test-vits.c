@@ -336,7 +336,7 @@ static int run_real(Backend *be)
     Vits *v = NULL;
     CHECK_INT(vits_new(be, &vc, &vw, &v, err, sizeof(err)), 0);
     for (int i = 0; v && i < N_SEQ; i++) {
-        size_t nd, na;
+        size_t nd = 0, na = 0;
         snprintf(path, sizeof(path), "%s/%d.dur", dir, i);
         int32_t *dur = test_read_file(path, &nd);
         snprintf(path, sizeof(path), "%s/%d.f32", dir, i);

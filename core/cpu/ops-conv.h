@@ -1,0 +1,23 @@
+/* cpu/ops-conv.h — private to ops-conv*.c: the conv GEMM job (ops-conv-gemm.c computes it, ops-conv.c
+ * prepares its padded input and repacked weights). */
+#ifndef MYNA_CPU_OPS_CONV_H
+#define MYNA_CPU_OPS_CONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    const float *xp;  /* zero-padded input: row t·stride + k·dil of cin floats */
+    const float *wt;  /* [k][cin][n]: output channel innermost */
+    const float *b;   /* [n] or NULL */
+    float *y;         /* row (t − t_base) at y + (t − t_base)·ystride */
+    int64_t cin, k, n, t_base;
+    size_t ystride;
+    int stride, dil;
+} ConvGemm;
+
+/* y rows t0 … t1 − 1 (see ops-conv-gemm.c for the summation order). */
+void conv_gemm_rows(const ConvGemm *g, int64_t t0, int64_t t1);
+int conv_gemm_fast(void); /* 1 when the AVX-512 kernel runs */
+
+#endif
