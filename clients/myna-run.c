@@ -25,6 +25,9 @@
 #include "model.h"
 #include "paths.h"
 #include "whisper.h"
+#if HAVE_ESPEAK
+#include "vits-say.h"
+#endif
 
 static void usage(FILE *f)
 {
@@ -58,6 +61,11 @@ static void usage(FILE *f)
             "                         transcript is the user's text for the text LM (after -p TEXT and a blank\n"
             "                         line when -p is given); LLaMA-Omni's encoder-state path is not wired here\n"
             "      --whisper DIR      Whisper model (default: whisper-tiny.en in the models dir)\n"
+            "      --say TEXT         speak TEXT with a Piper voice into -o FILE (16-bit WAV; '-' = stdout);\n"
+            "                         no language model runs\n"
+            "  -o, --output FILE      output of --say\n"
+            "      --voice FILE       Piper voice .onnx (default: en_US-joe-medium in the models dir)\n"
+            "      --length-scale X   speaking rate for --say (>1 slower; default: the voice's)\n"
             "  -h, --help\n");
 }
 
@@ -198,10 +206,63 @@ static int run_turn(LmSession *s, const LmSampling *sp, RunCtx *rc, int n_predic
     return 0;
 }
 
+/* --say: text → WAV with a Piper voice, offline (speech/tts/vits-say.h). */
+static int run_say(const char *text, const char *out, const char *voice_path, float length_scale,
+                   const char *backend, int threads)
+{
+#if HAVE_ESPEAK
+    char path[PATH_MAX], err[512] = "";
+    Backend *be = NULL;
+    Voice *voice = NULL;
+    Vits *v = NULL;
+    VitsWav wav = {0};
+    VitsSayStats st;
+    int r;
+    if (!out)
+        return fail("--say needs -o FILE%s%s", "", "");
+    if (!voice_path) {
+        if (paths_model_file("en_US-joe-medium.onnx", path, sizeof(path)) < 0)
+            return fail("model path too long%s%s", "", "");
+        voice_path = path;
+    }
+    if ((r = backend_new_by_name(backend, threads, &be, err, sizeof(err))) < 0)
+        return fail("backend %s: %s", backend, err);
+    if ((r = voice_load(be, voice_path, NULL, &voice, err, sizeof(err))) < 0 ||
+        (r = vits_new(be, &voice->cfg, &voice->w, &v, err, sizeof(err))) < 0 ||
+        (r = vits_wav_open(&wav, out, voice->cfg.sample_rate)) < 0) {
+        if (!err[0])
+            snprintf(err, sizeof(err), "%s: %s", out, strerror(-r));
+        goto done;
+    }
+    VitsParams p = vits_params_default(&voice->cfg);
+    if (length_scale > 0)
+        p.length_scale = length_scale;
+    r = vits_say(v, voice, text, &p, vits_wav_sink, &wav, &st, err, sizeof(err));
+    const int rc = vits_wav_close(&wav, voice->cfg.sample_rate);
+    r = r < 0 ? r : rc;
+    if (r >= 0)
+        fprintf(stderr, "say: %d sentence%s, %.2f s of audio in %.2f s (first audio %.0f ms), %s\n", st.n_sentences,
+                st.n_sentences == 1 ? "" : "s", (double)st.samples / voice->cfg.sample_rate, st.total_s,
+                st.first_audio_s * 1e3, be->desc);
+done:
+    if (r < 0 && !err[0])
+        snprintf(err, sizeof(err), "%s", strerror(-r));
+    vits_wav_close(&wav, 0);
+    vits_free(v);
+    voice_free(voice);
+    backend_free(be);
+    return r < 0 ? fail("say: %s%s", err, "") : 0;
+#else
+    (void)text, (void)out, (void)voice_path, (void)length_scale, (void)backend, (void)threads;
+    return fail("--say: this build has no espeak-ng (-Despeak)%s%s", "", "");
+#endif
+}
+
 int main(int argc, char **argv)
 {
     enum { O_CHAT = 256, O_SYSTEM, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_REP, O_SEED, O_BACKEND, O_CTX, O_KVF32,
-           O_PRINT, O_LOGITS, O_JSON, O_IMAGE, O_VIDEO, O_FRAMES, O_AUDIO, O_WHISPER, O_MMAP };
+           O_PRINT, O_LOGITS, O_JSON, O_IMAGE, O_VIDEO, O_FRAMES, O_AUDIO, O_WHISPER, O_MMAP, O_SAY, O_VOICE,
+           O_LSCALE };
     enum { MAX_MEDIA = 16 };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"prompt", required_argument, 0, 'p'},
@@ -216,6 +277,8 @@ int main(int argc, char **argv)
         {"image", required_argument, 0, O_IMAGE}, {"video", required_argument, 0, O_VIDEO},
         {"frames", required_argument, 0, O_FRAMES}, {"audio", required_argument, 0, O_AUDIO},
         {"whisper", required_argument, 0, O_WHISPER}, {"mmap", no_argument, 0, O_MMAP},
+        {"say", required_argument, 0, O_SAY}, {"output", required_argument, 0, 'o'},
+        {"voice", required_argument, 0, O_VOICE}, {"length-scale", required_argument, 0, O_LSCALE},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     char model_buf[PATH_MAX], err[512] = "";
@@ -235,11 +298,12 @@ int main(int argc, char **argv)
     LmStats tot = {0};
     LmStop stop = LM_STOP_NONE;
     char *end, *spoken = NULL, wdir[PATH_MAX + 64];
-    const char *audio_path = NULL, *whisper_dir = NULL;
+    const char *audio_path = NULL, *whisper_dir = NULL, *say_text = NULL, *say_out = NULL, *voice_path = NULL;
+    float length_scale = 0;
 
     lm_sampling_default(&sp);
     sp.temperature = 0;
-    while ((c = getopt_long(argc, argv, "m:p:n:t:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:p:n:t:o:h", opts, NULL)) != -1) {
         errno = 0;
         end = NULL;
         switch (c) {
@@ -272,6 +336,10 @@ int main(int argc, char **argv)
         case O_FRAMES: n_frames = (int)strtol(optarg, &end, 10); break;
         case O_AUDIO: audio_path = optarg; break;
         case O_WHISPER: whisper_dir = optarg; break;
+        case O_SAY: say_text = optarg; break;
+        case 'o': say_out = optarg; break;
+        case O_VOICE: voice_path = optarg; break;
+        case O_LSCALE: length_scale = strtof(optarg, &end); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 1;
         }
@@ -292,6 +360,8 @@ int main(int argc, char **argv)
             return fail("model path too long%s%s", "", "");
         model = model_buf;
     }
+    if (say_text)
+        return run_say(say_text, say_out, voice_path, length_scale, backend, threads);
     if (!prompt && !chat && !audio_path)
         return fail("no prompt: use -p TEXT, --audio FILE or --chat%s%s", "", "");
 
