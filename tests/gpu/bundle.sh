@@ -7,20 +7,23 @@
 # builds (Meson, -Dcuda=enabled -Dcuda-arch=sm_90, optional media libraries off, -Dprefer_static=true so
 # Jansson, PCRE2 and zlib are linked from Debian's .a files) into build-gpu-bundle/meson and copies into DIR
 # (default build-gpu-bundle/dist, git-ignored by /build*/):
-#   bin/        the programs check.sh runs (the ones not built yet in this tree are simply absent)
+#   programs.tar.xz  bin/: the programs check.sh runs (the ones not built yet in this tree are simply absent),
+#               packed: each program holds the same CUDA kernels, so xz packs 23 MiB into ~2 MiB; check.sh
+#               unpacks it into a scratch folder (xz, or python3's tarfile)
 #   fixtures/   the tiny fixture models the run phases use (the synthetic 1B/8B GGUFs are made on the GPU
-#               machine by bin/make-synthetic-model: too big to carry)
+#               machine by the bundled make-synthetic-model: too big to carry)
 #   LICENSES/   the copyright files of every library linked statically, and a note on the CUDA runtime
 #   MANIFEST    commit, build options, per-program size and newest GLIBC symbol, sha256 of every file
 # Then the check: ldd of every program must list nothing beyond glibc, libstdc++/libgcc_s and the CUDA
 # runtime/cuBLAS (found on the GPU machine; check.sh searches /usr/local/cuda*/lib64 and python3's nvidia/*/lib
-# wheels and sets LD_LIBRARY_PATH), and the bundle must stay under MYNA_BUNDLE_MAX_MIB (default 32) so that it
+# wheels and sets LD_LIBRARY_PATH), and the bundle must stay under MYNA_BUNDLE_MAX_MIB (default 16) so that it
 # plus the working tree stay under the device tool's 64 MiB. Prints the bundle size and the tree size.
-#   --all        build every Meson target (what scripts/test does: the CUDA compile-and-link check of the
-#                whole tree), not only the bundled programs
+#   --all        then build every other Meson target too (what scripts/test does: the CUDA compile-and-link
+#                check of the whole tree, here without the optional media libraries)
 #   --no-check   skip the ldd + size check (scripts/test runs it as its own counted step with --check)
 # Knobs: MYNA_CUDA_ARCH (default sm_90: H100/H200), MYNA_MESON_ARGS (extra meson options), MYNA_BUNDLE_BUILD.
-# Exit status: 0 ok, 1 build failed, 2 usage, 3 ldd check failed, 4 size over the limit.
+# Exit status: 0 ok, 1 build failed, 2 usage, 3 ldd check failed, 4 size over the limit, 5 (--all) the bundle
+# is built but another target failed.
 set -uo pipefail
 
 ALL=0 CHECK=1 BUILD_IT=1
@@ -40,7 +43,7 @@ DIR=${1:-$ROOT/build-gpu-bundle/dist}
 case $DIR in /*) ;; *) DIR=$(pwd)/$DIR ;; esac
 BUILD=${MYNA_BUNDLE_BUILD:-$ROOT/build-gpu-bundle/meson}
 ARCH=${MYNA_CUDA_ARCH:-sm_90}
-MAX_MIB=${MYNA_BUNDLE_MAX_MIB:-32}
+MAX_MIB=${MYNA_BUNDLE_MAX_MIB:-16}
 CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
 export PATH="$PATH:$CUDA_HOME/bin"
 JOBS=$(nproc 2>/dev/null || echo 2)
@@ -50,6 +53,8 @@ cd "$ROOT" || exit 2
 # has the target (a phase whose program is absent says so and is skipped).
 REQUIRED="test-backend-parity test-cuda-nodev myna-run cuda-bandwidth make-synthetic-model"
 OPTIONAL="test-cuda-dequant bench-vision bench-whisper bench-tts bench-voice bench-omni"
+# Model tests (fixture vs reference): bundled only once they take MYNA_BACKEND (check.sh then runs them on cuda).
+MODEL_TESTS="test-vits test-whisper test-speech-adapter test-mllama test-lm-tiny"
 # Fixtures the run phases read (paths under tests/fixtures; missing ones are skipped by check.sh).
 FIXTURES="tiny-llama/tiny-llama-b.Q8_0.gguf tiny-llama/tiny-llama-a.F16.gguf tiny-mllama tiny-whisper/model
 tiny-piper* tiny-omni*"
@@ -75,20 +80,25 @@ build = sys.argv[1]
 for t in json.load(sys.stdin):
     if t["type"] == "executable":
         print(t["name"], os.path.relpath(t["filename"][0], build))' "$BUILD" > "$BUILD/exe-targets.txt" || return 1
-  local want=() n p
+  local want=() opt=() n p
   for n in $REQUIRED; do
     p=$(awk -v n="$n" '$1 == n { print $2; exit }' "$BUILD/exe-targets.txt")
     [ -n "$p" ] || { echo "bundle: required program $n is not a Meson target in this tree"; return 1; }
     want+=("$p")
   done
-  for n in $OPTIONAL; do
+  for n in $OPTIONAL $MODEL_TESTS; do
     p=$(awk -v n="$n" '$1 == n { print $2; exit }' "$BUILD/exe-targets.txt")
-    [ -n "$p" ] && want+=("$p")
+    [ -n "$p" ] && opt+=("$p")
   done
-  if [ "$ALL" = 1 ]; then
-    ninja -C "$BUILD" -j "$JOBS" || return 1
+  ninja -C "$BUILD" -j "$JOBS" "${want[@]}" || return 1
+  # An optional program that does not build is left out (its phase then says so), not a failed bundle.
+  if [ ${#opt[@]} -gt 0 ] && ! ninja -C "$BUILD" -j "$JOBS" -k 0 "${opt[@]}"; then
+    for p in "${opt[@]}"; do
+      if ninja -C "$BUILD" -n "$p" | grep -q 'no work to do'; then want+=("$p")
+      else echo "bundle: optional program $p does not build: left out"; fi
+    done
   else
-    ninja -C "$BUILD" -j "$JOBS" "${want[@]}" || return 1
+    want+=("${opt[@]}")
   fi
   printf '%s\n' "${want[@]}" > "$BUILD/bundle-targets.txt"
 }
@@ -97,7 +107,12 @@ for t in json.load(sys.stdin):
 assemble() {
   local tmp="$DIR.tmp" t f pkg lic statics
   rm -rf "$tmp" && mkdir -p "$tmp/bin" "$tmp/fixtures" "$tmp/LICENSES" || return 1
-  while read -r t; do cp "$BUILD/$t" "$tmp/bin/" || return 1; done < "$BUILD/bundle-targets.txt"
+  while read -r t; do
+    case " $MODEL_TESTS " in
+      *" $(basename "$t") "*) grep -aq MYNA_BACKEND "$BUILD/$t" || continue ;;
+    esac
+    cp "$BUILD/$t" "$tmp/bin/" || return 1
+  done < "$BUILD/bundle-targets.txt"
   set -f # the patterns are expanded under tests/fixtures only
   for p in $FIXTURES; do
     set +f
@@ -143,6 +158,8 @@ assemble() {
     echo "glibc_max=$(for f in "$tmp"/bin/*; do objdump -T "$f" 2>/dev/null | grep -o 'GLIBC_[0-9.]*'; done | sort -uV | tail -1)"
     (cd "$tmp" && find bin fixtures LICENSES -type f | sort | xargs sha256sum | sed 's/^/sha256=/')
   } > "$tmp/MANIFEST" || return 1
+  tar -C "$tmp" -cf - bin | xz -T"$JOBS" -6 > "$tmp/programs.tar.xz" || return 1
+  rm -rf "$tmp/bin"
   rm -rf "$DIR" && mv "$tmp" "$DIR"
 }
 
@@ -150,25 +167,32 @@ assemble() {
 # Allowed: glibc's own libraries, the C++ runtime (nvcc-built code), and the CUDA runtime/cuBLAS.
 ALLOWED='^(linux-vdso\.so\.1|/lib64/ld-linux-x86-64\.so\.2|ld-linux-x86-64\.so\.2|libc\.so\.6|libm\.so\.6|libmvec\.so\.1|libdl\.so\.2|libpthread\.so\.0|librt\.so\.1|libstdc\+\+\.so\.6|libgcc_s\.so\.1|libcudart\.so\.[0-9]+|libcublas\.so\.[0-9]+|libcublasLt\.so\.[0-9]+)$'
 check() {
-  local f bad=0 n=0 lib size tree
-  [ -d "$DIR/bin" ] || { echo "bundle check: $DIR/bin missing (build it: tests/gpu/bundle.sh $DIR)"; return 3; }
-  for f in "$DIR"/bin/*; do
+  local f bad=0 n=0 lib size tree bins work
+  # What travels is checked: the packed programs, unpacked into a scratch folder, against the MANIFEST.
+  [ -f "$DIR/programs.tar.xz" ] || { echo "bundle check: $DIR/programs.tar.xz missing (build it: tests/gpu/bundle.sh $DIR)"; return 3; }
+  work=$(mktemp -d) || return 3
+  bins=$work/bin
+  if ! xz -dc "$DIR/programs.tar.xz" | tar -C "$work" -xf - ||
+     ! (cd "$work" && grep '^sha256=.* bin/' "$DIR/MANIFEST" | sed 's/^sha256=//' | sha256sum --quiet -c -); then
+    echo "bundle check: $DIR/programs.tar.xz does not unpack to the programs its MANIFEST lists"; rm -rf "$work"; return 3
+  fi
+  for f in "$bins"/*; do
     n=$((n + 1))
-    if ! ldd "$f" > "$DIR.ldd" 2>&1; then
-      echo "bundle check: ldd $(basename "$f") failed: $(head -1 "$DIR.ldd")"; bad=1; continue
+    if ! ldd "$f" > "$work/ldd.txt" 2>&1; then
+      echo "bundle check: ldd $(basename "$f") failed: $(head -1 "$work/ldd.txt")"; bad=1; continue
     fi
     while read -r lib; do
       if ! [[ $lib =~ $ALLOWED ]]; then
-        echo "bundle check: $(basename "$f") needs $lib ($(grep -m1 -F "$lib" "$DIR.ldd" | sed 's/^[[:space:]]*//')) — not on the GPU machine"
+        echo "bundle check: $(basename "$f") needs $lib ($(grep -m1 -F "$lib" "$work/ldd.txt" | sed 's/^[[:space:]]*//')) — not on the GPU machine"
         bad=1
       fi
-    done < <(awk '{ print $1 }' "$DIR.ldd")
+    done < <(awk '{ print $1 }' "$work/ldd.txt")
   done
-  rm -f "$DIR.ldd"
-  [ "$n" -gt 0 ] || { echo "bundle check: no programs in $DIR/bin"; return 3; }
+  [ "$n" -gt 0 ] || { echo "bundle check: no programs in $DIR/programs.tar.xz"; rm -rf "$work"; return 3; }
   size=$(du -sb "$DIR" | cut -f1)
   tree=$(git ls-files -z --cached --others --exclude-standard | xargs -0 stat -c %s 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
-  echo "bundle: $DIR: $(mib "$size") MiB ($n programs: $(mib "$(du -sb "$DIR/bin" | cut -f1)") MiB, fixtures $(mib "$(du -sb "$DIR/fixtures" | cut -f1)") MiB); working tree $(mib "$tree") MiB; together $(mib $((size + tree))) MiB of the device tool's 64 MiB"
+  echo "bundle: $DIR: $(mib "$size") MiB ($n programs: $(mib "$(du -sb "$bins" | cut -f1)") MiB packed into $(mib "$(stat -c %s "$DIR/programs.tar.xz")") MiB, fixtures $(mib "$(du -sb "$DIR/fixtures" | cut -f1)") MiB); working tree $(mib "$tree") MiB; together $(mib $((size + tree))) MiB of the device tool's 64 MiB"
+  rm -rf "$work"
   [ "$bad" = 0 ] || { echo "bundle check: FAILED (ldd: a program needs a library the GPU machine does not have)"; return 3; }
   echo "bundle check: ldd OK — every program needs only glibc, libstdc++/libgcc_s and the CUDA runtime/cuBLAS ($(grep -m1 '^glibc_max=' "$DIR/MANIFEST" 2>/dev/null | cut -d= -f2) at most)"
   if [ "$size" -gt $((MAX_MIB * 1048576)) ] || [ $((size + tree)) -gt $((60 * 1048576)) ]; then
@@ -181,7 +205,14 @@ if [ "$BUILD_IT" = 1 ]; then
   t0=$(date +%s)
   if ! build; then echo "bundle: build FAILED ($BUILD)"; exit 1; fi
   if ! assemble; then echo "bundle: copying into $DIR FAILED"; exit 1; fi
-  echo "bundle: built $(ls "$DIR/bin" | wc -l) programs for $ARCH in $(( $(date +%s) - t0 )) s: $(ls "$DIR/bin" | tr '\n' ' ')"
+  echo "bundle: built $(grep -c '^program=' "$DIR/MANIFEST") programs for $ARCH in $(( $(date +%s) - t0 )) s: $(sed -n 's/^program=\([^ ]*\).*/\1/p' "$DIR/MANIFEST" | tr '\n' ' ')"
+  # --all: the rest of the tree, after the bundle is in place (so a break elsewhere still leaves a bundle).
+  if [ "$ALL" = 1 ] && ! ninja -C "$BUILD" -j "$JOBS"; then
+    echo "bundle: the bundle is built, but not every target builds with -Dcuda=enabled and the optional media"
+    echo "bundle: libraries off (-Dffmpeg/-Dpng/-Djpeg/-Dportaudio/-Dopenblas=disabled; see the ninja error above)"
+    exit 5
+  fi
+  [ "$ALL" = 1 ] && echo "bundle: every target of $BUILD built ($(( $(date +%s) - t0 )) s in all)"
 fi
 if [ "$CHECK" = 1 ] || [ "$BUILD_IT" = 0 ]; then
   check; exit $?

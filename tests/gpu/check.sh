@@ -69,6 +69,12 @@ keep() { # OUTFILE SCRATCH... — append each scratch log to OUTDIR/OUTFILE unde
     { echo "===== $(basename "$f") ($(elapsed)s) ====="; cat "$f"; echo; } >> "$dst"
   done
 }
+why() { # LOG → its last error-looking line, else its last line, short (a FAIL line quotes it: the summary teaches)
+  local w
+  w=$(grep -iE 'error|fail|cannot|no usable|not found|invalid|denied|refus|insufficient' "$1" 2>/dev/null | tail -1)
+  [ -n "$w" ] || w=$(grep -v '^[[:space:]]*$' "$1" 2>/dev/null | tail -1)
+  echo "${w:0:140}"
+}
 have_help() { # PROG PATTERN — does PROG's --help (or usage on bad arguments) mention PATTERN?
   timeout 10 "$1" --help 2>&1 | grep -q -e "$2"
 }
@@ -82,6 +88,8 @@ if command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q '^GPU
 else
   note env INFO "no GPU visible (nvidia-smi $(command -v nvidia-smi >/dev/null && echo 'lists none' || echo missing)): run phases will be skipped"
 fi
+shm=$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 { printf "%.0f", $4 / 1048576 }')
+note env INFO "host: $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo) GiB, kernel $(uname -r)$(case $(uname -r) in 4.4.0*) echo ' (gVisor: compute-sanitizer and ncu refuse the GPU there)' ;; esac), /dev/shm ${shm:-?} GB free"
 HAVE_NVCC=0
 if command -v nvcc >/dev/null; then
   HAVE_NVCC=1
@@ -92,9 +100,22 @@ fi
 
 BUNDLE=${MYNA_GPU_BUNDLE:-$ROOT/build-gpu-bundle/dist}
 USE_BUNDLE=0
-if [ "$BUNDLE" != none ] && [ -f "$BUNDLE/MANIFEST" ] && [ -d "$BUNDLE/bin" ]; then
-  BUNDLE=$(cd "$BUNDLE" && pwd) USE_BUNDLE=1
-  chmod u+x "$BUNDLE"/bin/* 2>/dev/null # the transfer to the GPU machine may not keep the executable bits
+BBIN= # the bundle's programs: its bin/, or programs.tar.xz unpacked into the scratch folder
+if [ "$BUNDLE" != none ] && [ -f "$BUNDLE/MANIFEST" ]; then
+  BUNDLE=$(cd "$BUNDLE" && pwd)
+  if [ -f "$BUNDLE/programs.tar.xz" ]; then
+    mkdir -p "$L/bundle"
+    if command -v xz >/dev/null; then xz -dc "$BUNDLE/programs.tar.xz" | tar -C "$L/bundle" -xf -
+    else python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$BUNDLE/programs.tar.xz" "$L/bundle"; fi
+    [ -d "$L/bundle/bin" ] && BBIN=$L/bundle/bin
+    [ -z "$BBIN" ] && note env FAIL "could not unpack $BUNDLE/programs.tar.xz (neither xz nor python3's tarfile)"
+  elif [ -d "$BUNDLE/bin" ]; then
+    BBIN=$BUNDLE/bin
+  fi
+  if [ -n "$BBIN" ]; then
+    USE_BUNDLE=1
+    chmod u+x "$BBIN"/* 2>/dev/null # the transfer to the GPU machine may not keep the executable bits
+  fi
 fi
 mf() { sed -n "s/^$1=//p" "$BUNDLE/MANIFEST" | head -1; }
 
@@ -111,7 +132,7 @@ cuda_lib_dirs() {
   echo /usr/lib/x86_64-linux-gnu
 }
 if [ "$USE_BUNDLE" = 1 ]; then
-  SONAMES=$(for f in "$BUNDLE"/bin/*; do ldd "$f" 2>/dev/null; done | awk '$1 ~ /^libcu/ { print $1 }' | sort -u)
+  SONAMES=$(for f in "$BBIN"/*; do ldd "$f" 2>/dev/null; done | awk '$1 ~ /^libcu/ { print $1 }' | sort -u)
 else
   SONAMES="libcudart.so.13 libcublas.so.13 libcublasLt.so.13"
 fi
@@ -140,11 +161,12 @@ fi
 if [ "$USE_BUNDLE" = 1 ]; then
   head=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)
   bc=$(mf commit) stale=
-  [ "$bc" != "$head" ] && stale=" — the tree is at ${head:0:12}: the bundle may be stale, rebuild it with tests/gpu/bundle.sh"
+  # (the copy on the GPU machine may have no .git: then nothing can be said)
+  [ "$head" != unknown ] && [ "$bc" != "$head" ] && stale=" — the tree is at ${head:0:12}: the bundle may be stale, rebuild it with tests/gpu/bundle.sh"
   bc=${bc:0:12}
   [ "$(mf dirty)" != 0 ] && [ -n "$(mf dirty)" ] && bc="$bc + $(mf dirty) modified files"
-  note env INFO "bundle $BUNDLE: commit $bc, built $(mf built) for $(mf cuda_arch) ($(mf glibc_max) at most), $(ls "$BUNDLE/bin" | wc -l) programs$stale"
-  unresolved=$(for f in "$BUNDLE"/bin/*; do ldd "$f" 2>&1 | awk -v p="$(basename "$f")" '/not found/ { print p ": " $1 }'; done)
+  note env INFO "bundle $BUNDLE: commit $bc, built $(mf built) for $(mf cuda_arch) ($(mf glibc_max) at most), $(ls "$BBIN" | wc -l) programs$stale"
+  unresolved=$(for f in "$BBIN"/*; do ldd "$f" 2>&1 | awk -v p="$(basename "$f")" '/not found/ { print p ": " $1 }'; done)
   if [ -n "$unresolved" ] && [ "$GPU" = 1 ]; then
     note env FAIL "bundled programs cannot find: $(echo "$unresolved" | tr '\n' ';' | cut -c1-300)"
   elif [ -n "$unresolved" ]; then
@@ -173,7 +195,7 @@ fi
   nvidia-smi 2>&1
   if [ "$USE_BUNDLE" = 1 ]; then
     echo; echo "--- $BUNDLE/MANIFEST"; grep -v '^sha256=' "$BUNDLE/MANIFEST"
-    for f in "$BUNDLE"/bin/*; do echo "--- ldd $(basename "$f")"; ldd "$f" 2>&1; done
+    for f in "$BBIN"/*; do echo "--- ldd $(basename "$f")"; ldd "$f" 2>&1; done
   fi
 } > "$OUT/env.txt" 2>&1
 ARCH=${MYNA_CUDA_ARCH:-}
@@ -183,6 +205,10 @@ fi
 
 # ---- 1. build (only without the bundle) --------------------------------------------------------------------------
 BIN_PARITY= BIN_NODEV= BIN_DEQ= BIN_RUN= BIN_BW= BIN_SYN= BIN_VIS= BIN_WSP= BIN_TTS= BIN_VOICE= BIN_OMNI=
+# Model tests (tiny fixtures vs their references) that run on the backend MYNA_BACKEND names (bundle.sh bundles
+# them only once they read it): Piper synthesis (test-vits), Whisper, the speech adapter, mllama, the LM.
+MODEL_TESTS="test-vits test-whisper test-speech-adapter test-mllama test-lm-tiny"
+MODEL_BINS=()
 FIX=$ROOT/tests/fixtures
 build_meson() {
   local dir="$ROOT/build-gpucheck" t
@@ -203,7 +229,7 @@ build_meson() {
   # The vision and speech benches are optional: their failure leaves the core phases running.
   local opt= b
   for b in tests/backend/test-cuda-dequant bench/bench-vision bench/bench-whisper bench/bench-tts bench/bench-voice \
-           bench/bench-omni; do
+           bench/bench-omni $(for m in $MODEL_TESTS; do echo "tests/model/$m"; done); do
     ninja -C "$dir" -t targets all 2>/dev/null | grep -q "^$b:" && opt="$opt $b"
   done
   if [ -n "$opt" ]; then
@@ -215,6 +241,7 @@ build_meson() {
   [ -x "$dir/bench/bench-tts" ] && BIN_TTS="$dir/bench/bench-tts"
   [ -x "$dir/bench/bench-voice" ] && BIN_VOICE="$dir/bench/bench-voice"
   [ -x "$dir/bench/bench-omni" ] && BIN_OMNI="$dir/bench/bench-omni"
+  for b in $MODEL_TESTS; do [ -x "$dir/tests/model/$b" ] && MODEL_BINS+=("$dir/tests/model/$b"); done
   return 0
 }
 
@@ -244,7 +271,7 @@ EOF
       [ "$f" = core/cuda-stub.c ] && continue
       case $f in
         core/quant-avx2.c) echo "gcc $cf -mavx2 -mfma -mf16c -c $f -o $dir/obj/$(echo "$f" | tr / _).o" ;;
-        core/quant-avx512.c) echo "gcc $cf -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16 -c $f -o $dir/obj/$(echo "$f" | tr / _).o" ;;
+        core/quant-avx512*.c) echo "gcc $cf -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16 -c $f -o $dir/obj/$(echo "$f" | tr / _).o" ;;
         *) echo "gcc $cf -c $f -o $dir/obj/$(echo "$f" | tr / _).o" ;;
       esac
     done
@@ -276,7 +303,7 @@ EOF
 
 
 if [ "$USE_BUNDLE" = 1 ]; then
-  b=$BUNDLE/bin
+  b=$BBIN
   BIN_PARITY=$b/test-backend-parity BIN_NODEV=$b/test-cuda-nodev BIN_RUN=$b/myna-run BIN_BW=$b/cuda-bandwidth
   BIN_SYN=$b/make-synthetic-model
   for v in BIN_PARITY BIN_NODEV BIN_RUN BIN_BW BIN_SYN; do [ -x "${!v}" ] || eval "$v="; done
@@ -286,6 +313,7 @@ if [ "$USE_BUNDLE" = 1 ]; then
   [ -x "$b/bench-tts" ] && BIN_TTS=$b/bench-tts
   [ -x "$b/bench-voice" ] && BIN_VOICE=$b/bench-voice
   [ -x "$b/bench-omni" ] && BIN_OMNI=$b/bench-omni
+  for m in $MODEL_TESTS; do [ -x "$b/$m" ] && MODEL_BINS+=("$b/$m"); done
   FIX=$BUNDLE/fixtures
   note build INFO "nothing built here: the bundle's $(ls "$b" | wc -l) programs, fixtures from $FIX"
 elif [ "$HAVE_NVCC" = 0 ]; then
@@ -312,7 +340,7 @@ else
   MYNA_FIXTURES="$FIX" timeout "$(limit 30)" "$BIN_NODEV" > "$L/cuda-nodev.log" 2>&1
   rc=$?
   if [ $rc = 0 ]; then note nodev PASS "$(tail -2 "$L/cuda-nodev.log" | head -1)"
-  else note nodev FAIL "rc $rc (parity.log)"; fi
+  else note nodev FAIL "rc $rc: $(why "$L/cuda-nodev.log") (parity.log)"; fi
 fi
 if [ -z "$BIN_DEQ" ]; then
   note dequant SKIP "test-cuda-dequant not built"
@@ -321,7 +349,7 @@ else
   timeout "$(limit 30)" "$BIN_DEQ" > "$L/cuda-dequant.log" 2>&1
   rc=$?
   if [ $rc = 0 ]; then note dequant PASS "$(tail -1 "$L/cuda-dequant.log")"
-  else note dequant FAIL "rc $rc (parity.log)"; fi
+  else note dequant FAIL "rc $rc: $(why "$L/cuda-dequant.log") (parity.log)"; fi
 fi
 if [ -z "$BIN_PARITY" ]; then
   note parity SKIP "test-backend-parity not built"
@@ -337,6 +365,27 @@ else
   esac
 fi
 keep parity.log "$L/cuda-nodev.log" "$L/cuda-dequant.log" "$L/backend-parity.log"
+
+# ---- 2b. model tests on cuda (the fixtures' references, e.g. Piper synthesis: test-vits) ---------------------
+MFIX=$ROOT/tests/fixtures # the tree travels with the bundle: every model test's fixtures are there
+[ -d "$MFIX" ] || MFIX=$FIX
+nmodel=0
+for t in "${MODEL_BINS[@]}"; do
+  mt=$(basename "$t")
+  grep -aq MYNA_BACKEND "$t" || continue # only tests that can be pointed at the CUDA backend
+  nmodel=$((nmodel + 1))
+  if [ "$GPU" = 0 ]; then note models SKIP "$mt: no GPU"; continue; fi
+  MYNA_BACKEND=cuda MYNA_FIXTURES="$MFIX" MYNA_SOURCE_ROOT="$ROOT" timeout "$(limit 90)" "$t" > "$L/$mt.log" 2>&1
+  rc=$?
+  case $rc in
+    0) note models PASS "$mt on cuda: $(tail -1 "$L/$mt.log" | cut -c1-160)" ;;
+    77) note models FAIL "$mt skipped although a GPU is visible: $(tail -1 "$L/$mt.log" | cut -c1-160)" ;;
+    124) note models FAIL "$mt timed out (parity.log)" ;;
+    *) note models FAIL "$mt rc $rc: $(why "$L/$mt.log") (parity.log)" ;;
+  esac
+  keep parity.log "$L/$mt.log"
+done
+[ "$nmodel" = 0 ] && note models SKIP "no model test reads MYNA_BACKEND yet (test-vits = Piper synthesis, test-whisper, test-speech-adapter, test-mllama, test-lm-tiny: tests/gpu/README.md)"
 
 # ---- 3. memcheck -----------------------------------------------------------------------------------------------
 SAN=$(command -v compute-sanitizer || true)
@@ -360,7 +409,7 @@ else
       124) note memcheck FAIL "$mb: timed out" ;;
       *) if grep -q 'Device not supported' "$log"; then
            note memcheck SKIP "$mb: compute-sanitizer does not support this device here (a gVisor runtime refuses it)"
-         else note memcheck FAIL "$mb: myna-run rc $rc (memcheck.log)"; fi ;;
+         else note memcheck FAIL "$mb: myna-run rc $rc: $(why "$log") (memcheck.log)"; fi ;;
     esac
     # Greedy tokens on CPU vs CUDA (information only: tiny random models can flip near-ties).
     timeout "$(limit 30)" "$BIN_RUN" -m "$m" --backend cpu -p "Once upon a time" -n 12 --temp 0 --seed 1 \
@@ -383,7 +432,7 @@ elif timeout "$(limit 60)" "$BIN_BW" 1024 > "$L/bandwidth.log" 2>&1; then
   D2D=$(sed -n 's/.*d2d_GBps=\([0-9.]*\).*/\1/p' "$L/bandwidth.log")
   note bandwidth PASS "$(tail -1 "$L/bandwidth.log")"
 else
-  note bandwidth FAIL "cuda-bandwidth failed (bench.log)"
+  note bandwidth FAIL "cuda-bandwidth failed: $(why "$L/bandwidth.log") (bench.log)"
 fi
 keep bench.log "$L/bandwidth.log"
 
@@ -399,7 +448,7 @@ vision_run() {
   keep media.log "$log"
   if [ $rc != 0 ]; then
     [ $rc = 124 ] && note $ph FAIL "$label: timed out (media.log)" ||
-      note $ph FAIL "$label: bench-vision rc $rc (media.log)"
+      note $ph FAIL "$label: bench-vision rc $rc: $(why "$log") (media.log)"
     return 1
   fi
   read -r enc kv dimg < <(python3 -c 'import json,sys; o=json.loads([l for l in open(sys.argv[1]) if l.startswith("{")][-1]); k="_11b" if sys.argv[2]=="1" else ""; print(round(o["encoder_ms"+k],3), round(o["cross_kv_ms"+k],3), round(o["decode_tok_s_image"],1))' "$log" "$( [ $ph = vision ] && echo 0 || echo 1)" 2>/dev/null || echo "? ? ?")
@@ -442,7 +491,7 @@ speech_run() {
     MEDIA+=("$(printf '%-22s %-34s %s' "$ph tiny-whisper" "encoder ${enc_ms%% per*}" "RTF n/a (fixture cannot transcribe)")")
     note "$ph" PASS "tiny-whisper on cuda: encoder $enc_ms; RTF n/a (the fixture's short window cannot be transcribed)"
   elif [ $rc = 124 ]; then note "$ph" FAIL "bench-whisper timed out (media.log)"
-  else note "$ph" FAIL "bench-whisper rc $rc (media.log)"; fi
+  else note "$ph" FAIL "bench-whisper rc $rc: $(why "$log") (media.log)"; fi
 }
 if [ -z "$BIN_WSP" ]; then
   note speech SKIP "bench-whisper not built"
@@ -463,7 +512,7 @@ json_run() {
   rc=$?
   keep "$dst" "$log"
   if [ $rc != 0 ]; then
-    [ $rc = 124 ] && note "$ph" FAIL "timed out ($dst)" || note "$ph" FAIL "$(basename "$1") rc $rc ($dst)"
+    [ $rc = 124 ] && note "$ph" FAIL "timed out ($dst)" || note "$ph" FAIL "$(basename "$1") rc $rc: $(why "$log") ($dst)"
     return 1
   fi
   j=$(grep '^{' "$log" | tail -1 | cut -c1-220)
@@ -597,7 +646,7 @@ else
         BENCH+=("$(printf '%-17s %-5s %8.2f GB %10s %10s %8s' "$label" "$dt" "$(awk -v b="$wb" 'BEGIN{print b/1e9}')" "$pf" "$dc" "$pct")")
         note lm-bench PASS "$label $dt: prefill $pf tok/s, decode $dc tok/s ($pct of copy bandwidth)"
       else
-        note lm-bench FAIL "$label $dt: myna-run failed (bench.log)"
+        note lm-bench FAIL "$label $dt: myna-run failed: $(why "$log.err") (bench.log)"
       fi
       keep bench.log "$L/make-$shape-$dt.log" "$log" "$log.err"
       [ "$shape" = llama-3.1-8b ] && rm -f "$f"
