@@ -14,10 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 
+#include "clock.h"
 #include "cross-attn.h"
 #include "log.h"
 #include "mllama.h"
@@ -52,13 +52,6 @@ struct MllamaImage {
     int64_t n_vis, n_valid;      /* key rows; the first n_tiles · n_pos are real tiles */
     Tensor k[MLLAMA_MAX_CROSS], v[MLLAMA_MAX_CROSS]; /* [HD, NKV, n_vis] owned */
 };
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* ---- loading ------------------------------------------------------------------------------------------- */
 
@@ -245,7 +238,7 @@ int mllama_encode_pixels(Mllama *m, const MllamaPixels *px, MllamaImage **ret)
     const int64_t HD = c->head_dim, NKV = c->n_kv_heads, S = m->n_vis;
     MllamaImage *img = calloc(1, sizeof(*img));
     Tensor *vis;
-    double t0 = now_ms();
+    double t0 = clock_now_ms();
     int r;
 
     if (!img)
@@ -260,7 +253,7 @@ int mllama_encode_pixels(Mllama *m, const MllamaPixels *px, MllamaImage **ret)
     TRY_GOTO(backend_matmul(m->be, &m->xs, &m->proj_w, &vis2), fail);
     TRY_GOTO(backend_add(m->be, &m->xs, &m->xs, &m->proj_b), fail);
     m->be->ops->synchronize(m->be);
-    double t1 = now_ms();
+    double t1 = clock_now_ms();
     for (int i = 0; i < m->n_cross; i++) {
         const CrossLayer *x = &m->cross[i];
         TRY_GOTO(backend_tensor_new(m->be, &img->k[i], DTYPE_F32, 3, HD, NKV, S), fail);
@@ -269,7 +262,7 @@ int mllama_encode_pixels(Mllama *m, const MllamaPixels *px, MllamaImage **ret)
     }
     m->be->ops->synchronize(m->be);
     m->enc_ms = t1 - t0;
-    m->kv_ms = now_ms() - t1;
+    m->kv_ms = clock_now_ms() - t1;
     *ret = img;
     return 0;
 fail:

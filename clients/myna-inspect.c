@@ -16,20 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "gguf.h"
 #include "safetensors.h"
 
 enum { MAX_ARRAY_SHOWN = 8 };
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static void usage(FILE *fp)
 {
@@ -173,13 +166,13 @@ static int inspect_gguf(const char *path, int as_json)
 {
     char err[512], buf[1024], hb[32];
     GgufFile *f = NULL;
-    double t0 = now_ms(), ms;
+    double t0 = clock_now_ms(), ms;
     uint64_t total_bytes = 0, total_elems = 0, by_dtype[DTYPE_COUNT] = {0};
     int r = gguf_open(path, &f, err, sizeof(err));
 
     if (r < 0)
         return fail_open(path, err);
-    ms = now_ms() - t0;
+    ms = clock_now_ms() - t0;
     for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
         const GgufTensorInfo *t = gguf_tensor(f, i);
         total_bytes += t->nbytes;
@@ -325,14 +318,14 @@ static int inspect_safetensors(const char *path, int as_json)
 {
     char err[512];
     StFile *f = NULL;
-    double t0 = now_ms(), ms;
+    double t0 = clock_now_ms(), ms;
     json_t *doc = NULL;
     TensorList l;
     int r = st_open(path, &f, err, sizeof(err));
 
     if (r < 0)
         return fail_open(path, err);
-    ms = now_ms() - t0;
+    ms = clock_now_ms() - t0;
     l = (TensorList){st_n_tensors(f), st_get, f};
     if (as_json) {
         doc = json_object();
@@ -360,14 +353,14 @@ static int inspect_hf(const char *dir, int as_json)
                                        "torch_dtype", "text_config.hidden_size", "vision_config.hidden_size"};
     char err[512];
     HfModel *m = NULL;
-    double t0 = now_ms(), ms;
+    double t0 = clock_now_ms(), ms;
     json_t *doc = NULL, *cfg;
     TensorList l;
     int r = hf_model_open(dir, &m, err, sizeof(err));
 
     if (r < 0)
         return fail_open(dir, err);
-    ms = now_ms() - t0;
+    ms = clock_now_ms() - t0;
     l = (TensorList){hf_model_n_tensors(m), hf_get, m};
     cfg = (json_t *)hf_model_config(m);
     if (as_json) {

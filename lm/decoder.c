@@ -9,55 +9,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "decoder.h"
 #include "log.h"
 
-/* MYNA_PROFILE=1: wall time per op type, split decode (T = 1) / prefill (T > 1), printed to stderr at exit.
- * Ops are synchronous on the CPU backend; on an asynchronous backend the numbers are launch costs only. */
-enum { PROF_EMBED, PROF_NORM, PROF_QKV, PROF_ROPE, PROF_KV, PROF_ATTN, PROF_WO, PROF_ADD, PROF_GATEUP, PROF_ACT,
-       PROF_DOWN, PROF_HOOK, PROF_OUT, PROF_N };
-static const char *const g_prof_names[PROF_N] = {"embed", "rmsnorm", "matmul q/k/v", "rope", "kv store",
-                                                 "attention", "matmul o", "add", "matmul gate/up", "swiglu",
-                                                 "matmul down", "hooks", "logits"};
-static int g_prof = -1;                    /* -1: env not read yet */
-static double g_prof_s[2][PROF_N];         /* [decode, prefill][op] seconds */
-static long g_prof_calls[2], g_prof_tokens[2];
+static const char *const k_prof_names[LM_PROF_N] = {"embed", "rmsnorm", "matmul q/k/v", "rope", "kv store",
+                                                    "attention", "matmul o", "add", "matmul gate/up", "swiglu",
+                                                    "matmul down", "hooks", "logits"};
 
-static double prof_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void prof_report(void)
+void lm_profile_print(const LmProfile *p, FILE *f)
 {
     for (int m = 0; m < 2; m++) {
         double tot = 0;
-        if (!g_prof_calls[m])
+        if (!p->calls[m])
             continue;
-        for (int i = 0; i < PROF_N; i++)
-            tot += g_prof_s[m][i];
-        fprintf(stderr, "myna profile, %s: %ld forward calls, %ld tokens, %.3f s in ops (%.3f ms/token)\n",
-                m ? "prefill" : "decode", g_prof_calls[m], g_prof_tokens[m], tot, 1e3 * tot / (double)g_prof_tokens[m]);
-        for (int i = 0; i < PROF_N; i++)
-            if (g_prof_s[m][i] > 0)
-                fprintf(stderr, "  %-16s %8.3f ms/token %5.1f%%\n", g_prof_names[i],
-                        1e3 * g_prof_s[m][i] / (double)g_prof_tokens[m], 100.0 * g_prof_s[m][i] / tot);
+        for (int i = 0; i < LM_PROF_N; i++)
+            tot += p->ms[m][i];
+        fprintf(f, "myna profile, %s: %ld forward calls, %ld tokens, %.3f s in ops (%.3f ms/token)\n",
+                m ? "prefill" : "decode", p->calls[m], p->tokens[m], tot / 1e3, tot / (double)p->tokens[m]);
+        for (int i = 0; i < LM_PROF_N; i++)
+            if (p->ms[m][i] > 0)
+                fprintf(f, "  %-16s %8.3f ms/token %5.1f%%\n", k_prof_names[i], p->ms[m][i] / (double)p->tokens[m],
+                        100.0 * p->ms[m][i] / tot);
     }
-}
-
-static int prof_enabled(void)
-{
-    if (g_prof < 0) {
-        const char *e = getenv("MYNA_PROFILE");
-        g_prof = e && *e && strcmp(e, "0") != 0;
-        if (g_prof)
-            atexit(prof_report);
-    }
-    return g_prof;
 }
 
 void lm_state_free(const LmDecoder *d, LmState *st)
@@ -196,10 +171,10 @@ static int run_hooks(LmDecoder *d, const LmLayerHook *hooks, int n_hooks, int la
 /* TRY, timed under MYNA_PROFILE as op type `kind` */
 #define OP(kind, call)                                                                                 \
     do {                                                                                               \
-        double t0_ = prof ? prof_now() : 0;                                                            \
+        double t0_ = prof ? clock_now_ms() : 0;                                                        \
         TRY_RET(call);                                                                                     \
         if (prof)                                                                                      \
-            g_prof_s[T > 1][kind] += prof_now() - t0_;                                                 \
+            prof->ms[T > 1][kind] += clock_now_ms() - t0_;                                             \
     } while (0)
 
 int lm_forward(LmDecoder *d, LmState *st, LmKvCache *kv, const int32_t *ids, const float *emb, int T,
@@ -212,7 +187,8 @@ int lm_forward(LmDecoder *d, LmState *st, LmKvCache *kv, const int32_t *ids, con
     RopeParams rp = {c->rope_mode, c->n_rot, c->rope_base, c->rope_freq_scale,
                      c->has_rope_factors ? c->rope_factors : NULL};
     AttnParams ap = {1.0f / sqrtf((float)HD), 1, n_past, NULL};
-    int r, prof = prof_enabled();
+    LmProfile *prof = st->prof;
+    int r;
 
     if (T < 1 || T > st->n_batch || n_past < 0 || n_past + T > kv->n_ctx)
         return -EINVAL;
@@ -236,10 +212,10 @@ int lm_forward(LmDecoder *d, LmState *st, LmKvCache *kv, const int32_t *ids, con
     Tensor up = tensor_rows(&st->up, 0, T);
 
     if (prof) {
-        g_prof_calls[T > 1]++;
-        g_prof_tokens[T > 1] += T;
+        prof->calls[T > 1]++;
+        prof->tokens[T > 1] += T;
     }
-    OP(PROF_EMBED, embed(d, &x, ids, emb, T));
+    OP(LM_PROF_EMBED, embed(d, &x, ids, emb, T));
     for (int l = 0; l < c->n_layers; l++) {
         const LmLayerWeights *lw = &w->layers[l];
         Tensor kc = tensor_rows(&kv->k[l], n_past, T);       /* cache rows for these positions */
@@ -249,37 +225,37 @@ int lm_forward(LmDecoder *d, LmState *st, LmKvCache *kv, const int32_t *ids, con
         Tensor *qkv_y[3] = {&q2, &k2, &v2}, *gu_y[2] = {&gate, &up};
         const Tensor *qkv_w[3] = {&lw->wq, &lw->wk, &lw->wv}, *gu_w[2] = {&lw->w_gate, &lw->w_up};
 
-        OP(PROF_HOOK, run_hooks(d, hooks, n_hooks, l, &x, st->pos, T));
+        OP(LM_PROF_HOOK, run_hooks(d, hooks, n_hooks, l, &x, st->pos, T));
         /* attention block */
-        OP(PROF_NORM, backend_rmsnorm(be, &xn, &x, &lw->attn_norm, c->norm_eps));
-        OP(PROF_QKV, backend_matmul_n(be, 3, qkv_y, qkv_w, &xn));
-        OP(PROF_ROPE, backend_rope(be, &q3, st->pos, &rp));
-        OP(PROF_ROPE, backend_rope(be, &k3, st->pos, &rp));
-        OP(PROF_KV, backend_copy(be, &kc, &k3));
-        OP(PROF_KV, backend_copy(be, &vc, &v3));
-        OP(PROF_ATTN, backend_attention(be, &att3, &q3, &ka, &va, &ap));
-        OP(PROF_WO, backend_matmul(be, &xn, &lw->wo, &att2));
-        OP(PROF_ADD, backend_add(be, &x, &x, &xn));
+        OP(LM_PROF_NORM, backend_rmsnorm(be, &xn, &x, &lw->attn_norm, c->norm_eps));
+        OP(LM_PROF_QKV, backend_matmul_n(be, 3, qkv_y, qkv_w, &xn));
+        OP(LM_PROF_ROPE, backend_rope(be, &q3, st->pos, &rp));
+        OP(LM_PROF_ROPE, backend_rope(be, &k3, st->pos, &rp));
+        OP(LM_PROF_KV, backend_copy(be, &kc, &k3));
+        OP(LM_PROF_KV, backend_copy(be, &vc, &v3));
+        OP(LM_PROF_ATTN, backend_attention(be, &att3, &q3, &ka, &va, &ap));
+        OP(LM_PROF_WO, backend_matmul(be, &xn, &lw->wo, &att2));
+        OP(LM_PROF_ADD, backend_add(be, &x, &x, &xn));
         /* feed-forward block */
-        OP(PROF_NORM, backend_rmsnorm(be, &xn, &x, &lw->ffn_norm, c->norm_eps));
-        OP(PROF_GATEUP, backend_matmul_n(be, 2, gu_y, gu_w, &xn));
-        OP(PROF_ACT, backend_swiglu(be, &gate, &gate, &up));
-        OP(PROF_DOWN, backend_matmul(be, &xn, &lw->w_down, &gate));
-        OP(PROF_ADD, backend_add(be, &x, &x, &xn));
+        OP(LM_PROF_NORM, backend_rmsnorm(be, &xn, &x, &lw->ffn_norm, c->norm_eps));
+        OP(LM_PROF_GATEUP, backend_matmul_n(be, 2, gu_y, gu_w, &xn));
+        OP(LM_PROF_ACT, backend_swiglu(be, &gate, &gate, &up));
+        OP(LM_PROF_DOWN, backend_matmul(be, &xn, &lw->w_down, &gate));
+        OP(LM_PROF_ADD, backend_add(be, &x, &x, &xn));
     }
-    OP(PROF_HOOK, run_hooks(d, hooks, n_hooks, c->n_layers, &x, st->pos, T));
+    OP(LM_PROF_HOOK, run_hooks(d, hooks, n_hooks, c->n_layers, &x, st->pos, T));
     if (!logits_out)
         return 0;
 
     /* final norm and logits: the last row only, or every row in chunks of LM_LOGIT_ROWS */
     int r0 = all_rows ? 0 : T - 1;
     Tensor xs = tensor_rows(&x, r0, T - r0), xns = tensor_rows(&xn, r0, T - r0);
-    OP(PROF_NORM, backend_rmsnorm(be, &xns, &xs, &w->out_norm, c->norm_eps));
+    OP(LM_PROF_NORM, backend_rmsnorm(be, &xns, &xs, &w->out_norm, c->norm_eps));
     for (int t = r0; t < T; t += LM_LOGIT_ROWS) {
         int n = T - t < LM_LOGIT_ROWS ? T - t : LM_LOGIT_ROWS;
         Tensor in = tensor_rows(&xn, t, n), lg = tensor_rows(&st->logits, 0, n);
-        OP(PROF_OUT, backend_matmul(be, &lg, &w->output, &in));
-        OP(PROF_OUT, be->ops->tensor_get(be, &lg, logits_out + (size_t)(t - r0) * (size_t)V, 0,
+        OP(LM_PROF_OUT, backend_matmul(be, &lg, &w->output, &in));
+        OP(LM_PROF_OUT, be->ops->tensor_get(be, &lg, logits_out + (size_t)(t - r0) * (size_t)V, 0,
                                          sizeof(float) * (size_t)V * (size_t)n));
     }
     return 0;

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "backend.h"
 #include "gguf.h"
@@ -53,6 +54,17 @@ typedef struct {
     LmLayerWeights *layers;  /* [L] owned */
 } LmWeights;
 
+/* Wall time per op type of lm_forward, split decode (T = 1) / prefill (T > 1), for a state that has one
+ * attached (LmState.prof); owned by whoever profiles (lm/model.c under MYNA_PROFILE=1). Ops are synchronous
+ * on the CPU backend; on an asynchronous backend the numbers are launch costs only. */
+enum { LM_PROF_EMBED, LM_PROF_NORM, LM_PROF_QKV, LM_PROF_ROPE, LM_PROF_KV, LM_PROF_ATTN, LM_PROF_WO, LM_PROF_ADD,
+       LM_PROF_GATEUP, LM_PROF_ACT, LM_PROF_DOWN, LM_PROF_HOOK, LM_PROF_OUT, LM_PROF_N };
+typedef struct {
+    double ms[2][LM_PROF_N]; /* [decode, prefill][op] milliseconds */
+    long calls[2], tokens[2];
+} LmProfile;
+void lm_profile_print(const LmProfile *p, FILE *f);
+
 /* Activations for one forward chunk of up to n_batch tokens, allocated once in backend memory. */
 typedef struct {
     int n_batch;
@@ -65,6 +77,7 @@ typedef struct {
     Tensor logits;           /* [V, LM_LOGIT_ROWS] */
     int32_t *pos;            /* host [T] */
     float *logits_host;      /* host [V, LM_LOGIT_ROWS] */
+    LmProfile *prof;         /* borrowed, NULL = not profiled */
 } LmState;
 
 /* Per-session KV cache: one K and one V tensor per layer, [HD, NKV, S] F16 or F32, in backend memory. */

@@ -19,6 +19,7 @@ struct LmModel {
     int32_t extra_id[LM_MAX_EXTRA_TOKENS];
     const float *extra_emb[LM_MAX_EXTRA_TOKENS]; /* host [C] each, borrowed */
     LmState *st;             /* owned; shared by the sessions (one thread uses the model) */
+    LmProfile *prof;         /* owned under MYNA_PROFILE=1 (attached to st), printed by lm_model_free */
     Tokenizer *tok;          /* owned */
     ChatFamily chat;
     int32_t gen_prompt[64];  /* the assistant generation prompt, tokenized */

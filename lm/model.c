@@ -183,6 +183,9 @@ static int model_finish(LmModel *m, const char *name, const LmLoadOptions *opt, 
     m->kv_f16 = opt->kv_f16;
     if ((r = lm_state_new(m->dec, m->n_ctx < LM_MAX_BATCH ? m->n_ctx : LM_MAX_BATCH, &m->st)) < 0)
         return err_set(err, err_len, r, "cannot allocate activations");
+    const char *pe = getenv("MYNA_PROFILE"); /* per-op times of this model's forward passes, printed at free */
+    if (pe && *pe && strcmp(pe, "0") != 0 && (m->prof = calloc(1, sizeof(*m->prof))))
+        m->st->prof = m->prof;
     LmInfo *in = &m->info;
     in->n_vocab = c->n_vocab;
     in->n_embd = c->n_embd;
@@ -203,6 +206,9 @@ void lm_model_free(LmModel *m)
 {
     if (!m)
         return;
+    if (m->prof)
+        lm_profile_print(m->prof, stderr);
+    free(m->prof);
     if (m->dec)
         lm_state_free(m->dec, m->st);
     if (!m->dec_borrowed)

@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "chat.h"
+#include "clock.h"
 #include "lm-adapter.h"
 #include "decoder.h"
 #include "lm.h"
@@ -53,13 +53,6 @@ struct LmSession {
     LmLayerHook hooks[LM_MAX_HOOKS];
     int n_hooks;
 };
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 void lm_sampling_default(LmSampling *s)
 {
@@ -478,7 +471,7 @@ static int feed(LmSession *s, const int32_t *ids, int n, int keep_all)
 
 int lm_session_prefill(LmSession *s, LmStats *stats)
 {
-    double t0 = now_ms();
+    double t0 = clock_now_ms();
     int n, r;
 
     if (s->want_gen_prompt) {
@@ -510,7 +503,7 @@ int lm_session_prefill(LmSession *s, LmStats *stats)
     if (stats) {
         memset(stats, 0, sizeof(*stats));
         stats->n_prompt = n;
-        stats->prefill_ms = now_ms() - t0;
+        stats->prefill_ms = clock_now_ms() - t0;
     }
     return r;
 }
@@ -521,7 +514,7 @@ static int sample(LmSession *s, const LmSampling *sp, int32_t *ret)
     int n_hist = s->n_hist_ids;
 
     if (!s->seeded) {
-        sampler_set_seed(s->sampler, sp->seed ? sp->seed : (uint64_t)(now_ms() * 1e3));
+        sampler_set_seed(s->sampler, sp->seed ? sp->seed : (uint64_t)(clock_now_ms() * 1e3));
         s->seeded = 1;
     }
     p.temperature = sp->temperature;
@@ -604,7 +597,7 @@ int lm_session_generate(LmSession *s, const LmSampling *sp, LmTokenFn on_token, 
 
     if ((r = lm_session_prefill(s, &st)) < 0)
         return r;
-    t0 = now_ms();
+    t0 = clock_now_ms();
     while (stop == LM_STOP_NONE) {
         if (cancel && *cancel) {
             stop = LM_STOP_CANCELLED;
@@ -621,7 +614,7 @@ int lm_session_generate(LmSession *s, const LmSampling *sp, LmTokenFn on_token, 
             stop = LM_STOP_CANCELLED;
     }
     st.n_generated = n;
-    st.decode_ms = now_ms() - t0;
+    st.decode_ms = clock_now_ms() - t0;
     if (ret_stop)
         *ret_stop = stop;
     if (ret_stats)
