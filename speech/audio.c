@@ -435,8 +435,7 @@ static int decode_all(Decoder *d, char *err, size_t err_len)
         if (r == AVERROR_EOF)
             break;
         if (r < 0) {
-            if (d->src.budget.state || d->src.over_cap || d->src.io_error || r == AVERROR_EXIT ||
-                r == AVERROR(ENOMEM))
+            if (d->src.budget.state || d->src.over_cap || d->src.io_error || r == AVERROR_EXIT)
                 return map_av_error(d, r, "read", err, err_len);
             break; /* a damaged tail: keep what was decoded so far */
         }
