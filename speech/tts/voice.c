@@ -602,6 +602,16 @@ static int bind_all(B *b, int quality_known)
 
 /* ---- public ------------------------------------------------------------------------------------------- */
 
+/* "onnx: …" from the reader becomes "voice NAME.onnx: onnx: …" */
+static void prefix_err(const char *name, char *err, size_t err_len)
+{
+    char tmp[512];
+    if (!err || !err_len)
+        return;
+    snprintf(tmp, sizeof(tmp), "%s", err);
+    snprintf(err, err_len, "voice %s.onnx: %s", name, tmp);
+}
+
 void voice_free(Voice *v)
 {
     if (!v)
@@ -671,6 +681,8 @@ int voice_load_memory(Backend *be, const void *onnx, size_t onnx_size, const cha
         return err_set(err, err_len, -ENOMEM, "voice: out of memory");
     }
     r = onnx_open_memory(onnx, onnx_size, &m, err, err_len);
+    if (r < 0)
+        prefix_err(v->name, err, err_len);
     if (r >= 0)
         r = load(be, m, json_text, json_len, v, err, err_len);
     onnx_close(m);
@@ -724,7 +736,11 @@ int voice_load(Backend *be, const char *onnx_path, const char *json_path, Voice 
         r = err_set(err, err_len, -ENOMEM, "voice: out of memory");
         goto out;
     }
-    if ((r = onnx_open(onnx_path, &m, err, err_len)) < 0 || (r = load(be, m, json, (size_t)sz, v, err, err_len)) < 0)
+    if ((r = onnx_open(onnx_path, &m, err, err_len)) < 0) {
+        prefix_err(stem, err, err_len);
+        goto out;
+    }
+    if ((r = load(be, m, json, (size_t)sz, v, err, err_len)) < 0)
         goto out;
     *ret = v;
     v = NULL;

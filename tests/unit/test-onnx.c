@@ -6,6 +6,7 @@
  *    initializer listed as a graph input (IR 3 style): every value read back, producers and consumers.
  * 2. Malformed inputs, table-driven: each must fail with the stated errno and a message naming the field
  *    and "at byte"; then every truncation of the valid model must fail cleanly (never crash or succeed).
+ * --write-corpus DIR: write the valid model and every malformed one as fuzz seeds (tests/fuzz/corpus/onnx).
  */
 #include <errno.h>
 #include <math.h>
@@ -569,8 +570,30 @@ static void test_malformed(void)
     fprintf(stderr, "%zu malformed models rejected as expected\n", sizeof(CASES) / sizeof(CASES[0]));
 }
 
-int main(void)
+static int write_corpus(const char *dir)
 {
+    char path[1024];
+    for (size_t i = 0; i <= sizeof(CASES) / sizeof(CASES[0]); i++) {
+        Pb m = {0};
+        if (i == 0)
+            build_valid(&m);
+        else
+            CASES[i - 1].build(&m);
+        snprintf(path, sizeof(path), "%s/onnx-%02zu", dir, i);
+        FILE *fp = fopen(path, "wb");
+        if (!fp || fwrite(m.p ? (const void *)m.p : "", 1, m.n, fp) != m.n)
+            fprintf(stderr, "cannot write %s\n", path);
+        if (fp)
+            fclose(fp);
+        pb_free(&m);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 2 && !strcmp(argv[1], "--write-corpus"))
+        return write_corpus(argv[2]);
     test_valid();
     test_malformed();
     onnx_close(NULL);
