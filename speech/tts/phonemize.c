@@ -100,19 +100,21 @@ static int punct_kind(uint32_t c, const char **term, int *eos)
 
 /* The clause s[start, end): skip trailing space, take the run of punctuation and closers that ends it,
  * and let its first clause punctuation decide; "..." is an ellipsis (no terminator, not a sentence end).
- * No punctuation (a paragraph break, the end of the text): a sentence end without a terminator. */
+ * No punctuation: a paragraph break (a blank line) ends a sentence; otherwise espeak split an over-long
+ * clause, which does not (the end of the text is handled by the caller). */
 static void terminator_of(const unsigned char *s, size_t start, size_t end, char term[4], int *eos)
 {
     size_t i = end, run = end, len;
+    int newlines = 0;
 
     strcpy(term, "");
-    *eos = 1;
     while (i > start) {
         size_t p = back_one(s, i);
         uint32_t c = cp_at(s, p, &len);
         const char *t;
         int e;
         if (run == end && is_space(c)) {
+            newlines += c == '\n' || c == 0x2029;
             i = p;
             end = p;
             run = p;
@@ -122,6 +124,7 @@ static void terminator_of(const unsigned char *s, size_t start, size_t end, char
             break;
         i = run = p;
     }
+    *eos = newlines >= 2;
     for (i = run; i < end; i += len) {
         uint32_t c = cp_at(s, i, &len);
         const char *t;

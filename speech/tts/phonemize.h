@@ -11,7 +11,9 @@
  * from the source text: espeak_TextToPhonemes leaves its text pointer one UTF-8 character into the next
  * clause, so a clause's source is [previous boundary, pointer − 1 character), and its terminator is the
  * first clause punctuation in the punctuation run that ends it (". , ? ! : ;", "–" and "—" as ";",
- * Arabic "؟ ،"; "..." and "…" end a clause without a terminator, as espeak reports them).
+ * Arabic "؟ ،"; "..." and "…" end a clause without a terminator, as espeak reports them). A clause that
+ * ends without punctuation ends a sentence at a blank line or the end of the text, not where espeak split
+ * an over-long clause (what piper-tts's espeak_TextToPhonemesWithTerminator reports).
  *
  * Every id keeps the span of source text of the clause it came from, so a caller knows which text has
  * been played. espeak-ng is not thread-safe: all calls go through one process-wide lock.

@@ -267,6 +267,21 @@ static void test_rules(const Voice *v)
     }
     CHECK(n == 8 && c[3].end_of_sentence && !c[5].end_of_sentence && !c[0].end_of_sentence && c[7].end_of_sentence);
     phonemize_clauses_free(c, n);
+    /* espeak splits a long clause without punctuation; piper-tts keeps it one sentence (checked with its
+     * espeakbridge on this text: 3 clauses, end_of_sentence only on the last) */
+    char *longtext = malloc(4000);
+    size_t o = 0;
+    for (int i = 0; i < 300; i++)
+        o += (size_t)snprintf(longtext + o, 4000 - o, i % 7 ? "word%d " : "and ", i);
+    CHECK_INT(phonemize_clauses("en-us", longtext, &c, &n, err, sizeof(err)), 0);
+    CHECK(n >= 2);
+    for (int i = 0; i < n; i++)
+        CHECK_INT(c[i].end_of_sentence, i == n - 1);
+    phonemize_clauses_free(c, n);
+    CHECK_INT(phonemize(v, longtext, &p, err, sizeof(err)), 0);
+    CHECK_INT(p->n_sentences, 1);
+    phonemes_free(p);
+    free(longtext);
 }
 
 /* A voice whose map lacks 'ɹ': those phonemes are skipped and counted. */
