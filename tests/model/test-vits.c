@@ -18,7 +18,11 @@
 
 #include "safetensors.h"
 #include "test-util.h"
+#include "config.h" /* HAVE_ESPEAK */
 #include "tts/vits.h"
+#if HAVE_ESPEAK
+#include "tts/phonemize.h"
+#endif
 
 static StFile *g_st;
 static int g_missing;
@@ -270,8 +274,9 @@ out:
 }
 
 /* --real: the installed en_US-joe-medium voice (loaded by speech/tts/voice.c from its .onnx) against
- * onnxruntime (tools/ref/piper_ref.py, run here) on 24 id sequences of 5–301 ids shaped like Piper's
- * (^ _ p _ p … _ $, with spaces and punctuation); 77 when the voice, python3 or onnxruntime is missing. */
+ * onnxruntime (tools/ref/piper_ref.py, run here) on 24 sentences of 1–18 words phonemized by
+ * speech/tts/phonemize.c (without espeak-ng: id sequences of the same lengths shaped like Piper's); the voice goes through speech/tts/voice.c like any
+ * user's download. 77 when the voice, python3 or onnxruntime is missing. */
 static int run_real(Backend *be)
 {
     char onnx[512], cmd[2048], dir[] = "/tmp/myna-vits-XXXXXX", path[600], err[256] = "";
@@ -288,21 +293,54 @@ static int run_real(Backend *be)
     fclose(f);
     if (!mkdtemp(dir))
         return 1;
-    enum { N_SEQ = 24 };
-    static int64_t seqs[N_SEQ][320];
+    Voice *voice = NULL;
+    CHECK_INT(voice_load(be, onnx, NULL, &voice, err, sizeof(err)), 0);
+    if (!voice) {
+        fprintf(stderr, "%s\n", err);
+        return test_exit();
+    }
+    enum { N_SEQ = 24, MAX_IDS = 640 };
+    static int64_t seqs[N_SEQ][MAX_IDS];
     int lens[N_SEQ];
+    /* real sentences through the phonemizer when espeak-ng is built in, else id sequences shaped like them */
+    static const char *const text[N_SEQ] = {
+        "Hi.", "Yes, please.", "What time is it?", "The cat sat on the mat.",
+        "Turn left at the next corner, then go straight.", "I'll call you back in ten minutes.",
+        "Myna runs entirely on this computer; nothing leaves it.", "Is it going to rain tomorrow afternoon?",
+        "Please remind me to buy milk, eggs, and bread on the way home.", "That's wonderful news!",
+        "The meeting has been moved to Thursday at three thirty in the afternoon.",
+        "Could you read the first paragraph again, a little more slowly this time?",
+        "Dr. Smith lives at 221 Baker Street.", "One, two, three, four, five.",
+        "A quick brown fox jumps over the lazy dog, and then it runs away into the forest.",
+        "When the sun goes down, the temperature drops quickly in the desert, so bring a warm jacket.",
+        "Okay.", "I am not sure I understood the question; could you say it in a different way?",
+        "The quarterly report shows a twelve percent increase in revenue compared with last year.",
+        "Set a timer for twenty minutes.", "Here is the weather forecast for the rest of the week.",
+        "She sells seashells by the seashore, and the shells she sells are surely seashells.",
+        "In the beginning, the project was small: a few scripts, one model, and a lot of hope.",
+        "Thank you for listening, and have a very pleasant evening with your family and friends."};
     snprintf(path, sizeof(path), "%s/ids.txt", dir);
     f = fopen(path, "w");
     for (int i = 0; i < N_SEQ; i++) {
-        const int np = 2 + i * i / 4 + (i % 5) * 3; /* 2 … 150 phonemes */
         int n = 0;
+#if HAVE_ESPEAK
+        Phonemes *ph = NULL;
+        CHECK_INT(phonemize(voice, text[i], &ph, err, sizeof(err)), 0);
+        for (int s = 0; ph && s < ph->n_sentences; s++)
+            for (int k = 0; k < ph->sentences[s].n_ids && n < MAX_IDS; k++)
+                if (s == 0 || k > 0) /* several sentences: join them as one id sequence (^ once, $ kept) */
+                    seqs[i][n++] = ph->sentences[s].ids[k];
+        phonemes_free(ph);
+#else
+        const int np = 2 + (int)strlen(text[i]);
         seqs[i][n++] = 1, seqs[i][n++] = 0;
-        for (int k = 0; k < np; k++) {
+        for (int k = 0; k < np && n < MAX_IDS - 4; k++) {
             const double u = test_rng_uniform();
             seqs[i][n++] = u < 0.15 ? 3 : u < 0.18 ? 8 : 14 + (int64_t)(test_rng_uniform() * 140);
             seqs[i][n++] = 0;
         }
         seqs[i][n++] = 10, seqs[i][n++] = 0, seqs[i][n++] = 2;
+#endif
         lens[i] = n;
         for (int k = 0; k < n; k++)
             fprintf(f, "%lld%c", (long long)seqs[i][k], k + 1 < n ? ' ' : '\n');
@@ -313,28 +351,11 @@ static int run_real(Backend *be)
              dir, dir);
     if (system(cmd) != 0) {
         fprintf(stderr, "skip: the onnxruntime oracle did not run (pip install onnx onnxruntime)\n");
+        voice_free(voice);
         return 77;
     }
-    /* weights: the oracle's own reading of the .onnx (PyTorch names, tools/ref/vits_ref.py), bound as for
-     * the tiny models; speech/tts/voice.c's loader is tested on its own (tests/unit/test-voice*) */
-    size_t n;
-    snprintf(path, sizeof(path), "%s/config.json", dir);
-    char *js = test_read_file(path, &n);
-    json_t *cfg = js ? json_loadb(js, n, 0, NULL) : NULL;
-    free(js);
-    CHECK(cfg != NULL);
-    snprintf(path, sizeof(path), "%s/model.safetensors", dir);
-    CHECK_INT(st_open(path, &g_st, err, sizeof(err)), 0);
-    if (!cfg || !g_st)
-        return test_exit();
-    static VoiceConfig vc;
-    static VoiceWeights vw;
-    g_missing = 0;
-    load_tiny(cfg, &vc, &vw);
-    vc.sample_rate = 22050;
-    CHECK_INT(g_missing, 0);
     Vits *v = NULL;
-    CHECK_INT(vits_new(be, &vc, &vw, &v, err, sizeof(err)), 0);
+    CHECK_INT(vits_new(be, &voice->cfg, &voice->w, &v, err, sizeof(err)), 0);
     for (int i = 0; v && i < N_SEQ; i++) {
         size_t nd = 0, na = 0;
         snprintf(path, sizeof(path), "%s/%d.dur", dir, i);
@@ -366,8 +387,7 @@ static int run_real(Backend *be)
         free(ref);
     }
     vits_free(v);
-    st_close(g_st);
-    json_decref(cfg);
+    voice_free(voice);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);

@@ -5,13 +5,8 @@ frames per id: the graph's Ceil output, exposed as an extra graph output).
 
 Usage: python3 tools/ref/piper_ref.py VOICE.onnx IDS.txt OUT_DIR [speaker_id]
 IDS.txt: one sequence per line, ids separated by spaces. Needs `pip install onnx onnxruntime`.
-Also writes OUT/model.safetensors + OUT/config.json: the voice's weights under their PyTorch names (the
-anonymous onnx::Conv_* ones named after their Conv node, vits_ref.load_onnx_weights) with the
-hyperparameters in tools/ref/tiny_vits.py's config format, so tests/model/test-vits.c --real can run the
-synthesis on the real weights independently of the .onnx loader.
 Used by tests/model/test-vits.c --real (generated at test time; nothing committed).
 """
-import json
 import os
 import sys
 
@@ -43,22 +38,6 @@ def main():
         audio, dur = sess.run(None, feed)
         audio.reshape(-1).astype(np.float32).tofile(os.path.join(out, "%d.f32" % i))
         dur.reshape(-1).astype(np.int32).tofile(os.path.join(out, "%d.dur" % i))
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import tiny_vits
-    import vits_ref
-    W = vits_ref.load_onnx_weights(path)
-    hp = vits_ref.hparams_from_weights(W)
-    n_spk = W["emb_g.weight"].shape[0] if "emb_g.weight" in W else 1
-    gin = W["emb_g.weight"].shape[1] if "emb_g.weight" in W else 0
-    cfg = {"hidden": int(W["enc_p.emb.weight"].shape[1]), "filter": int(W["enc_p.encoder.ffn_layers.0.conv_1.weight"].shape[0]),
-           "n_heads": 2, "n_layers": hp["n_layers"], "window": hp["window"],
-           "upsample_initial": int(W["dec.conv_pre.weight"].shape[0]), "resblock": hp["resblock"],
-           "resblock_kernels": hp["resblock_kernels"], "resblock_dilations": [list(d) for d in hp["resblock_dilations"]],
-           "upsample_rates": hp["upsample_rates"], "upsample_kernels": hp["upsample_kernels"],
-           "num_symbols": int(W["enc_p.emb.weight"].shape[0]), "num_speakers": int(n_spk), "gin_channels": int(gin)}
-    tiny_vits.write_safetensors(os.path.join(out, "model.safetensors"), W)
-    with open(os.path.join(out, "config.json"), "w") as f:
-        json.dump(cfg, f)
     print("piper_ref: %d sequences" % len(seqs))
 
 
