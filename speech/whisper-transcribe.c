@@ -333,8 +333,9 @@ struct WhisperRun {
     float *mel, *win, *logits;  /* owned: [F, M], [N_FRAMES, M], [V, n_prompt] */
     int64_t F, content, seek, seg;
     float temp;                 /* temperature of the next decode of this window */
-    int encoded;                /* this window's encoder output is in w (see enc_gen) */
-    uint64_t enc_gen;           /* w->run_encodes when this run last encoded */
+    int enc_stage;              /* next encoder stage of this window (n_audio_layer + 2: encoded) */
+    int counted;                /* this window is in st.n_windows */
+    uint64_t enc_gen;           /* w->run_encodes after this run's last encoder stage */
     uint64_t rng;
     WindowResult res;
     char *text;                 /* owned */
@@ -425,23 +426,31 @@ int whisper_run_step(WhisperRun *run)
     if (run->seek >= run->content)
         return 0;
     w->fast_on = w->fast != WHISPER_FAST_OFF; /* lossy kernels for text output, see whisper.h */
-    if (!run->encoded || run->enc_gen != w->run_encodes) {
-        /* window [N_FRAMES, M]: frames seek.. of each mel bin; past the content they are the spectrogram of
-         * the 30 s of appended silence (whisper.cpp, HF), not openai's zeros of pad_or_trim — see above */
-        run->seg = run->content - run->seek < N_FRAMES ? run->content - run->seek : N_FRAMES;
-        for (int b = 0; b < M; b++)
-            memcpy(run->win + (size_t)b * N_FRAMES, run->mel + (size_t)b * (size_t)run->F + (size_t)run->seek,
-                   sizeof(float) * N_FRAMES);
+    if (run->enc_gen != w->run_encodes) /* another run's encoder stage ran since ours: encode again */
+        run->enc_stage = 0;
+    if (run->enc_stage <= w->cfg.n_audio_layer + 1) { /* one encoder stage per step */
+        if (run->enc_stage == 0) {
+            /* window [N_FRAMES, M]: frames seek.. of each mel bin; past the content they are the spectrogram
+             * of the 30 s of appended silence (whisper.cpp, HF), not openai's zeros of pad_or_trim — see above */
+            run->seg = run->content - run->seek < N_FRAMES ? run->content - run->seek : N_FRAMES;
+            for (int b = 0; b < M; b++)
+                memcpy(run->win + (size_t)b * N_FRAMES, run->mel + (size_t)b * (size_t)run->F + (size_t)run->seek,
+                       sizeof(float) * N_FRAMES);
+            if (!run->counted)
+                run->st.n_windows++;
+            run->counted = 1;
+        }
         t0 = now_s();
-        if ((r = whisper_encode(w, run->win, N_FRAMES, NULL)) < 0) {
+        r = whisper_encode_stage(w, run->win, N_FRAMES, run->enc_stage, NULL);
+        run->st.encode_s += now_s() - t0;
+        if (r < 0) {
             log_error("whisper: encoder failed: %d", r);
             goto out;
         }
-        run->st.encode_s += now_s() - t0;
-        if (!run->encoded)
-            run->st.n_windows++;
-        run->encoded = 1;
+        run->enc_stage++;
         run->enc_gen = ++w->run_encodes;
+        r = 1;
+        goto out;
     }
     t0 = now_s();
     WindowResult *res = &run->res;
@@ -462,7 +471,8 @@ int whisper_run_step(WhisperRun *run)
     }
     int64_t advance = run->seg;
     run->temp = 0;
-    run->encoded = 0;
+    run->enc_stage = 0; /* the next window */
+    run->counted = 0;
     run->st.n_tokens += res->n_tokens;
     if (o->no_speech_threshold > 0 && res->no_speech_prob > o->no_speech_threshold &&
         res->avg_logprob <= o->logprob_threshold) {

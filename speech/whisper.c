@@ -134,7 +134,10 @@ static int mlp_block(Backend *be, Tensor *x, Tensor *xn, Tensor *ff, const Tenso
     return 0;
 }
 
-int whisper_encode(Whisper *w, const float *mel, int n_frames, float *ret_states)
+/* One stage of the encoder (whisper.h): 0 the convolution stem, 1..n_audio_layer one layer each, then the
+ * final norm and every decoder layer's cross-attention K/V. The residual stream stays in s->ex between
+ * stages. */
+int whisper_encode_stage(Whisper *w, const float *mel, int n_frames, int stage, float *ret_states)
 {
     const WhisperConfig *c = &w->cfg;
     const WhisperWeights *ww = &w->w;
@@ -144,7 +147,8 @@ int whisper_encode(Whisper *w, const float *mel, int n_frames, float *ret_states
     int64_t NH = c->n_audio_head, HD = C / NH;
     int r;
 
-    if (!mel || n_frames < 2 || n_frames % 2 || n_frames > 2 * c->n_audio_ctx)
+    if (!mel || n_frames < 2 || n_frames % 2 || n_frames > 2 * c->n_audio_ctx || stage < 0 ||
+        stage > c->n_audio_layer + 1)
         return -EINVAL;
     s->n_enc = 0;
     Tensor mel_t = tensor_view(&s->mel, 0, F, M, 1);         /* [F, M] */
@@ -159,23 +163,26 @@ int whisper_encode(Whisper *w, const float *mel, int n_frames, float *ret_states
     Tensor pos = tensor_view(&ww->enc_pos, 0, C, T, 1);
     Tensor out = tensor_view(&s->enc_out, 0, C, T, 1);
 
-    TRY_RET(be->ops->tensor_set(be, &mel_t, mel, 0, sizeof(float) * (size_t)(F * M)));
-    /* conv1 + GELU: [F, M] → windows [3·M, F] → [C, F] */
-    TRY_RET(be->ops->im2col_1d(be, &col1, &mel_t, 3, 1, 1));
-    TRY_RET(linear(be, &y1, &ww->conv1_w, &ww->conv1_b, &col1));
-    TRY_RET(backend_gelu(be, &y1, &y1));
-    /* conv2 windows: row t of col2 = [y1[2t−1] | y1[2t] | y1[2t+1]] (y1[−1] = 0) */
-    for (int tap = 0; tap < 3; tap++) {
-        int64_t t0 = tap == 0 ? 1 : 0;
-        Tensor dst = tensor_view_strided(&s->col2, (size_t)(t0 * 3 * C + tap * C), C, T - t0, 3 * (size_t)C);
-        Tensor src = tensor_view_strided(&s->y1, (size_t)((2 * t0 + tap - 1) * C), C, T - t0, 2 * (size_t)C);
-        TRY_RET(backend_copy(be, &dst, &src));
+    if (stage == 0) {
+        TRY_RET(be->ops->tensor_set(be, &mel_t, mel, 0, sizeof(float) * (size_t)(F * M)));
+        /* conv1 + GELU: [F, M] → windows [3·M, F] → [C, F] */
+        TRY_RET(be->ops->im2col_1d(be, &col1, &mel_t, 3, 1, 1));
+        TRY_RET(linear(be, &y1, &ww->conv1_w, &ww->conv1_b, &col1));
+        TRY_RET(backend_gelu(be, &y1, &y1));
+        /* conv2 windows: row t of col2 = [y1[2t−1] | y1[2t] | y1[2t+1]] (y1[−1] = 0) */
+        for (int tap = 0; tap < 3; tap++) {
+            int64_t t0 = tap == 0 ? 1 : 0;
+            Tensor dst = tensor_view_strided(&s->col2, (size_t)(t0 * 3 * C + tap * C), C, T - t0, 3 * (size_t)C);
+            Tensor src = tensor_view_strided(&s->y1, (size_t)((2 * t0 + tap - 1) * C), C, T - t0, 2 * (size_t)C);
+            TRY_RET(backend_copy(be, &dst, &src));
+        }
+        TRY_RET(linear(be, &x, &ww->conv2_w, &ww->conv2_b, &col2));
+        TRY_RET(backend_gelu(be, &x, &x));
+        TRY_RET(backend_add(be, &x, &x, &pos));
+        return 0;
     }
-    TRY_RET(linear(be, &x, &ww->conv2_w, &ww->conv2_b, &col2));
-    TRY_RET(backend_gelu(be, &x, &x));
-    TRY_RET(backend_add(be, &x, &x, &pos));
-    for (int l = 0; l < c->n_audio_layer; l++) {
-        const WhisperEncLayer *e = &ww->enc[l];
+    if (stage <= c->n_audio_layer) {
+        const WhisperEncLayer *e = &ww->enc[stage - 1];
         TRY_RET(backend_layernorm(be, &xn, &x, &e->ln1_w, &e->ln1_b, LN_EPS));
         TRY_RET(linear(be, &q, &e->wq, &e->bq, &xn));
         TRY_RET(linear(be, &k, &e->wk, NULL, &xn));
@@ -195,6 +202,7 @@ int whisper_encode(Whisper *w, const float *mel, int n_frames, float *ret_states
         TRY_RET(linear(be, &xn, &e->wo, &e->bo, &att));
         TRY_RET(backend_add(be, &x, &x, &xn));
         TRY_RET(mlp_block(be, &x, &xn, &ff, &e->ln2_w, &e->ln2_b, &e->fc1, &e->fc1_b, &e->fc2, &e->fc2_b));
+        return 0;
     }
     TRY_RET(backend_layernorm(be, &out, &x, &ww->enc_ln_w, &ww->enc_ln_b, LN_EPS));
     /* cross-attention keys and values of every decoder layer, once per window */
@@ -213,6 +221,14 @@ int whisper_encode(Whisper *w, const float *mel, int n_frames, float *ret_states
     if (ret_states)
         TRY_RET(be->ops->tensor_get(be, &out, ret_states, 0, sizeof(float) * (size_t)(C * T)));
     s->n_enc = (int)T;
+    return 0;
+}
+
+int whisper_encode(Whisper *w, const float *mel, int n_frames, float *ret_states)
+{
+    int r;
+    for (int stage = 0; stage <= w->cfg.n_audio_layer + 1; stage++)
+        TRY_RET(whisper_encode_stage(w, mel, n_frames, stage, ret_states));
     return 0;
 }
 

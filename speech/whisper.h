@@ -95,6 +95,10 @@ const WhisperTokens *whisper_tokens(const Whisper *w);
  * reference model). Keeps the states [C, F/2] for the decoder (cross-attention K/V computed once here) and
  * copies them to ret_states (host, F/2 · C floats) when it is not NULL. */
 int whisper_encode(Whisper *w, const float *mel, int n_frames, float *ret_states);
+/* The same in stages, so a scheduler can interleave other work between them (whisper_run_step): stage 0 the
+ * convolution stem, 1..n_audio_layer one layer each, n_audio_layer + 1 the final norm and the decoder's
+ * cross-attention K/V (and ret_states). Stages must run in order on one mel with no other encode between. */
+int whisper_encode_stage(Whisper *w, const float *mel, int n_frames, int stage, float *ret_states);
 /* The last encoder output on the backend, [C, T] (borrowed, valid until the next encode); NULL before. */
 const Tensor *whisper_encoder_output(const Whisper *w);
 
@@ -112,10 +116,11 @@ int whisper_transcribe(Whisper *w, const float *pcm16k, size_t n, const WhisperO
 
 /* The same transcription one unit at a time, for a scheduler that interleaves it with other work (mynad's
  * inference worker, between other sessions' tokens, checking cancel between units): begin computes the
- * log-mel of the whole input; each step decodes one 30 s window at one temperature of the fallback ladder
- * (encoding the window first when needed) and returns 1 while more steps remain, 0 when done, or a negative
- * errno (as whisper_transcribe); whisper_run_text gives the text and stats at the end. Several runs may share
- * one Whisper object between steps (a run re-encodes its window when another run encoded since). */
+ * log-mel of the whole input; each step runs one encoder stage of a 30 s window (whisper_encode_stage) or
+ * decodes the window at one temperature of the fallback ladder, and returns 1 while more steps remain, 0
+ * when done, or a negative errno (as whisper_transcribe); whisper_run_text gives the text and stats at the
+ * end. Several runs may share one Whisper object between steps (a run encodes its window again when
+ * another run's step ran since). */
 typedef struct WhisperRun WhisperRun;
 int whisper_run_begin(Whisper *w, const float *pcm16k, size_t n, const WhisperOptions *o, WhisperRun **ret);
 int whisper_run_step(WhisperRun *run);
