@@ -81,8 +81,8 @@ static inline int media_budget_error(const MediaBudget *b, const char *what, cha
     case -ETIME:
         return err_set(err, err_len, -ETIME, "%s: decode budget ran out (%g s of CPU time)", what, b->max_cpu_s);
     case -ETIMEDOUT:
-        return err_set(err, err_len, -ETIMEDOUT, "%s: decoding took longer than the %g s limit", what,
-                       b->timeout_s);
+        return err_set(err, err_len, -ETIMEDOUT, "%s: not finished within the %g s time limit (reading or "
+                       "decoding)", what, b->timeout_s);
     default:
         return b->state;
     }

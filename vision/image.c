@@ -4,6 +4,7 @@
  * What it is not: a decoder itself (image-png.c, image-jpeg.c, image-ffmpeg.c) nor preprocessing.
  * Reference for the numerics: see image.h (alpha on white as in HF MllamaImageProcessor, SPEC §4.2). */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -139,21 +140,14 @@ static int missing_lib(const char *fmt, const char *lib, char *err, size_t err_l
                    lib);
 }
 
-int image_decode(const void *data, size_t size, const ImageLimits *lim, Image *ret, char *err, size_t err_len)
+/* image_decode with the budget already running (image_decode_fd starts it before reading). */
+static int decode_budgeted(const void *data, size_t size, const ImageLimits *lim, MediaBudget *budget, Image *ret,
+                           char *err, size_t err_len)
 {
-    ImageLimits dl;
     ImageFormat fmt;
-    MediaBudget budget;
 
-    if (!ret || (!data && size))
-        return err_set(err, err_len, -EINVAL, "image: invalid arguments");
-    if (!lim) {
-        image_limits_default(&dl);
-        lim = &dl;
-    }
-    media_budget_init(&budget, lim->timeout_s, lim->max_cpu_s, lim->cancel);
-    if (media_budget_check(&budget))
-        return media_budget_error(&budget, "image", err, err_len);
+    if (media_budget_check(budget))
+        return media_budget_error(budget, "image", err, err_len);
     if (size > lim->max_input_bytes)
         return err_set(err, err_len, -EFBIG, "image: input of %zu bytes exceeds the %zu-byte limit", size,
                        lim->max_input_bytes);
@@ -162,18 +156,18 @@ int image_decode(const void *data, size_t size, const ImageLimits *lim, Image *r
     case IMAGE_FORMAT_PNG:
         if (!HAVE_PNG)
             return missing_lib("PNG", "libpng", err, err_len);
-        return image_decode_png(data, size, lim, &budget, ret, err, err_len);
+        return image_decode_png(data, size, lim, budget, ret, err, err_len);
     case IMAGE_FORMAT_JPEG:
         if (!HAVE_JPEG)
             return missing_lib("JPEG", "TurboJPEG", err, err_len);
-        return image_decode_jpeg(data, size, lim, &budget, ret, err, err_len);
+        return image_decode_jpeg(data, size, lim, budget, ret, err, err_len);
     case IMAGE_FORMAT_GIF:
     case IMAGE_FORMAT_BMP:
     case IMAGE_FORMAT_WEBP:
     case IMAGE_FORMAT_TIFF:
         if (!HAVE_FFMPEG)
             return missing_lib(image_format_name(fmt), "FFmpeg", err, err_len);
-        return image_decode_ffmpeg(data, size, fmt, lim, &budget, ret, err, err_len);
+        return image_decode_ffmpeg(data, size, fmt, lim, budget, ret, err, err_len);
     case IMAGE_FORMAT_MP4:
     case IMAGE_FORMAT_MATROSKA:
     case IMAGE_FORMAT_AVI:
@@ -190,9 +184,26 @@ int image_decode(const void *data, size_t size, const ImageLimits *lim, Image *r
     }
 }
 
-/* Reads the fd from its current position into a malloc'd buffer, at most cap bytes (-EFBIG beyond). */
-static int read_fd_capped(int fd, size_t cap, const char *what, uint8_t **ret_buf, size_t *ret_size, char *err,
-                          size_t err_len)
+int image_decode(const void *data, size_t size, const ImageLimits *lim, Image *ret, char *err, size_t err_len)
+{
+    ImageLimits dl;
+    MediaBudget budget;
+
+    if (!ret || (!data && size))
+        return err_set(err, err_len, -EINVAL, "image: invalid arguments");
+    if (!lim) {
+        image_limits_default(&dl);
+        lim = &dl;
+    }
+    media_budget_init(&budget, lim->timeout_s, lim->max_cpu_s, lim->cancel);
+    return decode_budgeted(data, size, lim, &budget, ret, err, err_len);
+}
+
+/* Reads the fd from its current position into a malloc'd buffer, at most cap bytes (-EFBIG beyond). Waits
+ * in poll() slices of ≤ 200 ms so that the budget's wall deadline and cancel flag end a read from a pipe or
+ * socket that never sends EOF (a blocked read spends no CPU, so the CPU budget alone would never fire). */
+static int read_fd_capped(int fd, size_t cap, const char *what, MediaBudget *budget, uint8_t **ret_buf,
+                          size_t *ret_size, char *err, size_t err_len)
 {
     size_t len = 0, alloc = 0;
     uint8_t *buf = NULL;
@@ -216,8 +227,21 @@ static int read_fd_capped(int fd, size_t cap, const char *what, uint8_t **ret_bu
             buf = nb;
             alloc = na;
         }
+        for (;;) {
+            struct pollfd p = { .fd = fd, .events = POLLIN };
+            double left;
+            int pr;
+            if (media_budget_check(budget)) {
+                free(buf);
+                return media_budget_error(budget, what, err, err_len);
+            }
+            left = budget->deadline - media_clock_s(CLOCK_MONOTONIC);
+            pr = poll(&p, 1, left > 0.2 ? 200 : left < 0.001 ? 1 : (int)(left * 1000));
+            if (pr > 0 || (pr < 0 && errno != EINTR))
+                break; /* readable, at EOF, hung up, or an error read() reports */
+        }
         n = read(fd, buf + len, alloc - len);
-        if (n < 0 && errno == EINTR)
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (n < 0) {
             int e = errno;
@@ -240,6 +264,7 @@ static int read_fd_capped(int fd, size_t cap, const char *what, uint8_t **ret_bu
 int image_decode_fd(int fd, const ImageLimits *lim, Image *ret, char *err, size_t err_len)
 {
     ImageLimits dl;
+    MediaBudget budget;
     uint8_t *buf = NULL;
     size_t size = 0;
     int r;
@@ -250,16 +275,17 @@ int image_decode_fd(int fd, const ImageLimits *lim, Image *ret, char *err, size_
         image_limits_default(&dl);
         lim = &dl;
     }
-    r = read_fd_capped(fd, lim->max_input_bytes, "image", &buf, &size, err, err_len);
+    media_budget_init(&budget, lim->timeout_s, lim->max_cpu_s, lim->cancel);
+    r = read_fd_capped(fd, lim->max_input_bytes, "image", &budget, &buf, &size, err, err_len);
     if (r < 0)
         return r;
-    r = image_decode(buf ? buf : (const uint8_t *)"", size, lim, ret, err, err_len);
+    r = decode_budgeted(buf ? buf : (const uint8_t *)"", size, lim, &budget, ret, err, err_len);
     free(buf);
     return r;
 }
 
-static int video_common(const MediaSource *src, int n_frames, const ImageLimits *lim, Image *frames,
-                        double *timestamps, int *ret_n, char *err, size_t err_len)
+static int video_common(const MediaSource *src, int n_frames, const ImageLimits *lim, MediaBudget *budget,
+                        Image *frames, double *timestamps, int *ret_n, char *err, size_t err_len)
 {
     uint8_t head[16];
     size_t n_head = 0;
@@ -290,12 +316,10 @@ static int video_common(const MediaSource *src, int n_frames, const ImageLimits 
     if (!HAVE_FFMPEG)
         return missing_lib(image_format_name(fmt), "FFmpeg", err, err_len);
     {
-        MediaBudget budget;
         int r;
-        media_budget_init(&budget, lim->timeout_s, lim->max_video_cpu_s, lim->cancel);
-        if (media_budget_check(&budget))
-            return media_budget_error(&budget, "video", err, err_len);
-        r = video_sample_ffmpeg(src, fmt, n_frames, lim, &budget, frames, timestamps, err, err_len);
+        if (media_budget_check(budget))
+            return media_budget_error(budget, "video", err, err_len);
+        r = video_sample_ffmpeg(src, fmt, n_frames, lim, budget, frames, timestamps, err, err_len);
         if (r < 0)
             return r;
     }
@@ -308,6 +332,7 @@ int video_sample_frames(const void *data, size_t size, int n_frames, const Image
 {
     ImageLimits dl;
     MediaSource src = { .data = data, .size = size, .fd = -1 };
+    MediaBudget budget;
 
     if (!data && size)
         return err_set(err, err_len, -EINVAL, "video: invalid arguments");
@@ -315,13 +340,15 @@ int video_sample_frames(const void *data, size_t size, int n_frames, const Image
         image_limits_default(&dl);
         lim = &dl;
     }
-    return video_common(&src, n_frames, lim, frames, timestamps, ret_n, err, err_len);
+    media_budget_init(&budget, lim->timeout_s, lim->max_video_cpu_s, lim->cancel);
+    return video_common(&src, n_frames, lim, &budget, frames, timestamps, ret_n, err, err_len);
 }
 
 int video_sample_frames_fd(int fd, int n_frames, const ImageLimits *lim, Image *frames, double *timestamps,
                            int *ret_n, char *err, size_t err_len)
 {
     ImageLimits dl;
+    MediaBudget budget;
     struct stat st;
     int r;
 
@@ -331,19 +358,20 @@ int video_sample_frames_fd(int fd, int n_frames, const ImageLimits *lim, Image *
         image_limits_default(&dl);
         lim = &dl;
     }
+    media_budget_init(&budget, lim->timeout_s, lim->max_video_cpu_s, lim->cancel);
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
         MediaSource src = { .data = NULL, .size = (size_t)st.st_size, .fd = fd };
-        return video_common(&src, n_frames, lim, frames, timestamps, ret_n, err, err_len);
+        return video_common(&src, n_frames, lim, &budget, frames, timestamps, ret_n, err, err_len);
     }
     {
         uint8_t *buf = NULL;
         size_t size = 0;
         MediaSource src;
-        r = read_fd_capped(fd, lim->max_video_bytes, "video", &buf, &size, err, err_len);
+        r = read_fd_capped(fd, lim->max_video_bytes, "video", &budget, &buf, &size, err, err_len);
         if (r < 0)
             return r;
         src = (MediaSource){ .data = buf ? buf : (const uint8_t *)"", .size = size, .fd = -1 };
-        r = video_common(&src, n_frames, lim, frames, timestamps, ret_n, err, err_len);
+        r = video_common(&src, n_frames, lim, &budget, frames, timestamps, ret_n, err, err_len);
         free(buf);
         return r;
     }

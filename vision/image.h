@@ -85,7 +85,9 @@ int image_format_is_video(ImageFormat fmt);
 /* Decode one still image (first frame of an animation). lim NULL = defaults. ret written on success only. */
 int image_decode(const void *data, size_t size, const ImageLimits *lim, Image *ret, char *err, size_t err_len);
 /* Same from a file descriptor (regular file or pipe), read from its current position up to
- * max_input_bytes + 1 (more is -EFBIG). The fd is not closed. */
+ * max_input_bytes + 1 (more is -EFBIG). The read waits in poll(), so a pipe or socket that never sends EOF
+ * ends at timeout_s (-ETIMEDOUT) or when *cancel is set (-ECANCELED); timeout_s and max_cpu_s cover the
+ * read and the decode together. The fd is not closed. */
 int image_decode_fd(int fd, const ImageLimits *lim, Image *ret, char *err, size_t err_len);
 void image_free(Image *img); /* frees img->rgb, zeroes the struct; NULL ok */
 
@@ -97,7 +99,7 @@ int video_sample_frames(const void *data, size_t size, int n_frames, const Image
                         double *timestamps, int *ret_n, char *err, size_t err_len);
 /* Same from a file descriptor: a regular file is read in place with pread from offset 0 (its size at most
  * max_video_bytes; the fd offset is not used or moved), anything else (pipe, socket)
- * is read into memory from its current position first (same cap). */
+ * is read into memory from its current position first (same cap, same deadline and cancel flag). */
 int video_sample_frames_fd(int fd, int n_frames, const ImageLimits *lim, Image *frames, double *timestamps,
                            int *ret_n, char *err, size_t err_len);
 

@@ -5,7 +5,8 @@
  * that cost 5.5 s), the longest valid refinement progression in YCbCr (coefficient-visit cap) — while the
  * same constructions at 512×384 decode exactly; the error classes of F5: TIFF and WebP over the pixel cap
  * are TooLarge (-EFBIG), an MP4 whose stts box claims 2^31 entries is malformed (-EBADMSG, not -ENOMEM);
- * four threads decoding at once, each stopped only by its own budget or flag. The progressive JPEGs are
+ * four threads decoding at once, each stopped only by its own budget or flag; a pipe that never sends EOF
+ * ends at the deadline or on cancel (F0 at the library level). The progressive JPEGs are
  * written here (DC-only content: every pixel 128), the rest are the committed fixtures of
  * tests/fixtures/media. No timed assertions: the budgets used are far below what the work can physically
  * take (1 µs of CPU; or 0.5 ms for a 4096² PNG, whose 48 MB of output alone needs more), so the expected
@@ -17,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "image-internal.h"
@@ -379,6 +382,46 @@ static void test_error_classes(void)
     }
 }
 
+/* ------------------------------------------------------------------- fd that never sends EOF */
+typedef struct { atomic_int *flag; } Canceller;
+
+static void *cancel_later(void *arg)
+{
+    struct timespec ts = { 0, 100 * 1000000L };
+    nanosleep(&ts, NULL);
+    atomic_store(((Canceller *)arg)->flag, 1);
+    return NULL;
+}
+
+/* Issue 12 F0 at the library level: image_decode_fd / video_sample_frames_fd on a pipe whose writer never
+ * closes end at the deadline or on cancel, instead of blocking in read() for ever. */
+static void test_silent_fd(void)
+{
+    ImageLimits lim;
+    Image img = { 0 }, frames[2] = { { 0 } };
+    atomic_int cancel = 0;
+    char err[256] = "";
+    int p[2], got = 0;
+    pthread_t th;
+    Canceller c = { &cancel };
+
+    CHECK_INT(pipe(p), 0);
+    CHECK(write(p[1], "\x89PNG\r\n\x1a\n", 8) == 8); /* a start, then nothing */
+    image_limits_default(&lim);
+    lim.timeout_s = 0.3;
+    CHECK_INT(image_decode_fd(p[0], &lim, &img, err, sizeof(err)), -ETIMEDOUT);
+    CHECK_INT(video_sample_frames_fd(p[0], 2, &lim, frames, NULL, &got, err, sizeof(err)), -ETIMEDOUT);
+    fprintf(stderr, "silent pipe: %s\n", err);
+    image_limits_default(&lim); /* 30 s deadline: the flag, set 0.1 s from now, must end it */
+    lim.cancel = &cancel;
+    pthread_create(&th, NULL, cancel_later, &c);
+    CHECK_INT(image_decode_fd(p[0], &lim, &img, err, sizeof(err)), -ECANCELED);
+    pthread_join(th, NULL);
+    CHECK(img.rgb == NULL);
+    close(p[0]);
+    close(p[1]);
+}
+
 /* ------------------------------------------------------------ concurrent decodes (a decode pool) */
 typedef struct {
     const uint8_t *data;
@@ -448,5 +491,6 @@ int main(void)
     test_budget_and_cancel();
     test_error_classes();
     test_concurrent();
+    test_silent_fd();
     return test_exit();
 }
