@@ -4,7 +4,7 @@
 #
 # The GPU machine this project is lent (rarely, 15 minutes) has nvcc, cuBLAS and python3 but no Jansson, PCRE2
 # or other -dev packages and no package registry, so tests/gpu/check.sh must not build there. This script
-# builds (Meson, -Dcuda=enabled -Dcuda-arch=sm_90, optional media libraries off, -Dprefer_static=true so
+# builds (Meson, -Dcuda=enabled -Dcuda-arch=sm_90, every optional library off, -Dprefer_static=true so
 # Jansson, PCRE2 and zlib are linked from Debian's .a files) into build-gpu-bundle/meson and copies into DIR
 # (default build-gpu-bundle/dist, git-ignored by /build*/):
 #   programs.tar.xz  bin/: the programs check.sh runs (the ones not built yet in this tree are simply absent),
@@ -19,7 +19,7 @@
 # wheels and sets LD_LIBRARY_PATH), and the bundle must stay under MYNA_BUNDLE_MAX_MIB (default 16) so that it
 # plus the working tree stay under the device tool's 64 MiB. Prints the bundle size and the tree size.
 #   --all        then build every other Meson target too (what scripts/test does: the CUDA compile-and-link
-#                check of the whole tree, here without the optional media libraries)
+#                check of the whole tree, here without the optional libraries)
 #   --no-check   skip the ldd + size check (scripts/test runs it as its own counted step with --check)
 # Knobs: MYNA_CUDA_ARCH (default sm_90: H100/H200), MYNA_MESON_ARGS (extra meson options), MYNA_BUNDLE_BUILD.
 # Exit status: 0 ok, 1 build failed, 2 usage, 3 ldd check failed, 4 size over the limit, 5 (--all) the bundle
@@ -57,16 +57,23 @@ OPTIONAL="test-cuda-dequant bench-vision bench-whisper bench-tts bench-voice ben
 MODEL_TESTS="test-vits test-whisper test-speech-adapter test-mllama test-lm-tiny"
 # Fixtures the run phases read (paths under tests/fixtures; missing ones are skipped by check.sh).
 FIXTURES="tiny-llama/tiny-llama-b.Q8_0.gguf tiny-llama/tiny-llama-a.F16.gguf tiny-mllama tiny-whisper/model
-tiny-piper* tiny-omni*"
+tiny-vits tiny-piper* tiny-omni*"
+
+# Every optional library (each 'feature' option of meson_options.txt but cuda: FFmpeg, PortAudio, OpenBLAS,
+# libpng, TurboJPEG, espeak-ng, the desktop client, and any added later) is off: the check decodes no media
+# file (bench-vision makes its image, the speech phases use raw float32 audio), the GPU machine has none of
+# their runtime files, and a static link of each would drag in its own dependencies. MYNA_MESON_ARGS can turn
+# one back on (a later -D wins).
+FEATURES_OFF=$(sed -n "s/^option('\([a-z0-9_-]*\)', *type: *'feature'.*/\1/p" meson_options.txt | grep -vx cuda |
+               sed 's/^/-D/; s/$/=disabled/' | tr '\n' ' ')
 
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 
 # ---- build ----------------------------------------------------------------------------------------------------
 build() {
-  local opts=(-Dcuda=enabled "-Dcuda-arch=$ARCH" -Dffmpeg=disabled -Dportaudio=disabled -Dopenblas=disabled
-              -Dpng=disabled -Djpeg=disabled -Dprefer_static=true -Dbuildtype=release)
   # shellcheck disable=SC2206
-  opts+=(${MYNA_MESON_ARGS:-})
+  local opts=(-Dcuda=enabled "-Dcuda-arch=$ARCH" $FEATURES_OFF -Dprefer_static=true -Dbuildtype=release
+              ${MYNA_MESON_ARGS:-})
   if ! command -v nvcc >/dev/null; then echo "bundle: nvcc not found (PATH, $CUDA_HOME/bin)"; return 1; fi
   if [ -f "$BUILD/build.ninja" ]; then
     meson setup --reconfigure "$BUILD" "${opts[@]}" >/dev/null || meson setup --wipe "$BUILD" "${opts[@]}" || return 1
@@ -151,7 +158,7 @@ assemble() {
     echo "built=$(date -u +%FT%TZ)"
     echo "cuda_arch=$ARCH"
     echo "nvcc=$(nvcc --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\), V\([0-9.]*\).*/\2/p')"
-    echo "meson_options=-Dcuda=enabled -Dcuda-arch=$ARCH -Dffmpeg=disabled -Dportaudio=disabled -Dopenblas=disabled -Dpng=disabled -Djpeg=disabled -Dprefer_static=true ${MYNA_MESON_ARGS:-}"
+    echo "meson_options=-Dcuda=enabled -Dcuda-arch=$ARCH $FEATURES_OFF-Dprefer_static=true ${MYNA_MESON_ARGS:-}"
     for f in "$tmp"/bin/*; do
       echo "program=$(basename "$f") $(stat -c %s "$f") $(objdump -T "$f" 2>/dev/null | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)"
     done
@@ -208,8 +215,8 @@ if [ "$BUILD_IT" = 1 ]; then
   echo "bundle: built $(grep -c '^program=' "$DIR/MANIFEST") programs for $ARCH in $(( $(date +%s) - t0 )) s: $(sed -n 's/^program=\([^ ]*\).*/\1/p' "$DIR/MANIFEST" | tr '\n' ' ')"
   # --all: the rest of the tree, after the bundle is in place (so a break elsewhere still leaves a bundle).
   if [ "$ALL" = 1 ] && ! ninja -C "$BUILD" -j "$JOBS"; then
-    echo "bundle: the bundle is built, but not every target builds with -Dcuda=enabled and the optional media"
-    echo "bundle: libraries off (-Dffmpeg/-Dpng/-Djpeg/-Dportaudio/-Dopenblas=disabled; see the ninja error above)"
+    echo "bundle: the bundle is built, but not every target builds with -Dcuda=enabled and the optional"
+    echo "bundle: libraries off ($FEATURES_OFF; see the ninja error above)"
     exit 5
   fi
   [ "$ALL" = 1 ] && echo "bundle: every target of $BUILD built ($(( $(date +%s) - t0 )) s in all)"

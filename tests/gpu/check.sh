@@ -533,14 +533,17 @@ else
   speech_run whisper-int8 "$L/whisper-int8.log" MYNA_WHISPER_INT8=1
 fi
 
-# 8. Piper synthesis (issue 13): bench-tts VOICE.onnx --backend cuda --json on the tiny voice fixture.
+# 8. Piper synthesis (issue 13): bench-tts VOICE --backend cuda --json on the tiny voice fixture.
+# The voice: a tiny Piper .onnx under tiny-piper* when there is one, else the tiny VITS folder (config.json +
+# model.safetensors, what test-vits reads).
 VOICE=$(find "$FIX" -maxdepth 3 -path '*tiny-piper*' -name '*.onnx' 2>/dev/null | sort | head -1)
+[ -z "$VOICE" ] && [ -f "$FIX/tiny-vits/config.json" ] && VOICE=$FIX/tiny-vits
 if [ -z "$BIN_TTS" ]; then
   note tts SKIP "bench-tts not built yet (Piper synthesis, issue 13)"
 elif [ "$GPU" = 0 ]; then
   note tts SKIP "no GPU"
 elif [ -z "$VOICE" ]; then
-  note tts SKIP "no tiny Piper voice (*.onnx + its .onnx.json) under $FIX/tiny-piper*"
+  note tts SKIP "no tiny voice: neither $FIX/tiny-piper*/*.onnx nor $FIX/tiny-vits"
 else
   json_run tts media.log "$L/tts.log" "$BIN_TTS" "$VOICE" --backend cuda --json
 fi
