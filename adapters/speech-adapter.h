@@ -37,7 +37,7 @@
 #include "backend.h"
 #include "lm-adapter.h"
 #include "lm.h"
-#include "safetensors.h"
+#include "hf-model.h"
 
 enum {
     SPEECH_MAX_CROSS = LM_MAX_HOOKS,

@@ -20,7 +20,7 @@
 
 #include "clock.h"
 #include "gguf.h"
-#include "safetensors.h"
+#include "hf-model.h"
 
 enum { MAX_ARRAY_SHOWN = 8 };
 

@@ -12,7 +12,7 @@
  *
  * Not here: the safetensors format itself (safetensors.c), tokenizer.json (lm/).
  */
-#include "safetensors.h"
+#include "hf-model.h"
 
 #include <errno.h>
 #include <fcntl.h>

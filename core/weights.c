@@ -10,7 +10,7 @@
 
 #include "gguf.h"
 #include "log.h"
-#include "safetensors.h"
+#include "hf-model.h"
 
 typedef struct {
     WeightFindFn find;

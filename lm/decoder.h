@@ -15,7 +15,7 @@
 #include "backend.h"
 #include "gguf.h"
 #include "lm-adapter.h"
-#include "safetensors.h"
+#include "hf-model.h"
 #include "weights.h"
 
 enum {

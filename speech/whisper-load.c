@@ -16,7 +16,7 @@
 
 #include "log.h"
 #include "quant.h"
-#include "safetensors.h"
+#include "hf-model.h"
 #include "weights.h"
 #include "whisper-impl.h"
 

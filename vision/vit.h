@@ -22,7 +22,7 @@
 
 #include "backend.h"
 #include "preprocess.h"
-#include "safetensors.h"
+#include "hf-model.h"
 
 enum { MLLAMA_MAX_INTER = 16, MLLAMA_MAX_VIT_LAYERS = 128 };
 

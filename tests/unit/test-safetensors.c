@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "safetensors.h"
+#include "hf-model.h"
 #include "test-util.h"
 
 static uint8_t g_buf[1 << 16];
