@@ -11,6 +11,8 @@
  *   quantized weights                                                             2e-3 (the CPU quantizes
  *                 activations to Q8_0/Q8_K: ~1e-5 NMSE; a layout bug gives ~1)
  *   F32 → Q8_0 copy (dequantized)                                                 1e-9 (ties may round apart)
+ * backend_matmul_n (the CPU's matmul_multi op vs the other backend's op or its fallback) has the limits of
+ * matmul for each weight's dtype.
  * A case the CPU backend rejects (-ENOTSUP, e.g. a dtype it cannot quantize) is reported and skipped.
  * MYNA_PARITY_SELFTEST=1 runs the harness CPU-vs-CPU (1 thread vs all): meson test 'backend-parity-selftest'.
  */
@@ -208,6 +210,60 @@ static void test_matmul(void)
     }
     test_matmul_case(DTYPE_Q4_K, 2048, 300, 1); /* a decode-sized GEMV */
     test_matmul_case(DTYPE_Q8_0, 2048, 300, 100);
+}
+
+/* backend_matmul_n: the CPU's matmul_multi op against the other backend's (or the one-matmul-per-weight
+ * fallback), three weights sharing K (Q/K/V-like widths), then a mixed-dtype set (fallback on both). */
+static void test_matmul_n_case(const DType *dts, int64_t K, int64_t T)
+{
+    static const int64_t Ns[3] = {64, 32, 40};
+    Pair w[3], x, y[3];
+    Tensor *yc[3], *yg[3];
+    const Tensor *wc[3], *wg[3];
+    void *wq[3] = {0};
+    size_t row;
+    char what[96];
+    int ok = 1;
+
+    snprintf(what, sizeof(what), "matmul_n %s/%s/%s K=%lld T=%lld", dtype_name(dts[0]), dtype_name(dts[1]),
+             dtype_name(dts[2]), (long long)K, (long long)T);
+    for (int i = 0; i < 3; i++)
+        ok &= (wq[i] = make_weight(dts[i], K, Ns[i], &row)) != NULL;
+    if (!ok) {
+        fprintf(stderr, "skip %s: cannot quantize\n", what);
+        for (int i = 0; i < 3; i++)
+            free(wq[i]);
+        return;
+    }
+    float *xs = rand_vec(K * T, 1.0f);
+    x = pair_f32(2, (int64_t[]){K, T}, xs);
+    for (int i = 0; i < 3; i++) {
+        CHECK_INT(pair_new(&w[i], dts[i], 2, (int64_t[]){K, Ns[i]}, wq[i]), 0);
+        y[i] = pair_f32(2, (int64_t[]){Ns[i], T}, NULL);
+        yc[i] = &y[i].c, yg[i] = &y[i].g, wc[i] = &w[i].c, wg[i] = &w[i].g;
+    }
+    if (BOTH(backend_matmul_n(g_cpu, 3, yc, wc, &x.c), backend_matmul_n(g_gpu, 3, yg, wg, &x.g), what))
+        for (int i = 0; i < 3; i++) {
+            double lim = wtype_limit(dts[i]);
+            pair_compare(&y[i], what, lim);
+        }
+    for (int i = 0; i < 3; i++) {
+        pair_free(&w[i]);
+        pair_free(&y[i]);
+        free(wq[i]);
+    }
+    pair_free(&x);
+    free(xs);
+}
+
+static void test_matmul_n(void)
+{
+    static const DType same[][3] = {{DTYPE_F16, DTYPE_F16, DTYPE_F16}, {DTYPE_Q8_0, DTYPE_Q8_0, DTYPE_Q8_0},
+                                    {DTYPE_Q4_K, DTYPE_Q4_K, DTYPE_Q4_K}, {DTYPE_Q8_0, DTYPE_F16, DTYPE_Q6_K}};
+    for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+        test_matmul_n_case(same[i], 256, 1);
+        test_matmul_n_case(same[i], 256, 9);
+    }
 }
 
 static void test_get_rows(void)
@@ -677,6 +733,7 @@ int main(void)
         return test_exit();
 
     test_matmul();
+    test_matmul_n();
     test_get_rows();
     test_norms();
     test_softmax();
