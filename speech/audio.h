@@ -30,9 +30,10 @@ enum {
     AUDIO_MAX_SOURCE_RATE = 384000,
 };
 #define AUDIO_DEFAULT_MAX_INPUT_BYTES ((int64_t)256 << 20)
-/* CPU budget of one decode. Measured on one Zen 4 core, 599 s of 48 kHz stereo decoded and resampled to
- * 16 kHz mono: Vorbis 0.38 s, FLAC 0.49 s, MP3 0.58 s, AAC 0.67 s, Opus 1.08 s. 10 s is ~9× the slowest, for
- * older or busy cores, and still refuses inputs built to burn CPU long before the 20 s wall deadline. */
+/* CPU budget of one decode. Measured on one Zen 4 core of a shared, busy machine, 599 s of 48 kHz stereo
+ * decoded and resampled to 16 kHz mono: Vorbis 0.38 s, FLAC 0.49 s, MP3 0.58–0.71 s, AAC 0.67 s, Opus
+ * 1.08–1.40 s. 10 s is ≥ 7× the slowest, for older or busier cores, and still refuses inputs built to burn
+ * CPU well before the 20 s wall deadline. */
 #define AUDIO_DEFAULT_MAX_CPU_S 10.0
 
 typedef struct {
