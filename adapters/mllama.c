@@ -1,13 +1,10 @@
-/* mllama.c — Llama 3.2 Vision: loading (vision tower, projector, text decoder split into self-attention
- * layers and cross-attention hooks), image encoding with cached cross K/V, and the gated cross-attention
- * layers (SPEC.md §4.4–4.6).
+/* mllama.c — Llama 3.2 Vision's wiring (SPEC.md §4.4–4.6): the vision tower, the projector (its columns
+ * permuted once to the encoder's block order), the text decoder whose file layers skip the cross-attention
+ * ones, those cross-attention layers, image encoding to per-layer K/V, and per-session contexts with HF's
+ * image visibility rule (CROSS_SEE_LATEST_RUN).
  *
- * Numerics follow HF MllamaCrossAttentionDecoderLayer / MllamaTextCrossAttention: RMSNorm input, q_proj then
- * per-head q_norm, k_proj of the projected vision states then per-head k_norm, no RoPE, GQA attention with
- * scale 1/sqrt(HD) and the additive cross-attention mask, o_proj, x += tanh(attn_gate)·attn; then
- * m = SwiGLU MLP(RMSNorm(x)) · full_text_row_masked_out_mask, x += tanh(mlp_gate)·m. Fully masked rows get a
- * zero bias (uniform attention) and keep the gated attention output, as HF does (Meta zeroes it).
- * Not here: the encoder (vision/vit.c), preprocessing, sessions, the daemon.
+ * Not here: the cross-attention math and its mask (cross-attn.c: HF MllamaCrossAttentionDecoderLayer), the
+ * encoder (vision/vit.c), preprocessing, sessions, the daemon.
  */
 #include <errno.h>
 #include <math.h>
@@ -23,8 +20,6 @@
 #include "mllama.h"
 #include "weights.h"
 
-typedef CrossAttnLayer CrossLayer; /* the layer math lives in cross-attn.c (shared with the speech adapter) */
-
 struct Mllama {
     HfModel *hf;                 /* owned; weights are mmapped from it */
     Backend *be;                 /* borrowed */
@@ -35,7 +30,7 @@ struct Mllama {
     int n_cross;
     int cross_full[MLLAMA_MAX_CROSS];  /* index in the full text stack */
     int cross_hook[MLLAMA_MAX_CROSS];  /* self-attention layer it runs before */
-    CrossLayer cross[MLLAMA_MAX_CROSS];
+    CrossAttnLayer cross[MLLAMA_MAX_CROSS];
     int image_token;
     float *image_embd;           /* host [C] */
     Tensor proj_w;               /* [out_dim, C] columns permuted to the encoder's block order */
@@ -255,7 +250,7 @@ int mllama_encode_pixels(Mllama *m, const MllamaPixels *px, MllamaImage **ret)
     m->be->ops->synchronize(m->be);
     double t1 = clock_now_ms();
     for (int i = 0; i < m->n_cross; i++) {
-        const CrossLayer *x = &m->cross[i];
+        const CrossAttnLayer *x = &m->cross[i];
         TRY_GOTO(backend_tensor_new(m->be, &img->k[i], DTYPE_F32, 3, HD, NKV, S), fail);
         TRY_GOTO(backend_tensor_new(m->be, &img->v[i], DTYPE_F32, 3, HD, NKV, S), fail);
         TRY_GOTO(cross_attn_kv(m->be, c, x, &m->xs, &img->k[i], &img->v[i]), fail);

@@ -143,7 +143,8 @@ void myna_model_media_error(const MynaModel *m, MediaKind kind, char *err, size_
         err_set(err, err_len, -EMEDIUMTYPE, "this model (%s) cannot see images; load a Llama 3.2 Vision model "
                 "(mllama HF folder)", m->name);
     else if (kind == MEDIA_AUDIO)
-        err_set(err, err_len, -EMEDIUMTYPE, "audio attachments are not supported yet");
+        err_set(err, err_len, -EMEDIUMTYPE, "this model takes no audio attachments; transcribe the audio first "
+                "(Transcribe, myna-run --audio)");
     else
         err_set(err, err_len, -EMEDIUMTYPE, "unknown media type");
 }

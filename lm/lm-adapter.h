@@ -1,4 +1,4 @@
-/* lm-adapter.h — hook types through which adapters (adapters/, filled by the vision and speech work) reach
+/* lm-adapter.h — hook types through which adapters (adapters/: Llama 3.2 Vision, the speech adapter) reach
  * into the decoder without lm/ depending on them.
  *
  * Two published wirings are offered (ARCHITECTURE.md §1):
@@ -36,7 +36,7 @@ void lm_session_clear_layer_hooks(LmSession *s);
  * embeddings, in order with queued tokens. -E2BIG when they would not fit the context. */
 int lm_session_add_embeddings(LmSession *s, const float *emb, int n);
 
-/* ---- models whose decoder an adapter builds (added by the vision integration) ----------------------------
+/* ---- models whose decoder an adapter builds --------------------------------------------------------------
  * Llama 3.2 Vision's text stack is loaded by adapters/mllama.c (its cross-attention layers are hooks), so the
  * LmModel (tokenizer, chat template, sessions) is built around a decoder the adapter owns. */
 typedef struct LmModel LmModel;
