@@ -1,0 +1,375 @@
+#!/usr/bin/env python3
+"""test-desktop.py — myna-desktop in a real window: Xvfb (GSK_RENDERER=cairo), a private session bus, a real
+mynad (SmolLM2-135M-Instruct from the models dir; the test:echo engine when it is not installed). The window
+is driven through its exported application actions (org.gtk.Actions on the bus, as `gapplication action`
+would) and read through AT-SPI — the text a user (or a screen reader) sees, not the app's internals.
+
+Checks, each with a screenshot (import -window root) under $MYNA_BUILD_ROOT/meson-logs/desktop/:
+  1. startup: the chat page shows with the model in the header (startup time printed, not asserted)
+  2. a question sent gets an answer with the expected word (SmolLM2: "Paris")
+  3. Stop (the app.stop action = Escape) ends a long answer: "Stopped" under it, Send is back
+  4. New conversation (Ctrl+N) empties the list
+  5. an image attached for a text model: the refusal toast with the daemon's message
+  6. mynad stopped: the "Myna Is Not Running" page
+Exit 77 when Xvfb, GTK/AT-SPI bindings or the binaries are missing.
+"""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = 77
+FRANCE = "What is the capital of France? Answer in one sentence."
+LONG = "Repeat the word hello 400 times."  # SmolLM2 greedy: runs to max_tokens (512)
+MODEL = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+checks = 0
+failures = 0
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def check(cond, what):
+    global checks, failures
+    checks += 1
+    if cond:
+        log("ok:", what)
+    else:
+        failures += 1
+        log("FAIL:", what)
+    return cond
+
+
+def skip(why):
+    log("skip:", why)
+    sys.exit(SKIP)
+
+
+def model_path():
+    d = os.environ.get("MYNA_MODELS_DIR") or os.path.join(
+        os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "myna", "models")
+    p = os.path.join(d, MODEL)
+    return p if os.access(p, os.R_OK) else None
+
+
+class World:
+    """Xvfb + a private dbus-daemon + mynad, torn down in reverse."""
+
+    def __init__(self, build, tmp):
+        self.build, self.tmp = build, tmp
+        self.procs = []
+        self.mynad = None
+        self.shots = os.path.join(build, "meson-logs", "desktop")
+        os.makedirs(self.shots, exist_ok=True)
+
+    def start_x(self):
+        r, w = os.pipe()
+        xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "1024x768x24", "-nolisten", "tcp",
+                                 "-noreset"], pass_fds=(w,), stderr=subprocess.DEVNULL)
+        os.close(w)
+        self.procs.append(xvfb)
+        num = b""
+        with os.fdopen(r, "rb") as f:
+            num = f.readline().strip()
+        if not num:
+            raise RuntimeError("Xvfb did not start")
+        os.environ["DISPLAY"] = ":" + num.decode()
+
+    def start_bus(self):
+        bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
+        self.procs.append(bus)
+        addr = bus.stdout.readline().decode().strip()
+        if not addr:
+            raise RuntimeError("dbus-daemon did not start")
+        os.environ["DBUS_SESSION_BUS_ADDRESS"] = addr
+
+    def start_mynad(self, model):
+        conf = os.path.join(self.tmp, "mynad.conf")
+        with open(conf, "w") as f:
+            if model:
+                f.write("model = %s\nbackend = cpu\nn_ctx = 1024\n" % model)
+            else:
+                f.write("model = test:echo:20\nn_ctx = 1024\n")
+        self.mynad = subprocess.Popen([os.path.join(self.build, "daemon", "mynad"),
+                                       "--address=" + os.environ["DBUS_SESSION_BUS_ADDRESS"], "--config=" + conf])
+
+    def stop_mynad(self):
+        if self.mynad and self.mynad.poll() is None:
+            self.mynad.send_signal(signal.SIGTERM)
+            try:
+                self.mynad.wait(30)
+            except subprocess.TimeoutExpired:
+                self.mynad.kill()
+                self.mynad.wait()
+        self.mynad = None
+
+    def shot(self, name):
+        path = os.path.join(self.shots, name + ".png")
+        if shutil.which("import"):
+            subprocess.run(["import", "-window", "root", path], stderr=subprocess.DEVNULL, timeout=30)
+            log("screenshot:", path)
+
+    def stop(self):
+        self.stop_mynad()
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
+
+class Bus:
+    """The test's own connection to the private bus: mynad's State and the app's actions."""
+
+    def __init__(self, Gio, GLib):
+        self.Gio, self.GLib = Gio, GLib
+        self.c = Gio.DBusConnection.new_for_address_sync(
+            os.environ["DBUS_SESSION_BUS_ADDRESS"],
+            Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+
+    def call(self, name, path, iface, method, args=None, reply=None):
+        return self.c.call_sync(name, path, iface, method, args, reply, self.Gio.DBusCallFlags.NO_AUTO_START, 30000,
+                                None)
+
+    def has_owner(self, name):
+        V = self.GLib.Variant
+        return self.call("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "NameHasOwner",
+                         V("(s)", (name,))).unpack()[0]
+
+    def daemon_state(self):
+        V = self.GLib.Variant
+        try:
+            return self.call("org.myna.Assistant1", "/org/myna/Assistant1", "org.freedesktop.DBus.Properties", "Get",
+                             V("(ss)", ("org.myna.Assistant1", "State"))).unpack()[0]
+        except Exception:
+            return None
+
+    def action(self, name, param=None):
+        V = self.GLib.Variant
+        params = [V("s", param)] if param is not None else []
+        self.call("org.myna.Desktop", "/org/myna/Desktop", "org.gtk.Actions", "Activate",
+                  V("(sava{sv})", (name, params, {})))
+
+
+def wait_for(what, fn, timeout):
+    """Poll fn() until it returns something true; the deadline only bounds a hang (nothing is timed)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        r = fn()
+        if r:
+            return r
+        time.sleep(0.1)
+    log("gave up waiting for", what)
+    return None
+
+
+class Screen:
+    """What the app shows, read through AT-SPI: (role, name, text) of every showing accessible, in tree order."""
+
+    def __init__(self, Atspi):
+        self.A = Atspi
+
+    def app(self):
+        d = self.A.get_desktop(0)
+        for i in range(d.get_child_count()):
+            a = d.get_child_at_index(i)
+            if a and a.get_name() in ("myna-desktop", "Myna", "org.myna.Desktop"):
+                return a
+        return None
+
+    def items(self):
+        out = []
+        app = self.app()
+        if not app:
+            return out
+
+        def walk(node, depth):
+            if depth > 60:
+                return
+            try:
+                st = node.get_state_set()
+                if not st.contains(self.A.StateType.VISIBLE) and node.get_role() != self.A.Role.APPLICATION \
+                        and node.get_role() != self.A.Role.FRAME:
+                    return
+                role = node.get_role_name()
+                name = node.get_name() or ""
+                text = ""
+                if role in ("label", "text"):
+                    text = self.A.Text.get_text(node, 0, self.A.Text.get_character_count(node)) or ""
+                out.append((role, name, text))
+                for i in range(node.get_child_count()):
+                    c = node.get_child_at_index(i)
+                    if c:
+                        walk(c, depth + 1)
+            except Exception:
+                return
+        walk(app, 0)
+        return out
+
+    def timed_walk(self):
+        t0 = time.monotonic()
+        n = len(self.items())
+        return n, time.monotonic() - t0
+
+    def texts(self):
+        return [t or n for (r, n, t) in self.items() if (t or n)]
+
+    def shows(self, fragment):
+        return any(fragment in s for s in self.texts())
+
+    def shows_exactly(self, text):
+        return text in self.texts()
+
+    def shows_nocase(self, fragment):
+        return any(fragment.lower() in s.lower() for s in self.texts())
+
+    def button_showing(self, name):
+        return any(r in ("push button", "toggle button", "button") and n == name for (r, n, t) in self.items())
+
+    def last_answer(self):
+        """The text under the last "Myna" caption (the newest answer), or None."""
+        t = self.texts()
+        idx = [i for i, s in enumerate(t) if s == "Myna"]
+        if len(idx) < 2:  # the first "Myna" is the window title
+            return None
+        for s in t[idx[-1] + 1:]:
+            if s not in ("Copy message", "Myna", "Stopped"):
+                return s
+        return ""
+
+
+def main():
+    global failures
+    build = os.environ.get("MYNA_BUILD_ROOT")
+    src = os.environ.get("MYNA_SOURCE_ROOT")
+    if not build or not src:
+        skip("MYNA_BUILD_ROOT / MYNA_SOURCE_ROOT not set (run through meson test)")
+    app_bin = os.path.join(build, "clients", "desktop", "myna-desktop")
+    for prog in ("Xvfb", "dbus-daemon"):
+        if not shutil.which(prog):
+            skip(prog + " not installed (scripts/setup installs it)")
+    for b in (app_bin, os.path.join(build, "daemon", "mynad")):
+        if not os.access(b, os.X_OK):
+            skip(b + " not built")
+    try:
+        import gi
+        gi.require_version("Atspi", "2.0")
+        from gi.repository import Atspi, Gio, GLib
+    except (ImportError, ValueError) as e:
+        skip("python3-gi with Atspi 2.0 needed: %s" % e)
+
+    tmp = tempfile.mkdtemp(prefix="myna-desktop-test-")
+    world = World(build, tmp)
+    app = None
+    try:
+        world.start_x()
+        world.start_bus()
+        model = model_path()
+        log("model:", model or "test:echo (SmolLM2 not installed)")
+        world.start_mynad(model)
+        bus = Bus(Gio, GLib)
+        if not wait_for("mynad ready", lambda: bus.daemon_state() == "ready", 120):
+            skip("mynad did not get ready (state %s)" % bus.daemon_state())
+
+        cfg = os.path.join(tmp, "config", "myna")
+        os.makedirs(cfg)
+        with open(os.path.join(cfg, "desktop.ini"), "w") as f:
+            f.write("[conversation]\ntemperature=0\n")  # greedy: the answer is reproducible
+        env = dict(os.environ, GSK_RENDERER="cairo", GDK_BACKEND="x11", GSETTINGS_BACKEND="memory",
+                   XDG_CONFIG_HOME=os.path.join(tmp, "config"), MYNA_DESKTOP_TIMING="1", GTK_A11Y="atspi")
+        env.pop("NO_AT_BRIDGE", None)
+        t0 = time.monotonic()
+        app = subprocess.Popen([app_bin], env=env, stderr=subprocess.PIPE, text=True)
+        line = ""
+        while True:  # the app prints one line when it is usable; anything before is passed on
+            line = app.stderr.readline()
+            if not line or "usable" in line:
+                break
+            log("app:", line.rstrip())
+        t_usable = time.monotonic() - t0
+        check("usable" in line, "the window gets usable (%s)" % line.strip())
+        log("startup: spawn → usable window %.0f ms (%s)" % (t_usable * 1e3, line.strip()))
+
+        Atspi.init()
+        screen = Screen(Atspi)
+        check(wait_for("the app on AT-SPI", screen.app, 30) is not None, "the window is on AT-SPI")
+        check(wait_for("the chat page", lambda: screen.shows("Ask Myna"), 30), "the empty chat page shows")
+        expect_model = "SmolLM2" if model else "test"
+        check(wait_for("model in the header", lambda: screen.shows_nocase(expect_model), 10),
+              "the header names the model (%s)" % expect_model)
+        world.shot("desktop-start")
+        log("AT-SPI: %d showing accessibles read in %.2f s" % screen.timed_walk())
+
+        # 2. a question and its answer
+        bus.action("ask", FRANCE)
+        expect = "Paris" if model else "France"
+        done = wait_for("the answer", lambda: (screen.last_answer() or "") if expect in (screen.last_answer() or "")
+                        and screen.button_showing("Send") else None, 120)
+        log("answer:", repr(screen.last_answer()))
+        check(done, "the answer shows %r and Send is back" % expect)
+        check(screen.shows(FRANCE), "the question shows in the list")
+        world.shot("desktop-answer")
+
+        # 3. Stop ends a long answer
+        if model:
+            bus.action("ask", LONG)
+            started = wait_for("a long answer to start", lambda: len(screen.last_answer() or "") > 20
+                               and screen.button_showing("Stop"), 120)
+            check(started, "the long answer streams, Stop shows")
+            bus.action("stop")
+            world.shot("desktop-streaming")
+            stopped = wait_for("Stopped", lambda: screen.shows_exactly("Stopped") and screen.button_showing("Send"),
+                               60)
+            check(stopped, "Stop ends the answer: 'Stopped' and Send is back")
+            a1 = screen.last_answer() or ""
+            time.sleep(1.0)  # no timed assertion: the text must simply not grow any more
+            check(len(a1) > 20 and screen.last_answer() == a1, "the stopped answer does not grow")
+            world.shot("desktop-stopped")
+
+        # 4. new conversation
+        bus.action("new-conversation")
+        check(wait_for("empty page", lambda: screen.shows("Ask Myna") and not screen.shows(FRANCE), 30),
+              "New conversation empties the list")
+
+        # 5. an image for a text model → the daemon's refusal in a toast
+        png = os.path.join(src, "tests", "fixtures", "media", "valid", "pattern.png")
+        bus.action("attach-file", png)
+        check(wait_for("the pending thumbnail", lambda: screen.button_showing("Remove Attachments")
+                       or screen.shows("pattern.png"), 20), "the attachment is pending")
+        bus.action("ask", "What is in this picture?")
+        check(wait_for("the refusal toast", lambda: screen.shows("cannot see images"), 30),
+              "the refusal (UnsupportedMedia) shows in a toast")
+        check(screen.shows("What is in this picture?"), "the refused question stays in the entry")
+        world.shot("desktop-refusal")
+
+        # 6. mynad stopped → the not-running page
+        world.stop_mynad()
+        check(wait_for("not-running page", lambda: screen.shows("Myna Is Not Running"), 30),
+              "the 'not running' page shows when mynad stops")
+        world.shot("desktop-not-running")
+    finally:
+        if app and app.poll() is None:
+            app.terminate()
+            try:
+                app.wait(10)
+            except subprocess.TimeoutExpired:
+                app.kill()
+        world.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    log("%d checks, %d failed" % (checks, failures))
+    if checks == 0:
+        return 1
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
