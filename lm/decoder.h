@@ -1,12 +1,13 @@
 /* decoder.h — the Llama-3 GQA decoder internals: config, weights bound to a GGUF or HF file, activations,
- * KV cache and forward(). Sessions, tokenizer, sampling and chat live in session.c (lm.h).
+ * KV cache, forward() and its profile. Models and sessions (lm.h) are in model.c and session.c; the tokenizer
+ * in text/, sampling and chat templates in sampler.c and chat.c.
  *
  * Numerics follow SPEC.md §1.10 (HF LlamaForCausalLM): RMSNorm in fp32, RoPE NORMAL for GGUF weights
  * (Q/K rows in Meta order) and NEOX for HF safetensors weights, llama3 frequency factors (§3.4), causal
  * GQA attention with scale 1/sqrt(HD), SwiGLU MLP, final norm, logits = output · x (tied: token_embd).
  */
-#ifndef MYNA_LM_MODEL_H
-#define MYNA_LM_MODEL_H
+#ifndef MYNA_LM_DECODER_H
+#define MYNA_LM_DECODER_H
 
 #include <stddef.h>
 #include <stdint.h>

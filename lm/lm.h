@@ -3,8 +3,8 @@
  * One LmModel (weights, tokenizer, chat template) is shared by many LmSessions; each session owns its KV
  * cache and token history, so a follow-up turn prefills only its new tokens. All calls on one model must
  * come from one thread (the daemon's inference worker); sessions may be interleaved token by token.
- * Not here: the decoder internals (decoder.h), tokenizer (tokenizer.h), templates (chat.h), sampler
- * (sampler.h).
+ * Loading is model.c, sessions and generation session.c. Not here: the decoder internals (decoder.h),
+ * tokenizer (text/tokenizer.h), templates (chat.h), sampler (sampler.h).
  */
 #ifndef MYNA_LM_H
 #define MYNA_LM_H
