@@ -9,12 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "config.h" /* HAVE_FFMPEG */
 #include "log.h"
 
-enum { POOL_MAX_THREADS = 16 };
+enum { POOL_MAX_THREADS = 16, DECODE_NICE = 5 };
 
 struct DecodePool {
     pthread_t threads[POOL_MAX_THREADS];
@@ -119,6 +121,11 @@ static void *pool_main(void *arg)
 {
     DecodePool *p = arg;
     uint64_t one = 1;
+
+    /* decoding is background work next to the loop thread and the worker's tokens: a lower priority for
+     * this thread only (Linux nice values are per thread) */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), DECODE_NICE) < 0) {
+    }
 
     pthread_mutex_lock(&p->mu);
     for (;;) {

@@ -7,6 +7,7 @@
 #include "requests.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,9 +55,18 @@ const char *job_owner(const Job *j)
 
 void job_release(Job *j)
 {
-    if (j && j->kind == JOB_TRANSCRIBE)
+    if (!j)
+        return;
+    int media = j->n_att > 0;
+    if (j->kind == JOB_TRANSCRIBE)
         sd_bus_message_unref(j->call);
     job_free(j);
+#ifdef __GLIBC__
+    /* decoded media are tens to hundreds of MB, freed from the decode threads' arenas: give the pages back
+     * now, so a client's burst does not stay in the daemon's RSS */
+    if (media)
+        malloc_trim(0);
+#endif
 }
 
 static int reqs_reserve(Service *s)

@@ -743,7 +743,11 @@ static int on_watchdog(sd_event_source *src, uint64_t usec, void *userdata)
         sd_notify(0, "WATCHDOG=1");
     else
         log_warn("watchdog: the worker has not shown progress for %.0f ms; not pinging systemd", age);
-    sd_event_source_set_time_relative(src, s->watchdog_usec / 2);
+    /* a fixed cadence from the planned time (not from when this ran), so lateness does not add up */
+    uint64_t now = 0, next = usec + s->watchdog_usec / 2;
+    if (sd_event_now(s->event, CLOCK_MONOTONIC, &now) >= 0 && next <= now)
+        next = now + s->watchdog_usec / 2;
+    sd_event_source_set_time(src, next);
     return sd_event_source_set_enabled(src, SD_EVENT_ON);
 }
 
@@ -754,7 +758,8 @@ int service_watchdog_start(Service *s)
     if (r <= 0 || usec == 0)
         return 0; /* not under a systemd watchdog */
     s->watchdog_usec = usec;
-    r = sd_event_add_time_relative(s->event, &s->watchdog, CLOCK_MONOTONIC, usec / 2, 0, on_watchdog, s);
+    /* accuracy 1 ms: sd-event's default slack (250 ms) would eat into the period */
+    r = sd_event_add_time_relative(s->event, &s->watchdog, CLOCK_MONOTONIC, usec / 2, 1000, on_watchdog, s);
     if (r < 0)
         return r;
     log_info("systemd watchdog every %.1f s", (double)usec / 2e6);

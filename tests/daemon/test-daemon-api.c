@@ -204,7 +204,7 @@ static void test_limits_and_disconnect(void)
     CHECK(hc_ask(a, &c1, "forever", 4000, &e) >= 0);
     CHECK(hc_ask(a, &c2, "forever", 4000, &e) >= 0);
     CHECK(!strcmp(err_of(a, p, "Ask", "sa(sh)a{sv}", "one more", 0, 0), "org.myna.Error.Busy"));
-    /* b is served while a's two requests run (token-level interleaving) */
+    /* b is served while a's two requests run (token-level interleaving; max_running_per_user 3) */
     CHECK(hc_create_session(b, NULL, 0, pb, sizeof(pb), &e) >= 0);
     hc_watch(b, &cb, pb);
     CHECK(hc_ask(b, &cb, "served meanwhile", 0, &e) >= 0);
@@ -270,7 +270,10 @@ static void test_properties(void)
 int main(void)
 {
     static const char conf[] = "# test config\nmodel = test:echo:20\nn_ctx = 200\nmax_prompt_bytes = 2048\n"
-                               "max_sessions_per_client = 3\nmax_queued_per_client = 2\nmax_tokens_limit = 5000\n";
+                               "max_sessions_per_client = 3\nmax_queued_per_client = 2\nmax_tokens_limit = 5000\n"
+                               /* both connections are this one Unix user: let all three requests run at once
+                                * (the per-user limits are test-daemon-isolation's) */
+                               "max_running_per_user = 3\n";
     int r = harness_start_bus(&H);
     if (r < 0) {
         fprintf(stderr, "cannot start dbus-daemon: %s\n", strerror(-r));

@@ -36,7 +36,7 @@ static uid_t g_uid2;
 static gid_t g_gid2;
 static int g_notify = -1;          /* our NOTIFY_SOCKET (datagrams from mynad) */
 static double g_last_ping, g_max_gap;
-static char g_tmp[256];
+static char g_tmp[512];
 
 /* Read mynad's sd_notify datagrams; track the longest gap between WATCHDOG=1 pings. */
 static void drain_notify(void)
@@ -224,7 +224,8 @@ int main(void)
     CHECK_INT(harness_start_bus_all_users(&h), 0);
     /* the watchdog: mynad pings our socket every second while the worker shows progress */
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/notify", h.dir);
+    if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/notify", h.dir) >= (int)sizeof(sa.sun_path))
+        return 1;
     g_notify = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     CHECK(g_notify >= 0 && bind(g_notify, (struct sockaddr *)&sa, sizeof(sa)) == 0);
     setenv("NOTIFY_SOCKET", sa.sun_path, 1);
@@ -401,21 +402,34 @@ int main(void)
         CHECK(hc_create_session(a, NULL, 0, path2, sizeof(path2), &e) >= 0);
         CHECK(hc_watch(a, &c2, path2) >= 0);
         CHECK(hc_ask_media(a, &c2, "and this?", 8, hints, afd, 4, &e) >= 0);
-        CHECK(wait_end(a, &c2, 30) >= 0);
-        fprintf(stderr, "F1 second 4 × 599 s Ask: %s: %s\n", c2.error, c2.message);
-        CHECK(c2.failed && !strcmp(c2.error, "org.myna.Error.Busy") && strstr(c2.message, "max_queued_audio_s_per_user"));
+        /* both decode at once; whichever is admitted second is over the budget */
+        t0 = harness_now_s();
+        while (!c.failed && !c2.failed && harness_now_s() - t0 < 60) {
+            while (sd_bus_process(a, NULL) > 0) {
+            }
+            drain_notify();
+            sd_bus_wait(a, 20000);
+        }
+        Collector *refused = c.failed ? &c : &c2, *running = c.failed ? &c2 : &c;
+        fprintf(stderr, "F1 second 4 × 599 s Ask: %s: %s\n", refused->error, refused->message);
+        CHECK(refused->failed && !strcmp(refused->error, "org.myna.Error.Busy") &&
+              strstr(refused->message, "max_queued_audio_s_per_user"));
+        const char *run_path = running == &c ? path : path2;
         usleep(1500000); /* transcription under way */
         med = victim_ttft(5, &a, 1);
         fprintf(stderr, "F1 4 × 599 s audio: other user's TTFT median %.1f ms; longest watchdog gap %.2f s\n",
                 med * 1e3, g_max_gap);
         CHECK(med >= 0 && med <= 2.0);
-        CHECK(!c.finished && !c.failed); /* still transcribing: it was not simply refused */
+        CHECK(!running->finished && !running->failed); /* still transcribing: it was not simply refused */
         t0 = harness_now_s();
-        CHECK(hc_call_simple(a, path, "Cancel", c.id, &e) >= 0);
-        CHECK(wait_end(a, &c, 10) >= 0);
-        fprintf(stderr, "  cancelled after %.0f ms: %s %s\n", (harness_now_s() - t0) * 1e3, c.reason, c.error);
-        CHECK(c.finished && !strcmp(c.reason, "cancelled"));
-        CHECK(g_max_gap > 0 && g_max_gap <= 2.5);
+        CHECK(hc_call_simple(a, run_path, "Cancel", running->id, &e) >= 0);
+        CHECK(wait_end(a, running, 10) >= 0);
+        fprintf(stderr, "  cancelled after %.0f ms: %s %s\n", (harness_now_s() - t0) * 1e3, running->reason,
+                running->error);
+        CHECK(running->finished && !strcmp(running->reason, "cancelled"));
+        /* pings every 1 s (WATCHDOG_USEC 2 s); the gap is seen when this process reads the datagram, so
+         * 0.5 s for its own scheduling on a loaded machine */
+        CHECK(g_max_gap > 0 && g_max_gap <= 2.0 + 0.5);
         for (int i = 0; i < 4; i++)
             close(afd[i]);
         unlink(g_tmp);
