@@ -163,6 +163,7 @@ assemble() {
       echo "program=$(basename "$f") $(stat -c %s "$f") $(objdump -T "$f" 2>/dev/null | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)"
     done
     echo "glibc_max=$(for f in "$tmp"/bin/*; do objdump -T "$f" 2>/dev/null | grep -o 'GLIBC_[0-9.]*'; done | sort -uV | tail -1)"
+    echo "glibcxx_max=$(for f in "$tmp"/bin/*; do objdump -T "$f" 2>/dev/null | grep -o 'GLIBCXX_[0-9.]*'; done | sort -uV | tail -1)"
     (cd "$tmp" && find bin fixtures LICENSES -type f | sort | xargs sha256sum | sed 's/^/sha256=/')
   } > "$tmp/MANIFEST" || return 1
   tar -C "$tmp" -cf - bin | xz -T"$JOBS" -6 > "$tmp/programs.tar.xz" || return 1

@@ -165,7 +165,7 @@ if [ "$USE_BUNDLE" = 1 ]; then
   [ "$head" != unknown ] && [ "$bc" != "$head" ] && stale=" — the tree is at ${head:0:12}: the bundle may be stale, rebuild it with tests/gpu/bundle.sh"
   bc=${bc:0:12}
   [ "$(mf dirty)" != 0 ] && [ -n "$(mf dirty)" ] && bc="$bc + $(mf dirty) modified files"
-  note env INFO "bundle $BUNDLE: commit $bc, built $(mf built) for $(mf cuda_arch) ($(mf glibc_max) at most), $(ls "$BBIN" | wc -l) programs$stale"
+  note env INFO "bundle $BUNDLE: commit $bc, built $(mf built) for $(mf cuda_arch) (needs $(mf glibc_max)$(g=$(mf glibcxx_max); [ -n "$g" ] && echo ", $g") at most), $(ls "$BBIN" | wc -l) programs$stale"
   unresolved=$(for f in "$BBIN"/*; do ldd "$f" 2>&1 | awk -v p="$(basename "$f")" '/not found/ { print p ": " $1 }'; done)
   if [ -n "$unresolved" ] && [ "$GPU" = 1 ]; then
     note env FAIL "bundled programs cannot find: $(echo "$unresolved" | tr '\n' ';' | cut -c1-300)"
