@@ -19,8 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "whisper-impl.h"
@@ -87,13 +87,6 @@ int whisper_token_text(const Whisper *w, int32_t id, char *out, size_t cap)
     if (cap)
         out[(size_t)n < cap - 1 ? (size_t)n : cap - 1] = 0;
     return n;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static uint64_t rng_next(uint64_t *s) /* splitmix64 */
@@ -395,14 +388,14 @@ int whisper_run_begin(Whisper *w, const float *pcm16k, size_t n, const WhisperOp
     r = -ENOMEM;
     if (!run->mel || !run->win || !run->logits || !run->res.tokens)
         goto fail;
-    t0 = now_s();
+    t0 = clock_now_ms();
     if ((r = mel_new(M, &mf)) < 0 || (r = mel_compute(mf, pcm16k, (int64_t)n, n_total, run->mel)) < 0) {
         log_error("whisper: log-mel failed: %d", r);
         mel_free(mf);
         goto fail;
     }
     mel_free(mf);
-    run->st.mel_s = now_s() - t0;
+    run->st.mel_s = (clock_now_ms() - t0) / 1e3;
     *ret = run;
     return 0;
 fail:
@@ -440,9 +433,9 @@ int whisper_run_step(WhisperRun *run)
                 run->st.n_windows++;
             run->counted = 1;
         }
-        t0 = now_s();
+        t0 = clock_now_ms();
         r = whisper_encode_stage(w, run->win, N_FRAMES, run->enc_stage, NULL);
-        run->st.encode_s += now_s() - t0;
+        run->st.encode_s += (clock_now_ms() - t0) / 1e3;
         if (r < 0) {
             log_error("whisper: encoder failed: %d", r);
             goto out;
@@ -452,13 +445,13 @@ int whisper_run_step(WhisperRun *run)
         r = 1;
         goto out;
     }
-    t0 = now_s();
+    t0 = clock_now_ms();
     WindowResult *res = &run->res;
     if ((r = decode_window(w, o, run->prompt, run->n_prompt, run->temp, &run->rng, run->logits, res)) < 0) {
         log_error("whisper: decoder failed: %d", r);
         goto out;
     }
-    run->st.decode_s += now_s() - t0;
+    run->st.decode_s += (clock_now_ms() - t0) / 1e3;
     int fallback = (o->compression_ratio_threshold > 0 && res->compression_ratio > o->compression_ratio_threshold) ||
                    res->avg_logprob < o->logprob_threshold;
     if (o->no_speech_threshold > 0 && res->no_speech_prob > o->no_speech_threshold)
