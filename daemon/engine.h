@@ -1,6 +1,6 @@
 /* engine.h — what the inference worker drives: a loaded model and its sessions, behind a small table so
  * the daemon can run on the real language model (engine-lm.c, over lm/lm.h) or on a deterministic test
- * engine ("test:echo", engine-echo.c) that needs no weights — daemon tests and the soak benchmark use it
+ * engine ("test:echo", or "test:vision" which also takes images and video; engine-echo.c) that needs no weights — daemon tests and the soak benchmark use it
  * to exercise queues, cancellation and ownership in CI without a model file.
  * Not here: threads or D-Bus. All calls on one Engine come from one thread (the worker).
  */
@@ -46,7 +46,7 @@ struct Engine {
 /* The one-line reason this engine cannot take an attachment of this kind (UnsupportedMedia). */
 void engine_media_error(const Engine *e, MediaKind kind, char *err, size_t err_len);
 
-/* Load what cfg names: "test:echo[:MS]" (MS = sleep per generated token) or a model path (needs the lm
+/* Load what cfg names: "test:echo[:MS]" / "test:vision[:MS]" (MS = sleep per generated token) or a model path (needs the lm
  * library; -ENOTSUP when this build has none). err gets a readable reason. */
 int engine_load(const char *model_path, const char *backend, int threads, int n_ctx, int mmap, Engine **ret, char *err,
                 size_t err_len);

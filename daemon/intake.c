@@ -149,9 +149,16 @@ static int reserve(Intake *in, size_t max)
         want = max + 1;
     if (want <= a->size)
         want = a->size + 1;
+    size_t grow = want - in->cap;
+    if (in->lim.held && *in->lim.held + grow > in->lim.max_held)
+        return -EBUSY;
     uint8_t *p = realloc(a->data, want);
     if (!p)
         return -ENOMEM;
+    if (in->lim.held) {
+        *in->lim.held += grow;
+        *in->lim.job_held += grow;
+    }
     a->data = p;
     in->cap = want;
     return 0;
@@ -164,7 +171,13 @@ static int pull(Intake *in)
     size_t max = in->lim.max_bytes[a->kind], budget = CHUNK;
 
     while (budget > 0) {
-        if (reserve(in, max) < 0) {
+        int r = reserve(in, max);
+        if (r == -EBUSY) {
+            finish(in, r, "this user's attachments being read hold %zu MiB (max_intake_mb_per_user %zu); wait "
+                   "for them", *in->lim.held >> 20, in->lim.max_held >> 20);
+            return r;
+        }
+        if (r < 0) {
             finish(in, -ENOMEM, "out of memory");
             return -ENOMEM;
         }

@@ -7,7 +7,8 @@
  * Pipes are read through a new open file description (/proc/self/fd reopen) with O_NONBLOCK, so the client's
  * own description keeps its flags; sockets with MSG_DONTWAIT. Not here: D-Bus, limits per user.
  * Errors (to the done callback, with a message naming the attachment and the config key):
- *   -E2BIG more than the byte cap · -ETIMEDOUT a deadline passed · -EIO a read error.
+ *   -E2BIG more than the byte cap · -ETIMEDOUT a deadline passed · -EIO a read error · -EBUSY the user's
+ *   buffered bytes over max_held.
  */
 #ifndef MYNA_DAEMON_INTAKE_H
 #define MYNA_DAEMON_INTAKE_H
@@ -24,6 +25,9 @@ typedef struct {
     const char *cap_name[MEDIA_N_KINDS]; /* the config key of each cap, for messages */
     double item_s, request_s;        /* deadlines: each item, all items (intake_item_s, intake_request_s) */
     int numbered;                    /* messages say "attachment N" (Ask) rather than "fd" (Transcribe) */
+    size_t *held;                    /* borrowed, may be NULL: bytes buffered for the same user, grown here */
+    size_t *job_held;                /* borrowed: the part of *held this request added (released by the owner) */
+    size_t max_held;                 /* over it → -EBUSY naming max_intake_mb_per_user */
 } IntakeLimits;
 
 /* Called once on the loop thread when every item is read (err 0) or the first failure; it may free the

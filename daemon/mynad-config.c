@@ -38,6 +38,8 @@ const CfgKey config_keys[] = {
      "decoded audio seconds one Unix user may have waiting or being transcribed (over it: Busy)"},
     {"max_queued_mpixels_per_user", CFG_INT, "512", 1, 1000000, 1, OFF(max_queued_mpixels_per_user),
      "decoded image and video-frame megapixels one Unix user may have waiting (over it: Busy)"},
+    {"max_intake_mb_per_user", CFG_INT, "512", 1, 1 << 20, 1, OFF(max_intake_mb_per_user),
+     "MiB one Unix user's attachments and Transcribe fds may hold while being read and decoded (over it: Busy)"},
     {"intake_item_s", CFG_DBL, "10", 0.1, 3600, 1, OFF(intake_item_s),
      "seconds to read one attachment or Transcribe fd to its end (a pipe or socket that stays open fails)"},
     {"intake_request_s", CFG_DBL, "30", 0.1, 3600, 1, OFF(intake_request_s),

@@ -28,6 +28,7 @@ typedef struct {
     int max_running_per_user;   /* requests of one user on the inference worker at once */
     int max_queued_audio_s_per_user;  /* decoded audio seconds of one user's requests in flight */
     int max_queued_mpixels_per_user;  /* decoded image/video-frame megapixels of one user's requests in flight */
+    int max_intake_mb_per_user; /* MiB read from one user's fds and not yet decoded */
     double intake_item_s;       /* wall-clock deadline for reading one client fd to its end */
     double intake_request_s;    /* the same for all fds of one request */
     int decode_threads;         /* decoding threads (images, video, audio) */

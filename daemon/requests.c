@@ -137,6 +137,10 @@ void requests_end(Service *s, Job *j)
         u->pixels -= j->cost_pixels;
         if (u->audio_s < 1e-6)
             u->audio_s = 0;
+        if (j->stage != STAGE_DECODE) { /* a decode thread may still hold the buffers: on_decoded then */
+            u->intake_bytes -= j->held_bytes;
+            j->held_bytes = 0;
+        }
     }
     j->cost_audio_s = 0;
     j->cost_pixels = 0;
@@ -226,6 +230,11 @@ static void on_decoded(Service *s, Job *j)
     const Config *c = &s->cfg;
     char msg[256];
 
+    UserShare *hu = users_get(s, j->uid, 0);
+    if (hu) { /* the decode thread freed the bytes intake read */
+        hu->intake_bytes -= j->held_bytes;
+        j->held_bytes = 0;
+    }
     if (j->answered) { /* ended while decoding; already uncounted */
         job_release(j);
         return;
@@ -316,6 +325,11 @@ void requests_add(Service *s, Job *j)
     lim.item_s = c->intake_item_s;
     lim.request_s = c->intake_request_s;
     lim.numbered = j->kind == JOB_ASK;
+    if (u) {
+        lim.held = &u->intake_bytes;
+        lim.job_held = &j->held_bytes;
+        lim.max_held = (size_t)c->max_intake_mb_per_user << 20;
+    }
     j->stage = STAGE_INTAKE;
     r = intake_start(s->event, j->att, j->n_att, &lim, on_intake_done, j, &in);
     if (r < 0) {

@@ -23,6 +23,7 @@ struct UserShare {
     int n_sessions;
     double audio_s;          /* decoded audio of its requests in flight */
     int64_t pixels;          /* decoded image and video-frame pixels of its requests in flight */
+    size_t intake_bytes;     /* bytes read from its fds and not yet decoded */
     WorkerSession *tws;      /* its transcription queue (one session: its Transcribes run in order) */
     UserShare *next;
 };

@@ -76,6 +76,7 @@ typedef struct Job {
     int answered;            /* the loop already sent the final answer (cancelled while decoding) */
     double cost_audio_s;     /* decoded audio seconds / image pixels, counted in the user's budgets */
     int64_t cost_pixels;
+    size_t held_bytes;       /* intake buffers counted in the user's intake_bytes */
     int decode_err;          /* decode-pool result, with decode_msg */
     char decode_msg[256];
     struct Job *pool_next;   /* decode-pool queue link */

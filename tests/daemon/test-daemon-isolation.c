@@ -230,8 +230,15 @@ int main(void)
     CHECK(g_notify >= 0 && bind(g_notify, (struct sockaddr *)&sa, sizeof(sa)) == 0);
     setenv("NOTIFY_SOCKET", sa.sun_path, 1);
     setenv("WATCHDOG_USEC", "2000000", 1);
-    r = harness_start_daemon(&h, "model = test:vision:5\nintake_item_s = 3\nintake_request_s = 5\n"
-                                 "max_queued_audio_s_per_user = 3600\nmax_sessions_per_user = 32\nthreads = 2\n", NULL);
+    /* MYNA_ISOLATION_MODEL: another language model for the measurements in docs/PERFORMANCE.md (the image and
+     * video parts need test:vision and are skipped then) */
+    const char *model = getenv("MYNA_ISOLATION_MODEL");
+    int vision = !model || !*model;
+    char conf[4600];
+    snprintf(conf, sizeof(conf), "model = %s\nintake_item_s = 3\nintake_request_s = 5\n"
+             "max_queued_audio_s_per_user = 3600\nmax_sessions_per_user = 32\nthreads = 2\n",
+             vision ? "test:vision:5" : model);
+    r = harness_start_daemon(&h, conf, NULL);
     unsetenv("NOTIFY_SOCKET");
     unsetenv("WATCHDOG_USEC");
     CHECK_INT(r, 0);
@@ -261,36 +268,38 @@ int main(void)
     int fds0 = harness_nfds(h.daemon_pid);
     long rss0 = harness_rss_kb(h.daemon_pid);
 
-    /* F0: an image attachment that is a socket which never sends EOF */
-    int sv[2];
-    CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    CHECK(send(sv[0], "\x89PNG", 4, 0) == 4);
-    double t0 = harness_now_s();
-    CHECK(ask_one(a, &c, "what is this?", 8, "image/png", sv[1], &e) >= 0);
-    double med = victim_ttft(5, &a, 1);
-    fprintf(stderr, "F0 never-closing socket image: other user's TTFT median %.1f ms\n", med * 1e3);
-    CHECK(med >= 0 && med <= 2.0);
-    CHECK(wait_end(a, &c, 10) >= 0);
-    fprintf(stderr, "  hostile request: %s after %.1f s: %s\n", c.error, harness_now_s() - t0, c.message);
-    CHECK(c.failed && !strcmp(c.error, "org.myna.Error.TooLarge") && strstr(c.message, "intake_item_s"));
-    CHECK(harness_now_s() - t0 <= 3 + 3);
-    close(sv[0]);
-    close(sv[1]);
+    int sv[2], pp[2];
+    double t0, med;
+    if (vision) {
+        /* F0: an image attachment that is a socket which never sends EOF */
+        CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        CHECK(send(sv[0], "\x89PNG", 4, 0) == 4);
+        t0 = harness_now_s();
+        CHECK(ask_one(a, &c, "what is this?", 8, "image/png", sv[1], &e) >= 0);
+        med = victim_ttft(5, &a, 1);
+        fprintf(stderr, "F0 never-closing socket image: other user's TTFT median %.1f ms\n", med * 1e3);
+        CHECK(med >= 0 && med <= 2.0);
+        CHECK(wait_end(a, &c, 10) >= 0);
+        fprintf(stderr, "  hostile request: %s after %.1f s: %s\n", c.error, harness_now_s() - t0, c.message);
+        CHECK(c.failed && !strcmp(c.error, "org.myna.Error.TooLarge") && strstr(c.message, "intake_item_s"));
+        CHECK(harness_now_s() - t0 <= 3 + 3);
+        close(sv[0]);
+        close(sv[1]);
 
-    /* F0: a video from a pipe whose writer stays; Cancel ends it at once, not at the deadline */
-    int pp[2];
-    CHECK_INT(pipe2(pp, O_CLOEXEC), 0);
-    CHECK(write(pp[1], "RIFF", 4) == 4);
-    CHECK(ask_one(a, &c, "and this?", 8, "video/mp4", pp[0], &e) >= 0);
-    usleep(300000);
-    t0 = harness_now_s();
-    CHECK(hc_call_simple(a, path, "Cancel", c.id, &e) >= 0);
-    CHECK(wait_end(a, &c, 5) >= 0);
-    fprintf(stderr, "F0 pipe video cancelled: %s %s after %.0f ms\n", c.reason, c.error, (harness_now_s() - t0) * 1e3);
-    CHECK(c.finished && !strcmp(c.reason, "cancelled"));
-    CHECK(harness_now_s() - t0 < 1.0);
-    close(pp[0]);
-    close(pp[1]);
+        /* F0: a video from a pipe whose writer stays; Cancel ends it at once, not at the deadline */
+        CHECK_INT(pipe2(pp, O_CLOEXEC), 0);
+        CHECK(write(pp[1], "RIFF", 4) == 4);
+        CHECK(ask_one(a, &c, "and this?", 8, "video/mp4", pp[0], &e) >= 0);
+        usleep(300000);
+        t0 = harness_now_s();
+        CHECK(hc_call_simple(a, path, "Cancel", c.id, &e) >= 0);
+        CHECK(wait_end(a, &c, 5) >= 0);
+        fprintf(stderr, "F0 pipe video cancelled: %s %s after %.0f ms\n", c.reason, c.error, (harness_now_s() - t0) * 1e3);
+        CHECK(c.finished && !strcmp(c.reason, "cancelled"));
+        CHECK(harness_now_s() - t0 < 1.0);
+        close(pp[0]);
+        close(pp[1]);
+    }
 
     /* F1: a silent socket as the Transcribe fd (async: the reply comes at the deadline) */
     CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
@@ -341,7 +350,7 @@ int main(void)
         fprintf(stderr, "  Cancel of another's id: %s\n", e.name);
     sd_bus_error_free(&e);
     CHECK(wait_end(a, &c, 20) >= 0);
-    CHECK(c.finished && !strcmp(c.reason, "length") && c.n_tokens == 60);
+    CHECK(c.finished && strcmp(c.reason, "cancelled") && (!vision || c.n_tokens == 60));
 
     /* F1: 20 connections of one user, each asking for a long answer */
     enum { NC = 20 };
