@@ -36,9 +36,12 @@ typedef struct {
     const Tensor *mask;  /* optional F32 [S, T] added to the scores (-INFINITY = masked); NULL = none */
 } AttnParams;
 
-/* conv1d parameters (issue 13 block below). */
+/* conv1d parameters (issue 13 block below). leaky_in: the conv reads leaky_relu(x, slope) instead of x
+ * (HiFi-GAN's activation fused into the conv's input pass). */
 typedef struct {
     int stride, pad, dilation, groups;
+    int leaky_in;
+    float slope;
 } Conv1dParams;
 
 typedef struct {

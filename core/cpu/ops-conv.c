@@ -64,12 +64,12 @@ typedef struct {
 static void gemm_task(void *ctx, int ith, int nth)
 {
     const GemmJob *j = ctx;
-    /* split in whole 6-row tiles so the tiling (and so nothing else) depends on the thread count */
-    const int64_t tiles = (j->nt + 5) / 6;
+    /* split in whole 12-row tiles (ops-conv-gemm.c ROWS) */
+    const int64_t tiles = (j->nt + 11) / 12;
     int64_t a, e;
     cpu_split(tiles, ith, nth, &a, &e);
-    a = j->t0 + a * 6;
-    e = j->t0 + e * 6 < j->t0 + j->nt ? j->t0 + e * 6 : j->t0 + j->nt;
+    a = j->t0 + a * 12;
+    e = j->t0 + e * 12 < j->t0 + j->nt ? j->t0 + e * 12 : j->t0 + j->nt;
     if (a < e)
         conv_gemm_rows(&j->g, a, e);
 }
@@ -96,8 +96,14 @@ typedef struct {
     const float *x, *w, *b;
     float *y, *col;
     int64_t Cin, L, Cout, K, t0, nt;
-    int stride, pad, dil, groups;
+    int stride, pad, dil, groups, leaky;
+    float slope;
 } ConvJob;
+
+static inline float act(const ConvJob *j, float v)
+{
+    return j->leaky && v < 0.0f ? v * j->slope : v;
+}
 
 /* col: [Cin·K, nt] for output steps t0 … t0 + nt − 1. */
 static void unfold_task(void *ctx, int ith, int nth)
@@ -111,10 +117,13 @@ static void unfold_task(void *ctx, int ith, int nth)
         for (int64_t k = 0; k < j->K; k++) {
             const int64_t src = base + k * j->dil;
             float *d = dst + k * j->Cin;
-            if (src < 0 || src >= j->L)
+            if (src < 0 || src >= j->L) {
                 memset(d, 0, (size_t)j->Cin * sizeof(float));
-            else
-                memcpy(d, j->x + (size_t)src * (size_t)j->Cin, (size_t)j->Cin * sizeof(float));
+            } else {
+                const float *s = j->x + (size_t)src * (size_t)j->Cin;
+                for (int64_t c = 0; c < j->Cin; c++)
+                    d[c] = act(j, s[c]);
+            }
         }
     }
 }
@@ -151,7 +160,7 @@ static void grouped_task(void *ctx, int ith, int nth)
                     continue;
                 const float *xs = j->x + (size_t)src * (size_t)j->Cin + (size_t)(g * cpg);
                 for (int64_t c = 0; c < cpg; c++)
-                    acc += w[k * cpg + c] * xs[c];
+                    acc += w[k * cpg + c] * act(j, xs[c]);
             }
             y[o] = acc;
         }
@@ -178,7 +187,7 @@ int cpu_op_conv1d(Backend *be, Tensor *y, const Tensor *x, const Tensor *w, cons
     const int64_t Lout = rows_of(y);
     ConvJob j = {.x = x->data, .w = w->data, .b = b ? b->data : NULL, .y = y->data, .Cin = Cin, .L = L,
                  .Cout = Cout, .K = K, .stride = p->stride, .pad = p->pad, .dil = p->dilation,
-                 .groups = p->groups, .nt = Lout};
+                 .groups = p->groups, .nt = Lout, .leaky = p->leaky_in, .slope = p->slope};
 
     if (p->groups > 1) {
         cpu_parallel(cb, Lout * Cout * K * (Cin / p->groups), grouped_task, &j);
@@ -187,14 +196,21 @@ int cpu_op_conv1d(Backend *be, Tensor *y, const Tensor *x, const Tensor *w, cons
     if (conv_gemm_fast() && Cout >= 16) {
         /* scratch: weights [K][Cin][Cout], then the input with pad zero rows on both ends */
         const int64_t nw = K * Cin * Cout, Lp = L + 2 * (int64_t)p->pad;
-        if ((r = conv_scratch(cb, (size_t)(nw + (p->pad ? Lp * Cin : 0)))) < 0)
+        const int copy = p->pad || p->leaky_in;
+        if ((r = conv_scratch(cb, (size_t)(nw + (copy ? Lp * Cin : 0)))) < 0)
             return r;
-        float *wt = cb->conv_scratch, *xp = p->pad ? wt + nw : (float *)x->data;
+        float *wt = cb->conv_scratch, *xp = copy ? wt + nw : (float *)x->data;
         TrJob tj = {wt, w->data, Cout, K * Cin};
         cpu_parallel(cb, nw, transpose_task, &tj);
-        if (p->pad) {
+        if (copy) {
+            const float *xs = x->data;
+            float *xd = xp + p->pad * Cin;
             memset(xp, 0, (size_t)(p->pad * Cin) * sizeof(float));
-            memcpy(xp + p->pad * Cin, x->data, (size_t)(L * Cin) * sizeof(float));
+            if (p->leaky_in)
+                for (int64_t i = 0; i < L * Cin; i++)
+                    xd[i] = xs[i] < 0.0f ? xs[i] * p->slope : xs[i];
+            else
+                memcpy(xd, xs, (size_t)(L * Cin) * sizeof(float));
             memset(xp + (p->pad + L) * Cin, 0, (size_t)(p->pad * Cin) * sizeof(float));
         }
         GemmJob gj = {{.xp = xp, .wt = wt, .b = j.b, .y = y->data, .cin = Cin, .k = K, .n = Cout, .t_base = 0,
@@ -207,7 +223,7 @@ int cpu_op_conv1d(Backend *be, Tensor *y, const Tensor *x, const Tensor *w, cons
     int64_t wne[2] = {Cin * K, Cout};
     if ((r = tensor_init(&wm, DTYPE_F32, 2, wne, w->data)) < 0)
         return r;
-    if (K == 1 && p->stride == 1 && p->pad == 0) {
+    if (K == 1 && p->stride == 1 && p->pad == 0 && !p->leaky_in) {
         Tensor xm, ym;
         int64_t xne[2] = {Cin, L}, yne[2] = {Cout, Lout};
         tensor_init(&xm, DTYPE_F32, 2, xne, x->data);

@@ -59,10 +59,11 @@ int cuda_conv1d(Backend *be, Tensor *y, const Tensor *x, const Tensor *w, const 
     const int64_t Lout = rows_of(y);
     if (p->groups > 1)
         return cuda_check(cuk_conv_grouped(cb->stream, y->data, x->data, w->data, b ? b->data : NULL, Cin, L, Cout,
-                                           K, Lout, p->stride, p->pad, p->dilation, p->groups),
+                                           K, Lout, p->stride, p->pad, p->dilation, p->groups, p->leaky_in,
+                                           p->slope),
                           "conv1d grouped");
     Tensor wm = dev2d(w->data, Cin * K, Cout);
-    if (K == 1 && p->stride == 1 && p->pad == 0) {
+    if (K == 1 && p->stride == 1 && p->pad == 0 && !p->leaky_in) {
         Tensor xm = dev2d(x->data, Cin, L), ym = dev2d(y->data, Cout, Lout);
         if ((r = be->ops->matmul(be, &ym, &wm, &xm)) < 0)
             return r;
@@ -76,7 +77,7 @@ int cuda_conv1d(Backend *be, Tensor *y, const Tensor *x, const Tensor *w, const 
         const int64_t n = Lout - t0 < chunk ? Lout - t0 : chunk;
         float *yc = (float *)y->data + (size_t)(t0 * Cout);
         r = cuda_check(cuk_conv_unfold(cb->stream, cb->conv, x->data, Cin, L, K, t0, n, p->stride, p->pad,
-                                       p->dilation),
+                                       p->dilation, p->leaky_in, p->slope),
                        "conv1d unfold");
         if (r < 0)
             return r;

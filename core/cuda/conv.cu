@@ -17,29 +17,34 @@ static unsigned grid_n(int64_t n)
 #define GSTRIDE(i, n) \
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
 
+static __device__ __forceinline__ float act_in(float v, int leaky, float slope)
+{
+    return leaky && v < 0.0f ? v * slope : v;
+}
+
 static __global__ void unfold_kernel(float *col, const float *x, int64_t Cin, int64_t L, int64_t K, int64_t t0,
-                                     int64_t nt, int stride, int pad, int dil)
+                                     int64_t nt, int stride, int pad, int dil, int leaky, float slope)
 {
     const int64_t row = Cin * K;
     GSTRIDE(e, nt * row) {
         const int64_t t = e / row, r = e % row, k = r / Cin, c = r % Cin;
         const int64_t src = (t0 + t) * stride - pad + k * dil;
-        col[e] = src >= 0 && src < L ? x[src * Cin + c] : 0.0f;
+        col[e] = src >= 0 && src < L ? act_in(x[src * Cin + c], leaky, slope) : 0.0f;
     }
 }
 
 extern "C" int cuk_conv_unfold(cudaStream_t s, float *col, const float *x, int64_t Cin, int64_t L, int64_t K,
-                               int64_t t0, int64_t nt, int stride, int pad, int dil)
+                               int64_t t0, int64_t nt, int stride, int pad, int dil, int leaky, float slope)
 {
     if (nt < 1)
         return 0;
-    unfold_kernel<<<grid_n(nt * Cin * K), 256, 0, s>>>(col, x, Cin, L, K, t0, nt, stride, pad, dil);
+    unfold_kernel<<<grid_n(nt * Cin * K), 256, 0, s>>>(col, x, Cin, L, K, t0, nt, stride, pad, dil, leaky, slope);
     return (int)cudaGetLastError();
 }
 
 static __global__ void grouped_kernel(float *y, const float *x, const float *w, const float *b, int64_t Cin,
                                       int64_t L, int64_t Cout, int64_t K, int64_t Lout, int stride, int pad,
-                                      int dil, int groups)
+                                      int dil, int groups, int leaky, float slope)
 {
     const int64_t cpg = Cin / groups, opg = Cout / groups;
     GSTRIDE(e, Lout * Cout) {
@@ -52,7 +57,7 @@ static __global__ void grouped_kernel(float *y, const float *x, const float *w, 
                 continue;
             const float *xs = x + src * Cin + g * cpg;
             for (int64_t c = 0; c < cpg; c++)
-                acc += wo[k * cpg + c] * xs[c];
+                acc += wo[k * cpg + c] * act_in(xs[c], leaky, slope);
         }
         y[e] = acc;
     }
@@ -60,11 +65,12 @@ static __global__ void grouped_kernel(float *y, const float *x, const float *w, 
 
 extern "C" int cuk_conv_grouped(cudaStream_t s, float *y, const float *x, const float *w, const float *b,
                                 int64_t Cin, int64_t L, int64_t Cout, int64_t K, int64_t Lout, int stride, int pad,
-                                int dil, int groups)
+                                int dil, int groups, int leaky, float slope)
 {
     if (Lout < 1)
         return 0;
-    grouped_kernel<<<grid_n(Lout * Cout), 256, 0, s>>>(y, x, w, b, Cin, L, Cout, K, Lout, stride, pad, dil, groups);
+    grouped_kernel<<<grid_n(Lout * Cout), 256, 0, s>>>(y, x, w, b, Cin, L, Cout, K, Lout, stride, pad, dil, groups,
+                                                        leaky, slope);
     return (int)cudaGetLastError();
 }
 

@@ -66,18 +66,22 @@ int vits_dec_prepare(Vits *v, char *err, size_t err_len)
         }
     }
     TRY(vits_repack(v, &v->dec_post, &w->dec.conv_post, 1, 0, 0, 0, 0, 0));
-    /* receptive field in latent frames, rounded up per stage (conv_pre ±3 frames; per stage the transposed
-     * conv's taps and the widest resblock, in that stage's samples per frame; conv_post ±3 samples) */
-    int m = (v->dec_pre.k - 1) / 2 + 1, spf = 1;
+    /* receptive field of the decoder in latent frames, one side: conv_pre's half width; per stage the
+     * transposed conv's reach (max(K − 1 − pad, pad) input steps, +1 for the floor) and the widest resblock,
+     * in that stage's steps per frame; conv_post's half width. +1 frame of slack. */
+    double reach = (v->dec_pre.k - 1) / 2.0;
+    int spf = 1;
     for (int i = 0; i < c->n_ups; i++) {
+        const int pad = (c->ups_kernel[i] - c->ups_rate[i]) / 2, far = c->ups_kernel[i] - 1 - pad;
         int widest = 0;
         for (int j = 0; j < c->n_res_kernels; j++)
             widest = res_span(c, j) > widest ? res_span(c, j) : widest;
-        m += (c->ups_kernel[i] + spf * c->ups_rate[i] - 1) / (spf * c->ups_rate[i]) + 1;
+        reach += ((far > pad ? far : pad) / (double)c->ups_rate[i] + 1.0) / spf;
         spf *= c->ups_rate[i];
-        m += (widest + spf - 1) / spf;
+        reach += widest / (double)spf;
     }
-    v->margin = m + 1;
+    reach += (v->dec_post.k - 1) / 2.0 / spf;
+    v->margin = (int)reach + 2;
 done:
     return r;
 }
@@ -140,16 +144,31 @@ int vits_flow_reverse(Vits *v, Tensor *zp, Tensor *zq, const Tensor *g)
     return 0;
 }
 
-/* HiFi-GAN on x: [I, n] → out [n·hop] (host). */
+/* Buffer i of the decoder pool as a [c, l] view (grown, never shrunk). */
+static int pool(Vits *v, int i, Tensor *t, int64_t c, int64_t l)
+{
+    int r;
+    if (c * l > v->pool_cap[i]) {
+        backend_tensor_release(v->be, &v->pool[i]);
+        v->pool_cap[i] = 0;
+        if ((r = backend_tensor_new(v->be, &v->pool[i], DTYPE_F32, 1, c * l + c * l / 4, 1, 1)) < 0)
+            return r;
+        v->pool_cap[i] = c * l + c * l / 4;
+    }
+    *t = tensor_view(&v->pool[i], 0, c, l, 1);
+    return 0;
+}
+
+/* HiFi-GAN on x: [I, n] → out [n·hop] (host). Buffers: a (stage input), b (upsampled), acc (sum of the
+ * resblocks), res (resblock j > 0), t1/t2 (conv outputs). */
 static int hifigan(Vits *v, const Tensor *x, const Tensor *g, float *out)
 {
     Backend *be = v->be;
     const VoiceConfig *c = &v->cfg;
-    const int64_t n = x->ne[1];
-    Tensor a = {0}, b = {0}, res = {0}, t = {0}, t2 = {0}, acc = {0}, gc = {0};
-    int r = 0, C = v->dec_pre.cout;
-    int64_t L = n;
-    TRY(vits_tensor(v, &a, C, L));
+    Tensor a, b, res, t1, t2, acc, gc = {0};
+    int r = 0, C = v->dec_pre.cout, cur = 0; /* pool slots 0/1 alternate as a and acc */
+    int64_t L = x->ne[1];
+    TRY(pool(v, cur, &a, C, L));
     TRY(vits_conv(v, &a, x, &v->dec_pre, 1, (v->dec_pre.k - 1) / 2, 1));
     if (g) {
         TRY(vits_tensor(v, &gc, C, 1));
@@ -161,53 +180,41 @@ static int hifigan(Vits *v, const Tensor *x, const Tensor *g, float *out)
         const int64_t L2 = L * c->ups_rate[i];
         C = up->cout;
         TRY(be->ops->leaky_relu(be, &a, &a, 0.1f));
-        backend_tensor_release(be, &b), backend_tensor_release(be, &res), backend_tensor_release(be, &t);
-        backend_tensor_release(be, &t2), backend_tensor_release(be, &acc);
-        TRY(vits_tensor(v, &b, C, L2));
-        TRY(vits_tensor(v, &res, C, L2));
-        TRY(vits_tensor(v, &t, C, L2));
-        TRY(vits_tensor(v, &acc, C, L2));
-        TRY(vits_tensor(v, &t2, C, L2));
+        TRY(pool(v, 2, &b, C, L2));
+        TRY(pool(v, 1 - cur, &acc, C, L2));
+        TRY(pool(v, 3, &res, C, L2));
+        TRY(pool(v, 4, &t1, C, L2));
+        TRY(pool(v, 5, &t2, C, L2));
         TRY(vits_conv(v, &b, &a, up, c->ups_rate[i], (c->ups_kernel[i] - c->ups_rate[i]) / 2, 1));
         for (int j = 0; j < c->n_res_kernels; j++) {
             const VConv *rc = v->res[i * c->n_res_kernels + j];
             const int k = c->res_kernel[j];
             Tensor *rj = j == 0 ? &acc : &res;
-            TRY(backend_copy(be, rj, &b));
             for (int d = 0; d < c->n_res_dilations; d++) {
                 const int dil = c->res_dilation[j][d];
-                TRY(be->ops->leaky_relu(be, &t, rj, 0.1f));
+                const Tensor *in = d == 0 ? &b : rj; /* rj = b + … without copying b */
                 if (c->resblock == 1) {
-                    TRY(vits_conv(v, &t2, &t, &rc[d], 1, (k * dil - dil) / 2, dil));
-                    TRY(be->ops->leaky_relu(be, &t2, &t2, 0.1f));
-                    TRY(vits_conv(v, &t, &t2, &rc[c->n_res_dilations + d], 1, (k - 1) / 2, 1));
-                    TRY(backend_add(be, rj, rj, &t));
+                    TRY(vits_conv_leaky(v, &t1, in, &rc[d], (k * dil - dil) / 2, dil, 0.1f));
+                    TRY(vits_conv_leaky(v, &t2, &t1, &rc[c->n_res_dilations + d], (k - 1) / 2, 1, 0.1f));
                 } else {
-                    TRY(vits_conv(v, &t2, &t, &rc[d], 1, (k * dil - dil) / 2, dil));
-                    TRY(backend_add(be, rj, rj, &t2));
+                    TRY(vits_conv_leaky(v, &t2, in, &rc[d], (k * dil - dil) / 2, dil, 0.1f));
                 }
+                TRY(backend_add(be, rj, in, &t2));
             }
             if (j > 0)
                 TRY(backend_add(be, &acc, &acc, &res));
         }
         TRY(backend_scale(be, &acc, &acc, 1.0f / (float)c->n_res_kernels));
-        backend_tensor_release(be, &a);
         a = acc;
-        acc = (Tensor){0};
+        cur = 1 - cur;
         L = L2;
     }
-    TRY(be->ops->leaky_relu(be, &a, &a, 0.01f));
-    Tensor o = {0};
-    TRY(vits_tensor(v, &o, 1, L));
-    r = vits_conv(v, &o, &a, &v->dec_post, 1, (v->dec_post.k - 1) / 2, 1);
-    if (r >= 0)
-        r = be->ops->tanh(be, &o, &o);
-    if (r >= 0)
-        r = be->ops->tensor_get(be, &o, out, 0, (size_t)L * 4);
-    backend_tensor_release(be, &o);
+    Tensor o;
+    TRY(pool(v, 6, &o, 1, L));
+    TRY(vits_conv_leaky(v, &o, &a, &v->dec_post, (v->dec_post.k - 1) / 2, 1, 0.01f));
+    TRY(be->ops->tanh(be, &o, &o));
+    TRY(be->ops->tensor_get(be, &o, out, 0, (size_t)L * 4));
 done:
-    backend_tensor_release(be, &a), backend_tensor_release(be, &b), backend_tensor_release(be, &res);
-    backend_tensor_release(be, &t), backend_tensor_release(be, &t2), backend_tensor_release(be, &acc);
     backend_tensor_release(be, &gc);
     return r;
 }
@@ -230,7 +237,7 @@ int vits_decode(Vits *v, const VitsUtt *u, int64_t f0, int64_t f1, float *out, c
         r = -ENOMEM;
         goto done;
     }
-    TRY(vits_tensor(v, &x, 2 * I2, n));
+    TRY(pool(v, 7, &x, 2 * I2, n));
     for (int half = 0; half < 2; half++) { /* x = [P; Q] for frames [a, b) */
         const Tensor *z = half ? &u->zq : &u->zp;
         Tensor src = tensor_view(z, (size_t)(a * I2), I2, n, 1);
@@ -245,7 +252,6 @@ int vits_decode(Vits *v, const VitsUtt *u, int64_t f0, int64_t f1, float *out, c
     TRY(hifigan(v, &x, g.data ? &g : NULL, buf));
     memcpy(out, buf + (f0 - a) * hop, (size_t)((f1 - f0) * hop) * sizeof(float));
 done:
-    backend_tensor_release(be, &x);
     backend_tensor_release(be, &g);
     free(buf);
     if (r < 0 && err_len && !err[0])

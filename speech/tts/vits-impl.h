@@ -5,6 +5,8 @@
 
 #include "vits.h"
 
+enum { VITS_POOL = 8 };
+
 /* A conv in the backend's layout: w [CI/groups, K, CO] (transposed conv: [CI, CO, K]), b [CO] or no data. */
 typedef struct {
     Tensor w, b;
@@ -50,12 +52,16 @@ struct Vits {
     VConv dec_pre, dec_cond, ups[VOICE_MAX_UPS], dec_post;
     VConv res[VOICE_MAX_UPS * VOICE_MAX_RES_KERNELS][2 * VOICE_MAX_RES_DILATIONS];
     int margin;
+    Tensor pool[VITS_POOL];         /* grow-only decoder buffers (vits-dec.c), handed out as views */
+    int64_t pool_cap[VITS_POOL];
     float *host;                    /* scratch for weight repacking */
     size_t host_len;
 };
 
 /* vits.c */
 int vits_conv(Vits *v, Tensor *y, const Tensor *x, const VConv *c, int stride, int pad, int dil);
+/* The same reading leaky_relu(x, slope) (fused into the conv's input pass). */
+int vits_conv_leaky(Vits *v, Tensor *y, const Tensor *x, const VConv *c, int pad, int dil, float slope);
 int vits_tensor(Vits *v, Tensor *t, int64_t c, int64_t l);
 int vits_repack(Vits *v, VConv *dst, const VoiceConv *src, int groups, int transposed, int64_t row0, int64_t rows,
                 int reverse_in, int reverse_out);

@@ -11,7 +11,7 @@
 
 #include "vits.h"
 
-enum { VITS_SAY_FIRST = 12, VITS_SAY_WINDOW = 64 };
+enum { VITS_SAY_FIRST = 12, VITS_SAY_WINDOW = 128 };
 #define VITS_SAY_GAIN 1.0f
 
 /* Receives n samples (the decoder's float output × gain); returns 0 or a negative errno to stop. */

@@ -114,8 +114,14 @@ int vits_conv(Vits *v, Tensor *y, const Tensor *x, const VConv *c, int stride, i
     const Tensor *b = c->b.data ? &c->b : NULL;
     if (c->transposed)
         return v->be->ops->conv_transpose1d(v->be, y, x, &c->w, b, stride, pad);
-    Conv1dParams p = {stride, pad, dil, c->groups};
+    Conv1dParams p = {stride, pad, dil, c->groups, 0, 0.0f};
     return v->be->ops->conv1d(v->be, y, x, &c->w, b, &p);
+}
+
+int vits_conv_leaky(Vits *v, Tensor *y, const Tensor *x, const VConv *c, int pad, int dil, float slope)
+{
+    Conv1dParams p = {1, pad, dil, c->groups, 1, slope};
+    return v->be->ops->conv1d(v->be, y, x, &c->w, c->b.data ? &c->b : NULL, &p);
 }
 
 static int repack_dds(Vits *v, VDds *d, const VoiceDdsConv *s)
@@ -249,6 +255,8 @@ void vits_free(Vits *v)
     for (int j = 0; j < VOICE_MAX_UPS * VOICE_MAX_RES_KERNELS; j++)
         for (int c = 0; c < 2 * VOICE_MAX_RES_DILATIONS; c++)
             conv_free(v, &v->res[j][c]);
+    for (int i = 0; i < VITS_POOL; i++)
+        backend_tensor_release(v->be, &v->pool[i]);
     free(v->host);
     free(v);
 }

@@ -621,8 +621,9 @@ static void conv1d_case(int64_t Cin, int64_t Cout, int64_t L, int64_t K, Conv1dP
     float *xs = rand_vec(Cin * L, 1.0f), *ws = rand_vec(Cin / p.groups * K * Cout, 0.5f), *bs = rand_vec(Cout, 1.0f);
     Pair x = pair_f32(2, (int64_t[]){Cin, L}, xs), w = pair_f32(3, (int64_t[]){Cin / p.groups, K, Cout}, ws);
     Pair b = pair_f32(1, (int64_t[]){Cout}, bs), y = pair_f32(2, (int64_t[]){Cout, Lout}, NULL);
-    snprintf(what, sizeof(what), "conv1d %lldx%lld L%lld K%lld s%d p%d d%d g%d%s", (long long)Cin, (long long)Cout,
-             (long long)L, (long long)K, p.stride, p.pad, p.dilation, p.groups, bias ? " +b" : "");
+    snprintf(what, sizeof(what), "conv1d %lldx%lld L%lld K%lld s%d p%d d%d g%d%s%s", (long long)Cin, (long long)Cout,
+             (long long)L, (long long)K, p.stride, p.pad, p.dilation, p.groups, bias ? " +b" : "",
+             p.leaky_in ? " leaky" : "");
     if (BOTH(g_cpu->ops->conv1d(g_cpu, &y.c, &x.c, &w.c, bias ? &b.c : NULL, &p),
              g_gpu->ops->conv1d(g_gpu, &y.g, &x.g, &w.g, bias ? &b.g : NULL, &p), what))
         pair_compare(&y, what, 1e-9);
@@ -658,12 +659,15 @@ static void convt_case(int64_t Cin, int64_t Cout, int64_t L, int64_t K, int stri
 
 static void test_speech_conv(void)
 {
-    conv1d_case(192, 384, 37, 5, (Conv1dParams){1, 2, 1, 1}, 1);   /* WaveNet in_layer */
-    conv1d_case(32, 32, 300, 7, (Conv1dParams){1, 36, 12, 1}, 1);  /* HiFi-GAN resblock, dilation 12 */
-    conv1d_case(192, 192, 23, 3, (Conv1dParams){1, 9, 9, 192}, 1); /* depthwise (DDSConv) */
-    conv1d_case(12, 8, 40, 3, (Conv1dParams){2, 1, 1, 4}, 0);      /* grouped, strided */
-    conv1d_case(192, 29, 17, 1, (Conv1dParams){1, 0, 1, 1}, 1);    /* 1×1 */
-    conv1d_case(7, 5, 9, 4, (Conv1dParams){3, 2, 2, 1}, 0);        /* odd everything */
+    conv1d_case(192, 384, 37, 5, (Conv1dParams){1, 2, 1, 1, 0, 0.0f}, 1);   /* WaveNet in_layer */
+    conv1d_case(32, 32, 300, 7, (Conv1dParams){1, 36, 12, 1, 0, 0.0f}, 1);  /* HiFi-GAN resblock, dilation 12 */
+    conv1d_case(192, 192, 23, 3, (Conv1dParams){1, 9, 9, 192, 0, 0.0f}, 1); /* depthwise (DDSConv) */
+    conv1d_case(12, 8, 40, 3, (Conv1dParams){2, 1, 1, 4, 0, 0.0f}, 0);      /* grouped, strided */
+    conv1d_case(192, 29, 17, 1, (Conv1dParams){1, 0, 1, 1, 0, 0.0f}, 1);    /* 1×1 */
+    conv1d_case(7, 5, 9, 4, (Conv1dParams){3, 2, 2, 1, 0, 0.0f}, 0);        /* odd everything */
+    conv1d_case(64, 64, 90, 5, (Conv1dParams){1, 12, 6, 1, 1, 0.1f}, 1); /* leaky ReLU fused on the input */
+    conv1d_case(32, 1, 50, 7, (Conv1dParams){1, 3, 1, 1, 1, 0.01f}, 0);  /* conv_post: one output channel */
+    conv1d_case(16, 16, 30, 3, (Conv1dParams){1, 1, 1, 16, 1, 0.2f}, 1); /* depthwise + leaky */
     convt_case(256, 128, 19, 16, 8, 4);
     convt_case(64, 32, 33, 8, 4, 2);
     convt_case(5, 3, 7, 5, 3, 0);

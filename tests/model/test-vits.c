@@ -276,7 +276,7 @@ out:
 /* --real: the installed en_US-joe-medium voice (loaded by speech/tts/voice.c from its .onnx) against
  * onnxruntime (tools/ref/piper_ref.py, run here) on 24 sentences of 1–18 words phonemized by
  * speech/tts/phonemize.c (without espeak-ng: id sequences of the same lengths shaped like Piper's); the voice goes through speech/tts/voice.c like any
- * user's download. 77 when the voice, python3 or onnxruntime is missing. */
+ * user's download; streamed decoding (12 frames, then 128) must give the same bits. 77 when the voice, python3 or onnxruntime is missing. */
 static int run_real(Backend *be)
 {
     char onnx[512], cmd[2048], dir[] = "/tmp/myna-vits-XXXXXX", path[600], err[256] = "";
@@ -380,6 +380,13 @@ static int run_real(Backend *be)
             fprintf(stderr, "joe seq %d: %d ids, %lld frames, durations %s, nmse %.3g\n", i, lens[i],
                     (long long)u->frames, same ? "identical" : "DIFFER", nmse);
             CHECK(nmse < 1e-6);
+            float *b = malloc(na); /* streamed: a 12-frame window, then 128-frame ones */
+            for (int64_t f0 = 0, w = 12; b && f0 < u->frames; f0 += w, w = 128)
+                CHECK_INT(vits_decode(v, u, f0, f0 + w < u->frames ? f0 + w : u->frames, b + f0 * vits_hop(v), err,
+                                      sizeof(err)),
+                          0);
+            CHECK(b && memcmp(a, b, na) == 0);
+            free(b);
             free(a);
         }
         vits_utt_free(v, u);
