@@ -207,6 +207,9 @@ static int clauses_locked(const char *voice, const char *text, size_t len, Phone
     *ret_n = n;
     return 0;
 nomem:
+    /* espeak keeps look-ahead text between calls: finish this text so the next one starts clean */
+    for (size_t guard = 0; p && guard <= len + 1; guard++)
+        (void)espeak_TextToPhonemes(&p, espeakCHARS_UTF8, PHONEME_IPA);
     phonemize_clauses_free(c, n);
     return err_set(err, err_len, -ENOMEM, "phonemize: out of memory");
 }
@@ -334,9 +337,22 @@ static int push_id(PhonemeSentence *s, int *cap, const int64_t *ids, int n, Phon
     return 0;
 }
 
+/* The cluster matching cps[0..n) at its longest (Piper tries lengths from the longest down to 2), or NULL. */
+static const VoiceCluster *match_cluster(const Voice *v, const uint32_t *cps, size_t n, int *ret_len)
+{
+    for (int len = v->max_cluster < (int)n ? v->max_cluster : (int)n; len >= 2; len--)
+        for (int c = 0; c < v->n_clusters; c++)
+            if (v->clusters[c].n_cps == len && !memcmp(v->clusters[c].cps, cps, sizeof(uint32_t) * (size_t)len)) {
+                *ret_len = len;
+                return &v->clusters[c];
+            }
+    return NULL;
+}
+
 /* One sentence: each piece NFD-normalized (Piper normalizes the whole sentence; the two differ only if a
  * piece began with a combining mark that canonical ordering would move into the previous piece, which
- * espeak's IPA does not produce), its codepoints mapped to ids with the piece's span. */
+ * espeak's IPA does not produce), split into codepoints with the piece's span, vowel clusters merged, then
+ * mapped to ids. */
 static int emit(const Voice *v, Acc *a, Phonemes *out)
 {
     const int64_t *pad, *bos, *eos;
@@ -344,22 +360,27 @@ static int emit(const Voice *v, Acc *a, Phonemes *out)
         n_eos = voice_phoneme_ids(v, '$', &eos), cap = 0, r = 0;
     PhonemeSentence s = {0};
     char *all = NULL;
-    size_t all_len = 0;
+    size_t all_len = 0, n_cp = 0;
+    uint32_t *cps = NULL;
+    PhonemeSpan *sp = NULL;
 
     if (!a->n_pieces)
         return 0;
     s.span = a->pieces[0].span;
     s.span.byte_end = a->pieces[a->n_pieces - 1].span.byte_end;
     s.span.char_end = a->pieces[a->n_pieces - 1].span.char_end;
-    if ((r = push_id(&s, &cap, bos, n_bos, a->pieces[0].span)) < 0 ||
-        (r = push_id(&s, &cap, pad, n_pad, a->pieces[0].span)) < 0)
-        goto fail;
     for (int p = 0; p < a->n_pieces; p++) {
         char *nfd, *t;
         size_t nl, l;
         if ((r = phonemize_nfd(a->text + a->pieces[p].off, a->pieces[p].len, &nfd, &nl)) < 0)
             goto fail;
-        if (!(t = realloc(all, all_len + nl + 1))) {
+        uint32_t *c2 = realloc(cps, (n_cp + nl) * sizeof(*cps));
+        if (c2)
+            cps = c2;
+        PhonemeSpan *s2 = c2 ? realloc(sp, (n_cp + nl) * sizeof(*sp)) : NULL;
+        if (s2)
+            sp = s2;
+        if (!(t = s2 ? realloc(all, all_len + nl + 1) : NULL)) {
             free(nfd);
             r = -ENOMEM;
             goto fail;
@@ -368,21 +389,31 @@ static int emit(const Voice *v, Acc *a, Phonemes *out)
         memcpy(all + all_len, nfd, nl + 1);
         all_len += nl;
         for (size_t k = 0; k < nl; k += l) {
-            const int64_t *ids;
-            uint32_t cp = cp_at((const unsigned char *)nfd, k, &l);
-            int n = voice_phoneme_ids(v, cp, &ids);
-            if (n <= 0) {
-                out->n_skipped++;
-                log_missing_once(cp);
-                continue;
-            }
-            if ((r = push_id(&s, &cap, ids, n, a->pieces[p].span)) < 0 ||
-                (r = push_id(&s, &cap, pad, n_pad, a->pieces[p].span)) < 0)
-                break;
+            cps[n_cp] = cp_at((const unsigned char *)nfd, k, &l);
+            sp[n_cp++] = a->pieces[p].span;
         }
         free(nfd);
-        if (r < 0)
+    }
+    if ((r = push_id(&s, &cap, bos, n_bos, a->pieces[0].span)) < 0 ||
+        (r = push_id(&s, &cap, pad, n_pad, a->pieces[0].span)) < 0)
+        goto fail;
+    for (size_t k = 0; k < n_cp;) {
+        const int64_t *ids;
+        int n, len = 1;
+        const VoiceCluster *cl = v->n_clusters ? match_cluster(v, cps + k, n_cp - k, &len) : NULL;
+        if (cl) {
+            ids = cl->ids;
+            n = cl->n_ids;
+        } else {
+            n = voice_phoneme_ids(v, cps[k], &ids);
+        }
+        if (n <= 0) {
+            out->n_skipped++;
+            log_missing_once(cps[k]);
+        } else if ((r = push_id(&s, &cap, ids, n, sp[k])) < 0 || (r = push_id(&s, &cap, pad, n_pad, sp[k])) < 0) {
             goto fail;
+        }
+        k += (size_t)len;
     }
     if ((r = push_id(&s, &cap, eos, n_eos, a->pieces[a->n_pieces - 1].span)) < 0)
         goto fail;
@@ -394,8 +425,12 @@ static int emit(const Voice *v, Acc *a, Phonemes *out)
     out->sentences = q;
     s.phonemes = all;
     out->sentences[out->n_sentences++] = s;
+    free(cps);
+    free(sp);
     return 0;
 fail:
+    free(cps);
+    free(sp);
     free(all);
     free(s.ids);
     free(s.spans);

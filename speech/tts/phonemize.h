@@ -4,8 +4,8 @@
  * espeak.voice gives one clause at a time; language-switch flags "(xx)" are removed; the clause's
  * terminator is appended (", : ;" followed by a space); clauses are grouped into sentences at . ? ! (and
  * at paragraph breaks and the end of the text); each sentence is NFD-normalized, split into codepoints and
- * mapped with phoneme_id_map as ^ _ p1 _ p2 _ … pn _ $. Codepoints the voice has no id for are skipped
- * (each logged once per process).
+ * mapped with phoneme_id_map as ^ _ p1 _ p2 _ … pn _ $, runs listed in the voice's vowel_clusters merged
+ * into one phoneme first. Codepoints the voice has no id for are skipped (each logged once per process).
  *
  * espeak-ng 1.51 (Debian 12) has no espeak_TextToPhonemesWithTerminator, so the terminator is recovered
  * from the source text: espeak_TextToPhonemes leaves its text pointer one UTF-8 character into the next

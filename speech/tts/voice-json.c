@@ -2,7 +2,8 @@
  *
  * Fields read (Piper's piper/config.py, piper_train/preprocess.py write them): audio.sample_rate,
  * audio.quality, inference.{noise_scale,length_scale,noise_w}, espeak.voice, phoneme_type, num_symbols,
- * num_speakers, speaker_id_map, phoneme_id_map, language.code. Every one is type- and range-checked; a
+ * num_speakers, speaker_id_map, phoneme_id_map, vowel_clusters, language.code. Every one is type- and
+ * range-checked; a
  * duplicate key anywhere is an error (Jansson JSON_REJECT_DUPLICATES).
  *
  * Architecture: Piper's training defaults (piper_train/vits/lightning.py) with its quality presets
@@ -318,8 +319,16 @@ static int parse_phonemes(Voice *v, const json_t *map, char *err, size_t err_len
         if (!json_is_array(ids) || json_array_size(ids) < 1 || json_array_size(ids) > VOICE_MAX_IDS_PER_PHONEME)
             return FAIL(-EINVAL, "phoneme_id_map[\"%.40s\"] is not an array of 1..%d ids", key,
                         VOICE_MAX_IDS_PER_PHONEME);
+        json_t *x;
+        size_t i;
+        json_array_foreach(ids, i, x)
+            if (!json_is_integer(x) || json_integer_value(x) < 0 || json_integer_value(x) >= v->cfg.n_symbols)
+                return FAIL(-EINVAL, "phoneme_id_map[\"%.40s\"][%zu] is not an id in 0..%d (num_symbols)", key, i,
+                            v->cfg.n_symbols - 1);
         n_ids += json_array_size(ids);
     }
+    /* + room for the ids of vowel_clusters entries, which copy the map's lists */
+    n_ids += (size_t)VOICE_MAX_CLUSTERS * VOICE_MAX_IDS_PER_PHONEME;
     v->phonemes = calloc(n, sizeof(*v->phonemes));
     v->id_pool = calloc(n_ids, sizeof(*v->id_pool));
     if (!v->phonemes || !v->id_pool)
@@ -334,12 +343,8 @@ static int parse_phonemes(Voice *v, const json_t *map, char *err, size_t err_len
         VoicePhoneme *p = &v->phonemes[k++];
         p->codepoint = (uint32_t)cp;
         p->ids = &v->id_pool[n_ids];
-        json_array_foreach(ids, i, x) {
-            if (!json_is_integer(x) || json_integer_value(x) < 0 || json_integer_value(x) >= v->cfg.n_symbols)
-                return FAIL(-EINVAL, "phoneme_id_map[\"%.40s\"][%zu] is not an id in 0..%d (num_symbols)", key, i,
-                            v->cfg.n_symbols - 1);
+        json_array_foreach(ids, i, x)
             v->id_pool[n_ids++] = json_integer_value(x);
-        }
         p->n_ids = (int)json_array_size(ids);
     }
     v->n_phonemes = (int)k;
@@ -354,6 +359,61 @@ static int parse_phonemes(Voice *v, const json_t *map, char *err, size_t err_len
         if (voice_phoneme_ids(v, special[s].cp, &id) < 1)
             return FAIL(-EINVAL, "phoneme_id_map has no \"%c\" (%s)", (char)special[s].cp, special[s].what);
         *dst[s] = id[0];
+    }
+    return 0;
+}
+
+/* vowel_clusters: [["a", "ɪ"], …] — runs of single-codepoint phonemes merged before the id lookup
+ * (piper-tts phonemize_espeak.py _merge_known_vowel_clusters). An element that is not one codepoint can
+ * never match a codepoint run, so such a cluster is unused and left out. */
+static int parse_clusters(Voice *v, const json_t *list, const json_t *map, char *err, size_t err_len)
+{
+    size_t i, n_used = 0;
+    json_t *cl;
+
+    if (!list || json_is_null(list))
+        return 0;
+    if (!json_is_array(list) || json_array_size(list) > VOICE_MAX_CLUSTERS)
+        return FAIL(-EINVAL, "vowel_clusters is not an array of at most %d clusters", VOICE_MAX_CLUSTERS);
+    if (json_array_size(list) && !(v->clusters = calloc(json_array_size(list), sizeof(*v->clusters))))
+        return -ENOMEM;
+    for (size_t k = 0; k < (size_t)v->n_phonemes; k++)
+        n_used += (size_t)v->phonemes[k].n_ids;
+    json_array_foreach(list, i, cl) {
+        VoiceCluster *c = &v->clusters[v->n_clusters];
+        char joined[VOICE_MAX_CLUSTER * 4 + 1] = "";
+        size_t j, jl = 0;
+        json_t *el;
+        int usable = 1;
+        if (!json_is_array(cl) || json_array_size(cl) < 2 || json_array_size(cl) > VOICE_MAX_CLUSTER)
+            return FAIL(-EINVAL, "vowel_clusters[%zu] is not an array of 2..%d phonemes", i, VOICE_MAX_CLUSTER);
+        json_array_foreach(cl, j, el) {
+            const char *s = json_string_value(el);
+            if (!s)
+                return FAIL(-EINVAL, "vowel_clusters[%zu][%zu] is not a string", i, j);
+            int64_t cp = single_codepoint(s, strlen(s));
+            if (cp < 0) {
+                usable = 0;
+                continue;
+            }
+            c->cps[c->n_cps++] = (uint32_t)cp;
+            memcpy(joined + jl, s, strlen(s));
+            jl += strlen(s);
+            joined[jl] = 0;
+        }
+        if (!usable) {
+            memset(c, 0, sizeof(*c));
+            continue;
+        }
+        const json_t *ids = json_object_get(map, joined), *x;
+        size_t k;
+        c->ids = &v->id_pool[n_used];
+        json_array_foreach(ids, k, x) /* the map's lists were checked by parse_phonemes */
+            v->id_pool[n_used++] = json_integer_value(x);
+        c->n_ids = ids ? (int)json_array_size(ids) : 0;
+        if (c->n_cps > v->max_cluster)
+            v->max_cluster = c->n_cps;
+        v->n_clusters++;
     }
     return 0;
 }
@@ -460,6 +520,8 @@ static int parse_root(Voice *v, const json_t *root, int *ret_quality_known, char
         return r;
     c->n_speakers = (int)n;
     if ((r = parse_phonemes(v, json_object_get(root, "phoneme_id_map"), err, err_len)) < 0 ||
+        (r = parse_clusters(v, json_object_get(root, "vowel_clusters"), json_object_get(root, "phoneme_id_map"), err,
+                            err_len)) < 0 ||
         (r = parse_speakers(v, json_object_get(root, "speaker_id_map"), err, err_len)) < 0)
         return r;
     voice_arch_for_quality(c, c->quality);

@@ -620,6 +620,7 @@ void voice_free(Voice *v)
     for (int i = 0; i < v->n_speakers_named; i++)
         free(v->speakers[i].name);
     free(v->speakers);
+    free(v->clusters);
     free(v->phonemes);
     free(v->id_pool);
     free(v->name);

@@ -184,6 +184,17 @@ typedef struct {
     int id;
 } VoiceSpeaker;
 
+/* A vowel_clusters entry (newer Piper voices): a run of codepoints the phonemizer merges into one phoneme,
+ * mapped with the phoneme_id_map entry of the joined string (n_ids 0 when the map has none: the run is
+ * then skipped, as piper-tts does). */
+enum { VOICE_MAX_CLUSTER = 8, VOICE_MAX_CLUSTERS = 256 };
+typedef struct {
+    uint32_t cps[VOICE_MAX_CLUSTER];
+    int n_cps;
+    int n_ids;
+    const int64_t *ids;                       /* owned by the Voice */
+} VoiceCluster;
+
 typedef struct Voice {
     VoiceConfig cfg;
     VoiceWeights w;
@@ -193,10 +204,13 @@ typedef struct Voice {
     int64_t id_pad, id_bos, id_eos;
     VoiceSpeaker *speakers;                   /* [n_speakers_named] owned, speaker_id_map (may be empty) */
     int n_speakers_named;
+    VoiceCluster *clusters;                   /* [n_clusters] owned, vowel_clusters (usually none) */
+    int n_clusters;
+    int max_cluster;                          /* longest cluster, in codepoints (0: none) */
     char *name;                               /* file stem ("en_US-joe-medium"), owned */
     size_t n_params;                          /* floats bound into the weights */
     WeightStore *ws;                          /* owned: every Tensor in w */
-    int64_t *id_pool;                         /* owned: VoicePhoneme.ids */
+    int64_t *id_pool;                         /* owned: VoicePhoneme.ids and VoiceCluster.ids */
 } Voice;
 
 /* Load VOICE.onnx and its config (json_path NULL: onnx_path + ".json"). Errors: -ENOENT / -errno for the

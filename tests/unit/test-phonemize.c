@@ -309,6 +309,38 @@ static void test_unknown(void)
     voice_free(v);
 }
 
+/* vowel_clusters: "aɪ" and "oʊ" become one phoneme each (piper-tts with vowel_clusters {(a,ɪ), (o,ʊ)} gives
+ * ['h', 'ˈ', 'aɪ', ',', ' ', 'ɡ', 'ˈ', 'oʊ'] for "Hi, go"); a cluster whose joined key is not in the map
+ * ("eɪ") drops its run; one with a multi-codepoint element is unusable and ignored. */
+static void test_clusters(void)
+{
+    const char *json = "{\"audio\": {\"sample_rate\": 22050}, \"espeak\": {\"voice\": \"en-us\"}, "
+                       "\"num_symbols\": 20, \"phoneme_id_map\": {\"_\": [0], \"^\": [1], \"$\": [2], \" \": [3], "
+                       "\"h\": [4], \"\xcb\x88\": [5], \",\": [6], \"\xc9\xa1\": [7], \"a\\u026a\": [8], "
+                       "\"o\\u028a\": [9, 10], \"a\": [11], \"\xc9\xaa\": [12]}, "
+                       "\"vowel_clusters\": [[\"a\", \"\xc9\xaa\"], [\"o\", \"\xca\x8a\"], [\"e\", \"\xc9\xaa\"], "
+                       "[\"ab\", \"c\"]]}";
+    char err[512];
+    Voice *v;
+    Phonemes *p;
+
+    CHECK_INT(voice_load_config(json, strlen(json), "clusters", &v, err, sizeof(err)), 0);
+    CHECK_INT(v->n_clusters, 3);
+    CHECK_INT(v->max_cluster, 2);
+    CHECK_INT(phonemize(v, "Hi, go", &p, err, sizeof(err)), 0);
+    static const int64_t want[] = {1, 0, 4, 0, 5, 0, 8, 0, 6, 0, 3, 0, 7, 0, 5, 0, 9, 10, 0, 2};
+    CHECK_INT(p->n_sentences, 1);
+    CHECK_INT(p->sentences[0].n_ids, 20);
+    for (int i = 0; i < 20 && i < p->sentences[0].n_ids; i++)
+        CHECK_INT(p->sentences[0].ids[i], want[i]);
+    phonemes_free(p);
+    CHECK_INT(phonemize(v, "Hey", &p, err, sizeof(err)), 0); /* hˈeɪ: "eɪ" has no ids → dropped */
+    CHECK_INT(p->sentences[0].n_ids, 7);
+    CHECK(p->n_skipped >= 1);
+    phonemes_free(p);
+    voice_free(v);
+}
+
 typedef struct {
     const Voice *v;
     int ok;
@@ -352,6 +384,7 @@ int main(void)
     golden(v);
     test_rules(v);
     test_unknown();
+    test_clusters();
     test_threads(v);
     voice_free(v);
     return test_exit();
