@@ -14,6 +14,8 @@
  */
 #include "threadpool.h"
 
+#include "clock.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
@@ -23,7 +25,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -76,13 +77,6 @@ static void relax(unsigned i)
         sched_yield();
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Spin until *addr != value or SPIN_NS elapse; returns the last value seen. */
 static unsigned spin_while_equal(atomic_uint *addr, unsigned value)
 {
@@ -92,7 +86,7 @@ static unsigned spin_while_equal(atomic_uint *addr, unsigned value)
         if (v != value)
             return v;
         if ((i & 63) == 63) {
-            uint64_t t = now_ns();
+            uint64_t t = clock_now_ns();
             if (!t0)
                 t0 = t;
             else if (t - t0 > SPIN_NS)
@@ -162,7 +156,7 @@ static void wait_done(ThreadPool *tp)
         if (atomic_load_explicit(&tp->pending, memory_order_acquire) == 0)
             return;
         if ((i & 63) == 63) {
-            uint64_t t = now_ns();
+            uint64_t t = clock_now_ns();
             if (!t0)
                 t0 = t;
             else if (t - t0 > SPIN_NS)
