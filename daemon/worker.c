@@ -7,6 +7,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -170,10 +171,15 @@ static Job *pop_job(WorkerSession *s)
 
 static void session_destroy(Worker *w, WorkerSession *s)
 {
+    int had_model_state = s->es != NULL;
     if (s->es && w->engine)
         w->engine->ops->session_free(s->es);
     free(s->system_prompt);
     free(s);
+#ifdef __GLIBC__
+    if (had_model_state) /* a session's buffers are freed in this thread's arena: give the pages back */
+        malloc_trim(0);
+#endif
 }
 
 /* Every visual attachment is of a kind the model takes (the loop checked too, when the model was loaded). */
