@@ -6,16 +6,17 @@
 #                  found (sets LD_LIBRARY_PATH), the bundle's commit and whether its programs resolve
 #   1. build       none with the bundle (build-gpu-bundle/dist, or MYNA_GPU_BUNDLE); without it: Meson + ninja
 #                  -Dcuda=enabled -Dcuda-arch=native, or a direct gcc + nvcc compile (build-gpucheck-direct)
-#   2. parity      test-cuda-nodev and test-cuda-dequant (run without a GPU too), test-backend-parity
+#   2. parity      test-cuda-nodev and test-cuda-dequant (run without a GPU too), test-backend-parity;
+#      models      the model tests that read MYNA_BACKEND (test-vits: Piper synthesis, …) on cuda
 #   3. memcheck    myna-run --backend cuda on the tiny fixture models under compute-sanitizer --tool memcheck
 #   4. bandwidth   bench/cuda-bandwidth (device-to-device copy and read-only GB/s)
-#   5. vision      bench-vision --backend cuda on the tiny mllama fixture (11B-shaped part: 11.)
+#   5. vision      bench-vision --backend cuda on the tiny mllama fixture (11B-shaped part: 12.)
 #   6. speech      bench-whisper (MYNA_BACKEND=cuda) on the tiny Whisper fixture, 10 s of synthetic audio
 #   7. whisper-int8, 8. tts (Piper), 9. voice (pipeline stages), 10. omni (LLaMA-Omni shapes): run when their
 #                  program is in the bundle (the contract each one follows is in tests/gpu/README.md), else SKIP
-#  10. lm-bench    synthetic Llama-3.2-1B / Llama-3.1-8B-shaped GGUFs (make-synthetic-model, made here) in
+#  11. lm-bench    synthetic Llama-3.2-1B / Llama-3.1-8B-shaped GGUFs (make-synthetic-model, made here) in
 #                  Q4_K, BF16, Q8_0: prefill and decode tok/s, decode as % of the measured copy bandwidth
-#  11. vision-11b  only with torch + transformers and >= 200 s of budget left
+#  12. vision-11b  only with torch + transformers and >= 200 s of budget left
 # OUTDIR gets at most 8 files (the device tool returns no more): summary.txt (written as the phases go, the
 # full table at the end), env.txt, build.log, parity.log, memcheck.log, bench.log, media.log, voice.log — the
 # per-phase logs appended to them as each phase ends, so a run killed at its limit still returns what it did.
