@@ -37,7 +37,11 @@ START=$(date +%s)
 BUDGET=${MYNA_GPU_BUDGET_S:-360}
 JOBS=$(nproc 2>/dev/null || echo 4)
 CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
-export PATH="$PATH:$CUDA_HOME/bin:$CUDA_HOME/compute-sanitizer"
+# The toolkit where nvcc is, when /usr/local/cuda is not it; the driver's tools where the image mounts them.
+if [ ! -x "$CUDA_HOME/bin/nvcc" ] && command -v nvcc >/dev/null; then
+  CUDA_HOME=$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")
+fi
+export PATH="$PATH:$CUDA_HOME/bin:$CUDA_HOME/compute-sanitizer:/usr/local/nvidia/bin"
 FAILED=0
 SUMMARY=()
 # Scratch logs (parsed by the phases); each is appended to one of OUTDIR's files when its phase ends.
