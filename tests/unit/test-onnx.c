@@ -7,15 +7,21 @@
  * 2. Malformed inputs, table-driven: each must fail with the stated errno and a message naming the field
  *    and "at byte"; then every truncation of the valid model must fail cleanly (never crash or succeed).
  * --write-corpus DIR: write the valid model and every malformed one as fuzz seeds (tests/fuzz/corpus/onnx).
+ * --joe: the installed en_US-joe-medium.onnx against the `onnx` package's view of it
+ *    (tests/fixtures/onnx/en_US-joe-medium.tsv, tools/ref/onnx_ref.py): every initializer's name, data type,
+ *    dims and FNV-1a of its element bytes, the node count, graph inputs/outputs, and each initializer's first
+ *    consuming node.
  */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "onnx-build.h"
 #include "onnx.h"
+#include "paths.h"
 #include "tensor.h"
 #include "test-util.h"
 
@@ -570,6 +576,71 @@ static void test_malformed(void)
     fprintf(stderr, "%zu malformed models rejected as expected\n", sizeof(CASES) / sizeof(CASES[0]));
 }
 
+static uint64_t fnv1a64(const uint8_t *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static int test_joe(void)
+{
+    char path[4096], fix[1024], err[512], line[1024];
+    OnnxModel *m = NULL;
+
+    if (paths_model_file("en_US-joe-medium.onnx", path, sizeof(path)) < 0 || access(path, R_OK) != 0) {
+        fprintf(stderr, "en_US-joe-medium.onnx not installed (scripts/fetch-models): skipped\n");
+        return 77;
+    }
+    int r = onnx_open(path, &m, err, sizeof(err));
+    CHECK_INT(r, 0);
+    if (r < 0) {
+        fprintf(stderr, "%s\n", err);
+        return test_exit();
+    }
+    FILE *fp = fopen(test_fixture_path(fix, sizeof(fix), "onnx", "en_US-joe-medium.tsv"), "r");
+    CHECK(fp != NULL);
+    int64_t i = 0;
+    int bad = 0;
+    while (fp && fgets(line, sizeof(line), fp)) {
+        line[strcspn(line, "\n")] = 0;
+        if (line[0] == '#') {
+            char want[512];
+            snprintf(want, sizeof(want), "# model\tir %lld\topset %lld\tnodes %lld\tinitializers %lld\tinputs "
+                     "input,input_lengths,scales\toutputs output", (long long)onnx_ir_version(m),
+                     (long long)onnx_opset(m, ""), (long long)onnx_n_nodes(m), (long long)onnx_n_initializers(m));
+            CHECK(!strcmp(line, want));
+            CHECK_INT(onnx_n_inputs(m), 3);
+            CHECK(!strcmp(onnx_input(m, 0)->name, "input") && !strcmp(onnx_input(m, 2)->name, "scales"));
+            continue;
+        }
+        const OnnxTensor *t = onnx_initializer(m, i++);
+        char dims[128] = "";
+        size_t o = 0;
+        for (int d = 0; t && d < t->n_dims; d++)
+            o += (size_t)snprintf(dims + o, sizeof(dims) - o, "%s%lld", d ? "x" : "", (long long)t->dims[d]);
+        const OnnxNode *c[1];
+        int nc = t ? onnx_consumers(m, t->name, c, 1) : 0;
+        char got[1024];
+        snprintf(got, sizeof(got), "%s\t%d\t%s\t%016llx\t%s\t%s", t ? t->name : "?", t ? t->data_type : 0,
+                 t && t->n_dims ? dims : "scalar",
+                 t ? (unsigned long long)fnv1a64(t->data, t->nbytes) : 0ull, nc ? c[0]->op_type : "-",
+                 nc ? (c[0]->name[0] ? c[0]->name : "-") : "-");
+        if (strcmp(got, line)) {
+            if (bad++ < 5)
+                fprintf(stderr, "initializer %lld: got '%s', onnx says '%s'\n", (long long)i - 1, got, line);
+        }
+    }
+    if (fp)
+        fclose(fp);
+    CHECK_INT(bad, 0);
+    CHECK_INT(i, onnx_n_initializers(m));
+    fprintf(stderr, "%lld initializers identical to the onnx package's\n", (long long)i);
+    onnx_close(m);
+    return test_exit();
+}
+
 static int write_corpus(const char *dir)
 {
     char path[1024];
@@ -594,6 +665,8 @@ int main(int argc, char **argv)
 {
     if (argc > 2 && !strcmp(argv[1], "--write-corpus"))
         return write_corpus(argv[2]);
+    if (argc > 1 && !strcmp(argv[1], "--joe"))
+        return test_joe();
     test_valid();
     test_malformed();
     onnx_close(NULL);
