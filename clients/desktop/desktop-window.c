@@ -47,6 +47,13 @@ struct DesktopWindow {
 static void toast(DesktopWindow *w, const char *text, int timeout_s)
 {
     AdwToast *t = adw_toast_new(text);
+    if (g_utf8_strlen(text, -1) > 60) { /* the daemon's reasons are long: wrap instead of an ellipsis */
+        GtkWidget *l = gtk_label_new(text);
+        gtk_label_set_wrap(GTK_LABEL(l), TRUE);
+        gtk_label_set_max_width_chars(GTK_LABEL(l), 60);
+        gtk_label_set_xalign(GTK_LABEL(l), 0);
+        adw_toast_set_custom_title(t, l);
+    }
     if (timeout_s > 0)
         adw_toast_set_timeout(t, (guint)timeout_s);
     adw_toast_overlay_add_toast(w->toasts, t);

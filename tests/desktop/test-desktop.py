@@ -7,10 +7,12 @@ would) and read through AT-SPI — the text a user (or a screen reader) sees, no
 Checks, each with a screenshot (import -window root) under $MYNA_BUILD_ROOT/meson-logs/desktop/:
   1. startup: the chat page shows with the model in the header (startup time printed, not asserted)
   2. a question sent gets an answer with the expected word (SmolLM2: "Paris")
-  3. Stop (the app.stop action = Escape) ends a long answer: "Stopped" under it, Send is back
-  4. New conversation (Ctrl+N) empties the list
+  3. New conversation (Ctrl+N) empties the list
+  4. Stop (the app.stop action = Escape) ends a long answer: "Stopped" under it, Send is back
   5. an image attached for a text model: the refusal toast with the daemon's message
   6. mynad stopped: the "Myna Is Not Running" page
+  7. mynad back without its model: the app reconnects and shows "No Model" with what to run
+`test-desktop.py --measure N` (with MYNA_BUILD_ROOT set) starts the app N times and prints spawn → usable.
 Exit 77 when Xvfb, GTK/AT-SPI bindings or the binaries are missing.
 """
 import os
@@ -19,11 +21,12 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 SKIP = 77
 FRANCE = "What is the capital of France? Answer in one sentence."
-LONG = "Repeat the word hello 400 times."  # SmolLM2 greedy: runs to max_tokens (512)
+LONG = "Repeat the word hello 400 times."  # SmolLM2 greedy: repeats until max_tokens
 MODEL = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 checks = 0
@@ -93,7 +96,8 @@ class World:
         conf = os.path.join(self.tmp, "mynad.conf")
         with open(conf, "w") as f:
             if model:
-                f.write("model = %s\nbackend = cpu\nn_ctx = 1024\n" % model)
+                # long answers run for a minute unless stopped, so Stop is exercised mid-answer even on a busy machine
+                f.write("model = %s\nbackend = cpu\nn_ctx = 4096\ndefault_max_tokens = 4000\n" % model)
             else:
                 f.write("model = test:echo:20\nn_ctx = 1024\n")
         self.mynad = subprocess.Popen([os.path.join(self.build, "daemon", "mynad"),
@@ -246,6 +250,58 @@ class Screen:
         return ""
 
 
+def spawn_app(app_bin, tmp):
+    env = dict(os.environ, GSK_RENDERER="cairo", GDK_BACKEND="x11", GSETTINGS_BACKEND="memory",
+               XDG_CONFIG_HOME=os.path.join(tmp, "config"), MYNA_DESKTOP_TIMING="1", GTK_A11Y="atspi")
+    env.pop("NO_AT_BRIDGE", None)
+    t0 = time.monotonic()
+    app = subprocess.Popen([app_bin], env=env, stderr=subprocess.PIPE, text=True)
+    line = ""
+    while True:  # the app prints one line when it is usable; anything before is passed on
+        line = app.stderr.readline()
+        if not line or "usable" in line:
+            break
+        log("app:", line.rstrip())
+    t = time.monotonic() - t0
+
+    def drain():  # keep reading so the app never blocks on a full pipe
+        for rest in app.stderr:
+            log("app:", rest.rstrip())
+    threading.Thread(target=drain, daemon=True).start()
+    return app, t, line.strip()
+
+
+def measure(n):
+    """--measure N: start the app N times against a ready mynad; spawn → first frame of a usable window."""
+    build = os.environ["MYNA_BUILD_ROOT"]
+    import gi
+    gi.require_version("Atspi", "2.0")
+    from gi.repository import Gio, GLib
+    tmp = tempfile.mkdtemp(prefix="myna-desktop-measure-")
+    os.makedirs(os.path.join(tmp, "config"))
+    world = World(build, tmp)
+    times = []
+    try:
+        world.start_x()
+        world.start_bus()
+        world.start_mynad(model_path())
+        bus = Bus(Gio, GLib)
+        wait_for("mynad ready", lambda: bus.daemon_state() == "ready", 120)
+        for i in range(n):
+            app, t, line = spawn_app(os.path.join(build, "clients", "desktop", "myna-desktop"), tmp)
+            log("run %d: %.0f ms (%s)" % (i, t * 1e3, line))
+            times.append(t * 1e3)
+            bus.action("quit")
+            app.wait(30)
+    finally:
+        world.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    rest = sorted(times[1:]) or times
+    log("first %.0f ms; runs 2..%d: median %.0f ms, min %.0f, max %.0f" % (times[0], n, rest[len(rest) // 2],
+                                                                          rest[0], rest[-1]))
+    return 0
+
+
 def main():
     global failures
     build = os.environ.get("MYNA_BUILD_ROOT")
@@ -283,18 +339,7 @@ def main():
         os.makedirs(cfg)
         with open(os.path.join(cfg, "desktop.ini"), "w") as f:
             f.write("[conversation]\ntemperature=0\n")  # greedy: the answer is reproducible
-        env = dict(os.environ, GSK_RENDERER="cairo", GDK_BACKEND="x11", GSETTINGS_BACKEND="memory",
-                   XDG_CONFIG_HOME=os.path.join(tmp, "config"), MYNA_DESKTOP_TIMING="1", GTK_A11Y="atspi")
-        env.pop("NO_AT_BRIDGE", None)
-        t0 = time.monotonic()
-        app = subprocess.Popen([app_bin], env=env, stderr=subprocess.PIPE, text=True)
-        line = ""
-        while True:  # the app prints one line when it is usable; anything before is passed on
-            line = app.stderr.readline()
-            if not line or "usable" in line:
-                break
-            log("app:", line.rstrip())
-        t_usable = time.monotonic() - t0
+        app, t_usable, line = spawn_app(app_bin, tmp)
         check("usable" in line, "the window gets usable (%s)" % line.strip())
         log("startup: spawn → usable window %.0f ms (%s)" % (t_usable * 1e3, line.strip()))
 
@@ -318,14 +363,19 @@ def main():
         check(screen.shows(FRANCE), "the question shows in the list")
         world.shot("desktop-answer")
 
-        # 3. Stop ends a long answer
+        # 3. new conversation
+        bus.action("new-conversation")
+        check(wait_for("empty page", lambda: screen.shows("Ask Myna") and not screen.shows(FRANCE), 30),
+              "New conversation empties the list")
+
+        # 4. Stop ends a long answer (in a new conversation: the history changes what the model says)
         if model:
             bus.action("ask", LONG)
             started = wait_for("a long answer to start", lambda: len(screen.last_answer() or "") > 20
                                and screen.button_showing("Stop"), 120)
             check(started, "the long answer streams, Stop shows")
-            bus.action("stop")
             world.shot("desktop-streaming")
+            bus.action("stop")
             stopped = wait_for("Stopped", lambda: screen.shows_exactly("Stopped") and screen.button_showing("Send"),
                                60)
             check(stopped, "Stop ends the answer: 'Stopped' and Send is back")
@@ -334,11 +384,7 @@ def main():
             check(len(a1) > 20 and screen.last_answer() == a1, "the stopped answer does not grow")
             world.shot("desktop-stopped")
 
-        # 4. new conversation
         bus.action("new-conversation")
-        check(wait_for("empty page", lambda: screen.shows("Ask Myna") and not screen.shows(FRANCE), 30),
-              "New conversation empties the list")
-
         # 5. an image for a text model → the daemon's refusal in a toast
         png = os.path.join(src, "tests", "fixtures", "media", "valid", "pattern.png")
         bus.action("attach-file", png)
@@ -355,6 +401,12 @@ def main():
         check(wait_for("not-running page", lambda: screen.shows("Myna Is Not Running"), 30),
               "the 'not running' page shows when mynad stops")
         world.shot("desktop-not-running")
+
+        # 7. mynad back, but its model is missing → the app reconnects and shows the "No Model" page
+        world.start_mynad("/nonexistent/model.gguf")
+        check(wait_for("no-model page", lambda: screen.shows("No Model") and screen.shows("fetch-models"), 60),
+              "the 'No Model' page (with what to run) shows when mynad has no model")
+        world.shot("desktop-no-model")
     finally:
         if app and app.poll() is None:
             app.terminate()
@@ -372,4 +424,6 @@ def main():
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--measure":
+        sys.exit(measure(int(sys.argv[2])))
     sys.exit(main())
