@@ -202,8 +202,11 @@ static int collect(B *b)
         int64_t ne[TENSOR_MAX_DIMS] = {1, 1, 1, 1};
         int nd = t->n_dims ? t->n_dims : 1;
         float *dst = arena + off;
-        for (int64_t k = 0; k < t->n_elements; k++)
-            dst[k] = onnx_tensor_f32(t, k);
+        if (t->data_type == ONNX_DT_FLOAT) /* little-endian host (onnx.c checks): the bytes are the floats */
+            memcpy(dst, t->data, t->nbytes);
+        else
+            for (int64_t k = 0; k < t->n_elements; k++)
+                dst[k] = onnx_tensor_f32(t, k);
         for (int d = 0; d < t->n_dims; d++)
             ne[d] = t->dims[t->n_dims - 1 - d];
         if ((r = weights_add_tensor(b->v->ws, b->e[i].name, DTYPE_F32, nd, ne, dst)) < 0)
