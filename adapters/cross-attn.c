@@ -271,7 +271,7 @@ int cross_ctx_add_states(CrossAttn *c, const float *states, int64_t n, int pos)
     if (!states || (r = check_add(c, n, n, pos)) < 0)
         return states ? r : -EINVAL;
     TRY_GOTO(backend_tensor_new(be, &xs, DTYPE_F32, 2, C, n, 1), out);
-    TRY_GOTO(be->ops->tensor_set(be, &xs, states, 0, sizeof(float) * (size_t)(C * n)), out);
+    TRY_GOTO(backend_tensor_set(be, &xs, states, 0, sizeof(float) * (size_t)(C * n)), out);
     for (int i = 0; i < sp->n_layers; i++) {
         TRY_GOTO(backend_tensor_new(be, &k[i], DTYPE_F32, 3, HD, NKV, n), out);
         TRY_GOTO(backend_tensor_new(be, &v[i], DTYPE_F32, 3, HD, NKV, n), out);
@@ -333,7 +333,7 @@ static int hook_forward(void *arg, Backend *be, Tensor *x, const int32_t *pos, i
     if (ha->i == 0) { /* the first cross layer of this forward pass: one mask for all of them */
         build_mask(c, pos, T);
         if (c->mask_used)
-            TRY_RET(be->ops->tensor_set(be, &mask, c->mask_host, 0, sizeof(float) * (size_t)W * (size_t)T));
+            TRY_RET(backend_tensor_set(be, &mask, c->mask_host, 0, sizeof(float) * (size_t)W * (size_t)T));
     }
     return cross_attn_forward(be, sp->cfg, &sp->layers[ha->i], sp->scratch, x, T, &c->k[ha->i], &c->v[ha->i],
                               W, c->mask_used ? &mask : NULL, c->row_ok);

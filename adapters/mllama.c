@@ -247,7 +247,7 @@ int mllama_encode_pixels(Mllama *m, const MllamaPixels *px, MllamaImage **ret)
     Tensor vis2 = tensor_view(vis, 0, vis->ne[0], S, 1);
     TRY_GOTO(backend_matmul(m->be, &m->xs, &m->proj_w, &vis2), fail);
     TRY_GOTO(backend_add(m->be, &m->xs, &m->xs, &m->proj_b), fail);
-    m->be->ops->synchronize(m->be);
+    backend_synchronize(m->be);
     double t1 = clock_now_ms();
     for (int i = 0; i < m->n_cross; i++) {
         const CrossAttnLayer *x = &m->cross[i];
@@ -255,7 +255,7 @@ int mllama_encode_pixels(Mllama *m, const MllamaPixels *px, MllamaImage **ret)
         TRY_GOTO(backend_tensor_new(m->be, &img->v[i], DTYPE_F32, 3, HD, NKV, S), fail);
         TRY_GOTO(cross_attn_kv(m->be, c, x, &m->xs, &img->k[i], &img->v[i]), fail);
     }
-    m->be->ops->synchronize(m->be);
+    backend_synchronize(m->be);
     m->enc_ms = t1 - t0;
     m->kv_ms = clock_now_ms() - t1;
     *ret = img;

@@ -269,16 +269,16 @@ static int project_rows(SpeechAdapter *a, const Tensor *x, int n, float *ret)
     /* ReLU on the host (the backend table has no ReLU; [H, n] is small next to the matmuls) */
     float *h = a->host ? hid.data : a->hid_host;
     if (!a->host)
-        TRY_RET(be->ops->tensor_get(be, &hid, h, 0, sizeof(float) * nh));
+        TRY_RET(backend_tensor_get(be, &hid, h, 0, sizeof(float) * nh));
     else
-        be->ops->synchronize(be);
+        backend_synchronize(be);
     for (size_t i = 0; i < nh; i++)
         h[i] = h[i] > 0.0f ? h[i] : 0.0f;
     if (!a->host)
-        TRY_RET(be->ops->tensor_set(be, &hid, h, 0, sizeof(float) * nh));
+        TRY_RET(backend_tensor_set(be, &hid, h, 0, sizeof(float) * nh));
     TRY_RET(backend_matmul(be, &out, &a->w2, &hid));
     TRY_RET(backend_add(be, &out, &out, &a->b2));
-    TRY_RET(be->ops->tensor_get(be, &out, ret, 0, sizeof(float) * (size_t)a->cfg.n_embd * (size_t)n));
+    TRY_RET(backend_tensor_get(be, &out, ret, 0, sizeof(float) * (size_t)a->cfg.n_embd * (size_t)n));
     return n;
 }
 
@@ -332,7 +332,7 @@ int speech_adapter_project_host(SpeechAdapter *a, const float *enc, int n_frames
     if ((r = grow(a, n)) < 0)
         return r;
     Tensor x = tensor_rows(&a->in, 0, n);
-    TRY_RET(a->be->ops->tensor_set(a->be, &x, enc, 0, sizeof(float) * (size_t)x.ne[0] * (size_t)n));
+    TRY_RET(backend_tensor_set(a->be, &x, enc, 0, sizeof(float) * (size_t)x.ne[0] * (size_t)n));
     return project_rows(a, &x, n, ret);
 }
 

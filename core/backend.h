@@ -163,5 +163,11 @@ void backend_tensor_release(Backend *be, Tensor *t);
 #define backend_scale(be, y, x, s) ((be)->ops->scale((be), (y), (x), (s)))
 #define backend_get_rows(be, y, t, ids, n) ((be)->ops->get_rows((be), (y), (t), (ids), (n)))
 #define backend_copy(be, d, s) ((be)->ops->copy((be), (d), (s)))
+#define backend_gelu_tanh(be, y, x) ((be)->ops->gelu_tanh((be), (y), (x)))
+#define backend_im2col_1d(be, d, s, kw, st, p) ((be)->ops->im2col_1d((be), (d), (s), (kw), (st), (p)))
+#define backend_im2col_2d(be, d, s, kh, kw, st, p) ((be)->ops->im2col_2d((be), (d), (s), (kh), (kw), (st), (p)))
+#define backend_tensor_set(be, t, src, off, n) ((be)->ops->tensor_set((be), (t), (src), (off), (n)))
+#define backend_tensor_get(be, t, dst, off, n) ((be)->ops->tensor_get((be), (t), (dst), (off), (n)))
+#define backend_synchronize(be) ((be)->ops->synchronize(be))
 
 #endif

@@ -250,7 +250,7 @@ int weights_place(WeightStore *s, Tensor *t)
         return fail(s, r, "tensor %s: cannot allocate %zu bytes on %s", name, n, s->be->desc);
     if ((r = push_dev(s, &dev)) < 0)
         return r;
-    if ((r = s->be->ops->tensor_set(s->be, &dev, t->data, 0, n)) < 0)
+    if ((r = backend_tensor_set(s->be, &dev, t->data, 0, n)) < 0)
         return fail(s, r, "tensor %s: upload failed", name);
     dev.name = t->name;
     *t = dev;

@@ -143,7 +143,7 @@ static int embed(LmDecoder *d, Tensor *x, const int32_t *ids, const float *emb, 
             if (!emb)
                 return -EINVAL;
             while (t1 < T && ids[t1] < 0) {
-                if ((r = be->ops->tensor_set(be, x, emb + (size_t)(-ids[t1] - 1) * d->cfg.n_embd,
+                if ((r = backend_tensor_set(be, x, emb + (size_t)(-ids[t1] - 1) * d->cfg.n_embd,
                                              row * (size_t)t1, row)) < 0)
                     return r;
                 t1++;
@@ -255,7 +255,7 @@ int lm_forward(LmDecoder *d, LmState *st, LmKvCache *kv, const int32_t *ids, con
         int n = T - t < LM_LOGIT_ROWS ? T - t : LM_LOGIT_ROWS;
         Tensor in = tensor_rows(&xn, t, n), lg = tensor_rows(&st->logits, 0, n);
         OP(LM_PROF_OUT, backend_matmul(be, &lg, &w->output, &in));
-        OP(LM_PROF_OUT, be->ops->tensor_get(be, &lg, logits_out + (size_t)(t - r0) * (size_t)V, 0,
+        OP(LM_PROF_OUT, backend_tensor_get(be, &lg, logits_out + (size_t)(t - r0) * (size_t)V, 0,
                                          sizeof(float) * (size_t)V * (size_t)n));
     }
     return 0;

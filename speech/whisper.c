@@ -90,7 +90,7 @@ int whisper_state_init(Whisper *w)
     zero = calloc((size_t)c->n_audio_state, sizeof(float));
     if (!zero)
         return -ENOMEM;
-    r = w->be->ops->tensor_set(w->be, &s->col2, zero, 0, sizeof(float) * (size_t)c->n_audio_state);
+    r = backend_tensor_set(w->be, &s->col2, zero, 0, sizeof(float) * (size_t)c->n_audio_state);
     free(zero);
     return r;
 }
@@ -164,9 +164,9 @@ int whisper_encode_stage(Whisper *w, const float *mel, int n_frames, int stage, 
     Tensor out = tensor_view(&s->enc_out, 0, C, T, 1);
 
     if (stage == 0) {
-        TRY_RET(be->ops->tensor_set(be, &mel_t, mel, 0, sizeof(float) * (size_t)(F * M)));
+        TRY_RET(backend_tensor_set(be, &mel_t, mel, 0, sizeof(float) * (size_t)(F * M)));
         /* conv1 + GELU: [F, M] → windows [3·M, F] → [C, F] */
-        TRY_RET(be->ops->im2col_1d(be, &col1, &mel_t, 3, 1, 1));
+        TRY_RET(backend_im2col_1d(be, &col1, &mel_t, 3, 1, 1));
         TRY_RET(linear(be, &y1, &ww->conv1_w, &ww->conv1_b, &col1));
         TRY_RET(backend_gelu(be, &y1, &y1));
         /* conv2 windows: row t of col2 = [y1[2t−1] | y1[2t] | y1[2t+1]] (y1[−1] = 0) */
@@ -219,7 +219,7 @@ int whisper_encode_stage(Whisper *w, const float *mel, int n_frames, int stage, 
         }
     }
     if (ret_states)
-        TRY_RET(be->ops->tensor_get(be, &out, ret_states, 0, sizeof(float) * (size_t)(C * T)));
+        TRY_RET(backend_tensor_get(be, &out, ret_states, 0, sizeof(float) * (size_t)(C * T)));
     s->n_enc = (int)T;
     return 0;
 }
@@ -312,7 +312,7 @@ int whisper_decode(Whisper *w, const int32_t *ids, int n, int n_past, float *log
         int64_t m = T - t < WHISPER_LOGIT_ROWS ? T - t : WHISPER_LOGIT_ROWS;
         Tensor in = tensor_view(&s->dxn, (size_t)(t * C), C, m, 1), lg = tensor_view(&s->logits, 0, V, m, 1);
         TRY_RET(backend_matmul(be, &lg, fast ? &ww->tok_q8 : &ww->tok_emb, &in));
-        TRY_RET(be->ops->tensor_get(be, &lg, logits + (size_t)(t - r0) * (size_t)V, 0, sizeof(float) * (size_t)(V * m)));
+        TRY_RET(backend_tensor_get(be, &lg, logits + (size_t)(t - r0) * (size_t)V, 0, sizeof(float) * (size_t)(V * m)));
     }
     return 0;
 }

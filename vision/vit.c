@@ -238,7 +238,7 @@ int mllama_vit_load(const HfModel *hf, Backend *be, MllamaVit **ret, char *err, 
         r = -ENOMEM;
         goto fail;
     }
-    r = be->ops->tensor_set(be, &v->zero, z, 0, tensor_nbytes(&v->zero));
+    r = backend_tensor_set(be, &v->zero, z, 0, tensor_nbytes(&v->zero));
     free(z);
     if (r < 0)
         goto fail;
@@ -358,12 +358,12 @@ int mllama_vit_forward(MllamaVit *v, const MllamaPixels *px, Tensor **ret_out)
             }
         }
     }
-    TRY_RET(be->ops->tensor_set(be, &v->emb, v->host_emb, 0, tensor_nbytes(&v->emb)));
+    TRY_RET(backend_tensor_set(be, &v->emb, v->host_emb, 0, tensor_nbytes(&v->emb)));
     float *post = v->host_emb; /* reuse: [C, T] post-tile terms */
     for (int64_t t = 0; t < T; t++)
         for (int64_t d = 0; d < C; d++)
             post[t * C + d] = v->gate_post * v->post_tile[(size_t)(ar * T + t) * C + d];
-    TRY_RET(be->ops->tensor_set(be, &v->post, post, 0, tensor_nbytes(&v->post)));
+    TRY_RET(backend_tensor_set(be, &v->post, post, 0, tensor_nbytes(&v->post)));
 
     /* steps 1–6: patch embedding, CLS, embeddings, layernorm_pre, zero pad rows */
     Tensor emb2;
@@ -373,8 +373,8 @@ int mllama_vit_forward(MllamaVit *v, const MllamaPixels *px, Tensor **ret_out)
     for (int64_t t = 0; t < T; t++) {
         Tensor blk = tensor_rows(&v->x, main_off[t], NP), patches = tensor_rows(&v->x, main_off[t] + 1, NP - 1);
         Tensor e0 = tensor_rows(&emb2, t * NP, 1), e1 = tensor_rows(&emb2, t * NP + 1, NP - 1), cls = tensor_rows(&v->x, main_off[t], 1);
-        TRY_RET(be->ops->tensor_set(be, &v->px, px->pixels + (size_t)t * 3 * S * S, 0, tensor_nbytes(&v->px)));
-        TRY_RET(be->ops->im2col_2d(be, &v->cols, &v->px, c->patch_size, c->patch_size, c->patch_size, 0));
+        TRY_RET(backend_tensor_set(be, &v->px, px->pixels + (size_t)t * 3 * S * S, 0, tensor_nbytes(&v->px)));
+        TRY_RET(backend_im2col_2d(be, &v->cols, &v->px, c->patch_size, c->patch_size, c->patch_size, 0));
         TRY_RET(backend_matmul(be, &patches, &v->patch_w, &v->cols));
         TRY_RET(backend_add(be, &patches, &patches, &e1));
         TRY_RET(backend_copy(be, &cls, &e0));
