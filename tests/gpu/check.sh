@@ -22,7 +22,8 @@
 # per-phase logs appended to them as each phase ends, so a run killed at its limit still returns what it did.
 # Exit status: 0 when no phase failed (skips are not failures), 1 otherwise. Knobs: MYNA_GPU_BUDGET_S (default
 # 360 s), MYNA_GPU_BUNDLE (bundle folder; "none" = build here), MYNA_CHECK_NO_MESON=1 (direct compile),
-# MYNA_CUDA_ARCH (build here: default native, sm_90 without a GPU), MYNA_GPU_8B_BF16_LAYERS (default 16).
+# MYNA_CUDA_ARCH (build here: default native, sm_90 without a GPU), MYNA_GPU_8B_BF16_LAYERS (default 16),
+# MYNA_GPU_MODELS_DIR (default build-gpucheck-models), MYNA_GPU_SKIP (phases not to run, e.g. "memcheck lm-bench").
 set -uo pipefail
 
 OUT=${1:-}
@@ -80,6 +81,11 @@ why() { # LOG → its last error-looking line, else its last line, short (a FAIL
   [ -n "$w" ] || w=$(grep -v '^[[:space:]]*$' "$1" 2>/dev/null | tail -1)
   echo "${w:0:140}"
 }
+skip_phase() { # PHASE — listed in MYNA_GPU_SKIP (spaces or commas)? Then note it and say so.
+  local list=${MYNA_GPU_SKIP:-}
+  case " ${list//,/ } " in *" $1 "*) note "$1" SKIP "MYNA_GPU_SKIP"; return 0 ;; esac
+  return 1
+}
 have_help() { # PROG PATTERN — does PROG's --help (or usage on bad arguments) mention PATTERN?
   timeout 10 "$1" --help 2>&1 | grep -q -e "$2"
 }
@@ -104,6 +110,7 @@ else
 fi
 
 BUNDLE=${MYNA_GPU_BUNDLE:-$ROOT/build-gpu-bundle/dist}
+MODELS=${MYNA_GPU_MODELS_DIR:-$ROOT/build-gpucheck-models} # made models kept between runs (1B GGUFs, 11B folder)
 USE_BUNDLE=0
 BBIN= # the bundle's programs: its bin/, or programs.tar.xz unpacked into the scratch folder
 if [ "$BUNDLE" != none ] && [ -f "$BUNDLE/MANIFEST" ]; then
@@ -339,7 +346,8 @@ fi
 keep build.log "$L/build.log" "$L/build-direct.log"
 
 # ---- 2. parity -----------------------------------------------------------------------------------------------
-if [ -z "$BIN_NODEV" ]; then
+if skip_phase nodev; then :
+elif [ -z "$BIN_NODEV" ]; then
   note nodev SKIP "test-cuda-nodev not built"
 else
   MYNA_FIXTURES="$FIX" timeout "$(limit 30)" "$BIN_NODEV" > "$L/cuda-nodev.log" 2>&1
@@ -347,7 +355,8 @@ else
   if [ $rc = 0 ]; then note nodev PASS "$(tail -2 "$L/cuda-nodev.log" | head -1)"
   else note nodev FAIL "rc $rc: $(why "$L/cuda-nodev.log") (parity.log)"; fi
 fi
-if [ -z "$BIN_DEQ" ]; then
+if skip_phase dequant; then :
+elif [ -z "$BIN_DEQ" ]; then
   note dequant SKIP "test-cuda-dequant not built"
 else
   # Host-compiled device dequantizers vs the CPU oracle: runs without a GPU.
@@ -356,7 +365,8 @@ else
   if [ $rc = 0 ]; then note dequant PASS "$(tail -1 "$L/cuda-dequant.log")"
   else note dequant FAIL "rc $rc: $(why "$L/cuda-dequant.log") (parity.log)"; fi
 fi
-if [ -z "$BIN_PARITY" ]; then
+if skip_phase parity; then :
+elif [ -z "$BIN_PARITY" ]; then
   note parity SKIP "test-backend-parity not built"
 else
   MYNA_TEST_VERBOSE=1 MYNA_FIXTURES="$FIX" timeout "$(limit 150)" "$BIN_PARITY" > "$L/backend-parity.log" 2>&1
@@ -375,6 +385,7 @@ keep parity.log "$L/cuda-nodev.log" "$L/cuda-dequant.log" "$L/backend-parity.log
 MFIX=$ROOT/tests/fixtures # the tree travels with the bundle: every model test's fixtures are there
 [ -d "$MFIX" ] || MFIX=$FIX
 nmodel=0
+skip_phase models && { MODEL_BINS=(); nmodel=-1; }
 for t in "${MODEL_BINS[@]}"; do
   mt=$(basename "$t")
   grep -aq MYNA_BACKEND "$t" || continue # only tests that can be pointed at the CUDA backend
@@ -394,7 +405,8 @@ done
 
 # ---- 3. memcheck -----------------------------------------------------------------------------------------------
 SAN=$(command -v compute-sanitizer || true)
-if [ "$GPU" = 0 ]; then
+if skip_phase memcheck; then :
+elif [ "$GPU" = 0 ]; then
   note memcheck SKIP "no GPU"
 elif [ -z "$BIN_RUN" ]; then
   note memcheck SKIP "myna-run not built"
@@ -429,7 +441,8 @@ fi
 
 # ---- 4. bandwidth ----------------------------------------------------------------------------------------------
 D2D=
-if [ "$GPU" = 0 ]; then
+if skip_phase bandwidth; then :
+elif [ "$GPU" = 0 ]; then
   note bandwidth SKIP "no GPU"
 elif [ -z "$BIN_BW" ]; then
   note bandwidth SKIP "cuda-bandwidth not built"
@@ -460,7 +473,8 @@ vision_run() {
   MEDIA+=("$(printf '%-22s %-34s %s' "vision $label" "encoder $enc ms, K/V $kv ms" "decode with image $dimg tok/s")")
   note $ph PASS "$label: encoder $enc ms + cross K/V $kv ms per 4-tile image, decode with the image $dimg tok/s"
 }
-if [ "$GPU" = 0 ]; then
+if skip_phase vision; then :
+elif [ "$GPU" = 0 ]; then
   note vision SKIP "no GPU"
 elif [ -z "$BIN_VIS" ]; then
   note vision SKIP "bench-vision not built"
@@ -498,7 +512,8 @@ speech_run() {
   elif [ $rc = 124 ]; then note "$ph" FAIL "bench-whisper timed out (media.log)"
   else note "$ph" FAIL "bench-whisper rc $rc: $(why "$log") (media.log)"; fi
 }
-if [ -z "$BIN_WSP" ]; then
+if skip_phase speech; then :
+elif [ -z "$BIN_WSP" ]; then
   note speech SKIP "bench-whisper not built"
 elif [ "$GPU" = 0 ]; then
   note speech SKIP "no GPU"
@@ -526,7 +541,8 @@ json_run() {
 }
 
 # 7. Whisper's int8 path (issue 17): bench-whisper says MYNA_WHISPER_INT8 in its --help.
-if [ -z "$BIN_WSP" ]; then
+if skip_phase whisper-int8; then :
+elif [ -z "$BIN_WSP" ]; then
   note whisper-int8 SKIP "bench-whisper not built"
 elif ! have_help "$BIN_WSP" MYNA_WHISPER_INT8; then
   note whisper-int8 SKIP "bench-whisper has no int8 path yet (issue 17; its --help names MYNA_WHISPER_INT8 when it has)"
@@ -543,7 +559,8 @@ fi
 # model.safetensors, what test-vits reads).
 VOICE=$(find "$FIX" -maxdepth 3 -path '*tiny-piper*' -name '*.onnx' 2>/dev/null | sort | head -1)
 [ -z "$VOICE" ] && [ -f "$FIX/tiny-vits/config.json" ] && VOICE=$FIX/tiny-vits
-if [ -z "$BIN_TTS" ]; then
+if skip_phase tts; then :
+elif [ -z "$BIN_TTS" ]; then
   note tts SKIP "bench-tts not built yet (Piper synthesis, issue 13)"
 elif [ "$GPU" = 0 ]; then
   note tts SKIP "no GPU"
@@ -554,7 +571,8 @@ else
 fi
 
 # 9. The voice pipeline's per-stage timings on a synthetic input (issue 14).
-if [ -z "$BIN_VOICE" ]; then
+if skip_phase voice; then :
+elif [ -z "$BIN_VOICE" ]; then
   note voice SKIP "bench-voice not built yet (voice pipeline stage timings, issue 14)"
 elif ! have_help "$BIN_VOICE" "--synthetic"; then
   note voice SKIP "bench-voice has no --synthetic input (the contract in tests/gpu/README.md)"
@@ -567,7 +585,8 @@ fi
 # 10. LLaMA-Omni shapes (issue 16): make-synthetic-model lists an omni shape, bench-omni runs it.
 OMNI_SHAPE=
 [ -n "$BIN_SYN" ] && OMNI_SHAPE=$(timeout 10 "$BIN_SYN" --help 2>&1 | grep -o '[A-Za-z0-9._-]*omni[A-Za-z0-9._-]*' | head -1)
-if [ -z "$BIN_OMNI" ]; then
+if skip_phase omni; then :
+elif [ -z "$BIN_OMNI" ]; then
   note omni SKIP "bench-omni not built yet (LLaMA-Omni shapes, issue 16)"
 elif [ -z "$OMNI_SHAPE" ]; then
   note omni SKIP "make-synthetic-model has no omni --shape yet (issue 16)"
@@ -577,7 +596,7 @@ elif [ "$(limit 150)" -lt 150 ]; then
   note omni SKIP "out of time budget (needs ~150 s)"
 else
   of=/dev/shm/myna-gpucheck-omni.gguf
-  [ -w /dev/shm ] || of=$ROOT/build-gpucheck-models/omni.gguf
+  [ -w /dev/shm ] || of=$MODELS/omni.gguf
   mkdir -p "$(dirname "$of")"
   if timeout "$(limit 90)" "$BIN_SYN" --shape "$OMNI_SHAPE" --dtype Q4_K -o "$of" > "$L/omni-make.log" 2>&1; then
     json_run omni voice.log "$L/omni.log" "$BIN_OMNI" "$of" --backend cuda --json
@@ -608,7 +627,8 @@ make_model() {
   case $dt in Q8_0) dt=q8_0 ;; Q4_K) dt=q4_k ;; *) return 3 ;; esac
   timeout "$(limit 150)" "$SYN" "$file" "$dt"
 }
-if [ "$GPU" = 0 ]; then
+if skip_phase lm-bench; then :
+elif [ "$GPU" = 0 ]; then
   note lm-bench SKIP "no GPU"
 elif [ -z "$BIN_RUN" ]; then
   note lm-bench SKIP "myna-run not built"
@@ -617,7 +637,6 @@ elif [ -z "$SYN" ]; then
 else
   # 1B files are kept on disk between runs; 8B files (4.6–9 GB) go to /dev/shm when it has room (page-cache
   # speed, no disk wear) and are deleted after use.
-  MODELS="$ROOT/build-gpucheck-models"
   BIG="$MODELS"
   mkdir -p "$MODELS"
   shm_free=$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 {print int($4 / 1048576)}')
@@ -664,7 +683,8 @@ else
 fi
 
 # ---- 12. vision at the 11B widths (random weights; only with torch + transformers and time left) -------------------
-if [ "$GPU" = 0 ]; then
+if skip_phase vision-11b; then :
+elif [ "$GPU" = 0 ]; then
   note vision-11b SKIP "no GPU"
 elif [ -z "$BIN_VIS" ]; then
   note vision-11b SKIP "bench-vision not built"
@@ -673,7 +693,7 @@ elif ! python3 -c 'import torch, transformers' >/dev/null 2>&1; then
 elif [ "$(limit 200)" -lt 200 ]; then
   note vision-11b SKIP "out of time budget (needs ~200 s: build the folder + bench)"
 else
-  vdir="$ROOT/build-gpucheck-models/mllama-11b-shaped"
+  vdir="$MODELS/mllama-11b-shaped"
   if [ ! -f "$vdir/config.json" ]; then
     rm -rf "$vdir.tmp"; mkdir -p "$(dirname "$vdir")"
     if timeout "$(limit 120)" python3 tools/ref/mllama_shaped.py "$vdir.tmp" > "$L/vision-11b-make.log" 2>&1; then
