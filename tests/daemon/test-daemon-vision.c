@@ -10,6 +10,8 @@
  *  - a corrupt PNG → Failed UnsupportedMedia with the decoder's message; a PNG declaring 70000×70000 →
  *    Failed TooLarge; a file over max_media_bytes → TooLarge at once; an unknown hint and audio →
  *    UnsupportedMedia at once;
+ *  - an image attachment that is a never-closing socket (issue 12 F0): another session is answered
+ *    meanwhile; the hostile request fails TooLarge at intake_item_s;
  *  - a text-only model (tiny-llama-b-hf) given an image → UnsupportedMedia "this model (…) cannot see
  *    images; load a Llama 3.2 Vision model (mllama HF folder)".
  */
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -98,7 +101,8 @@ int main(void)
     snprintf(img, sizeof(img), "%s/square.png", g_fix);
     if (access(img, R_OK) < 0 || harness_start_bus(&H) < 0)
         return 77;
-    snprintf(conf, sizeof(conf), "model = %s\nbackend = cpu\nthreads = 2\nvideo_frames = 2\nmax_media_bytes = 100000\n",
+    snprintf(conf, sizeof(conf), "model = %s\nbackend = cpu\nthreads = 2\nvideo_frames = 2\nmax_media_bytes = 100000\n"
+             "intake_item_s = 3\n",
              g_fix);
     CHECK_INT(harness_start_daemon(&H, conf, NULL), 0);
     sd_bus *a = harness_connect(&H);
@@ -167,6 +171,37 @@ int main(void)
     /* the session still works after the failures */
     CHECK(ask1(a, &c, "One more?", NULL, NULL, &e) >= 0);
     CHECK(c.finished);
+
+    /* 4b. issue 12 F0 with the real vision model: an image attachment that is a socket which never sends EOF
+     * does not hold the worker — another session is answered meanwhile, and the hostile request ends with
+     * TooLarge at intake_item_s (3 s here) */
+    {
+        int sv[2];
+        Collector ch = {0}, cv = {0};
+        char ph[128], pv[128];
+        CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        CHECK(hc_create_session(a, NULL, 0, ph, sizeof(ph), &e) >= 0);
+        hc_watch(a, &ch, ph);
+        const char *hint[1] = {"image/png"};
+        int fd[1] = {sv[1]};
+        double t0 = harness_now_s();
+        CHECK(hc_ask_media(a, &ch, Q1, N_TOK, hint, fd, 1, &e) >= 0);
+        CHECK(hc_create_session(a, NULL, 0, pv, sizeof(pv), &e) >= 0);
+        hc_watch(a, &cv, pv);
+        CHECK(hc_ask(a, &cv, "Say hi.", 4, &e) >= 0);
+        Collector *cs[1] = {&cv};
+        CHECK_INT(hc_wait(&a, cs, 1, 30), 0);
+        CHECK(cv.finished && cv.n_tokens > 0 && !ch.finished && !ch.failed);
+        fprintf(stderr, "answered beside a never-closing image socket after %.0f ms\n", (cv.t_done - t0) * 1e3);
+        cs[0] = &ch;
+        CHECK_INT(hc_wait(&a, cs, 1, 30), 0);
+        fprintf(stderr, "hostile image socket: %s after %.1f s: %s\n", ch.error, ch.t_done - t0, ch.message);
+        CHECK(ch.failed && !strcmp(ch.error, "org.myna.Error.TooLarge") && strstr(ch.message, "intake_item_s"));
+        hc_unwatch(&ch);
+        hc_unwatch(&cv);
+        close(sv[0]);
+        close(sv[1]);
+    }
     hc_unwatch(&c);
     hc_unwatch(&c2);
     sd_bus_flush_close_unref(a);
