@@ -10,6 +10,9 @@
  *   - MALFORMED: table of broken voices (json fields, missing/misshapen/duplicate/extra tensors, wrong
  *     conv attributes, graph inputs, bytes); each must fail with the stated errno and a message naming it.
  * --joe: the installed en_US-joe-medium voice: hyperparameters, 15.65 M parameters bound, resolved names.
+ * --qualities: full-size voices of each Piper quality, written from Piper's published hyperparameters
+ *   (piper_train/__main__.py, vits/lightning.py; not from the loader's table) with only audio.quality in the
+ *   .json: each loads, and the medium one binds exactly as many weights as the real en_US-joe-medium.
  * --write-corpus DIR: write the tiny voices and the byte-level malformed ones as fuzz seeds
  * (tests/fuzz/corpus/onnx; tests/fuzz/fuzz-onnx.c binds them with the same tiny .json).
  */
@@ -23,365 +26,10 @@
 #include <unistd.h>
 
 #include "backend.h"
-#include "onnx-build.h"
+#include "voice-build.h"
 #include "paths.h"
 #include "test-util.h"
 #include "voice.h"
-
-enum { DT_FLOAT = 1, DT_INT64 = 7, DT_FLOAT16 = 10 };
-
-/* ---- a tiny voice as specs ------------------------------------------------------------------------------ */
-
-typedef struct {
-    char prefix[96];
-    int kw, cin, cout;     /* PyTorch weight [cout, cin, kw]; ConvTranspose: [cin, cout, kw] */
-    int transposed, stride, dil, group, pad, bias;
-    int anon_w, anon_b;    /* store weight / bias under onnx::Conv_N */
-    int no_node;           /* written without a consuming node */
-} ConvSpec;
-
-typedef struct {
-    char name[96], stored[96];
-    int n_dims;
-    int64_t dims[5];
-} TensorSpec;
-
-typedef struct {
-    ConvSpec conv[400];
-    int n_conv;
-    TensorSpec t[200];
-    int n_t;
-    int n_speakers, gin, resblock, fp16, logs_not_exp, sid_input, no_input, scales_int;
-    char *json;            /* owned */
-} Spec;
-
-enum { H = 8, I = 4, FF = 16, NHEADS = 2, NL = 2, C0 = 16, V = 12, W = 4, G = 4 };
-
-static void conv(Spec *s, int kw, int cin, int cout, int stride, int dil, int group, int pad, const char *fmt, ...)
-    __attribute__((format(printf, 9, 10)));
-static void conv(Spec *s, int kw, int cin, int cout, int stride, int dil, int group, int pad, const char *fmt, ...)
-{
-    ConvSpec *c = &s->conv[s->n_conv++];
-    va_list ap;
-    *c = (ConvSpec){.kw = kw, .cin = cin, .cout = cout, .stride = stride, .dil = dil, .group = group, .pad = pad,
-                    .bias = 1};
-    va_start(ap, fmt);
-    vsnprintf(c->prefix, sizeof(c->prefix), fmt, ap);
-    va_end(ap);
-}
-
-static void tensor(Spec *s, const char *stored, int n_dims, const int64_t *dims, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static void tensor(Spec *s, const char *stored, int n_dims, const int64_t *dims, const char *fmt, ...)
-{
-    TensorSpec *t = &s->t[s->n_t++];
-    va_list ap;
-    memset(t, 0, sizeof(*t));
-    va_start(ap, fmt);
-    vsnprintf(t->name, sizeof(t->name), fmt, ap);
-    va_end(ap);
-    if (stored)
-        snprintf(t->stored, sizeof(t->stored), "%s", stored);
-    else
-        memcpy(t->stored, t->name, sizeof(t->stored));
-    t->n_dims = n_dims;
-    memcpy(t->dims, dims, sizeof(int64_t) * (size_t)n_dims);
-}
-
-static void norm(Spec *s, int c, const char *prefix)
-{
-    int64_t d[1] = {c};
-    tensor(s, NULL, 1, d, "%s.gamma", prefix);
-    tensor(s, NULL, 1, d, "%s.beta", prefix);
-}
-
-static void dds(Spec *s, int ch, const char *prefix)
-{
-    char p[96];
-    for (int i = 0, dil = 1; i < 3; i++, dil *= 3) {
-        conv(s, 3, 1, ch, 1, dil, ch, (3 * dil - dil) / 2, "%s.convs_sep.%d", prefix, i);
-        conv(s, 1, ch, ch, 1, 1, 1, 0, "%s.convs_1x1.%d", prefix, i);
-        snprintf(p, sizeof(p), "%s.norms_1.%d", prefix, i);
-        norm(s, ch, p);
-        snprintf(p, sizeof(p), "%s.norms_2.%d", prefix, i);
-        norm(s, ch, p);
-    }
-}
-
-/* resblock 2: upsample 2·2 kernels 4·4, one resblock kernel 3 with dilations (1, 2);
- * resblock 1: upsample 2·2·2, kernels 3 and 5, dilations (1, 3, 5) each. */
-static void build_spec(Spec *s, int n_speakers, int resblock)
-{
-    char p[96];
-    int64_t d1[1], d2[2], d3[3];
-
-    memset(s, 0, sizeof(*s));
-    s->n_speakers = n_speakers;
-    s->gin = n_speakers > 1 ? G : 0;
-    s->resblock = resblock;
-    s->sid_input = n_speakers > 1;
-    /* text encoder */
-    d2[0] = V, d2[1] = H;
-    tensor(s, n_speakers > 1 ? "enc_p.emb.weight" : "sid", 2, d2, "enc_p.emb.weight");
-    for (int l = 0; l < NL; l++) {
-        for (int k = 0; k < 4; k++)
-            conv(s, 1, H, H, 1, 1, 1, 0, "enc_p.encoder.attn_layers.%d.conv_%c", l, "qkvo"[k]);
-        d3[0] = 1, d3[1] = 2 * W + 1, d3[2] = H / NHEADS;
-        tensor(s, NULL, 3, d3, "enc_p.encoder.attn_layers.%d.emb_rel_k", l);
-        tensor(s, NULL, 3, d3, "enc_p.encoder.attn_layers.%d.emb_rel_v", l);
-        snprintf(p, sizeof(p), "enc_p.encoder.norm_layers_1.%d", l);
-        norm(s, H, p);
-        conv(s, 3, H, FF, 1, 1, 1, 0, "enc_p.encoder.ffn_layers.%d.conv_1", l);
-        conv(s, 3, FF, H, 1, 1, 1, 0, "enc_p.encoder.ffn_layers.%d.conv_2", l);
-        snprintf(p, sizeof(p), "enc_p.encoder.norm_layers_2.%d", l);
-        norm(s, H, p);
-    }
-    conv(s, 1, H, 2 * I, 1, 1, 1, 0, "enc_p.proj");
-    /* duration predictor (D = H) */
-    conv(s, 1, H, H, 1, 1, 1, 0, "dp.pre");
-    dds(s, H, "dp.convs");
-    conv(s, 1, H, H, 1, 1, 1, 0, "dp.proj");
-    if (s->gin)
-        conv(s, 1, G, H, 1, 1, 1, 0, "dp.cond");
-    d2[0] = 2, d2[1] = 1;
-    tensor(s, NULL, 2, d2, "dp.flows.0.m");
-    tensor(s, "/dp/flows.0/Exp_output_0", 2, d2, "dp.flows.0.exp_neg_logs");
-    for (int k = 1; k < 4; k++) {
-        conv(s, 1, 1, H, 1, 1, 1, 0, "dp.flows.%d.pre", 2 * k + 1);
-        snprintf(p, sizeof(p), "dp.flows.%d.convs", 2 * k + 1);
-        dds(s, H, p);
-        conv(s, 1, H, 29, 1, 1, 1, 0, "dp.flows.%d.proj", 2 * k + 1);
-    }
-    /* flow: weight-normed WaveNet convs are anonymous */
-    for (int k = 0; k < 4; k++) {
-        conv(s, 1, I / 2, H, 1, 1, 1, 0, "flow.flows.%d.pre", 2 * k);
-        for (int j = 0; j < 4; j++) {
-            conv(s, 5, H, 2 * H, 1, 1, 1, 2, "flow.flows.%d.enc.in_layers.%d", 2 * k, j);
-            s->conv[s->n_conv - 1].anon_w = 1;
-            conv(s, 1, H, j < 3 ? 2 * H : H, 1, 1, 1, 0, "flow.flows.%d.enc.res_skip_layers.%d", 2 * k, j);
-            s->conv[s->n_conv - 1].anon_w = 1;
-        }
-        if (s->gin) {
-            conv(s, 1, G, 2 * H * 4, 1, 1, 1, 0, "flow.flows.%d.enc.cond_layer", 2 * k);
-            s->conv[s->n_conv - 1].anon_w = 1;
-        }
-        conv(s, 1, H, I / 2, 1, 1, 1, 0, "flow.flows.%d.post", 2 * k);
-    }
-    /* decoder */
-    int n_ups = resblock == 2 ? 2 : 3, nk = resblock == 2 ? 1 : 2;
-    conv(s, 7, I, C0, 1, 1, 1, 3, "dec.conv_pre");
-    if (s->gin)
-        conv(s, 1, G, C0, 1, 1, 1, 0, "dec.cond");
-    int ch = C0;
-    for (int i = 0; i < n_ups; i++, ch /= 2) {
-        int k = resblock == 2 ? 4 : 4, u = 2;
-        conv(s, k, ch, ch / 2, u, 1, 1, (k - u) / 2, "dec.ups.%d", i);
-        s->conv[s->n_conv - 1].transposed = 1;
-        for (int j = 0; j < nk; j++) {
-            int rk = j == 0 ? 3 : 5, rb = i * nk + j;
-            if (resblock == 2) {
-                conv(s, rk, ch / 2, ch / 2, 1, 1, 1, (rk - 1) / 2, "dec.resblocks.%d.convs.0", rb);
-                conv(s, rk, ch / 2, ch / 2, 1, 2, 1, (rk * 2 - 2) / 2, "dec.resblocks.%d.convs.1", rb);
-            } else {
-                for (int m = 0; m < 3; m++)
-                    conv(s, rk, ch / 2, ch / 2, 1, 1 + 2 * m, 1, (rk * (1 + 2 * m) - (1 + 2 * m)) / 2,
-                         "dec.resblocks.%d.convs1.%d", rb, m);
-                for (int m = 0; m < 3; m++)
-                    conv(s, rk, ch / 2, ch / 2, 1, 1, 1, (rk - 1) / 2, "dec.resblocks.%d.convs2.%d", rb, m);
-            }
-        }
-    }
-    conv(s, 7, ch, 1, 1, 1, 1, 3, "dec.conv_post");
-    s->conv[s->n_conv - 1].bias = 0;
-    if (s->gin) {
-        d2[0] = n_speakers, d2[1] = G;
-        tensor(s, NULL, 2, d2, "emb_g.weight");
-    }
-    (void)d1;
-    /* the .json */
-    json_t *j = json_pack("{s:{s:i,s:s},s:{s:s},s:{s:f,s:f,s:f},s:s,s:i,s:i,s:{s:[i],s:[i],s:[i],s:[i],s:[i],s:[i],"
-                          "s:[i],s:[i],s:[i,i]},s:{s:i,s:i,s:i,s:i,s:i,s:i,s:s,s:[i,i],s:[i,i]}}",
-                          "audio", "sample_rate", 16000, "quality", "medium", "espeak", "voice", "en-us",
-                          "inference", "noise_scale", 0.5, "length_scale", 1.25, "noise_w", 0.75,
-                          "phoneme_type", "espeak", "num_symbols", V, "num_speakers", n_speakers,
-                          "phoneme_id_map", "_", 0, "^", 1, "$", 2, " ", 3, "a", 4, "b", 5, "\xc9\x99", 6, ",", 7,
-                          "\xcb\x88", 8, 9,
-                          "myna_vits", "hidden_channels", H, "inter_channels", I, "filter_channels", FF,
-                          "n_heads", NHEADS, "n_layers", NL, "upsample_initial_channel", C0,
-                          "resblock", resblock == 2 ? "2" : "1", "upsample_rates", 2, 2, "upsample_kernel_sizes", 4, 4);
-    json_t *mv = json_object_get(j, "myna_vits");
-    if (resblock == 2) {
-        json_object_set_new(mv, "resblock_kernel_sizes", json_pack("[i]", 3));
-        json_object_set_new(mv, "resblock_dilation_sizes", json_pack("[[i,i]]", 1, 2));
-    } else {
-        json_object_set_new(mv, "upsample_rates", json_pack("[i,i,i]", 2, 2, 2));
-        json_object_set_new(mv, "upsample_kernel_sizes", json_pack("[i,i,i]", 4, 4, 4));
-        json_object_set_new(mv, "resblock_kernel_sizes", json_pack("[i,i]", 3, 5));
-        json_object_set_new(mv, "resblock_dilation_sizes", json_pack("[[i,i,i],[i,i,i]]", 1, 3, 5, 1, 3, 5));
-    }
-    if (n_speakers > 1)
-        json_object_set_new(j, "speaker_id_map", json_pack("{s:i,s:i,s:i}", "ann", 0, "bob", 1, "cy", 2));
-    s->json = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-}
-
-/* Element k of the tensor with ordinal `id`, so a bound tensor shows which initializer it came from. */
-static float value_of(int id, int64_t k) { return (float)id + (float)(k % 1000) * 1e-4f; }
-
-static void write_tensor(Pb *g, const char *stored, int n_dims, const int64_t *dims, int id, int fp16)
-{
-    int64_t n = 1;
-    for (int i = 0; i < n_dims; i++)
-        n *= dims[i];
-    Pb t = {0};
-    if (fp16) {
-        uint16_t *h = malloc((size_t)(n ? n : 1) * 2);
-        for (int64_t k = 0; k < n; k++)
-            h[k] = f32_to_fp16(value_of(id, k));
-        ob_tensor_raw(&t, stored, DT_FLOAT16, n_dims, dims, h, (size_t)n * 2);
-        free(h);
-    } else {
-        float *f = malloc((size_t)(n ? n : 1) * 4);
-        for (int64_t k = 0; k < n; k++)
-            f[k] = value_of(id, k);
-        ob_tensor_raw(&t, stored, DT_FLOAT, n_dims, dims, f, (size_t)n * 4);
-        free(f);
-    }
-    pb_msg(g, 5, &t);
-    pb_free(&t);
-}
-
-static void serialize(const Spec *s, Pb *model)
-{
-    Pb g = {0}, n = {0}, v = {0};
-    char x[32], y[32], wn[128], bn[128], node_name[160];
-    int id = 0;
-
-    for (int i = 0; i < s->n_conv; i++, id += 2) {
-        const ConvSpec *c = &s->conv[i];
-        int64_t wd[3] = {c->transposed ? c->cin : c->cout, c->transposed ? c->cout : c->cin, c->kw};
-        int64_t bd[1] = {c->cout};
-        if (c->anon_w)
-            snprintf(wn, sizeof(wn), "onnx::Conv_%d", 5000 + 3 * i);
-        else
-            snprintf(wn, sizeof(wn), "%s.weight", c->prefix);
-        if (c->anon_b)
-            snprintf(bn, sizeof(bn), "onnx::Conv_%d", 5001 + 3 * i);
-        else
-            snprintf(bn, sizeof(bn), "%s.bias", c->prefix);
-        if (c->kw > 0)
-            write_tensor(&g, wn, 3, wd, id, s->fp16);
-        if (c->bias)
-            write_tensor(&g, bn, 1, bd, id + 1, s->fp16);
-        if (c->no_node)
-            continue;
-        snprintf(x, sizeof(x), "x%d", i);
-        snprintf(y, sizeof(y), "y%d", i);
-        size_t o = (size_t)snprintf(node_name, sizeof(node_name), "/");
-        for (const char *q = c->prefix; *q && o + 1 < sizeof(node_name); q++)
-            node_name[o++] = *q == '.' && (q[1] < '0' || q[1] > '9') ? '/' : *q;
-        snprintf(node_name + o, sizeof(node_name) - o, "/%s", c->transposed ? "ConvTranspose" : "Conv");
-        const char *in[3] = {x, wn, bn}, *out[1] = {y};
-        ob_node(&n, c->transposed ? "ConvTranspose" : "Conv", node_name, c->bias ? 3 : 2, in, 1, out);
-        int64_t ks[1] = {c->kw}, st[1] = {c->stride}, dl[1] = {c->dil}, pd[2] = {c->pad, c->pad};
-        ob_attr_ints(&n, "kernel_shape", 1, ks);
-        ob_attr_ints(&n, "strides", 1, st);
-        ob_attr_ints(&n, "dilations", 1, dl);
-        ob_attr_ints(&n, "pads", 2, pd);
-        ob_attr_int(&n, "group", c->group);
-        pb_msg(&g, 1, &n);
-        pb_free(&n);
-    }
-    for (int i = 0; i < s->n_t; i++, id++) {
-        const TensorSpec *t = &s->t[i];
-        if (s->logs_not_exp && !strcmp(t->name, "dp.flows.0.exp_neg_logs")) {
-            write_tensor(&g, "dp.flows.0.logs", t->n_dims, t->dims, id, s->fp16);
-            continue;
-        }
-        write_tensor(&g, t->stored, t->n_dims, t->dims, id, s->fp16);
-        if (!strcmp(t->name, "enc_p.emb.weight")) {
-            const char *in[2] = {t->stored, "input"}, *out[1] = {"emb_out"};
-            ob_node(&n, "Gather", "/enc_p/emb/Gather", 2, in, 1, out);
-            pb_msg(&g, 1, &n);
-            pb_free(&n);
-        } else if (!strcmp(t->name, "dp.flows.0.exp_neg_logs")) {
-            const char *sin[2] = {"z_in", "dp.flows.0.m"}, *sout[1] = {"/dp/flows.0/Sub_output_0"};
-            const char *min[2] = {"/dp/flows.0/Sub_output_0", t->stored}, *mout[1] = {"/dp/flows.0/Mul_output_0"};
-            ob_node(&n, "Sub", "/dp/flows.0/Sub", 2, sin, 1, sout);
-            pb_msg(&g, 1, &n);
-            pb_free(&n);
-            ob_node(&n, "Mul", "/dp/flows.0/Mul", 2, min, 1, mout);
-            pb_msg(&g, 1, &n);
-            pb_free(&n);
-        }
-    }
-    int64_t d_in[2] = {1, -1}, d_len[1] = {1}, d_sc[1] = {3}, d_out[4] = {1, 1, -1, 1};
-    if (s->no_input != 1) {
-        ob_value_info(&v, "input", DT_INT64, 2, d_in);
-        pb_msg(&g, 11, &v);
-        pb_free(&v);
-    }
-    ob_value_info(&v, "input_lengths", DT_INT64, 1, d_len);
-    pb_msg(&g, 11, &v);
-    pb_free(&v);
-    ob_value_info(&v, "scales", s->scales_int ? DT_INT64 : DT_FLOAT, 1, d_sc);
-    pb_msg(&g, 11, &v);
-    pb_free(&v);
-    if (s->sid_input) {
-        ob_value_info(&v, "sid", DT_INT64, 1, d_len);
-        pb_msg(&g, 11, &v);
-        pb_free(&v);
-    }
-    ob_value_info(&v, "output", DT_FLOAT, 4, d_out);
-    pb_msg(&g, 12, &v);
-    pb_free(&v);
-    ob_model(model, &g);
-    pb_free(&g);
-}
-
-static int load_spec(Backend *be, const Spec *s, Voice **ret, char *err, size_t err_len)
-{
-    Pb m = {0};
-    serialize(s, &m);
-    int r = voice_load_memory(be, m.p, m.n, s->json, strlen(s->json), "tiny", ret, err, err_len);
-    pb_free(&m);
-    return r;
-}
-
-static ConvSpec *find_conv(Spec *s, const char *prefix)
-{
-    for (int i = 0; i < s->n_conv; i++)
-        if (!strcmp(s->conv[i].prefix, prefix))
-            return &s->conv[i];
-    fprintf(stderr, "test bug: no conv %s\n", prefix);
-    abort();
-}
-
-static TensorSpec *find_tensor(Spec *s, const char *name)
-{
-    for (int i = 0; i < s->n_t; i++)
-        if (!strcmp(s->t[i].name, name))
-            return &s->t[i];
-    fprintf(stderr, "test bug: no tensor %s\n", name);
-    abort();
-}
-
-/* The ordinal write_tensor used for conv `prefix`'s weight (+1 for its bias), or tensor `name`. */
-static int conv_id(Spec *s, const char *prefix) { return (int)(find_conv(s, prefix) - s->conv) * 2; }
-static int tensor_id(Spec *s, const char *name) { return s->n_conv * 2 + (int)(find_tensor(s, name) - s->t); }
-
-static int holds(const Tensor *t, int id, int64_t n, int fp16)
-{
-    const float *f = t->data;
-    if (!f || tensor_nelements(t) != n || t->dtype != DTYPE_F32)
-        return 0;
-    for (int64_t k = 0; k < n; k++) {
-        float want = fp16 ? fp16_to_f32(f32_to_fp16(value_of(id, k))) : value_of(id, k);
-        if (f[k] != want)
-            return 0;
-    }
-    return 1;
-}
 
 /* ---- valid voices ------------------------------------------------------------------------------------ */
 
@@ -712,6 +360,58 @@ static int test_joe(Backend *be)
     return test_exit();
 }
 
+static int test_qualities(Backend *be)
+{
+    /* Piper: x-low 96/96/384; default (low, medium) 192/192/768, resblock 2, kernels 3 5 7, dilations
+     * (1,2)(2,6)(3,12), upsample 8 8 4 / 16 16 8 from 256 channels; high: resblock 1, kernels 3 7 11,
+     * dilations (1,3,5) x3, upsample 8 8 2 2 / 16 16 4 4 from 512 channels. 6 layers, 2 heads, window 4. */
+    static const char *const names[] = {"x_low", "low", "medium", "high"};
+    for (int q = 0; q < 4; q++) {
+        Arch a = {.h = q == 0 ? 96 : 192, .inter = q == 0 ? 96 : 192, .ff = q == 0 ? 384 : 768, .heads = 2,
+                  .layers = 6, .v = 256, .window = 4, .n_speakers = 1, .quality = names[q], .arch_json = 0};
+        if (q < 3) {
+            a.resblock = 2, a.c0 = 256, a.n_ups = 3, a.n_rk = 3;
+            static const int rate[3] = {8, 8, 4}, kern[3] = {16, 16, 8}, rk[3] = {3, 5, 7}, dil[3][2] = {{1, 2}, {2, 6}, {3, 12}};
+            for (int i = 0; i < 3; i++) {
+                a.rate[i] = rate[i], a.kernel[i] = kern[i], a.rk[i] = rk[i];
+                a.dil[i][0] = dil[i][0], a.dil[i][1] = dil[i][1];
+            }
+        } else {
+            a.resblock = 1, a.c0 = 512, a.n_ups = 4, a.n_rk = 3;
+            static const int rate[4] = {8, 8, 2, 2}, kern[4] = {16, 16, 4, 4}, rk[3] = {3, 7, 11};
+            for (int i = 0; i < 4; i++)
+                a.rate[i] = rate[i], a.kernel[i] = kern[i];
+            for (int j = 0; j < 3; j++) {
+                a.rk[j] = rk[j];
+                for (int m = 0; m < 3; m++)
+                    a.dil[j][m] = 1 + 2 * m;
+            }
+        }
+        Spec *s = malloc(sizeof(*s));
+        char err[512] = "";
+        Voice *v = NULL;
+        build_arch(s, &a);
+        int r = load_spec(be, s, &v, err, sizeof(err));
+        CHECK_INT(r, 0);
+        if (r < 0)
+            fprintf(stderr, "%s: %s\n", names[q], err);
+        if (v) {
+            CHECK_INT(v->cfg.quality, q);
+            CHECK_INT(v->cfg.hidden, a.h);
+            CHECK_INT(v->cfg.n_ups, a.n_ups);
+            CHECK_INT(v->cfg.hop, 256);
+            CHECK_INT(v->cfg.resblock, a.resblock);
+            fprintf(stderr, "%s: %zu weights bound\n", names[q], v->n_params);
+            if (q == 2)
+                CHECK_INT(v->n_params, 15650459); /* = en_US-joe-medium (test-voice --joe) */
+        }
+        voice_free(v);
+        free(s->json);
+        free(s);
+    }
+    return test_exit();
+}
+
 static void write_seed(const char *dir, const char *name, const Pb *m)
 {
     char path[1024];
@@ -751,6 +451,11 @@ int main(int argc, char **argv)
         return write_corpus(argv[2]);
     if (backend_cpu_new(1, &be) < 0)
         return 1;
+    if (argc > 1 && !strcmp(argv[1], "--qualities")) {
+        int r = test_qualities(be);
+        backend_free(be);
+        return r;
+    }
     if (argc > 1 && !strcmp(argv[1], "--joe")) {
         int r = test_joe(be);
         backend_free(be);
