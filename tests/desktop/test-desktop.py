@@ -5,7 +5,8 @@ is driven through its exported application actions (org.gtk.Actions on the bus, 
 would) and read through AT-SPI — the text a user (or a screen reader) sees, not the app's internals.
 
 Checks, each with a screenshot (import -window root) under $MYNA_BUILD_ROOT/meson-logs/desktop/:
-  1. startup: the chat page shows with the model in the header (startup time printed, not asserted)
+  1. startup: mynad is not running; the app starts it through D-Bus activation (the bus's service dir holds
+     the build's activation file) and the chat page shows with the model in the header (time printed only)
   2. a question sent gets an answer with the expected word (SmolLM2: "Paris")
   3. New conversation (Ctrl+N) empties the list
   4. Stop (the app.stop action = Escape) ends a long answer: "Stopped" under it, Send is back
@@ -16,6 +17,7 @@ Checks, each with a screenshot (import -window root) under $MYNA_BUILD_ROOT/meso
 Exit 77 when Xvfb, GTK/AT-SPI bindings or the binaries are missing.
 """
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -83,16 +85,7 @@ class World:
             raise RuntimeError("Xvfb did not start")
         os.environ["DISPLAY"] = ":" + num.decode()
 
-    def start_bus(self):
-        bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"], stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL)
-        self.procs.append(bus)
-        addr = bus.stdout.readline().decode().strip()
-        if not addr:
-            raise RuntimeError("dbus-daemon did not start")
-        os.environ["DBUS_SESSION_BUS_ADDRESS"] = addr
-
-    def start_mynad(self, model):
+    def write_conf(self, model):
         conf = os.path.join(self.tmp, "mynad.conf")
         with open(conf, "w") as f:
             if model:
@@ -100,8 +93,56 @@ class World:
                 f.write("model = %s\nbackend = cpu\nn_ctx = 4096\ndefault_max_tokens = 4000\n" % model)
             else:
                 f.write("model = test:echo:20\nn_ctx = 1024\n")
+        return conf
+
+    def start_bus(self, activate_model=False):
+        """A private session bus. activate_model: its service dir holds the build's activation file (Exec
+        pointed at the build tree), so the first client that calls org.myna.Assistant1 starts mynad."""
+        svc_dir = os.path.join(self.tmp, "services")
+        os.makedirs(svc_dir, exist_ok=True)
+        if activate_model is not False:
+            conf = self.write_conf(activate_model)
+            lines = []
+            with open(os.path.join(self.build, "daemon", "org.myna.Assistant1.service")) as f:
+                for line in f:
+                    if line.startswith("Exec="):
+                        line = "Exec=%s/daemon/mynad --config=%s\n" % (self.build, conf)
+                    lines.append(line)
+            self.service_file = os.path.join(svc_dir, "org.myna.Assistant1.service")
+            with open(self.service_file, "w") as f:
+                f.writelines(lines)
+        bus_conf = os.path.join(self.tmp, "bus.conf")
+        with open(bus_conf, "w") as f:  # the standard dirs too: the accessibility bus is activated from there
+            f.write('<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" '
+                    '"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">\n<busconfig><type>session</type>'
+                    '<listen>unix:tmpdir=%s</listen><servicedir>%s</servicedir><standard_session_servicedirs/>'
+                    '<policy context="default"><allow send_destination="*" eavesdrop="true"/>'
+                    '<allow eavesdrop="true"/><allow own="*"/></policy></busconfig>\n' % (self.tmp, svc_dir))
+        bus = subprocess.Popen(["dbus-daemon", "--config-file=" + bus_conf, "--nofork", "--print-address=1"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.procs.append(bus)
+        addr = bus.stdout.readline().decode().strip()
+        if not addr:
+            raise RuntimeError("dbus-daemon did not start")
+        os.environ["DBUS_SESSION_BUS_ADDRESS"] = addr
+
+    def start_mynad(self, model):
+        conf = self.write_conf(model)
         self.mynad = subprocess.Popen([os.path.join(self.build, "daemon", "mynad"),
                                        "--address=" + os.environ["DBUS_SESSION_BUS_ADDRESS"], "--config=" + conf])
+
+    def stop_activated(self, bus):
+        """Stop a mynad the bus started (no more activation from here on)."""
+        os.unlink(self.service_file)
+        V = bus.GLib.Variant
+        try:
+            pid = bus.call("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                           "GetConnectionUnixProcessID", V("(s)", ("org.myna.Assistant1",))).unpack()[0]
+        except Exception as e:
+            log("no activated mynad:", e)
+            return
+        os.kill(pid, signal.SIGTERM)
+        wait_for("mynad to exit", lambda: not bus.has_owner("org.myna.Assistant1"), 30)
 
     def stop_mynad(self):
         if self.mynad and self.mynad.poll() is None:
@@ -258,7 +299,8 @@ def spawn_app(app_bin, tmp):
     app = subprocess.Popen([app_bin], env=env, stderr=subprocess.PIPE, text=True)
     line = ""
     while True:  # the app prints one line when it is usable; anything before is passed on
-        line = app.stderr.readline()
+        ready, _, _ = select.select([app.stderr], [], [], 120)
+        line = app.stderr.readline() if ready else ""
         if not line or "usable" in line:
             break
         log("app:", line.rstrip())
@@ -327,21 +369,21 @@ def main():
     app = None
     try:
         world.start_x()
-        world.start_bus()
         model = model_path()
         log("model:", model or "test:echo (SmolLM2 not installed)")
-        world.start_mynad(model)
+        world.start_bus(activate_model=model)
         bus = Bus(Gio, GLib)
-        if not wait_for("mynad ready", lambda: bus.daemon_state() == "ready", 120):
-            skip("mynad did not get ready (state %s)" % bus.daemon_state())
+        check(not bus.has_owner("org.myna.Assistant1"), "mynad is not running before the app starts")
 
         cfg = os.path.join(tmp, "config", "myna")
         os.makedirs(cfg)
         with open(os.path.join(cfg, "desktop.ini"), "w") as f:
             f.write("[conversation]\ntemperature=0\n")  # greedy: the answer is reproducible
+        # 1. the app's first call starts mynad through D-Bus activation
         app, t_usable, line = spawn_app(app_bin, tmp)
-        check("usable" in line, "the window gets usable (%s)" % line.strip())
-        log("startup: spawn → usable window %.0f ms (%s)" % (t_usable * 1e3, line.strip()))
+        check("usable" in line, "D-Bus activation started mynad and the window got usable (%s)" % line)
+        log("startup with activation and model load: spawn → usable %.0f ms (%s)" % (t_usable * 1e3, line))
+        check(bus.daemon_state() == "ready", "the activated mynad is ready")
 
         Atspi.init()
         screen = Screen(Atspi)
@@ -397,7 +439,7 @@ def main():
         world.shot("desktop-refusal")
 
         # 6. mynad stopped → the not-running page
-        world.stop_mynad()
+        world.stop_activated(bus)
         check(wait_for("not-running page", lambda: screen.shows("Myna Is Not Running"), 30),
               "the 'not running' page shows when mynad stops")
         world.shot("desktop-not-running")
