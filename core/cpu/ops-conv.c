@@ -90,6 +90,49 @@ static void transpose_task(void *ctx, int ith, int nth)
             j->dst[c * j->rows + r] = j->src[r * j->cols + c];
 }
 
+/* The input copy into the padded buffer, optionally through leaky ReLU (max(x, 0) + slope·min(x, 0): the
+ * same value as the branch, in a form the compiler vectorises). */
+typedef struct {
+    float *dst;
+    const float *src;
+    int64_t n;
+    int leaky;
+    float slope;
+} PadJob;
+
+static void pad_task(void *ctx, int ith, int nth)
+{
+    const PadJob *j = ctx;
+    int64_t a, e;
+    cpu_split(j->n / 16, ith, nth, &a, &e);
+    a *= 16;
+    e = ith == nth - 1 ? j->n : e * 16;
+    if (!j->leaky) {
+        memcpy(j->dst + a, j->src + a, (size_t)(e - a) * sizeof(float));
+        return;
+    }
+    conv_leaky_copy(j->dst + a, j->src + a, e - a, j->slope);
+}
+
+/* Few output channels (conv_post), stride 1, dilation 1: the K taps of step t are K·Cin contiguous floats
+ * of the padded input, so each output is one dot product with the (k, c)-ordered weight row. */
+typedef struct {
+    const float *xp, *w, *b;
+    float *y;
+    int64_t lout, cin, cout, row; /* row = K·Cin */
+} DotJob;
+
+static void dot_task(void *ctx, int ith, int nth)
+{
+    const DotJob *j = ctx;
+    int64_t a, e;
+    cpu_split(j->lout, ith, nth, &a, &e);
+    for (int64_t t = a; t < e; t++)
+        for (int64_t o = 0; o < j->cout; o++)
+            j->y[t * j->cout + o] = (j->b ? j->b[o] : 0.0f) +
+                                    conv_dot(j->w + (size_t)(o * j->row), j->xp + (size_t)(t * j->cin), j->row);
+}
+
 /* ---- conv1d ------------------------------------------------------------------------------------------ */
 
 typedef struct {
@@ -193,7 +236,8 @@ int cpu_op_conv1d(Backend *be, Tensor *y, const Tensor *x, const Tensor *w, cons
         cpu_parallel(cb, Lout * Cout * K * (Cin / p->groups), grouped_task, &j);
         return 0;
     }
-    if (conv_gemm_fast() && Cout >= 16) {
+    const int dot = Cout < 16 && p->stride == 1 && p->dilation == 1;
+    if (conv_gemm_fast() && (Cout >= 16 || dot)) {
         /* scratch: weights [K][Cin][Cout], then the input with pad zero rows on both ends */
         const int64_t nw = K * Cin * Cout, Lp = L + 2 * (int64_t)p->pad;
         const int copy = p->pad || p->leaky_in;
@@ -201,17 +245,18 @@ int cpu_op_conv1d(Backend *be, Tensor *y, const Tensor *x, const Tensor *w, cons
             return r;
         float *wt = cb->conv_scratch, *xp = copy ? wt + nw : (float *)x->data;
         TrJob tj = {wt, w->data, Cout, K * Cin};
-        cpu_parallel(cb, nw, transpose_task, &tj);
+        if (!dot)
+            cpu_parallel(cb, nw, transpose_task, &tj);
         if (copy) {
-            const float *xs = x->data;
-            float *xd = xp + p->pad * Cin;
             memset(xp, 0, (size_t)(p->pad * Cin) * sizeof(float));
-            if (p->leaky_in)
-                for (int64_t i = 0; i < L * Cin; i++)
-                    xd[i] = xs[i] < 0.0f ? xs[i] * p->slope : xs[i];
-            else
-                memcpy(xd, xs, (size_t)(L * Cin) * sizeof(float));
+            PadJob pj = {xp + p->pad * Cin, x->data, L * Cin, p->leaky_in, p->slope};
+            cpu_parallel(cb, L * Cin, pad_task, &pj);
             memset(xp + (p->pad + L) * Cin, 0, (size_t)(p->pad * Cin) * sizeof(float));
+        }
+        if (dot) {
+            DotJob dj = {xp, w->data, j.b, y->data, Lout, Cin, Cout, K * Cin};
+            cpu_parallel(cb, Lout * nw, dot_task, &dj);
+            return 0;
         }
         GemmJob gj = {{.xp = xp, .wt = wt, .b = j.b, .y = y->data, .cin = Cin, .k = K, .n = Cout, .t_base = 0,
                        .ystride = (size_t)Cout, .stride = p->stride, .dil = p->dilation},
@@ -448,10 +493,14 @@ typedef struct {
 
 static float dotf(const float *a, const float *b, int64_t n)
 {
-    float s = 0.0f;
-    for (int64_t i = 0; i < n; i++)
-        s += a[i] * b[i];
-    return s;
+    float s[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++)
+            s[l] += a[i + l] * b[i + l];
+    for (; i < n; i++)
+        s[0] += a[i] * b[i];
+    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
 }
 
 static void rel_task(void *ctx, int ith, int nth)

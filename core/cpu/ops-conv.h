@@ -19,5 +19,9 @@ typedef struct {
 /* y rows t0 … t1 − 1 (see ops-conv-gemm.c for the summation order). */
 void conv_gemm_rows(const ConvGemm *g, int64_t t0, int64_t t1);
 int conv_gemm_fast(void); /* 1 when the AVX-512 kernel runs */
+/* dst = max(src, 0) + slope·min(src, 0) (leaky ReLU) over n floats. */
+void conv_leaky_copy(float *dst, const float *src, int64_t n, float slope);
+/* Σ a[i]·b[i] (AVX-512: 64 lanes, fixed reduction order). */
+float conv_dot(const float *a, const float *b, int64_t n);
 
 #endif
