@@ -1,6 +1,7 @@
 /* myna-listen.c — `myna transcribe` (one file or stdin sent to the daemon's Transcribe as an fd) and
- * `myna listen`: capture (speech/audio-device.h), cut utterances with VAD (speech/vad.h) and send each as a
- * 16 kHz WAV memfd to Transcribe, printing transcripts in order. Not here: any model code — the daemon
+ * `myna listen`: capture (speech/audio-device.h), cut utterances with the endpointer (speech/endpoint.h:
+ * VAD, 400 ms pre-roll so first words are kept, hangover) and send each as a 16 kHz WAV memfd to
+ * Transcribe, printing transcripts in order. Not here: any model code — the daemon
  * runs Whisper.
  */
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "audio-device.h"
+#include "endpoint.h"
 #include "myna-client.h"
 #include "paths.h"
 #include "vad.h"
@@ -158,15 +160,13 @@ static int on_transcript(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
 static volatile sig_atomic_t listen_stop;
 static void on_listen_signal(int sig) { (void)sig; listen_stop = 1; }
 
-/* Send samples [start, end) of the stream (hist holds the stream from sample base on) to Transcribe. */
-static int send_utterance(sd_bus *bus, Listener *l, const float *hist, int64_t base, int64_t start, int64_t end)
+/* Send one utterance (stream samples [start, start + n)) to Transcribe. */
+static int send_utterance(sd_bus *bus, Listener *l, const float *pcm, int64_t start, int64_t n)
 {
     sd_bus_message *m = NULL;
-    if (start < base)
-        start = base;
-    if (end - start < VAD_CHUNK || l->pending >= 63)
+    if (n < VAD_CHUNK || l->pending >= 63)
         return 0;
-    int fd = utterance_memfd(hist + (start - base), (size_t)(end - start));
+    int fd = utterance_memfd(pcm, (size_t)n);
     if (fd < 0)
         return fd;
     int r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, OBJ_PATH, IFACE, "Transcribe");
@@ -181,10 +181,19 @@ static int send_utterance(sd_bus *bus, Listener *l, const float *hist, int64_t b
     if (r >= 0) {
         unsigned k = l->tail++ % 64;
         l->start_s[k] = (double)start / VAD_SAMPLE_RATE;
-        l->end_s[k] = (double)end / VAD_SAMPLE_RATE;
+        l->end_s[k] = (double)(start + n) / VAD_SAMPLE_RATE;
         l->pending++;
     }
     return r;
+}
+
+/* After an END event: the utterance the endpointer holds goes to Transcribe. */
+static void send_current(sd_bus *bus, Listener *l, const Endpoint *ep)
+{
+    const float *pcm;
+    int64_t start, n;
+    if (endpoint_utterance(ep, &pcm, &start, &n) == 0 && send_utterance(bus, l, pcm, start, n) < 0)
+        fprintf(stderr, "myna: could not send an utterance\n");
 }
 
 /* Skip a WAV header (RIFF … "data") when the input has one: the file device reads raw s16le. */
@@ -229,12 +238,12 @@ int myna_cmd_listen(const Opts *o, sd_bus *bus)
     AudioDeviceConfig dc = {.name = o->device, .sample_rate = VAD_SAMPLE_RATE, .capture = 1, .ring_seconds = 10};
     AudioDevice *dev = NULL;
     Vad *vad = NULL;
+    Endpoint *ep = NULL;
     Listener l = {.o = o};
     char err[256] = "", models[4096];
-    float *hist = NULL, chunk[VAD_CHUNK];
-    size_t hist_len = 0, hist_cap = 0, chunk_len = 0;
-    int64_t base = 0, pos = 0, seg_start = -1;
-    const int64_t max_utt = 30 * VAD_SAMPLE_RATE, keep = VAD_SAMPLE_RATE; /* 30 s per utterance; 1 s pre-roll */
+    float frame[ENDPOINT_FRAME];
+    size_t frame_len = 0;
+    EndpointEvent ev;
     int in_fd = -1, r, code = EXIT_OK;
     struct sigaction sa;
 
@@ -258,7 +267,9 @@ int myna_cmd_listen(const Opts *o, sd_bus *bus)
         return EXIT_ERROR;
     }
     paths_models_dir(models, sizeof(models));
-    if ((r = vad_new_default(models, NULL, &vad)) < 0 || (r = audio_device_start(dev)) < 0) {
+    /* endpoint.h defaults: 400 ms pre-roll before the onset the VAD reports, 400 ms hangover, 30 s cut */
+    if ((r = vad_new_default(models, NULL, &vad)) < 0 || (r = endpoint_new(vad, NULL, &ep)) < 0 ||
+        (r = audio_device_start(dev)) < 0) {
         fprintf(stderr, "myna: cannot start listening: %s\n", strerror(-r));
         code = EXIT_ERROR;
         goto out;
@@ -271,53 +282,22 @@ int myna_cmd_listen(const Opts *o, sd_bus *bus)
         fprintf(stderr, "myna: listening (%s VAD)%s; Ctrl-C stops\n", vad_is_silero(vad) ? "Silero" : "energy",
                 o->input ? "" : " — speak");
     while (!listen_stop) {
-        int64_t n = audio_device_read(dev, chunk + chunk_len, VAD_CHUNK - chunk_len, 100);
+        int64_t n = audio_device_read(dev, frame + frame_len, ENDPOINT_FRAME - frame_len, 100);
         while (sd_bus_process(bus, NULL) > 0) {
         }
         if (n < 0)
             break; /* -ENODEV: end of the input file, or the device is gone */
-        chunk_len += (size_t)n;
-        if (chunk_len < VAD_CHUNK)
+        frame_len += (size_t)n;
+        if (frame_len < ENDPOINT_FRAME)
             continue;
-        chunk_len = 0;
-        if (hist_len + VAD_CHUNK > hist_cap) {
-            size_t cap = hist_cap ? 2 * hist_cap : (size_t)(8 * VAD_SAMPLE_RATE);
-            float *nh = realloc(hist, cap * sizeof(float));
-            if (!nh) {
-                code = EXIT_ERROR;
-                break;
-            }
-            hist = nh;
-            hist_cap = cap;
-        }
-        memcpy(hist + hist_len, chunk, sizeof(chunk));
-        hist_len += VAD_CHUNK;
-        pos += VAD_CHUNK;
-        float p;
-        VadEvent ev;
-        vad_process(vad, chunk, &p, &ev);
-        if (ev.type == VAD_EVENT_START)
-            seg_start = ev.sample;
-        if (ev.type == VAD_EVENT_END || (seg_start >= 0 && pos - seg_start >= max_utt)) {
-            int64_t end = ev.type == VAD_EVENT_END ? ev.sample : pos;
-            if (send_utterance(bus, &l, hist, base, seg_start, end < pos ? end : pos) < 0)
-                fprintf(stderr, "myna: could not send an utterance\n");
-            seg_start = ev.type == VAD_EVENT_END ? -1 : pos;
-        }
-        /* keep only the open utterance, or a second of pre-roll for the next one's back-dated start */
-        int64_t from = seg_start >= 0 ? seg_start : pos - keep;
-        if (from - base > (int64_t)(4 * VAD_SAMPLE_RATE)) {
-            size_t drop = (size_t)(from - base);
-            memmove(hist, hist + drop, (hist_len - drop) * sizeof(float));
-            hist_len -= drop;
-            base = from;
-        }
+        frame_len = 0;
+        endpoint_feed(ep, frame, ENDPOINT_FRAME, &ev);
+        if (ev.type == ENDPOINT_EVENT_END)
+            send_current(bus, &l, ep);
     }
-    if (seg_start >= 0) { /* end of input or Ctrl-C inside an utterance */
-        VadEvent ev;
-        vad_flush(vad, &ev);
-        send_utterance(bus, &l, hist, base, seg_start, ev.type == VAD_EVENT_END && ev.sample < pos ? ev.sample : pos);
-    }
+    endpoint_flush(ep, &ev); /* end of input or Ctrl-C inside an utterance */
+    if (ev.type == ENDPOINT_EVENT_END)
+        send_current(bus, &l, ep);
     listen_stop = 0;
     while (l.pending > 0 && !listen_stop) { /* the transcripts still on their way; Ctrl-C again gives up */
         r = sd_bus_process(bus, NULL);
@@ -332,7 +312,7 @@ out:
     audio_device_close(dev);
     if (in_fd >= 0)
         close(in_fd);
+    endpoint_free(ep);
     vad_free(vad);
-    free(hist);
     return code;
 }
