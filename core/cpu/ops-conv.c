@@ -491,17 +491,6 @@ typedef struct {
     float scale;
 } RelJob;
 
-static float dotf(const float *a, const float *b, int64_t n)
-{
-    float s[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int l = 0; l < 8; l++)
-            s[l] += a[i + l] * b[i + l];
-    for (; i < n; i++)
-        s[0] += a[i] * b[i];
-    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
-}
 
 static void rel_task(void *ctx, int ith, int nth)
 {
@@ -515,10 +504,10 @@ static void rel_task(void *ctx, int ith, int nth)
         const float *q = j->q + (size_t)i * row + (size_t)(h * j->HD);
         float mx = -INFINITY, sum = 0.0f;
         for (int64_t t = 0; t < j->T; t++) {
-            float s = dotf(q, j->k + (size_t)t * row + (size_t)(h * j->HD), j->HD);
+            float s = conv_dot(q, j->k + (size_t)t * row + (size_t)(h * j->HD), j->HD);
             const int64_t rel = t - i;
             if (rel >= -j->W && rel <= j->W)
-                s += dotf(q, j->ek + (size_t)(rel + j->W) * (size_t)j->HD, j->HD);
+                s += conv_dot(q, j->ek + (size_t)(rel + j->W) * (size_t)j->HD, j->HD);
             p[t] = s * j->scale;
             mx = p[t] > mx ? p[t] : mx;
         }
@@ -531,15 +520,10 @@ static void rel_task(void *ctx, int ith, int nth)
         const float inv = 1.0f / sum;
         for (int64_t t = 0; t < j->T; t++) {
             const float pt = p[t] * inv;
-            const float *v = j->v + (size_t)t * row + (size_t)(h * j->HD);
-            for (int64_t d = 0; d < j->HD; d++)
-                o[d] += pt * v[d];
+            cpu_vec_axpy_f32(o, pt, j->v + (size_t)t * row + (size_t)(h * j->HD), j->HD);
             const int64_t rel = t - i;
-            if (rel >= -j->W && rel <= j->W) {
-                const float *ev = j->ev + (size_t)(rel + j->W) * (size_t)j->HD;
-                for (int64_t d = 0; d < j->HD; d++)
-                    o[d] += pt * ev[d];
-            }
+            if (rel >= -j->W && rel <= j->W)
+                cpu_vec_axpy_f32(o, pt, j->ev + (size_t)(rel + j->W) * (size_t)j->HD, j->HD);
         }
     }
 }
