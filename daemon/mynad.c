@@ -270,6 +270,8 @@ out:
      * Cancelled), deliver that to the owners, close the sessions, flush the bus */
     if (bus && d.service_up)
         sd_bus_release_name(bus, MYNA_BUS_NAME);
+    if (d.service_up)
+        service_begin_shutdown(&d.svc); /* nothing more to the worker once it stops */
     worker_stop(w);
     if (d.service_up) {
         service_flush_events(&d.svc);

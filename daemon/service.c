@@ -68,10 +68,12 @@ static void cancel_where(Service *s, int (*match)(const Job *j, const void *arg)
 {
     for (int i = 0; i < s->n_reqs; i++) {
         Job *j = s->reqs[i];
-        if (!match(j, arg) || (atomic_load(&j->cancel) && j->stage == STAGE_RUNNING))
+        if (!match(j, arg))
             continue;
         if (detach)
-            j->user = NULL; /* the session is going away: its answers are dropped */
+            j->user = NULL; /* the session is going away: its answers are dropped (also for one still running) */
+        if (atomic_load(&j->cancel) && j->stage == STAGE_RUNNING)
+            continue; /* already told */
         requests_cancel(s, j);
         if (i < s->n_reqs && s->reqs[i] != j)
             i--; /* j was removed; another request took its place */
@@ -651,6 +653,11 @@ static void handle_event(Service *s, Event *ev)
     service_deliver(s, ev);
     if (ev->kind == EV_FINISHED || ev->kind == EV_TRANSCRIBED || ev->kind == EV_FAILED)
         requests_end(s, ev->job);
+}
+
+void service_begin_shutdown(Service *s)
+{
+    s->stopping = 1;
 }
 
 void service_flush_events(Service *s)

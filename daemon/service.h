@@ -50,6 +50,9 @@ typedef struct {
 int service_init(Service *s, sd_event *ev, sd_bus *bus, Worker *w, const Config *cfg);
 /* Close every session (cancelling their requests) and drop the objects. Call before stopping the worker. */
 void service_close_all(Service *s);
+/* From now on nothing more goes to the worker (call before worker_stop: requests waiting their turn are
+ * cancelled by service_done instead). */
+void service_begin_shutdown(Service *s);
 /* Deliver the worker's remaining events (after worker_stop) so clients get Failed(Cancelled). */
 void service_flush_events(Service *s);
 void service_done(Service *s);
