@@ -21,6 +21,7 @@
  *                          int32_data values in range of the dtype; external data / segments -ENOTSUP
  *   decoded typed data     ≤ 256 MiB in total (int64 varints can decode to 8× their size)
  *   counts                 nodes, initializers ≤ 2^20; inputs/outputs of a node ≤ 4096; attributes ≤ 1024
+ *   model                  ir_version 1..11, exactly one graph, an opset_import for the default domain
  * Error codes: -EBADMSG malformed; -ENOTSUP valid but unsupported; -E2BIG over a cap; -ENOMEM; -errno from
  * open/fstat/mmap. Little-endian hosts only (raw_data is little-endian and returned in place).
  */

@@ -1,5 +1,5 @@
 /* onnx.h — ONNX model reader: the protobuf wire format of ModelProto → GraphProto → NodeProto and
- * TensorProto initializers, on a read-only mapping, validated before use (onnx/onnx.proto, ir_version ≤ 10).
+ * TensorProto initializers, on a read-only mapping, validated before use (onnx/onnx.proto, ir_version 1..11).
  *
  * What it is: enough of ONNX to bind a model's weights and read its graph's structure — initializers
  * (dims, data_type, raw_data or the typed float_data/int32_data/int64_data/double_data fields), nodes
