@@ -93,15 +93,15 @@ typedef struct {
     int (*matmul_multi)(Backend *be, int n, Tensor *const *y, const Tensor *const *w, const Tensor *x);
     /* ---- end ops model code reaches through wrappers --------------------------------------------------- */
     /* ---- ops for convolutional speech models (VITS / HiFi-GAN, speech/tts/vits*; issue 13) ---------- */
-    /* Layout [C, L]: time outer, channels innermost (like [C, T]). Weights are repacked at load so every
-     * kernel tap is a contiguous row (the formulas say how they map to PyTorch's layouts).
-     * y: [Cout, Lout] = conv1d(x: [Cin, L]) + b, w: [Cin/groups, K, Cout] F32 (PyTorch [Cout, Cin/g, K]
-     * with its last two axes swapped), b: [Cout] F32 or NULL; zero padding p->pad on both ends;
+    /* Layout [C, L]: time outer, channels innermost (like [C, T]). Weights are repacked once at load with
+     * the output channel innermost (the GEMM's layout; the formulas say how they map to PyTorch's).
+     * y: [Cout, Lout] = conv1d(x: [Cin, L]) + b, w: [Cout, Cin/groups, K] F32 (PyTorch's [Cout, Cin/g, K]
+     * axes reversed: w[k][c][o]), b: [Cout] F32 or NULL; zero padding p->pad on both ends;
      * Lout = (L + 2·pad − dilation·(K − 1) − 1) / stride + 1. */
     int (*conv1d)(Backend *be, Tensor *y, const Tensor *x, const Tensor *w, const Tensor *b,
                   const Conv1dParams *p);
-    /* y: [Cout, Lout] = conv_transpose1d(x: [Cin, L]) + b, w: [Cin, Cout, K] F32 (PyTorch's [Cin, Cout, K]
-     * permuted to [K, Cout, Cin]: row (k, o) holds w[:, o, k]), b: [Cout] or NULL;
+    /* y: [Cout, Lout] = conv_transpose1d(x: [Cin, L]) + b, w: [Cout, K, Cin] F32 (PyTorch's [Cin, Cout, K]
+     * with its last two axes swapped: w[c][k][o]), b: [Cout] or NULL;
      * Lout = (L − 1)·stride − 2·pad + K; y[j] = b + Σ over (i, k) with i·stride + k − pad = j of w_kᵀ x[i]. */
     int (*conv_transpose1d)(Backend *be, Tensor *y, const Tensor *x, const Tensor *w, const Tensor *b,
                             int stride, int pad);

@@ -2,11 +2,11 @@
  * stride, dilation, groups and zero padding; transposed conv1d; leaky ReLU, tanh, exp; the WaveNet gate;
  * relative-position self-attention (core/backend.h documents each op).
  *
- * Layout [C, L]: a time step is one contiguous row of C channels. conv1d with groups = 1 is an unfold of
- * the taps (row t of the columns = x[t·s − pad + k·d] for k = 0..K−1, each Cin floats) followed by the
- * backend's F32 matmul against w: [Cin·K, Cout], in column chunks that keep the scratch bounded. Grouped
- * (depthwise) convs are a direct loop. The transposed conv multiplies x by w: [Cin, K·Cout] (one column
- * per input step) and then sums, per output step j, the taps k = (j + pad) mod s, + s, … in ascending k;
+ * Layout [C, L]: a time step is one contiguous row of C channels; weights have the output channel
+ * innermost. conv1d with groups = 1 is the conv GEMM of ops-conv-gemm.c over a zero-padded copy of x
+ * (which also applies the optional leaky ReLU); one output channel (conv_post) is a dot product per step.
+ * Grouped (depthwise) convs are a direct loop. The transposed conv multiplies each input step by
+ * w: [Cin][K·Cout] and then sums, per output step j, the taps k = (j + pad) mod s, + s, … in ascending k;
  * output chunks recompute the few input steps they share, so y[j] does not depend on how the work was cut
  * (streamed decoding gives the same bits as one call).
  * Scratch: CpuBackend.conv_scratch, grow-only; nothing here logs.
@@ -74,22 +74,6 @@ static void gemm_task(void *ctx, int ith, int nth)
         conv_gemm_rows(&j->g, a, e);
 }
 
-typedef struct {
-    float *dst;
-    const float *src;
-    int64_t rows, cols; /* src [rows][cols] → dst [cols][rows] */
-} TrJob;
-
-static void transpose_task(void *ctx, int ith, int nth)
-{
-    const TrJob *j = ctx;
-    int64_t a, e;
-    cpu_split(j->cols, ith, nth, &a, &e);
-    for (int64_t c = a; c < e; c++)
-        for (int64_t r = 0; r < j->rows; r++)
-            j->dst[c * j->rows + r] = j->src[r * j->cols + c];
-}
-
 /* The input copy into the padded buffer, optionally through leaky ReLU (max(x, 0) + slope·min(x, 0): the
  * same value as the branch, in a form the compiler vectorises). */
 typedef struct {
@@ -148,42 +132,7 @@ static inline float act(const ConvJob *j, float v)
     return j->leaky && v < 0.0f ? v * j->slope : v;
 }
 
-/* col: [Cin·K, nt] for output steps t0 … t0 + nt − 1. */
-static void unfold_task(void *ctx, int ith, int nth)
-{
-    const ConvJob *j = ctx;
-    int64_t a, e;
-    cpu_split(j->nt, ith, nth, &a, &e);
-    for (int64_t t = a; t < e; t++) {
-        float *dst = j->col + (size_t)t * (size_t)(j->Cin * j->K);
-        const int64_t base = (j->t0 + t) * j->stride - j->pad;
-        for (int64_t k = 0; k < j->K; k++) {
-            const int64_t src = base + k * j->dil;
-            float *d = dst + k * j->Cin;
-            if (src < 0 || src >= j->L) {
-                memset(d, 0, (size_t)j->Cin * sizeof(float));
-            } else {
-                const float *s = j->x + (size_t)src * (size_t)j->Cin;
-                for (int64_t c = 0; c < j->Cin; c++)
-                    d[c] = act(j, s[c]);
-            }
-        }
-    }
-}
-
-static void bias_task(void *ctx, int ith, int nth)
-{
-    const ConvJob *j = ctx;
-    int64_t a, e;
-    cpu_split(j->nt, ith, nth, &a, &e);
-    for (int64_t t = a; t < e; t++) {
-        float *y = j->y + (size_t)(j->t0 + t) * (size_t)j->Cout;
-        for (int64_t o = 0; o < j->Cout; o++)
-            y[o] += j->b[o];
-    }
-}
-
-/* Grouped conv, direct: y[t][o] = b[o] + Σ_k Σ_c w[o][k][c] · x[t·s − pad + k·d][g·cpg + c]. */
+/* Grouped conv, direct: y[t][o] = b[o] + Σ_k Σ_c w[k][c][o] · x[t·s − pad + k·d][g·cpg + c]. */
 static void grouped_task(void *ctx, int ith, int nth)
 {
     const ConvJob *j = ctx;
@@ -195,7 +144,6 @@ static void grouped_task(void *ctx, int ith, int nth)
         const int64_t base = t * j->stride - j->pad;
         for (int64_t o = 0; o < j->Cout; o++) {
             const int64_t g = o / opg;
-            const float *w = j->w + (size_t)o * (size_t)(j->K * cpg);
             float acc = j->b ? j->b[o] : 0.0f;
             for (int64_t k = 0; k < j->K; k++) {
                 const int64_t src = base + k * j->dil;
@@ -203,7 +151,7 @@ static void grouped_task(void *ctx, int ith, int nth)
                     continue;
                 const float *xs = j->x + (size_t)src * (size_t)j->Cin + (size_t)(g * cpg);
                 for (int64_t c = 0; c < cpg; c++)
-                    acc += w[k * cpg + c] * act(j, xs[c]);
+                    acc += j->w[(size_t)(k * cpg + c) * (size_t)j->Cout + (size_t)o] * act(j, xs[c]);
             }
             y[o] = acc;
         }
@@ -219,10 +167,10 @@ int cpu_op_conv1d(Backend *be, Tensor *y, const Tensor *x, const Tensor *w, cons
     if (!p || !f32c(y) || !f32c(x) || !f32c(w) || !bias_ok(b, y ? y->ne[0] : 0))
         return -EINVAL;
     const int64_t Cin = x->ne[0], L = rows_of(x), Cout = y->ne[0];
-    const int64_t K = w->ne[1];
+    const int64_t K = w->ne[2];
     if (p->stride < 1 || p->dilation < 1 || p->groups < 1 || p->pad < 0 || K < 1)
         return -EINVAL;
-    if (Cin % p->groups || Cout % p->groups || w->ne[0] != Cin / p->groups || w->ne[2] != Cout || w->ne[3] != 1)
+    if (Cin % p->groups || Cout % p->groups || w->ne[1] != Cin / p->groups || w->ne[0] != Cout || w->ne[3] != 1)
         return -EINVAL;
     const int64_t span = (int64_t)p->dilation * (K - 1) + 1;
     if (L + 2 * (int64_t)p->pad < span || rows_of(y) != (L + 2 * (int64_t)p->pad - span) / p->stride + 1)
@@ -236,71 +184,27 @@ int cpu_op_conv1d(Backend *be, Tensor *y, const Tensor *x, const Tensor *w, cons
         cpu_parallel(cb, Lout * Cout * K * (Cin / p->groups), grouped_task, &j);
         return 0;
     }
-    const int dot = Cout < 16 && p->stride == 1 && p->dilation == 1;
-    if (conv_gemm_fast() && (Cout >= 16 || dot)) {
-        /* scratch: weights [K][Cin][Cout], then the input with pad zero rows on both ends */
-        const int64_t nw = K * Cin * Cout, Lp = L + 2 * (int64_t)p->pad;
-        const int copy = p->pad || p->leaky_in;
-        if ((r = conv_scratch(cb, (size_t)(nw + (copy ? Lp * Cin : 0)))) < 0)
-            return r;
-        float *wt = cb->conv_scratch, *xp = copy ? wt + nw : (float *)x->data;
-        TrJob tj = {wt, w->data, Cout, K * Cin};
-        if (!dot)
-            cpu_parallel(cb, nw, transpose_task, &tj);
-        if (copy) {
-            memset(xp, 0, (size_t)(p->pad * Cin) * sizeof(float));
-            PadJob pj = {xp + p->pad * Cin, x->data, L * Cin, p->leaky_in, p->slope};
-            cpu_parallel(cb, L * Cin, pad_task, &pj);
-            memset(xp + (p->pad + L) * Cin, 0, (size_t)(p->pad * Cin) * sizeof(float));
-        }
-        if (dot) {
-            DotJob dj = {xp, w->data, j.b, y->data, Lout, Cin, Cout, K * Cin};
-            cpu_parallel(cb, Lout * nw, dot_task, &dj);
-            return 0;
-        }
-        GemmJob gj = {{.xp = xp, .wt = wt, .b = j.b, .y = y->data, .cin = Cin, .k = K, .n = Cout, .t_base = 0,
-                       .ystride = (size_t)Cout, .stride = p->stride, .dil = p->dilation},
-                      0, Lout};
-        cpu_parallel(cb, Lout * nw, gemm_task, &gj);
+    /* the input with pad zero rows on both ends (through leaky ReLU when asked), unless it can be used as is */
+    const int64_t nw = K * Cin * Cout, Lp = L + 2 * (int64_t)p->pad;
+    const int copy = p->pad || p->leaky_in;
+    if (copy && (r = conv_scratch(cb, (size_t)(Lp * Cin))) < 0)
+        return r;
+    float *xp = copy ? cb->conv_scratch : (float *)x->data;
+    if (copy) {
+        memset(xp, 0, (size_t)(p->pad * Cin) * sizeof(float));
+        PadJob pj = {xp + p->pad * Cin, x->data, L * Cin, p->leaky_in, p->slope};
+        cpu_parallel(cb, L * Cin, pad_task, &pj);
+        memset(xp + (p->pad + L) * Cin, 0, (size_t)(p->pad * Cin) * sizeof(float));
+    }
+    if (Cout == 1 && p->stride == 1 && p->dilation == 1) {
+        DotJob dj = {xp, w->data, j.b, y->data, Lout, Cin, Cout, K * Cin};
+        cpu_parallel(cb, Lout * nw, dot_task, &dj);
         return 0;
     }
-    Tensor wm;
-    int64_t wne[2] = {Cin * K, Cout};
-    if ((r = tensor_init(&wm, DTYPE_F32, 2, wne, w->data)) < 0)
-        return r;
-    if (K == 1 && p->stride == 1 && p->pad == 0 && !p->leaky_in) {
-        Tensor xm, ym;
-        int64_t xne[2] = {Cin, L}, yne[2] = {Cout, Lout};
-        tensor_init(&xm, DTYPE_F32, 2, xne, x->data);
-        tensor_init(&ym, DTYPE_F32, 2, yne, y->data);
-        if ((r = cpu_matmul(cb->mm, &ym, &wm, &xm)) < 0)
-            return r;
-        j.t0 = 0;
-        if (b)
-            cpu_parallel(cb, Lout * Cout, bias_task, &j);
-        return 0;
-    }
-    int64_t chunk = CONV_SCRATCH_FLOATS / (Cin * K);
-    if (chunk < 1)
-        chunk = 1;
-    if (chunk > Lout)
-        chunk = Lout;
-    if ((r = conv_scratch(cb, (size_t)(chunk * Cin * K))) < 0)
-        return r;
-    j.col = cb->conv_scratch;
-    for (int64_t t0 = 0; t0 < Lout; t0 += chunk) {
-        Tensor cm, ym;
-        j.t0 = t0;
-        j.nt = Lout - t0 < chunk ? Lout - t0 : chunk;
-        cpu_parallel(cb, j.nt * Cin * K, unfold_task, &j);
-        int64_t cne[2] = {Cin * K, j.nt}, yne[2] = {Cout, j.nt};
-        tensor_init(&cm, DTYPE_F32, 2, cne, j.col);
-        tensor_init(&ym, DTYPE_F32, 2, yne, (float *)y->data + (size_t)(t0 * Cout));
-        if ((r = cpu_matmul(cb->mm, &ym, &wm, &cm)) < 0)
-            return r;
-        if (b)
-            cpu_parallel(cb, j.nt * Cout, bias_task, &j);
-    }
+    GemmJob gj = {{.xp = xp, .wt = w->data, .b = j.b, .y = y->data, .cin = Cin, .k = K, .n = Cout, .t_base = 0,
+                   .ystride = (size_t)Cout, .stride = p->stride, .dil = p->dilation},
+                  0, Lout};
+    cpu_parallel(cb, Lout * nw, gemm_task, &gj);
     return 0;
 }
 
@@ -346,30 +250,19 @@ int cpu_op_conv_transpose1d(Backend *be, Tensor *y, const Tensor *x, const Tenso
 
     if (!f32c(y) || !f32c(x) || !f32c(w) || stride < 1 || pad < 0)
         return -EINVAL;
-    const int64_t Cin = x->ne[0], L = rows_of(x), Cout = y->ne[0], K = w->ne[2];
-    if (w->ne[0] != Cin || w->ne[1] != Cout || w->ne[3] != 1 || K < 1 || !bias_ok(b, Cout) || L < 1)
+    const int64_t Cin = x->ne[0], L = rows_of(x), Cout = y->ne[0], K = w->ne[1];
+    if (w->ne[2] != Cin || w->ne[0] != Cout || w->ne[3] != 1 || K < 1 || !bias_ok(b, Cout) || L < 1)
         return -EINVAL;
     const int64_t Lout = (L - 1) * stride - 2 * (int64_t)pad + K;
     if (Lout < 1 || rows_of(y) != Lout)
         return -EINVAL;
-    Tensor wm;
-    int64_t wne[2] = {Cin, K * Cout};
-    if ((r = tensor_init(&wm, DTYPE_F32, 2, wne, w->data)) < 0)
-        return r;
     /* output chunk of nj steps needs inputs [(j0 + pad − K + 1) / s, (j0 + nj − 1 + pad) / s] */
     int64_t ni_max = CONV_SCRATCH_FLOATS / (K * Cout);
     if (ni_max < K / stride + 4)
         ni_max = K / stride + 4;
     const int64_t nj = (ni_max - K / stride - 3) * stride; /* needs at most ni_max input steps */
-    const int fast = conv_gemm_fast() && K * Cout >= 16;
-    const int64_t nw = fast ? Cin * K * Cout : 0;
-    if ((r = conv_scratch(cb, (size_t)(ni_max * K * Cout + nw))) < 0)
+    if ((r = conv_scratch(cb, (size_t)(ni_max * K * Cout))) < 0)
         return r;
-    float *wt = cb->conv_scratch + ni_max * K * Cout;
-    if (fast) { /* [K·Cout][Cin] → [Cin][K·Cout] */
-        TrJob tj = {wt, w->data, K * Cout, Cin};
-        cpu_parallel(cb, nw, transpose_task, &tj);
-    }
     ColJob c = {.z = cb->conv_scratch, .b = b ? b->data : NULL, .y = y->data, .Cout = Cout, .K = K, .L = L,
                 .stride = stride, .pad = pad};
     for (int64_t j0 = 0; j0 < Lout; j0 += nj) {
@@ -381,18 +274,11 @@ int cpu_op_conv_transpose1d(Backend *be, Tensor *y, const Tensor *x, const Tenso
         c.i0 = lo;
         c.j0 = j0;
         c.nj = n;
-        if (hi >= lo && fast) {
-            GemmJob gj = {{.xp = x->data, .wt = wt, .b = NULL, .y = cb->conv_scratch, .cin = Cin, .k = 1,
+        if (hi >= lo) { /* z: [K·Cout, hi − lo + 1] = w [Cin, K·Cout] applied to each input step */
+            GemmJob gj = {{.xp = x->data, .wt = w->data, .b = NULL, .y = cb->conv_scratch, .cin = Cin, .k = 1,
                            .n = K * Cout, .t_base = lo, .ystride = (size_t)(K * Cout), .stride = 1, .dil = 1},
                           lo, hi - lo + 1};
-            cpu_parallel(cb, (hi - lo + 1) * nw, gemm_task, &gj);
-        } else if (hi >= lo) {
-            Tensor xm, zm;
-            int64_t xne[2] = {Cin, hi - lo + 1}, zne[2] = {K * Cout, hi - lo + 1};
-            tensor_init(&xm, DTYPE_F32, 2, xne, (float *)x->data + (size_t)(lo * Cin));
-            tensor_init(&zm, DTYPE_F32, 2, zne, cb->conv_scratch);
-            if ((r = cpu_matmul(cb->mm, &zm, &wm, &xm)) < 0)
-                return r;
+            cpu_parallel(cb, (hi - lo + 1) * Cin * K * Cout, gemm_task, &gj);
         }
         cpu_parallel(cb, n * Cout * (K / stride + 1), col2im_task, &c);
     }

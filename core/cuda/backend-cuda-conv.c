@@ -1,13 +1,15 @@
 /* backend-cuda-conv.c — the CUDA backend's ops for convolutional speech models: host-side validation, then
  * conv.cu launches and the backend's own matmul (cuBLAS for many columns) on its stream.
  *
- * conv1d (groups 1): unfold a chunk of output steps into cb->conv ([Cin·K, n]) and multiply by w as
- * [Cin·K, Cout]; K = 1 with no stride/padding multiplies x directly. Grouped convs run the direct kernel.
- * Transposed conv: z = w [Cin, K·Cout] · x for the input steps an output chunk needs, then col2im sums the
- * taps in ascending k, as the CPU backend does. Semantics: core/backend.h; oracle: the CPU backend
+ * conv1d (groups 1): unfold a chunk of output steps into cb->conv ([Cin·K, n], taps (k, c)) and multiply
+ * by w, whose memory [K·Cin][Cout] is a column-major Cout × K·Cin matrix (cublasSgemm N, N); K = 1 with no
+ * stride, padding or activation multiplies x directly. Grouped convs run the direct kernel. Transposed
+ * conv: z = w [Cin][K·Cout] applied to the input steps an output chunk needs, then col2im sums the taps in
+ * ascending k, as the CPU backend does. Semantics: core/backend.h; oracle: the CPU backend
  * (tests/backend/test-backend-parity.c).
  */
 #include <errno.h>
+#include <limits.h>
 
 #include "backend-cuda.h"
 #include "cuda-ops.h"
@@ -31,13 +33,14 @@ static CudaBackend *enter(Backend *be, int *r)
     return cb;
 }
 
-static Tensor dev2d(void *data, int64_t n0, int64_t n1)
+/* y [M, n] (column-major, ld M) = A [M, Kd] (ld M) · B [Kd, n] (ld Kd), all F32 on the device. */
+static int gemm(CudaBackend *cb, float *y, const float *a, const float *b, int64_t M, int64_t n, int64_t Kd)
 {
-    Tensor t;
-    int64_t ne[2] = {n0, n1};
-    tensor_init(&t, DTYPE_F32, 2, ne, data);
-    t.mem = MEM_DEVICE;
-    return t;
+    const float one = 1.0f, zero = 0.0f;
+    if (M > INT_MAX || n > INT_MAX || Kd > INT_MAX)
+        return -EINVAL;
+    return CUBLAS(cublasSgemm(cb->cublas, CUBLAS_OP_N, CUBLAS_OP_N, (int)M, (int)n, (int)Kd, &one, a, (int)M, b,
+                              (int)Kd, &zero, y, (int)M));
 }
 
 int cuda_conv1d(Backend *be, Tensor *y, const Tensor *x, const Tensor *w, const Tensor *b, const Conv1dParams *p)
@@ -48,10 +51,10 @@ int cuda_conv1d(Backend *be, Tensor *y, const Tensor *x, const Tensor *w, const 
         return r;
     if (!p || !f32c(y) || !f32c(x) || !f32c(w) || (b && (!f32c(b) || tensor_nelements(b) != y->ne[0])))
         return -EINVAL;
-    const int64_t Cin = x->ne[0], L = rows_of(x), Cout = y->ne[0], K = w->ne[1];
+    const int64_t Cin = x->ne[0], L = rows_of(x), Cout = y->ne[0], K = w->ne[2];
     if (p->stride < 1 || p->dilation < 1 || p->groups < 1 || p->pad < 0 || K < 1)
         return -EINVAL;
-    if (Cin % p->groups || Cout % p->groups || w->ne[0] != Cin / p->groups || w->ne[2] != Cout || w->ne[3] != 1)
+    if (Cin % p->groups || Cout % p->groups || w->ne[1] != Cin / p->groups || w->ne[0] != Cout || w->ne[3] != 1)
         return -EINVAL;
     const int64_t span = (int64_t)p->dilation * (K - 1) + 1;
     if (L + 2 * (int64_t)p->pad < span || rows_of(y) != (L + 2 * (int64_t)p->pad - span) / p->stride + 1)
@@ -62,10 +65,8 @@ int cuda_conv1d(Backend *be, Tensor *y, const Tensor *x, const Tensor *w, const 
                                            K, Lout, p->stride, p->pad, p->dilation, p->groups, p->leaky_in,
                                            p->slope),
                           "conv1d grouped");
-    Tensor wm = dev2d(w->data, Cin * K, Cout);
     if (K == 1 && p->stride == 1 && p->pad == 0 && !p->leaky_in) {
-        Tensor xm = dev2d(x->data, Cin, L), ym = dev2d(y->data, Cout, Lout);
-        if ((r = be->ops->matmul(be, &ym, &wm, &xm)) < 0)
+        if ((r = gemm(cb, y->data, w->data, x->data, Cout, Lout, Cin)) < 0)
             return r;
         return b ? cuda_check(cuk_bias_rows(cb->stream, y->data, b->data, Cout, Lout), "conv1d bias") : 0;
     }
@@ -81,8 +82,7 @@ int cuda_conv1d(Backend *be, Tensor *y, const Tensor *x, const Tensor *w, const 
                        "conv1d unfold");
         if (r < 0)
             return r;
-        Tensor cm = dev2d(cb->conv, Cin * K, n), ym = dev2d(yc, Cout, n);
-        if ((r = be->ops->matmul(be, &ym, &wm, &cm)) < 0)
+        if ((r = gemm(cb, yc, w->data, cb->conv, Cout, n, Cin * K)) < 0)
             return r;
         if (b && (r = cuda_check(cuk_bias_rows(cb->stream, yc, b->data, Cout, n), "conv1d bias")) < 0)
             return r;
@@ -99,8 +99,8 @@ int cuda_conv_transpose1d(Backend *be, Tensor *y, const Tensor *x, const Tensor 
         return r;
     if (!f32c(y) || !f32c(x) || !f32c(w) || stride < 1 || pad < 0)
         return -EINVAL;
-    const int64_t Cin = x->ne[0], L = rows_of(x), Cout = y->ne[0], K = w->ne[2];
-    if (w->ne[0] != Cin || w->ne[1] != Cout || w->ne[3] != 1 || K < 1 || L < 1 ||
+    const int64_t Cin = x->ne[0], L = rows_of(x), Cout = y->ne[0], K = w->ne[1];
+    if (w->ne[2] != Cin || w->ne[0] != Cout || w->ne[3] != 1 || K < 1 || L < 1 ||
         (b && (!f32c(b) || tensor_nelements(b) != Cout)))
         return -EINVAL;
     const int64_t Lout = (L - 1) * stride - 2 * (int64_t)pad + K;
@@ -112,18 +112,14 @@ int cuda_conv_transpose1d(Backend *be, Tensor *y, const Tensor *x, const Tensor 
     const int64_t nj = (ni_max - K / stride - 3) * stride;
     if ((r = cuda_scratch_reserve(cb, (void **)&cb->conv, &cb->conv_bytes, (size_t)(ni_max * K * Cout) * 4)) < 0)
         return r;
-    Tensor wm = dev2d(w->data, Cin, K * Cout);
     for (int64_t j0 = 0; j0 < Lout; j0 += nj) {
         const int64_t n = Lout - j0 < nj ? Lout - j0 : nj;
         int64_t lo = j0 + pad - K + 1, hi = (j0 + n - 1 + pad) / stride;
         lo = lo <= 0 ? 0 : (lo + stride - 1) / stride;
         hi = hi > L - 1 ? L - 1 : hi;
-        if (hi >= lo) {
-            Tensor xm = dev2d((float *)x->data + (size_t)(lo * Cin), Cin, hi - lo + 1);
-            Tensor zm = dev2d(cb->conv, K * Cout, hi - lo + 1);
-            if ((r = be->ops->matmul(be, &zm, &wm, &xm)) < 0)
-                return r;
-        }
+        if (hi >= lo && (r = gemm(cb, cb->conv, w->data, (const float *)x->data + (size_t)(lo * Cin), K * Cout,
+                                  hi - lo + 1, Cin)) < 0)
+            return r;
         r = cuda_check(cuk_col2im(cb->stream, y->data, cb->conv, b ? b->data : NULL, Cout, K, L, lo, j0, n, stride,
                                   pad),
                        "conv_transpose1d col2im");

@@ -49,7 +49,6 @@ static __global__ void grouped_kernel(float *y, const float *x, const float *w, 
     const int64_t cpg = Cin / groups, opg = Cout / groups;
     GSTRIDE(e, Lout * Cout) {
         const int64_t t = e / Cout, o = e % Cout, g = o / opg;
-        const float *wo = w + o * K * cpg;
         float acc = b ? b[o] : 0.0f;
         for (int64_t k = 0; k < K; k++) {
             const int64_t src = t * stride - pad + k * dil;
@@ -57,7 +56,7 @@ static __global__ void grouped_kernel(float *y, const float *x, const float *w, 
                 continue;
             const float *xs = x + src * Cin + g * cpg;
             for (int64_t c = 0; c < cpg; c++)
-                acc += wo[k * cpg + c] * act_in(xs[c], leaky, slope);
+                acc += w[(k * cpg + c) * Cout + o] * act_in(xs[c], leaky, slope);
         }
         y[e] = acc;
     }

@@ -7,7 +7,7 @@
 
 enum { VITS_POOL = 8 };
 
-/* A conv in the backend's layout: w [CI/groups, K, CO] (transposed conv: [CI, CO, K]), b [CO] or no data. */
+/* A conv in the backend's layout: w [CO, CI/groups, K] (transposed conv: [CO, K, CI]), b [CO] or no data. */
 typedef struct {
     Tensor w, b;
     int cin, cout, k, groups, transposed;

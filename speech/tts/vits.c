@@ -41,7 +41,8 @@ static int host_reserve(Vits *v, size_t n)
 }
 
 /* dst from a voice conv: output rows [row0, row0 + rows) (optionally reversed), input channels optionally
- * reversed; into [CI/g, K, rows] (conv) or [CI, CO, K] (transposed). */
+ * reversed; into the backend's layouts, output channel innermost: [rows, CI/g, K] (conv) or [CO, K, CI]
+ * (transposed). */
 int vits_repack(Vits *v, VConv *dst, const VoiceConv *src, int groups, int transposed, int64_t row0, int64_t rows,
                 int reverse_in, int reverse_out)
 {
@@ -63,23 +64,23 @@ int vits_repack(Vits *v, VConv *dst, const VoiceConv *src, int groups, int trans
     if ((r = be->ops->tensor_get(be, w, s, 0, (size_t)n * 4)) < 0)
         return r;
     const int64_t cpg = cin / groups;
-    if (transposed) { /* src memory [CI][CO][K] → dst memory [K][CO][CI] */
-        for (int64_t k = 0; k < K; k++)
-            for (int64_t o = 0; o < cout; o++)
-                for (int64_t c = 0; c < cin; c++)
-                    d[(k * cout + o) * cin + c] = s[(c * cout + o) * K + k];
-        if ((r = backend_tensor_new(be, &dst->w, DTYPE_F32, 3, cin, cout, K)) < 0)
+    if (transposed) { /* src memory [CI][CO][K] → dst memory [CI][K][CO] */
+        for (int64_t c = 0; c < cin; c++)
+            for (int64_t k = 0; k < K; k++)
+                for (int64_t o = 0; o < cout; o++)
+                    d[(c * K + k) * cout + o] = s[(c * cout + o) * K + k];
+        if ((r = backend_tensor_new(be, &dst->w, DTYPE_F32, 3, cout, K, cin)) < 0)
             return r;
-    } else { /* src memory [CO][CI/g][K] → dst memory [rows][K][CI/g] */
+    } else { /* src memory [CO][CI/g][K] → dst memory [K][CI/g][rows] */
         for (int64_t o = 0; o < rows; o++) {
             const int64_t os = row0 + (reverse_out ? rows - 1 - o : o);
             for (int64_t k = 0; k < K; k++)
                 for (int64_t c = 0; c < cpg; c++) {
                     const int64_t cs = reverse_in ? cpg - 1 - c : c;
-                    d[(o * K + k) * cpg + c] = s[(os * cpg + cs) * K + k];
+                    d[(k * cpg + c) * rows + o] = s[(os * cpg + cs) * K + k];
                 }
         }
-        if ((r = backend_tensor_new(be, &dst->w, DTYPE_F32, 3, cpg, K, rows)) < 0)
+        if ((r = backend_tensor_new(be, &dst->w, DTYPE_F32, 3, rows, cpg, K)) < 0)
             return r;
     }
     if ((r = be->ops->tensor_set(be, &dst->w, d, 0, (size_t)n / (size_t)cout * (size_t)rows * 4)) < 0)

@@ -619,7 +619,7 @@ static void conv1d_case(int64_t Cin, int64_t Cout, int64_t L, int64_t K, Conv1dP
     char what[96];
     const int64_t Lout = (L + 2 * p.pad - p.dilation * (K - 1) - 1) / p.stride + 1;
     float *xs = rand_vec(Cin * L, 1.0f), *ws = rand_vec(Cin / p.groups * K * Cout, 0.5f), *bs = rand_vec(Cout, 1.0f);
-    Pair x = pair_f32(2, (int64_t[]){Cin, L}, xs), w = pair_f32(3, (int64_t[]){Cin / p.groups, K, Cout}, ws);
+    Pair x = pair_f32(2, (int64_t[]){Cin, L}, xs), w = pair_f32(3, (int64_t[]){Cout, Cin / p.groups, K}, ws);
     Pair b = pair_f32(1, (int64_t[]){Cout}, bs), y = pair_f32(2, (int64_t[]){Cout, Lout}, NULL);
     snprintf(what, sizeof(what), "conv1d %lldx%lld L%lld K%lld s%d p%d d%d g%d%s%s", (long long)Cin, (long long)Cout,
              (long long)L, (long long)K, p.stride, p.pad, p.dilation, p.groups, bias ? " +b" : "",
@@ -641,7 +641,7 @@ static void convt_case(int64_t Cin, int64_t Cout, int64_t L, int64_t K, int stri
     char what[96];
     const int64_t Lout = (L - 1) * stride - 2 * pad + K;
     float *xs = rand_vec(Cin * L, 1.0f), *ws = rand_vec(Cin * Cout * K, 0.5f), *bs = rand_vec(Cout, 1.0f);
-    Pair x = pair_f32(2, (int64_t[]){Cin, L}, xs), w = pair_f32(3, (int64_t[]){Cin, Cout, K}, ws);
+    Pair x = pair_f32(2, (int64_t[]){Cin, L}, xs), w = pair_f32(3, (int64_t[]){Cout, K, Cin}, ws);
     Pair b = pair_f32(1, (int64_t[]){Cout}, bs), y = pair_f32(2, (int64_t[]){Cout, Lout}, NULL);
     snprintf(what, sizeof(what), "conv_transpose1d %lldx%lld L%lld K%lld s%d p%d", (long long)Cin, (long long)Cout,
              (long long)L, (long long)K, stride, pad);

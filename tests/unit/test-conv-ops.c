@@ -58,19 +58,19 @@ int main(void)
         tensor_init(&B, DTYPE_F32, 1, (int64_t[]){cout}, b);
         tensor_init(&Y, DTYPE_F32, 2, (int64_t[]){cout, lout}, y);
         int r;
-        if (tr) { /* PyTorch [Cin][Cout][K] → [K][Cout][Cin] */
+        if (tr) { /* PyTorch [Cin][Cout][K] → [Cin][K][Cout] */
             for (int k = 0; k < K; k++)
                 for (int o = 0; o < cout; o++)
                     for (int ch = 0; ch < cin; ch++)
-                        wt[(k * cout + o) * cin + ch] = w[(ch * cout + o) * K + k];
-            tensor_init(&W, DTYPE_F32, 3, (int64_t[]){cin, cout, K}, wt);
+                        wt[(ch * K + k) * cout + o] = w[(ch * cout + o) * K + k];
+            tensor_init(&W, DTYPE_F32, 3, (int64_t[]){cout, K, cin}, wt);
             r = be->ops->conv_transpose1d(be, &Y, &X, &W, &B, s, p);
-        } else { /* PyTorch [Cout][Cin/g][K] → [Cout][K][Cin/g] */
+        } else { /* PyTorch [Cout][Cin/g][K] → [K][Cin/g][Cout] */
             for (int o = 0; o < cout; o++)
                 for (int k = 0; k < K; k++)
                     for (int ch = 0; ch < cpg; ch++)
-                        wt[(o * K + k) * cpg + ch] = w[(o * cpg + ch) * K + k];
-            tensor_init(&W, DTYPE_F32, 3, (int64_t[]){cpg, K, cout}, wt);
+                        wt[(k * cpg + ch) * cout + o] = w[(o * cpg + ch) * K + k];
+            tensor_init(&W, DTYPE_F32, 3, (int64_t[]){cout, cpg, K}, wt);
             Conv1dParams cp = {s, p, d, g, 0, 0.0f};
             r = be->ops->conv1d(be, &Y, &X, &W, &B, &cp);
         }
@@ -89,7 +89,7 @@ int main(void)
     float buf[64] = {0};
     Tensor X, W, Y;
     tensor_init(&X, DTYPE_F32, 2, (int64_t[]){4, 8}, buf);
-    tensor_init(&W, DTYPE_F32, 3, (int64_t[]){4, 3, 2}, buf);
+    tensor_init(&W, DTYPE_F32, 3, (int64_t[]){2, 4, 3}, buf);
     tensor_init(&Y, DTYPE_F32, 2, (int64_t[]){2, 7}, buf);
     Conv1dParams cp = {1, 1, 1, 1, 0, 0.0f}; /* Lout would be 8, not 7 */
     CHECK_INT(be->ops->conv1d(be, &Y, &X, &W, NULL, &cp), -EINVAL);
