@@ -192,8 +192,7 @@ static void end_answer(DesktopWindow *w, const char *note)
 {
     if (w->answer) {
         message_row_set_waiting(w->answer, FALSE);
-        if (note)
-            message_row_set_note(w->answer, note);
+        message_row_set_note(w->answer, note); /* also shows the last text still waiting for a redraw */
     }
     w->answer = w->question = NULL;
     w->answer_id = 0;
@@ -490,12 +489,17 @@ static void on_paste(GtkTextView *view, gpointer user)
     }
 }
 
-/* Enter sends, Shift+Enter is a new line. */
+/* Enter sends, Shift+Enter is a new line; Escape stops the answer (the text view would swallow it before
+ * the application's accelerator sees it). */
 static gboolean on_key(GtkEventControllerKey *c, guint keyval, guint keycode, GdkModifierType mods, gpointer user)
 {
     DesktopWindow *w = user;
     if ((keyval == GDK_KEY_Return || keyval == GDK_KEY_KP_Enter) && !(mods & (GDK_SHIFT_MASK | GDK_CONTROL_MASK))) {
         desktop_window_send(w);
+        return TRUE;
+    }
+    if (keyval == GDK_KEY_Escape && w->asking) {
+        desktop_window_stop(w);
         return TRUE;
     }
     return FALSE;

@@ -13,12 +13,17 @@ struct MessageRow {
     GtkWidget *spinner;
     GtkWidget *copy;    /* GtkButton */
     GString *buf;       /* owned: the full text */
+    guint flush_id;     /* pending label update (text arrived since the last one) */
     MessageRole role;
 };
+
+#define FLUSH_MS 40 /* answers stream at up to ~100 tokens/s: relayout the label at most 25 times a second */
 
 static void row_free(gpointer p)
 {
     MessageRow *row = p;
+    if (row->flush_id)
+        g_source_remove(row->flush_id);
     g_string_free(row->buf, TRUE);
     g_free(row);
 }
@@ -107,6 +112,23 @@ MessageRow *message_row_new(MessageRole role, const char *text)
 GtkWidget *message_row_widget(MessageRow *row) { return row->root; }
 const char *message_row_text(const MessageRow *row) { return row->buf->str; }
 
+static gboolean flush(gpointer p)
+{
+    MessageRow *row = p;
+    row->flush_id = 0;
+    gtk_label_set_text(GTK_LABEL(row->text), row->buf->str);
+    gtk_widget_set_visible(row->text, row->buf->len > 0);
+    return G_SOURCE_REMOVE;
+}
+
+static void flush_now(MessageRow *row)
+{
+    if (row->flush_id) {
+        g_source_remove(row->flush_id);
+        flush(row);
+    }
+}
+
 void message_row_append(MessageRow *row, const char *text)
 {
     if (!text || !text[0])
@@ -116,8 +138,8 @@ void message_row_append(MessageRow *row, const char *text)
         while (*text == ' ' || *text == '\n')
             text++;
     g_string_append(row->buf, text);
-    gtk_label_set_text(GTK_LABEL(row->text), row->buf->str);
-    gtk_widget_set_visible(row->text, row->buf->len > 0);
+    if (!row->flush_id)
+        row->flush_id = g_timeout_add(FLUSH_MS, flush, row);
 }
 
 void message_row_add_thumbnail(MessageRow *row, GdkPaintable *thumb, const char *label)
@@ -146,6 +168,7 @@ void message_row_add_thumbnail(MessageRow *row, GdkPaintable *thumb, const char 
 
 void message_row_set_note(MessageRow *row, const char *note)
 {
+    flush_now(row);
     gtk_label_set_text(GTK_LABEL(row->note), note ? note : "");
     gtk_widget_set_visible(row->note, note && note[0]);
 }

@@ -17,6 +17,7 @@ void message_row_append(MessageRow *row, const char *text);
 const char *message_row_text(const MessageRow *row);
 /* thumb: a paintable (borrowed, ref taken) or NULL for a generic icon; label: the file name. */
 void message_row_add_thumbnail(MessageRow *row, GdkPaintable *thumb, const char *label);
+/* Appended text reaches the label at most every 40 ms; set_note shows it at once. */
 /* A dim line under the text ("Stopped", "Failed: …"); NULL hides it. */
 void message_row_set_note(MessageRow *row, const char *note);
 /* While waiting for the first token: a spinner instead of the empty text. */

@@ -7,9 +7,11 @@ would) and read through AT-SPI — the text a user (or a screen reader) sees, no
 Checks, each with a screenshot (import -window root) under $MYNA_BUILD_ROOT/meson-logs/desktop/:
   1. startup: mynad is not running; the app starts it through D-Bus activation (the bus's service dir holds
      the build's activation file) and the chat page shows with the model in the header (time printed only)
-  2. a question sent gets an answer with the expected word (SmolLM2: "Paris")
+  2. a question typed into the entry (xdotool; Shift+Enter makes a new line) and sent with Enter gets an
+     answer with the expected word (SmolLM2: "Paris")
   3. New conversation (Ctrl+N) empties the list
-  4. Stop (the app.stop action = Escape) ends a long answer: "Stopped" under it, Send is back
+  4. Stop (Escape) ends a long answer: "Stopped" under it, Send is back
+  Without xdotool the same steps go through the app's actions (ask, new-conversation, stop).
   5. an image attached for a text model: the refusal toast with the daemon's message
   6. mynad stopped: the "Myna Is Not Running" page
   7. mynad back without its model: the app reconnects and shows "No Model" with what to run
@@ -204,6 +206,30 @@ class Bus:
                   V("(sava{sv})", (name, params, {})))
 
 
+class Keys:
+    """Key presses into the app's window through XTEST (xdotool); no window manager, so focus it directly."""
+
+    def __init__(self, world):
+        self.world = world
+
+    def run(self, *args):
+        return subprocess.run(["xdotool"] + list(args), capture_output=True, text=True, timeout=30)
+
+    def focus(self):
+        r = self.run("search", "--onlyvisible", "--name", "^Myna$")
+        wins = r.stdout.split()
+        if not wins:
+            return False
+        self.run("windowfocus", wins[0])
+        return True
+
+    def type(self, text):
+        self.run("type", "--delay", "15", text)
+
+    def key(self, combo):
+        self.run("key", combo)
+
+
 def wait_for(what, fn, timeout):
     """Poll fn() until it returns something true; the deadline only bounds a hang (nothing is timed)."""
     t0 = time.monotonic()
@@ -247,7 +273,7 @@ class Screen:
                 role = node.get_role_name()
                 name = node.get_name() or ""
                 text = ""
-                if role in ("label", "text"):
+                if role in ("label", "text", "entry"):
                     text = self.A.Text.get_text(node, 0, self.A.Text.get_character_count(node)) or ""
                 out.append((role, name, text))
                 for i in range(node.get_child_count()):
@@ -278,6 +304,12 @@ class Screen:
 
     def button_showing(self, name):
         return any(r in ("push button", "toggle button", "button") and n == name for (r, n, t) in self.items())
+
+    def entry_text(self):
+        for (r, n, t) in self.items():
+            if n == "Question":
+                return t
+        return ""
 
     def last_answer(self):
         """The text under the last "Myna" caption (the newest answer), or None."""
@@ -395,8 +427,23 @@ def main():
         world.shot("desktop-start")
         log("AT-SPI: %d showing accessibles read in %.2f s" % screen.timed_walk())
 
-        # 2. a question and its answer
-        bus.action("ask", FRANCE)
+        # 2. a question typed and sent with Enter (xdotool: real X key events; without it, the ask action)
+        keys = Keys(world) if shutil.which("xdotool") else None
+        if keys and keys.focus():
+            keys.type("first line")
+            keys.key("shift+Return")
+            keys.type("second line")
+            check(wait_for("two lines in the entry", lambda: "first line\nsecond line" in screen.entry_text(), 20),
+                  "Shift+Enter is a new line in the entry")
+            keys.key("ctrl+a")
+            keys.key("BackSpace")
+            keys.type(FRANCE)
+            check(wait_for("the typed question", lambda: screen.entry_text() == FRANCE, 20), "the question is typed")
+            keys.key("Return")
+        else:
+            log("xdotool not installed or no window to focus: the question goes through the ask action")
+            keys = None
+            bus.action("ask", FRANCE)
         expect = "Paris" if model else "France"
         done = wait_for("the answer", lambda: (screen.last_answer() or "") if expect in (screen.last_answer() or "")
                         and screen.button_showing("Send") else None, 120)
@@ -405,8 +452,11 @@ def main():
         check(screen.shows(FRANCE), "the question shows in the list")
         world.shot("desktop-answer")
 
-        # 3. new conversation
-        bus.action("new-conversation")
+        # 3. new conversation (Ctrl+N)
+        if keys:
+            keys.key("ctrl+n")
+        else:
+            bus.action("new-conversation")
         check(wait_for("empty page", lambda: screen.shows("Ask Myna") and not screen.shows(FRANCE), 30),
               "New conversation empties the list")
 
@@ -417,7 +467,10 @@ def main():
                                and screen.button_showing("Stop"), 120)
             check(started, "the long answer streams, Stop shows")
             world.shot("desktop-streaming")
-            bus.action("stop")
+            if keys:
+                keys.key("Escape")
+            else:
+                bus.action("stop")
             stopped = wait_for("Stopped", lambda: screen.shows_exactly("Stopped") and screen.button_showing("Send"),
                                60)
             check(stopped, "Stop ends the answer: 'Stopped' and Send is back")
