@@ -190,8 +190,14 @@ int aec_new(const AecConfig *cfg, Aec **ret)
 void aec_free(Aec *a) { free(a); }
 void aec_reset(Aec *a) { (void)a; }
 void aec_set_delay(Aec *a, int d) { (void)a, (void)d; }
-int aec_playback(Aec *a, int64_t pos, const float *pcm, size_t n) { return (void)a, (void)pos, (void)pcm, (void)n, -ENOTSUP; }
-int aec_capture(Aec *a, int64_t pos, const float *mic, float *out) { return (void)a, (void)pos, (void)mic, (void)out, -ENOTSUP; }
+int aec_playback(Aec *a, int64_t pos, const float *pcm, size_t n)
+{
+    return (void)a, (void)pos, (void)pcm, (void)n, -ENOTSUP;
+}
+int aec_capture(Aec *a, int64_t pos, const float *mic, float *out)
+{
+    return (void)a, (void)pos, (void)mic, (void)out, -ENOTSUP;
+}
 float aec_erle_db(const Aec *a) { return (void)a, 0.0f; }
 int64_t aec_far_ms(const Aec *a) { return (void)a, 0; }
 

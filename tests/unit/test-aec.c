@@ -1,8 +1,9 @@
 /* test-aec.c — echo cancellation (speech/aec.c) in the simulated room (speech/audio-device-room.c).
  * `test-aec room` (suite unit): RoomSim's echo of an impulse arrives at echo_delay_ms with the impulse
- * response's energy at echo_gain_db (±0.01 dB), noise at noise_dbfs (±0.5 dB), an utterance at its sample;
- * the room as an AudioDevice (as fast as the reader) returns exactly RoomSim's microphone for what was
- * written; bad configurations are refused.
+ * response's energy at echo_gain_db (±0.01 dB), noise at noise_dbfs (±0.5 dB), an utterance (samples or a
+ * WAV file) at its sample;
+ * the room as an AudioDevice (as fast as the reader, and paced at 4x real time) returns exactly RoomSim's
+ * microphone for what was written; bad configurations are refused.
  * `test-aec aec` (suite unit; 77 without SpeexDSP): far-end speech-like signal (noise shaped by a
  * syllable-rate envelope) played into rooms with delays 20–80 ms and echo gains −6…−20 dB, the canceller's
  * delay set 20 ms short of the room's (the reference leads its echo): ERLE (microphone over output power,
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "aec.h"
 #include "audio-device-room.h"
@@ -92,36 +94,63 @@ static void test_room(void)
     CHECK(fabsf(mic[3999]) < 0.02f && fabsf(mic[4800]) < 0.02f);
     room_sim_free(rs);
 
-    /* the device returns RoomSim's microphone for what was written (speed 0: as fast as read) */
-    RoomConfig rc = {.echo_delay_ms = 30, .echo_gain_db = -8, .seed = 7, .speed = 0};
-    AudioDevice *dev = NULL;
-    float *play = speechlike(SR, 0.1, 3), *want = malloc(SR * sizeof(float)), *got = calloc(SR, sizeof(float));
-    CHECK_INT(room_sim_new(&rc, &rs, err, sizeof(err)), 0);
-    room_sim_process(rs, play, want, SR);
-    room_sim_free(rs);
-    CHECK_INT(audio_device_open_room(&(AudioDeviceConfig){.capture = 1, .playback = 1, .ring_seconds = 2}, &rc,
-                                     &dev, err, sizeof(err)), 0);
-    if (dev) {
-        CHECK_INT(audio_device_write(dev, play, SR, 1000), SR); /* queued before the room starts */
-        CHECK_INT(audio_device_start(dev), 0);
-        int64_t have = 0;
-        for (int tries = 0; have < SR && tries < 2000; tries++) {
-            int64_t k = audio_device_read(dev, got + have, (size_t)(SR - have), 10);
-            if (k < 0)
-                break;
-            have += k;
-        }
-        CHECK_INT(have, SR);
-        double maxd = 0;
-        for (int i = 0; i < SR; i++)
-            maxd = fmax(maxd, fabs(got[i] - want[i]));
-        fprintf(stderr, "room device vs RoomSim: max |diff| %g over %lld samples\n", maxd, (long long)have);
-        CHECK(maxd == 0);
-        audio_device_close(dev);
+    /* the same utterance from a 16 kHz mono 16-bit WAV file */
+    char wav[] = "/tmp/myna-room-XXXXXX";
+    int wfd = mkstemp(wav);
+    unsigned char hdr[44] = "RIFF\0\0\0\0WAVEfmt \x10\0\0\0\x01\0\x01\0\x80\x3e\0\0\0\x7d\0\0\x02\0\x10\0data";
+    uint32_t data = 1600, riff = 36 + 1600;
+    int16_t s16[800];
+    memcpy(hdr + 4, &riff, 4);
+    memcpy(hdr + 40, &data, 4);
+    for (int i = 0; i < 800; i++)
+        s16[i] = 8192;
+    CHECK(wfd >= 0 && write(wfd, hdr, 44) == 44 && write(wfd, s16, 1600) == 1600);
+    if (wfd >= 0)
+        close(wfd);
+    RoomUtterance uw = {.at = 4000, .wav_path = wav};
+    CHECK_INT(room_sim_new(&(RoomConfig){.noise_dbfs = -200, .utterances = &uw, .n_utterances = 1}, &rs, err,
+                           sizeof(err)), 0);
+    if (rs) {
+        room_sim_process(rs, NULL, mic, SR);
+        CHECK(mic[3999] == 0 && mic[4000] == 0.25f && mic[4799] == 0.25f && mic[4800] == 0);
+        room_sim_free(rs);
     }
-    free(play);
-    free(want);
-    free(got);
+    unlink(wav);
+
+    /* the device returns RoomSim's microphone for what was written (speed 0: as fast as read; 4: paced) */
+    for (int pace = 0; pace < 2; pace++) {
+        RoomConfig rc = {.echo_delay_ms = 30, .echo_gain_db = -8, .seed = 7, .speed = pace ? 4.0 : 0};
+        AudioDevice *dev = NULL;
+        float *play = speechlike(SR, 0.1, 3), *want = malloc(SR * sizeof(float));
+        float *got = calloc(SR, sizeof(float));
+        CHECK_INT(room_sim_new(&rc, &rs, err, sizeof(err)), 0);
+        room_sim_process(rs, play, want, SR);
+        room_sim_free(rs);
+        CHECK_INT(audio_device_open_room(&(AudioDeviceConfig){.capture = 1, .playback = 1, .ring_seconds = 2}, &rc,
+                                         &dev, err, sizeof(err)), 0);
+        if (dev) {
+            CHECK_INT(audio_device_write(dev, play, SR, 1000), SR); /* queued before the room starts */
+            CHECK_INT(audio_device_start(dev), 0);
+            int64_t have = 0;
+            for (int tries = 0; have < SR && tries < 2000; tries++) {
+                int64_t k = audio_device_read(dev, got + have, (size_t)(SR - have), 10);
+                if (k < 0)
+                    break;
+                have += k;
+            }
+            CHECK_INT(have, SR);
+            double maxd = 0;
+            for (int i = 0; i < SR; i++)
+                maxd = fmax(maxd, fabs(got[i] - want[i]));
+            fprintf(stderr, "room device (speed %g) vs RoomSim: max |diff| %g over %lld samples\n", rc.speed, maxd,
+                    (long long)have);
+            CHECK(maxd == 0);
+            audio_device_close(dev);
+        }
+        free(play);
+        free(want);
+        free(got);
+    }
 
     /* refused configurations */
     CHECK_INT(room_sim_new(&(RoomConfig){.echo_delay_ms = 900}, &rs, err, sizeof(err)), -EINVAL);
@@ -130,8 +159,10 @@ static void test_room(void)
     RoomUtterance bad = {.wav_path = "/nonexistent/u.wav"};
     CHECK_INT(room_sim_new(&(RoomConfig){.utterances = &bad, .n_utterances = 1}, &rs, err, sizeof(err)), -ENOENT);
     fprintf(stderr, "missing WAV: %s\n", err);
+    AudioDevice *dev = NULL;
     CHECK_INT(audio_device_open_room(&(AudioDeviceConfig){.capture = 1, .sample_rate = 48000}, NULL, &dev, err,
                                      sizeof(err)), -EINVAL);
+    CHECK(dev == NULL);
 }
 
 /* One room: 10 s far end only, then 3 s near end only, then 3 s double talk. */

@@ -3,6 +3,7 @@
  * END with the utterance starting >= 300 ms before the onset and covering the whole burst; a blip shorter
  * than min_speech is a REJECT; a burst at a level that opens a candidate normally is ignored in playback
  * mode while a loud one still is not; speech longer than max_utterance_ms is cut into contiguous pieces;
+ * while speech is open, endpoint_utterance gives the input from the utterance's start to the last sample fed;
  * feeding in odd frame sizes gives the same events as 10 ms frames; bad arguments are refused. Then (when
  * espeak-ng and ffmpeg are installed) questions synthesized by espeak-ng (three voices, two rates) placed
  * 1.2 s into noise: each utterance starts before the clip's energy onset (first 10 ms frame within 35 dB of
@@ -49,6 +50,7 @@ typedef struct {
     int n_cand, n_reject, n_start, n_end, n_forced;
     int64_t onset[16], start[16], end[16], utt_n[16];
     int n_utt_ok;           /* END events whose endpoint_utterance matched [start, end) */
+    int n_partial, n_partial_ok; /* frames in speech; those whose open utterance matched the input */
 } Trace;
 
 /* Run a whole buffer through ep in frames of the given sizes (cycled). */
@@ -69,6 +71,13 @@ static void run(Endpoint *ep, const float *x, int64_t n, const size_t *sizes, in
             t->n_reject++;
         else if (ev.type == ENDPOINT_EVENT_START && t->n_start < 16)
             t->onset[t->n_start++] = ev.onset;
+        if (endpoint_in_speech(ep)) { /* the open utterance so far, for partial transcripts */
+            const float *pcm;
+            int64_t s, m;
+            t->n_partial_ok += endpoint_utterance(ep, &pcm, &s, &m) == 0 && s + m == endpoint_position(ep) &&
+                               !memcmp(pcm, x + s, (size_t)m * sizeof(float));
+            t->n_partial++;
+        }
         if (ev.type != ENDPOINT_EVENT_END)
             continue;
         const float *pcm;
@@ -116,6 +125,8 @@ static void test_synthetic(void)
     CHECK_INT(t.n_reject, 1); /* the 100 ms blip */
     CHECK_INT(t.n_cand, 3);
     CHECK_INT(t.n_utt_ok, 2);
+    CHECK(t.n_partial > 200); /* ≈ 3 s of speech in 10 ms frames */
+    CHECK_INT(t.n_partial_ok, t.n_partial);
     for (int i = 0; i < 2 && i < t.n_end; i++) {
         int b = i ? 2 : 0;
         double s = t.start[i] * 1000.0 / SR, e = t.end[i] * 1000.0 / SR, on = t.onset[i] * 1000.0 / SR;
