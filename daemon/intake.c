@@ -173,8 +173,8 @@ static int pull(Intake *in)
     while (budget > 0) {
         int r = reserve(in, max);
         if (r == -EBUSY) {
-            finish(in, r, "this user's attachments being read hold %zu MiB (max_intake_mb_per_user %zu); wait "
-                   "for them", *in->lim.held >> 20, in->lim.max_held >> 20);
+            finish(in, r, "this user's fds being read and decoded would hold more than %zu MiB "
+                   "(max_intake_mb_per_user); wait for them or send less", in->lim.max_held >> 20);
             return r;
         }
         if (r < 0) {

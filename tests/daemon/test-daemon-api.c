@@ -181,6 +181,27 @@ static void test_hostile(void)
     CHECK(c.failed);
     CHECK(!strcmp(c.error, "org.myna.Error.TooLarge"));
     CHECK_INT(c.n_tokens, 0);
+    /* intake (issue 12): a pipe is read to its end, then decoded (10 bytes of junk → UnsupportedMedia); a 2 MiB
+     * file is over this user's max_intake_mb_per_user (1 in the config) → Busy naming it */
+    int pp[2];
+    CHECK_INT(pipe2(pp, O_CLOEXEC), 0);
+    CHECK(write(pp[1], "0123456789", 10) == 10);
+    close(pp[1]);
+    const char *hint[1] = {"audio/wav"};
+    CHECK(hc_ask_media(a, &c, "", 0, hint, &pp[0], 1, &e) >= 0);
+    CHECK_INT(hc_wait(&a, cs, 1, 10), 0);
+    fprintf(stderr, "junk from a pipe: %s: %s\n", c.error, c.message);
+    CHECK(c.failed && !strcmp(c.error, "org.myna.Error.UnsupportedMedia") && strstr(c.message, "attachment 1"));
+    close(pp[0]);
+    char tmp[] = "/tmp/myna-test-big-XXXXXX";
+    int big_fd = mkstemp(tmp);
+    CHECK(big_fd >= 0 && ftruncate(big_fd, 2 << 20) == 0);
+    unlink(tmp);
+    CHECK(hc_ask_media(a, &c, "", 0, hint, &big_fd, 1, &e) >= 0);
+    CHECK_INT(hc_wait(&a, cs, 1, 10), 0);
+    fprintf(stderr, "2 MiB with max_intake_mb_per_user 1: %s: %s\n", c.error, c.message);
+    CHECK(c.failed && !strcmp(c.error, "org.myna.Error.Busy") && strstr(c.message, "max_intake_mb_per_user"));
+    close(big_fd);
     hc_unwatch(&c);
     sd_bus_flush_close_unref(a);
 }
@@ -238,6 +259,7 @@ static void test_properties(void)
     sd_bus_error e = SD_BUS_ERROR_NULL;
     sd_bus_message *reply = NULL;
 
+    CHECK_INT(harness_wait_ready(a, 10), 0); /* the name is owned before the worker has loaded (even test:echo) */
     CHECK(sd_bus_get_property_string(a, DEST, "/org/myna/Assistant1", "org.myna.Assistant1", "State", &e, &s) >= 0);
     CHECK(s && !strcmp(s, "ready"));
     free(s);
@@ -273,7 +295,7 @@ int main(void)
                                "max_sessions_per_client = 3\nmax_queued_per_client = 2\nmax_tokens_limit = 5000\n"
                                /* both connections are this one Unix user: let all three requests run at once
                                 * (the per-user limits are test-daemon-isolation's) */
-                               "max_running_per_user = 3\n";
+                               "max_running_per_user = 3\nmax_intake_mb_per_user = 1\n";
     int r = harness_start_bus(&H);
     if (r < 0) {
         fprintf(stderr, "cannot start dbus-daemon: %s\n", strerror(-r));
