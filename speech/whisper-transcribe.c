@@ -510,11 +510,6 @@ int whisper_run_text(WhisperRun *run, char **ret_text, WhisperStats *stats)
     return 0;
 }
 
-double whisper_run_progress_s(const WhisperRun *run)
-{
-    return (double)run->seek * 0.01; /* 100 mel frames per second */
-}
-
 int whisper_transcribe(Whisper *w, const float *pcm16k, size_t n, const WhisperOptions *opt, char **ret_text,
                        WhisperStats *stats)
 {

@@ -125,7 +125,6 @@ typedef struct WhisperRun WhisperRun;
 int whisper_run_begin(Whisper *w, const float *pcm16k, size_t n, const WhisperOptions *o, WhisperRun **ret);
 int whisper_run_step(WhisperRun *run);
 int whisper_run_text(WhisperRun *run, char **ret_text, WhisperStats *stats);
-double whisper_run_progress_s(const WhisperRun *run); /* seconds of audio done so far */
 void whisper_run_free(WhisperRun *run);               /* accepts NULL */
 
 /* Text of one token (raw bytes, timestamps as "<|1.24|>", other specials as their text); count like
