@@ -94,7 +94,7 @@ class World:
                 # long answers run for a minute unless stopped, so Stop is exercised mid-answer even on a busy machine
                 f.write("model = %s\nbackend = cpu\nn_ctx = 4096\ndefault_max_tokens = 4000\n" % model)
             else:
-                f.write("model = test:echo:20\nn_ctx = 1024\n")
+                f.write("model = test:echo:20\nn_ctx = 8192\ndefault_max_tokens = 4000\n")
         return conf
 
     def start_bus(self, activate_model=False):
@@ -461,23 +461,22 @@ def main():
               "New conversation empties the list")
 
         # 4. Stop ends a long answer (in a new conversation: the history changes what the model says)
-        if model:
-            bus.action("ask", LONG)
-            started = wait_for("a long answer to start", lambda: len(screen.last_answer() or "") > 20
-                               and screen.button_showing("Stop"), 120)
-            check(started, "the long answer streams, Stop shows")
-            world.shot("desktop-streaming")
-            if keys:
-                keys.key("Escape")
-            else:
-                bus.action("stop")
-            stopped = wait_for("Stopped", lambda: screen.shows_exactly("Stopped") and screen.button_showing("Send"),
-                               60)
-            check(stopped, "Stop ends the answer: 'Stopped' and Send is back")
-            a1 = screen.last_answer() or ""
-            time.sleep(1.0)  # no timed assertion: the text must simply not grow any more
-            check(len(a1) > 20 and screen.last_answer() == a1, "the stopped answer does not grow")
-            world.shot("desktop-stopped")
+        bus.action("ask", LONG if model else "forever")  # test:echo answers "forever" with ticks
+        started = wait_for("a long answer to start", lambda: len(screen.last_answer() or "") > 20
+                           and screen.button_showing("Stop"), 120)
+        check(started, "the long answer streams, Stop shows")
+        world.shot("desktop-streaming")
+        if keys:
+            keys.key("Escape")
+        else:
+            bus.action("stop")
+        stopped = wait_for("Stopped", lambda: screen.shows_exactly("Stopped") and screen.button_showing("Send"),
+                           60)
+        check(stopped, "Stop ends the answer: 'Stopped' and Send is back")
+        a1 = screen.last_answer() or ""
+        time.sleep(1.0)  # no timed assertion: the text must simply not grow any more
+        check(len(a1) > 20 and screen.last_answer() == a1, "the stopped answer does not grow")
+        world.shot("desktop-stopped")
 
         bus.action("new-conversation")
         # 5. an image for a text model → the daemon's refusal in a toast
