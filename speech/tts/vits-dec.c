@@ -82,6 +82,10 @@ int vits_dec_prepare(Vits *v, char *err, size_t err_len)
     }
     reach += (v->dec_post.k - 1) / 2.0 / spf;
     v->margin = (int)reach + 2;
+    int fr = 0, dil = 1;
+    for (int i = 0; i < VOICE_WN_LAYERS; i++, dil *= c->flow_dilation_rate)
+        fr += (c->flow_kernel - 1) * dil / 2;
+    v->flow_margin = VOICE_FLOWS * fr + 1;
 done:
     return r;
 }
@@ -219,7 +223,43 @@ done:
     return r;
 }
 
-int vits_decode(Vits *v, const VitsUtt *u, int64_t f0, int64_t f1, float *out, char *err, size_t err_len)
+/* Make z valid for frames [0, need): the flow on the prior's frames [ready − FM, need + FM) (all the
+ * rest once something is ready), keeping the frames whose whole receptive field was inside the window. */
+static int flow_until(Vits *v, VitsUtt *u, int64_t need)
+{
+    Backend *be = v->be;
+    const int64_t F = u->frames, FM = v->flow_margin, I2 = u->pp.ne[0];
+    Tensor P = {0}, Q = {0}, g = {0};
+    int r = 0;
+    if (need <= u->ready)
+        return 0;
+    const int64_t a = u->ready - FM > 0 ? u->ready - FM : 0;
+    const int64_t b = u->ready > 0 || need + FM >= F ? F : need + FM, n = b - a;
+    const int64_t end = b == F ? F : b - FM;
+    TRY(vits_tensor(v, &P, I2, n));
+    TRY(vits_tensor(v, &Q, I2, n));
+    Tensor sp = tensor_view(&u->pp, (size_t)(a * I2), I2, n, 1), sq = tensor_view(&u->pq, (size_t)(a * I2), I2, n, 1);
+    TRY(backend_copy(be, &P, &sp));
+    TRY(backend_copy(be, &Q, &sq));
+    if (v->cfg.n_speakers > 1 && v->cfg.gin) {
+        int32_t sid = u->speaker;
+        TRY(vits_tensor(v, &g, v->cfg.gin, 1));
+        TRY(backend_get_rows(be, &g, &v->vw->emb_g, &sid, 1));
+    }
+    TRY(vits_flow_reverse(v, &P, &Q, g.data ? &g : NULL));
+    Tensor vp = tensor_view(&P, (size_t)((u->ready - a) * I2), I2, end - u->ready, 1);
+    Tensor vq = tensor_view(&Q, (size_t)((u->ready - a) * I2), I2, end - u->ready, 1);
+    Tensor dp = tensor_view(&u->zp, (size_t)(u->ready * I2), I2, end - u->ready, 1);
+    Tensor dq = tensor_view(&u->zq, (size_t)(u->ready * I2), I2, end - u->ready, 1);
+    TRY(backend_copy(be, &dp, &vp));
+    TRY(backend_copy(be, &dq, &vq));
+    u->ready = end;
+done:
+    backend_tensor_release(be, &P), backend_tensor_release(be, &Q), backend_tensor_release(be, &g);
+    return r;
+}
+
+int vits_decode(Vits *v, VitsUtt *u, int64_t f0, int64_t f1, float *out, char *err, size_t err_len)
 {
     Backend *be = v->be;
     const int64_t I2 = u->zp.ne[0], hop = v->cfg.hop;
@@ -237,6 +277,7 @@ int vits_decode(Vits *v, const VitsUtt *u, int64_t f0, int64_t f1, float *out, c
         r = -ENOMEM;
         goto done;
     }
+    TRY(flow_until(v, u, b));
     TRY(pool(v, 7, &x, 2 * I2, n));
     for (int half = 0; half < 2; half++) { /* x = [P; Q] for frames [a, b) */
         const Tensor *z = half ? &u->zq : &u->zp;

@@ -51,7 +51,8 @@ struct Vits {
     VCoupling flow[VOICE_FLOWS];
     VConv dec_pre, dec_cond, ups[VOICE_MAX_UPS], dec_post;
     VConv res[VOICE_MAX_UPS * VOICE_MAX_RES_KERNELS][2 * VOICE_MAX_RES_DILATIONS];
-    int margin;
+    int margin;                     /* decoder receptive field, latent frames (one side) */
+    int flow_margin;                /* the flow's, likewise */
     Tensor pool[VITS_POOL];         /* grow-only decoder buffers (vits-dec.c), handed out as views */
     int64_t pool_cap[VITS_POOL];
     float *host;                    /* scratch for weight repacking */

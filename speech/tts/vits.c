@@ -460,6 +460,8 @@ void vits_utt_free(Vits *v, VitsUtt *u)
         return;
     backend_tensor_release(v->be, &u->zp);
     backend_tensor_release(v->be, &u->zq);
+    backend_tensor_release(v->be, &u->pp);
+    backend_tensor_release(v->be, &u->pq);
     free(u->dur);
     free(u);
 }
@@ -540,8 +542,9 @@ int vits_encode(Vits *v, const int64_t *ids, int64_t n, const VitsParams *p, Vit
     TRY(vits_tensor(v, &ls, I2, n));
     TRY(vits_tensor(v, &e, I2, F));
     for (int half = 0; half < 2; half++) { /* z_p = m + ε·exp(logs)·noise_scale, per latent half */
-        Tensor *z = half ? &u->zq : &u->zp;
+        Tensor *z = half ? &u->pq : &u->pp;
         TRY(vits_tensor(v, z, I2, F));
+        TRY(vits_tensor(v, half ? &u->zq : &u->zp, I2, F));
         TRY(vits_conv(v, &m, &h, &v->proj_m[half], 1, 0, 1));
         TRY(backend_get_rows(be, z, &m, map, F));
         if (empty)
@@ -563,7 +566,6 @@ int vits_encode(Vits *v, const int64_t *ids, int64_t n, const VitsParams *p, Vit
             TRY(backend_add(be, z, z, &e));
         }
     }
-    TRY(vits_flow_reverse(v, &u->zp, &u->zq, g.data ? &g : NULL));
     TRY(be->ops->synchronize(be));
 done:
     backend_tensor_release(be, &h), backend_tensor_release(be, &g), backend_tensor_release(be, &m);

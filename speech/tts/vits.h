@@ -5,7 +5,10 @@
  * can be split — at the flow output:
  *   vits_encode   once per sentence: text encoder → stochastic duration predictor in reverse (noise_w) →
  *                 durations ceil(exp(logw)·length_scale) → prior z_p = m + ε·exp(logs)·noise_scale over
- *                 frames → flow in reverse → latent z [I, F] kept on the backend
+ *                 frames, kept on the backend
+ *   (flow)        z = flow⁻¹(z_p), run by vits_decode on the frames it needs: first a window reaching just
+ *                 past the first decode (with the flow's own receptive-field margin), then all the rest,
+ *                 so the first audio does not wait for the whole sentence's flow
  *   vits_decode   HiFi-GAN over any frame range [f0, f1) of z, run on [f0 − M, f1 + M) clipped to the
  *                 utterance with M >= the decoder's receptive field (vits_margin), so a caller can stream
  *                 small windows first and larger ones later and get the samples of one whole-utterance
@@ -40,7 +43,9 @@ typedef struct {
     int32_t *dur;     /* [n_ids] frames per phoneme id, owned */
     int64_t frames;   /* F = max(Σ dur, 1) */
     int64_t samples;  /* F · hop */
-    Tensor zp, zq;    /* [I/2, F] each: the two halves of the flow output z, owned (backend) */
+    Tensor pp, pq;    /* [I/2, F] each: the two halves of the prior z_p, owned (backend) */
+    Tensor zp, zq;    /* [I/2, F] each: the two halves of the flow output z (frames [0, ready) valid) */
+    int64_t ready;
     int speaker;
 } VitsUtt;
 
@@ -58,7 +63,7 @@ int vits_encode(Vits *v, const int64_t *ids, int64_t n, const VitsParams *p, Vit
                 size_t err_len);
 void vits_utt_free(Vits *v, VitsUtt *u); /* accepts NULL */
 /* out: (f1 − f0)·hop samples of frames [f0, f1), 0 <= f0 < f1 <= frames. */
-int vits_decode(Vits *v, const VitsUtt *u, int64_t f0, int64_t f1, float *out, char *err, size_t err_len);
+int vits_decode(Vits *v, VitsUtt *u, int64_t f0, int64_t f1, float *out, char *err, size_t err_len);
 /* Sample span [*s0, *s1) of phoneme id i of u. */
 void vits_span(const Vits *v, const VitsUtt *u, int64_t i, int64_t *s0, int64_t *s1);
 
