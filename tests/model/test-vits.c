@@ -5,7 +5,8 @@
  * Per case at scales [0, 1, 0]: durations identical, audio NMSE < 1e-6 (float32 vs float64 through six
  * blocks; a wrong tap or channel order gives ~1), and streamed decoding (a 12-frame first window, then
  * 40-frame windows, each with vits_margin frames of context) equal to one whole-utterance decode within
- * 1e-6 absolute. The weights come from the fixture's safetensors by Piper's names, bound into the
+ * 1e-6 absolute (it is bit for bit). With noise, the same seed gives the same audio and another seed other
+ * audio; bad frame ranges and scales are refused with a message. The weights come from the fixture's safetensors by Piper's names, bound into the
  * VoiceWeights struct that speech/tts/voice.c fills from an .onnx.
  */
 #include <errno.h>
@@ -259,7 +260,35 @@ static void run_model(Backend *be, const char *dir)
             free(stream);
         }
         /* bad input is refused with a message, not computed */
+        float one[64];
+        err[0] = 0;
+        CHECK_INT(vits_decode(v, u, u->frames, u->frames + 1, one, err, sizeof(err)), -EINVAL);
+        CHECK(strstr(err, "outside the utterance") != NULL);
+        /* noise from the seed: the same seed gives the same audio, another seed other audio */
+        VitsParams np_ = {0.667f, 1.0f, 0.8f, p.speaker, 7};
+        VitsUtt *n1 = NULL, *n2 = NULL, *n3 = NULL;
+        CHECK_INT(vits_encode(v, ids, n_ids, &np_, &n1, err, sizeof(err)), 0);
+        CHECK_INT(vits_encode(v, ids, n_ids, &np_, &n2, err, sizeof(err)), 0);
+        np_.seed = 8;
+        CHECK_INT(vits_encode(v, ids, n_ids, &np_, &n3, err, sizeof(err)), 0);
+        if (n1 && n2 && n3) {
+            CHECK_INT(n1->frames, n2->frames);
+            float *s1 = malloc((size_t)n1->samples * 4), *s2 = malloc((size_t)n2->samples * 4);
+            float *s3 = malloc((size_t)n3->samples * 4);
+            CHECK_INT(vits_decode(v, n1, 0, n1->frames, s1, err, sizeof(err)), 0);
+            CHECK_INT(vits_decode(v, n2, 0, n2->frames, s2, err, sizeof(err)), 0);
+            CHECK_INT(vits_decode(v, n3, 0, n3->frames, s3, err, sizeof(err)), 0);
+            CHECK(n1->frames == n2->frames && memcmp(s1, s2, (size_t)n1->samples * 4) == 0);
+            CHECK(n3->frames != n1->frames || memcmp(s1, s3, (size_t)n1->samples * 4) != 0);
+            free(s1), free(s2), free(s3);
+        }
+        vits_utt_free(v, n1), vits_utt_free(v, n2), vits_utt_free(v, n3);
+        VitsParams badp = p;
+        badp.length_scale = 0.0f;
         VitsUtt *bad = NULL;
+        err[0] = 0;
+        CHECK_INT(vits_encode(v, ids, n_ids, &badp, &bad, err, sizeof(err)), -EINVAL);
+        CHECK(bad == NULL && strstr(err, "length_scale") != NULL);
         int64_t oob = 100000;
         err[0] = 0;
         CHECK_INT(vits_encode(v, &oob, 1, &p, &bad, err, sizeof(err)), -EINVAL);
