@@ -12,9 +12,11 @@ Checks, each with a screenshot (import -window root) under $MYNA_BUILD_ROOT/meso
   3. New conversation (Ctrl+N) empties the list
   4. Stop (Escape) ends a long answer: "Stopped" under it, Send is back
   Without xdotool the same steps go through the app's actions (ask, new-conversation, stop).
-  5. an image attached for a text model: the refusal toast with the daemon's message
+  5. an image attached for a text model (the attach-file action, as the file chooser does, and Ctrl+V with a
+     PNG on the clipboard through xclip): the refusal toast with the daemon's message
   6. mynad stopped: the "Myna Is Not Running" page
   7. mynad back without its model: the app reconnects and shows "No Model" with what to run
+  8. the preferences window
 `test-desktop.py --measure N` (with MYNA_BUILD_ROOT set) starts the app N times and prints spawn → usable.
 Exit 77 when Xvfb, GTK/AT-SPI bindings or the binaries are missing.
 """
@@ -484,6 +486,12 @@ def main():
         bus.action("attach-file", png)
         check(wait_for("the pending thumbnail", lambda: screen.button_showing("Remove Attachments")
                        or screen.shows("pattern.png"), 20), "the attachment is pending")
+        if keys and shutil.which("xclip"):  # Ctrl+V with an image on the clipboard: a second attachment
+            subprocess.run(["xclip", "-selection", "clipboard", "-t", "image/png", "-i", png], timeout=30)
+            keys.focus()
+            keys.key("ctrl+v")
+            check(wait_for("the pasted image", lambda: screen.shows_exactly("Pasted image"), 20),
+                  "Ctrl+V pastes an image from the clipboard as an attachment")
         bus.action("ask", "What is in this picture?")
         check(wait_for("the refusal toast", lambda: screen.shows("cannot see images"), 30),
               "the refusal (UnsupportedMedia) shows in a toast")
@@ -501,6 +509,12 @@ def main():
         check(wait_for("no-model page", lambda: screen.shows("No Model") and screen.shows("fetch-models"), 60),
               "the 'No Model' page (with what to run) shows when mynad has no model")
         world.shot("desktop-no-model")
+
+        # 8. preferences (the keyfile's temperature shows)
+        bus.action("preferences")
+        check(wait_for("preferences", lambda: screen.shows_exactly("System Prompt")
+                       and screen.shows_exactly("Speaking Rate"), 20), "the preferences window shows")
+        world.shot("desktop-preferences")
     finally:
         if app and app.poll() is None:
             app.terminate()
