@@ -327,7 +327,8 @@ class Screen:
 
 def spawn_app(app_bin, tmp):
     env = dict(os.environ, GSK_RENDERER="cairo", GDK_BACKEND="x11", GSETTINGS_BACKEND="memory",
-               XDG_CONFIG_HOME=os.path.join(tmp, "config"), MYNA_DESKTOP_TIMING="1", GTK_A11Y="atspi")
+               XDG_CONFIG_HOME=os.path.join(tmp, "config"), MYNA_DESKTOP_TIMING="1",
+               GTK_A11Y=os.environ.get("MYNA_TEST_GTK_A11Y", "atspi"))
     env.pop("NO_AT_BRIDGE", None)
     t0 = time.monotonic()
     app = subprocess.Popen([app_bin], env=env, stderr=subprocess.PIPE, text=True)
