@@ -240,7 +240,9 @@ static int run_say(const char *text, const char *out, const char *voice_path, fl
     r = vits_say(v, voice, text, &p, vits_wav_sink, &wav, &st, err, sizeof(err));
     const int rc = vits_wav_close(&wav, voice->cfg.sample_rate);
     r = r < 0 ? r : rc;
-    if (r >= 0)
+    if (r >= 0 && st.samples == 0)
+        fprintf(stderr, "say: nothing to say in the text (an empty WAV was written)\n");
+    else if (r >= 0)
         fprintf(stderr, "say: %d sentence%s, %.2f s of audio in %.2f s (first audio %.0f ms), %s\n", st.n_sentences,
                 st.n_sentences == 1 ? "" : "s", (double)st.samples / voice->cfg.sample_rate, st.total_s,
                 st.first_audio_s * 1e3, be->desc);

@@ -83,7 +83,8 @@ int vits_wav_open(VitsWav *w, const char *path, int sample_rate)
     w->f = strcmp(path, "-") == 0 ? stdout : fopen(path, "wb");
     if (!w->f)
         return -errno;
-    return header(w->f, sample_rate, 0);
+    /* a pipe cannot be rewound: give the largest sizes, as streaming WAV writers do */
+    return header(w->f, sample_rate, w->f == stdout ? (0xFFFFFFFFll - 36) / 2 : 0);
 }
 
 int vits_wav_sink(void *ctx, const float *pcm, int64_t n)
