@@ -20,15 +20,13 @@ void bargein_set_erle(Bargein *b, float erle_db) { b->erle = erle_db; }
 void bargein_playback_started(Bargein *b)
 {
     b->state = BARGEIN_PLAYING;
-    b->onset = -1;
-    b->in_speech = 0;
+    b->onset = b->run = -1;
 }
 
 void bargein_playback_ended(Bargein *b)
 {
     b->state = BARGEIN_IDLE;
-    b->onset = -1;
-    b->in_speech = 0;
+    b->onset = b->run = -1;
 }
 
 static BargeinAction stop(Bargein *b)
@@ -42,16 +40,18 @@ BargeinAction bargein_on_event(Bargein *b, const EndpointEvent *ev, int64_t now)
     if (b->state == BARGEIN_PLAYING && ev->type == ENDPOINT_EVENT_CANDIDATE &&
         (b->min_erle < 0 || b->erle >= b->min_erle)) {
         b->state = BARGEIN_DUCKED;
-        b->onset = ev->onset;
-        b->in_speech = 0;
+        b->onset = b->run = ev->onset;
+        b->acc = 0;
         return BARGEIN_DUCK;
     }
     if (b->state != BARGEIN_DUCKED)
         return BARGEIN_NONE;
-    if (ev->type == ENDPOINT_EVENT_START)
-        b->in_speech = 1;
-    else if (ev->type == ENDPOINT_EVENT_END || ev->type == ENDPOINT_EVENT_REJECT)
-        b->in_speech = 0; /* the un-duck waits for the false-alarm timeout: no flapping on pauses */
+    if (ev->type == ENDPOINT_EVENT_CANDIDATE && b->run < 0) {
+        b->run = ev->onset;
+    } else if ((ev->type == ENDPOINT_EVENT_END || ev->type == ENDPOINT_EVENT_REJECT) && b->run >= 0) {
+        b->acc += now - b->run; /* the un-duck waits for the false-alarm timeout: no flapping on pauses */
+        b->run = -1;
+    }
     return bargein_tick(b, now);
 }
 
@@ -65,7 +65,7 @@ BargeinAction bargein_tick(Bargein *b, int64_t now)
 {
     if (b->state != BARGEIN_DUCKED)
         return BARGEIN_NONE;
-    if (b->in_speech && now - b->onset >= b->confirm)
+    if (b->acc + (b->run >= 0 ? now - b->run : 0) >= b->confirm)
         return stop(b);
     if (now - b->onset >= b->false_alarm) {
         b->state = BARGEIN_PLAYING;

@@ -3,8 +3,9 @@
  * What it is: a pure state machine over the endpointer's events (speech/endpoint.h, run in playback mode on
  * the echo-cancelled microphone) and a microphone sample clock; it returns actions, the caller applies them:
  *   PLAYING --CANDIDATE--> DUCKED (action DUCK: ≈ -12 dB at once; the candidate arrives one 32 ms VAD chunk
- *   after its onset, inside the 150 ms budget) --speech lasting confirm_ms from the onset, or recognised words
- *   that are not the text being played--> STOPPED (action STOP: cancel synthesis and the LM, flush playback,
+ *   after its onset, inside the 150 ms budget) --confirm_ms of speech (the candidate runs since the first
+ *   one added up: "Wait, … stop" is two short runs), or recognised words that are not the text being
+ *   played--> STOPPED (action STOP: cancel synthesis and the LM, flush playback,
  *   trim the history with bargein_heard_units); DUCKED --no confirmation within false_alarm_ms of the
  *   onset--> PLAYING (action UNDUCK: "mhm", a cough, residual echo). While the echo canceller's ERLE is below
  *   min_erle_db (not converged: the first second of playback, a changed echo path) candidates are ignored —
@@ -34,7 +35,7 @@ typedef struct {
     BargeinState state;
     int64_t confirm, false_alarm; /* samples */
     int64_t onset;                /* the candidate's onset (mic samples), -1 if none */
-    int in_speech;                /* START seen for this candidate */
+    int64_t acc, run;             /* speech in closed candidate runs since the duck; open run's onset or -1 */
     float min_erle, erle;         /* dB; erle from bargein_set_erle */
 } Bargein;
 
