@@ -297,8 +297,11 @@ void desktop_window_send(DesktopWindow *w)
     }
     int n = (int)w->pending->len, fds[16];
     MynaAttachment att[16];
-    if (n > 16)
-        n = 16;
+    if (n > 16) { /* mynad takes max_attachments (4 by default) and says so; this is only the array */
+        toast(w, "Too many attachments: remove some and send again", REFUSAL_TOAST_S);
+        g_free(text);
+        return;
+    }
     for (int i = 0; i < n; i++) {
         Attachment *a = g_ptr_array_index(w->pending, i);
         GError *err = NULL;
