@@ -41,10 +41,11 @@ static void append(Job **head, Job **tail, Job *j)
     *tail = j;
 }
 
-/* The oldest job of a user with nothing being decoded, else the oldest. Called with mu held. */
+/* The oldest job of a user with nothing being decoded, or NULL: one user's jobs take one thread at a time,
+ * so the other threads stay free for other users however many jobs that user queues. Called with mu held. */
 static Job *pick(DecodePool *p)
 {
-    Job **best = &p->q_head;
+    Job **best = NULL;
     for (Job **q = &p->q_head; *q; q = &(*q)->pool_next) {
         int busy = 0;
         for (int i = 0; i < p->n_busy && !busy; i++)
@@ -54,6 +55,8 @@ static Job *pick(DecodePool *p)
             break;
         }
     }
+    if (!best)
+        return NULL;
     Job *j = *best;
     *best = j->pool_next;
     if (p->q_tail == j) { /* find the new tail */
@@ -129,11 +132,14 @@ static void *pool_main(void *arg)
 
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->stop && !p->q_head)
+        Job *j = NULL;
+        while (!p->stop && !(j = pick(p)))
             pthread_cond_wait(&p->cond, &p->mu);
-        if (p->stop)
+        if (p->stop) {
+            if (j) /* back to the queue: decode_pool_stop hands it back as cancelled */
+                append(&p->q_head, &p->q_tail, j);
             break;
-        Job *j = pick(p);
+        }
         p->busy[p->n_busy++] = j->uid;
         pthread_mutex_unlock(&p->mu);
         decode_job(j);
@@ -144,6 +150,7 @@ static void *pool_main(void *arg)
                 break;
             }
         append(&p->d_head, &p->d_tail, j);
+        pthread_cond_broadcast(&p->cond); /* that user's next job may go now */
         if (write(p->efd, &one, sizeof(one)) < 0) { /* EAGAIN: saturated, the loop wakes anyway */
         }
     }

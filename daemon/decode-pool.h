@@ -5,7 +5,8 @@
  * Threads, not a forked helper: the decoders already take memory buffers, their caps (pixels, bytes,
  * duration, av_max_alloc) bound memory, and the decoded frames and samples — up to hundreds of MB — stay
  * in place instead of being copied back over a pipe; mynad's systemd unit is the process sandbox.
- * Fair: a thread takes the oldest job of a user who has no job being decoded, if there is one.
+ * Fair: a thread takes the oldest job of a user who has no job being decoded; one user's jobs never hold
+ * more than one thread, so another user's attachment waits for a free thread, not behind that user.
  * Completed jobs come back to the loop through an eventfd (decode_pool_take_done). Not here: D-Bus, limits.
  */
 #ifndef MYNA_DAEMON_DECODE_POOL_H
