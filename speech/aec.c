@@ -109,10 +109,12 @@ void aec_reset(Aec *a)
     a->far_frames = 0;
 }
 
-void aec_set_delay(Aec *a, int delay_samples)
+int aec_set_delay(Aec *a, int delay_samples)
 {
-    if (delay_samples >= 0 && delay_samples + a->tail <= a->n_ref - 2 * AEC_FRAME)
-        a->delay = delay_samples;
+    if (delay_samples < 0 || delay_samples + a->tail > a->n_ref - 2 * AEC_FRAME)
+        return -EINVAL;
+    a->delay = delay_samples;
+    return 0;
 }
 
 int aec_playback(Aec *a, int64_t pos, const float *pcm, size_t n)
@@ -189,7 +191,7 @@ int aec_new(const AecConfig *cfg, Aec **ret)
 }
 void aec_free(Aec *a) { free(a); }
 void aec_reset(Aec *a) { (void)a; }
-void aec_set_delay(Aec *a, int d) { (void)a, (void)d; }
+int aec_set_delay(Aec *a, int d) { return (void)a, (void)d, -ENOTSUP; }
 int aec_playback(Aec *a, int64_t pos, const float *pcm, size_t n)
 {
     return (void)a, (void)pos, (void)pcm, (void)n, -ENOTSUP;

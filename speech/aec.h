@@ -40,7 +40,8 @@ int aec_new(const AecConfig *cfg, Aec **ret);
 void aec_free(Aec *a); /* accepts NULL */
 /* Forget the echo path and the reference (after a device reopen or a long pause). */
 void aec_reset(Aec *a);
-void aec_set_delay(Aec *a, int delay_samples);
+/* A new latency figure; -EINVAL when negative or beyond the reference history (history_ms − tail). */
+int aec_set_delay(Aec *a, int delay_samples);
 /* The speaker samples [pos, pos + n), in the order they are written to the device (any n). -EINVAL for a
  * negative pos or NULL pcm. */
 int aec_playback(Aec *a, int64_t pos, const float *pcm, size_t n);

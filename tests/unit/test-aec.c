@@ -9,7 +9,8 @@
  * delay set 20 ms short of the room's (the reference leads its echo): ERLE (microphone over output power,
  * measured here, and the canceller's own estimate) >= 20 dB over the last 4 s of 10 s; near-end speech with
  * the far end silent keeps its energy (output within 3 dB of the near-end input); in double talk the near
- * end is still there (output power within 6 dB of it) and the ERLE estimate does not collapse (>= 10 dB). */
+ * end is still there (output power within 6 dB of it) and the ERLE estimate does not collapse (>= 10 dB); a
+ * reference set to arrive 60 ms after its echo leaves the estimate below 10 dB (the half-duplex signal). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -216,6 +217,29 @@ static void room_case(int delay_ms, float gain_db)
     free(out);
 }
 
+/* A reference that arrives after its echo (delay set 60 ms too long) cannot be cancelled: the linear ERLE
+ * estimate stays low — the signal for the half-duplex fallback. Counters start at 10^6 (any origin works). */
+static void late_reference(void)
+{
+    const int64_t n = 6 * SR, base = 1000000;
+    float *far = speechlike(n, 0.1, 31), mic[AEC_FRAME], out[AEC_FRAME];
+    char err[256];
+    RoomSim *rs = NULL;
+    Aec *aec = NULL;
+    CHECK_INT(room_sim_new(&(RoomConfig){.echo_delay_ms = 40, .echo_gain_db = -9}, &rs, err, sizeof(err)), 0);
+    CHECK_INT(aec_new(&(AecConfig){.delay_samples = 100 * SR / 1000}, &aec), 0);
+    for (int64_t i = 0; rs && aec && i < n; i += AEC_FRAME) {
+        room_sim_process(rs, far + i, mic, AEC_FRAME);
+        aec_playback(aec, base + i, far + i, AEC_FRAME);
+        aec_capture(aec, base + i, mic, out);
+    }
+    fprintf(stderr, "reference 60 ms late: ERLE estimate %.1f dB\n", aec ? aec_erle_db(aec) : 0);
+    CHECK(aec && aec_erle_db(aec) < 10.0f);
+    aec_free(aec);
+    room_sim_free(rs);
+    free(far);
+}
+
 static int test_aec(void)
 {
     Aec *a = NULL;
@@ -227,6 +251,7 @@ static int test_aec(void)
     static const struct { int delay_ms; float gain_db; } rooms[] = {{20, -6}, {40, -12}, {80, -20}, {60, -9}};
     for (size_t i = 0; i < sizeof(rooms) / sizeof(rooms[0]); i++)
         room_case(rooms[i].delay_ms, rooms[i].gain_db);
+    late_reference();
     /* arguments */
     CHECK_INT(aec_new(&(AecConfig){.tail_ms = 100}, &a), -EINVAL);
     CHECK_INT(aec_new(&(AecConfig){.delay_samples = -1}, &a), -EINVAL);
@@ -234,6 +259,9 @@ static int test_aec(void)
     CHECK_INT(aec_new(NULL, &a), 0);
     float x[AEC_FRAME] = {0};
     CHECK_INT(aec_playback(a, -1, x, AEC_FRAME), -EINVAL);
+    CHECK_INT(aec_set_delay(a, -5), -EINVAL);
+    CHECK_INT(aec_set_delay(a, SR), -EINVAL);
+    CHECK_INT(aec_set_delay(a, 480), 0);
     CHECK_INT(aec_capture(a, 0, NULL, x), -EINVAL);
     CHECK_INT(aec_playback(a, 5 * SR, x, AEC_FRAME), 0); /* a jump in the counter is a gap of silence */
     CHECK_INT(aec_capture(a, 5 * SR, x, x), 0);
