@@ -76,6 +76,11 @@ const char *myna_bus_error(const MynaBus *bus)
     return "";
 }
 
+gboolean myna_bus_error_is_model(const MynaBus *bus)
+{
+    return !(bus->error && bus->error[0]) && bus->state_text && !strncmp(bus->state_text, "error", 5);
+}
+
 char *myna_bus_error_message(const GError *error, char **ret_name)
 {
     char *name = g_dbus_error_is_remote_error(error) ? g_dbus_error_get_remote_error(error) : NULL;

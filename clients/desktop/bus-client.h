@@ -42,6 +42,9 @@ MynaBusState myna_bus_state(const MynaBus *bus);
 const char *myna_bus_model(const MynaBus *bus);   /* "SmolLM2-135M-Instruct" or "" */
 const char *myna_bus_backend(const MynaBus *bus); /* "cpu: 2 threads, …" or "" */
 const char *myna_bus_error(const MynaBus *bus);   /* why, in MYNA_BUS_ERROR; else "" */
+/* In MYNA_BUS_ERROR: TRUE when the daemon has no model (State "error: …"), FALSE when it refused our
+ * session or its properties (e.g. Busy: too many sessions). */
+gboolean myna_bus_error_is_model(const MynaBus *bus);
 gboolean myna_bus_has_session(const MynaBus *bus);
 
 /* Options of the next session (system prompt; NULL or "" for none). Takes effect on the next

@@ -172,12 +172,16 @@ static void on_state(void *data)
         g_source_remove(w->pulse_id);
         w->pulse_id = 0;
     }
-    if (s == MYNA_BUS_ERROR) {
+    if (s == MYNA_BUS_ERROR && myna_bus_error_is_model(w->bus)) {
         char *d = g_strdup_printf("%s\n\nInstall the default model with “scripts/fetch-models”, or set “model = …” in "
                                   "~/.config/myna/mynad.conf, then restart Myna with “systemctl --user restart mynad”.",
                                   myna_bus_error(w->bus));
+        adw_status_page_set_title(ADW_STATUS_PAGE(w->error_page), "No Model");
         adw_status_page_set_description(ADW_STATUS_PAGE(w->error_page), d);
         g_free(d);
+    } else if (s == MYNA_BUS_ERROR) { /* e.g. Busy: the daemon's session limits */
+        adw_status_page_set_title(ADW_STATUS_PAGE(w->error_page), "Myna Cannot Start a Conversation");
+        adw_status_page_set_description(ADW_STATUS_PAGE(w->error_page), myna_bus_error(w->bus));
     }
     gtk_stack_set_visible_child_name(GTK_STACK(w->stack), page);
     if (s == MYNA_BUS_READY && !w->asking)
