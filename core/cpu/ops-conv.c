@@ -143,6 +143,24 @@ static void grouped_task(void *ctx, int ith, int nth)
     const int64_t cpg = j->Cin / j->groups, opg = j->Cout / j->groups;
     int64_t a, e;
     cpu_split(j->nt, ith, nth, &a, &e);
+    if (cpg == 1 && opg == 1 && !j->leaky) { /* depthwise: vector over channels, taps in ascending k */
+        for (int64_t t = a; t < e; t++) {
+            float *restrict y = j->y + (size_t)t * (size_t)j->Cout;
+            const int64_t base = t * j->stride - j->pad;
+            for (int64_t o = 0; o < j->Cout; o++)
+                y[o] = j->b ? j->b[o] : 0.0f;
+            for (int64_t k = 0; k < j->K; k++) {
+                const int64_t src = base + k * j->dil;
+                if (src < 0 || src >= j->L)
+                    continue;
+                const float *restrict xs = j->x + (size_t)src * (size_t)j->Cin;
+                const float *restrict w = j->w + (size_t)k * (size_t)j->Cout;
+                for (int64_t o = 0; o < j->Cout; o++)
+                    y[o] += w[o] * xs[o];
+            }
+        }
+        return;
+    }
     for (int64_t t = a; t < e; t++) {
         float *y = j->y + (size_t)t * (size_t)j->Cout;
         const int64_t base = t * j->stride - j->pad;
