@@ -40,8 +40,7 @@ int vits_say(Vits *v, const Voice *voice, const char *text, const VitsParams *p,
         ps_p.seed = p->seed + (uint64_t)s;
         if ((r = vits_encode(v, ps->ids, ps->n_ids, &ps_p, &u, err, err_len)) < 0)
             break;
-        for (int64_t f0 = 0, w = VITS_SAY_FIRST; f0 < u->frames && r >= 0;
-             f0 += w, w = 2 * w < VITS_SAY_WINDOW ? 2 * w : VITS_SAY_WINDOW) {
+        for (int64_t f0 = 0, w = VITS_SAY_FIRST; f0 < u->frames && r >= 0; f0 += w, w = VITS_SAY_WINDOW) {
             const int64_t f1 = f0 + w < u->frames ? f0 + w : u->frames, n = (f1 - f0) * vits_hop(v);
             if ((r = vits_decode(v, u, f0, f1, buf, err, err_len)) < 0)
                 break;

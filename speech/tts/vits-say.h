@@ -1,7 +1,7 @@
 /* vits-say.h — text → speech with a Piper voice, offline: phonemize (phonemize.h), then per sentence
- * vits_encode and vits_decode over growing latent windows (VITS_SAY_FIRST frames, then twice as many each
- * time up to VITS_SAY_WINDOW: each window decodes vits_margin frames of context on both sides, so long
- * windows waste less), each window handed to a sink as soon as it is decoded. Used by `myna-run --say` and
+ * vits_encode and vits_decode over latent windows (VITS_SAY_FIRST frames, then VITS_SAY_WINDOW: each
+ * window decodes vits_margin frames of context on both sides, so few long windows waste least), each window
+ * handed to a sink as soon as it is decoded. Used by `myna-run --say` and
  * bench/bench-tts. Output gain is fixed (VITS_SAY_GAIN); int16 conversion clips at ±1.
  */
 #ifndef MYNA_VITS_SAY_H
