@@ -58,6 +58,10 @@ const CfgKey config_keys[] = {
     {"whisper_model", CFG_STR, "", 0, CONFIG_STR_MAX - 1, 0, OFF(whisper_model),
      "speech model (Transcribe, audio attachments): an HF Whisper folder or a whisper.cpp .bin; empty = "
      CONFIG_DEFAULT_WHISPER_DIR " in the models dir (loaded on first use)"},
+    {"voice", CFG_STR, "en_US-joe-medium", 1, 100, 1, OFF(voice),
+     "Piper voice for Speak when the call names none: VOICE.onnx + VOICE.onnx.json in voices_dir"},
+    {"voices_dir", CFG_STR, "", 0, CONFIG_STR_MAX - 1, 1, OFF(voices_dir),
+     "folder of Piper voices (Speak's 'voice' option names one); empty = the models dir"},
     {"max_audio_bytes", CFG_INT, "33554432", 1024, 1 << 30, 1, OFF(max_audio_bytes),
      "largest audio input in bytes (Transcribe fd or audio attachment)"},
     {"max_audio_seconds", CFG_INT, "600", 1, 3600, 1, OFF(max_audio_seconds),

@@ -165,7 +165,7 @@ static void answer(Service *s, Job *j, int err, const char *msg)
 
     memset(&ev, 0, sizeof(ev));
     ev.job = j;
-    if (err == -ECANCELED && j->kind == JOB_ASK) {
+    if (err == -ECANCELED && j->kind != JOB_TRANSCRIBE) { /* ASK, SPEAK */
         ev.kind = EV_FINISHED;
         ev.reason = "cancelled";
         ev.stats.queue_ms = ev.stats.total_ms = now - j->t_request;

@@ -22,6 +22,7 @@
 #include "mynad-config.h"
 #include "options.h"
 #include "requests.h"
+#include "speak-job.h"
 
 struct Session {
     Service *svc;
@@ -298,6 +299,15 @@ static int method_close(sd_bus_message *m, void *userdata, sd_bus_error *e)
     return r;
 }
 
+/* Speak(s text, a{sv} options) → t: speak-bus.c */
+static int method_speak(sd_bus_message *m, void *userdata, sd_bus_error *e)
+{
+    Session *se = userdata;
+    int r = check_owner(se, m, e);
+
+    return r < 0 ? r : speak_method(se->svc, m, se->ws, se, se->uid, e);
+}
+
 static int prop_owner(sd_bus *bus, const char *path, const char *iface, const char *prop, sd_bus_message *reply,
                       void *userdata, sd_bus_error *e)
 {
@@ -312,6 +322,8 @@ static const sd_bus_vtable session_vtable[] = {
                              SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("Cancel", "t", SD_BUS_PARAM(request_id), "", , method_cancel,
                              SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("Speak", "sa{sv}", SD_BUS_PARAM(text) SD_BUS_PARAM(options), "t",
+                             SD_BUS_PARAM(request_id), method_speak, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD("Reset", "", "", method_reset, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD("Close", "", "", method_close, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_PROPERTY("Owner", "s", prop_owner, 0, SD_BUS_VTABLE_PROPERTY_CONST),
@@ -320,6 +332,10 @@ static const sd_bus_vtable session_vtable[] = {
                              SD_BUS_PARAM(stats), 0),
     SD_BUS_SIGNAL_WITH_NAMES("Failed", "tss", SD_BUS_PARAM(request_id) SD_BUS_PARAM(error)
                              SD_BUS_PARAM(message), 0),
+    SD_BUS_SIGNAL_WITH_NAMES("SpeakingStarted", "t", SD_BUS_PARAM(request_id), 0),
+    SD_BUS_SIGNAL_WITH_NAMES("SpeechProgress", "tu", SD_BUS_PARAM(request_id) SD_BUS_PARAM(chars_played), 0),
+    SD_BUS_SIGNAL_WITH_NAMES("SpeakingFinished", "tsa{sv}", SD_BUS_PARAM(request_id) SD_BUS_PARAM(reason)
+                             SD_BUS_PARAM(stats), 0),
     SD_BUS_VTABLE_END,
 };
 
@@ -611,6 +627,8 @@ void service_deliver(Service *s, const Event *ev)
     Session *se = j ? j->user : NULL;
     char text[sizeof(ev->text)], msg[sizeof(ev->msg)];
 
+    if (j && j->kind == JOB_SPEAK && (!se || speak_deliver(s->bus, se->path, se->owner, ev)))
+        return; /* SpeakingStarted, SpeechProgress, SpeakingFinished; Failed below */
     switch (ev->kind) {
     case EV_STATE:
         sd_bus_emit_properties_changed(s->bus, MYNA_OBJECT_PATH, MYNA_IFACE, "State", "Backend", "Models", NULL);
@@ -644,6 +662,9 @@ void service_deliver(Service *s, const Event *ev)
             sd_bus_reply_method_errorf(j->call, error_dbus_name(ev->err), "%s", msg);
         else if (se)
             send_to_owner(s, se, "Failed", "tss", j->id, error_dbus_name(ev->err), msg);
+        break;
+    case EV_SPEAKING_STARTED: /* JOB_SPEAK only: sent above */
+    case EV_SPEECH_PROGRESS:
         break;
     }
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "speak-job.h"
 #include "speech-job.h"
 
 struct WorkerSession {
@@ -45,6 +46,8 @@ struct Worker {
     Engine *engine;           /* owned by the thread; published when READY */
     WorkerSession *ring;      /* worker-private */
     SpeechModel speech;       /* worker-private: Whisper, loaded on first use */
+    SpeakModel *speak;        /* worker-private: the Piper voice in use (speak-job.h) */
+    int round_units, round_blocked; /* this round: units run, SPEAK units waiting on their writer */
     _Atomic double beat_ms;   /* last heartbeat (worker_now_ms) */
 };
 
@@ -90,6 +93,9 @@ static Event *event_new(EventKind k, Job *j)
     }
     return e;
 }
+
+Event *worker_event_new(EventKind k, Job *j) { return event_new(k, j); }
+void worker_post(Worker *w, Event *e) { post(w, e); }
 
 static void post_failed(Worker *w, Job *j, int err, const char *fmt, const char *detail)
 {
@@ -306,6 +312,25 @@ static int session_unit(Worker *w, WorkerSession *s)
             post_transcribed(w, j);
         return 1;
     }
+    if (j->kind == JOB_SPEAK) { /* one encoder pass or one decoder window per unit; no language model */
+        int r = atomic_load(&j->cancel) ? -ECANCELED : speak_job_unit(w, &w->speak, &w->cfg, j);
+        w->round_blocked += r == SPEAK_BLOCKED;
+        if (r == SPEAK_MORE || r == SPEAK_BLOCKED)
+            return 0;
+        pop_job(s); /* before posting: once posted, the loop may free the job */
+        Event *e = event_new(r < 0 ? EV_FAILED : EV_FINISHED, j);
+        speak_job_end(w->speak, j, e);
+        if (!e)
+            return 1;
+        e->reason = r == -ECANCELED ? "cancelled" : "done";
+        e->err = r == -ECANCELED ? 0 : r;
+        if (r == -ECANCELED)
+            e->kind = EV_FINISHED;
+        else if (r < 0)
+            snprintf(e->msg, sizeof(e->msg), "%s", speak_job_message(j));
+        post(w, e);
+        return 1;
+    }
     if (!w->engine) {
         pop_job(s); /* before posting: once posted, the loop may free the job */
         post_failed(w, j, -ENODEV, "no model is loaded%s", NULL);
@@ -405,6 +430,7 @@ static void round_robin(Worker *w)
     while (*p) {
         WorkerSession *s = *p;
         int done = session_unit(w, s);
+        w->round_units++;
         beat(w);
         if (done && s->head && s->head->kind == JOB_CLOSE) {
             /* a CLOSE at the front: the loop cancelled the jobs before it, so it is reached promptly */
@@ -483,6 +509,17 @@ static void *worker_main(void *arg)
             break;
         }
         take_incoming(w);
+        if (w->round_units > 0 && w->round_blocked == w->round_units && w->ring && !w->in_head) {
+            /* every unit last round was a SPEAK waiting on its reader: nap 5 ms (a submission wakes it) */
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_nsec += 5000000;
+            if (ts.tv_nsec >= 1000000000)
+                ts.tv_sec++, ts.tv_nsec -= 1000000000;
+            pthread_cond_timedwait(&w->cond, &w->mu, &ts);
+            take_incoming(w);
+        }
+        w->round_units = w->round_blocked = 0;
         pthread_mutex_unlock(&w->mu);
         round_robin(w);
     }
@@ -558,6 +595,7 @@ void worker_free(Worker *w)
     }
     engine_free(w->engine);
     speech_model_free(&w->speech);
+    speak_model_free(w->speak);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cond);
     close(w->efd);
@@ -689,6 +727,7 @@ void job_free(Job *j)
         audio_pcm_free(&j->att[i].pcm);
     }
     speech_job_clear(j);
+    speak_job_free(j->speak);
     free(j->transcript);
     free(j->text);
     free(j);

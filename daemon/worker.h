@@ -25,8 +25,8 @@
 typedef struct Worker Worker;
 typedef struct WorkerSession WorkerSession;
 
-typedef enum { JOB_ASK, JOB_RESET, JOB_CLOSE, JOB_TRANSCRIBE } JobKind;
-#define JOB_LOOP_OWNED(k) ((k) == JOB_ASK || (k) == JOB_TRANSCRIBE)
+typedef enum { JOB_ASK, JOB_RESET, JOB_CLOSE, JOB_TRANSCRIBE, JOB_SPEAK } JobKind;
+#define JOB_LOOP_OWNED(k) ((k) == JOB_ASK || (k) == JOB_TRANSCRIBE || (k) == JOB_SPEAK)
 
 /* How one audio input is decoded and transcribed (Transcribe options, or the defaults for attachments). */
 typedef struct {
@@ -89,11 +89,22 @@ typedef struct Job {
     void *speech_run;        /* owned: the transcription in progress (speech-job.c) */
     double audio_s, transcribe_ms;
     char *transcript;        /* owned: what the audio attachments said (ASK), or the TRANSCRIBE result */
+    void *speak;             /* owned: SPEAK's text, options, output and synthesis state (speak-job.h) */
     double t_start, t_first;
     LmStats stats;
 } Job;
 
-typedef enum { EV_TOKEN, EV_FINISHED, EV_FAILED, EV_STATE, EV_TRANSCRIBED } EventKind;
+typedef enum { EV_TOKEN, EV_FINISHED, EV_FAILED, EV_STATE, EV_TRANSCRIBED, EV_SPEAKING_STARTED,
+               EV_SPEECH_PROGRESS } EventKind;
+
+/* A SPEAK's numbers (speak-job.h): EV_SPEECH_PROGRESS sets chars_played, EV_FINISHED all of them. */
+typedef struct {
+    uint32_t chars_played;   /* characters of the text whose audio the reader has taken */
+    int sentences, sample_rate, underruns;
+    int64_t samples;         /* written to the output, at sample_rate */
+    double first_audio_ms;   /* from the method call to the first samples queued for the output */
+    double synth_ms, queue_ms, total_ms;
+} SpeakStats;
 
 typedef struct {
     int prompt_tokens, generated_tokens;
@@ -113,6 +124,7 @@ typedef struct Event {
     char msg[256];           /* EV_FAILED message */
     char *result;            /* owned, may be NULL: EV_TRANSCRIBED text, EV_FINISHED audio transcript;
                                 free with event_free */
+    SpeakStats speak;        /* JOB_SPEAK events */
     struct Event *next;
 } Event;
 
@@ -136,6 +148,10 @@ void worker_free(Worker *w); /* accepts NULL; stops first */
 int worker_event_fd(const Worker *w);   /* readable when events are waiting */
 Event *worker_take_events(Worker *w);   /* the waiting events, oldest first; caller frees each with event_free */
 void event_free(Event *e);              /* accepts NULL; one event (not the list) */
+/* For job code on the worker thread (speak-job.c): a zeroed event of kind k for j (NULL on ENOMEM), and
+ * posting it to the loop. */
+Event *worker_event_new(EventKind k, Job *j);
+void worker_post(Worker *w, Event *e);
 /* Milliseconds since the worker thread last showed it is alive (it beats at least once a second while
  * idle, and between units of work). For the systemd watchdog. */
 double worker_heartbeat_age_ms(Worker *w);
