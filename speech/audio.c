@@ -6,6 +6,8 @@
 #include "audio.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,10 +223,15 @@ static int convert(Decoder *d, const AVFrame *frame, char *err, size_t err_len)
     if ((r = grow(d, d->n_out + room + 16, err, err_len)) < 0)
         return r;
     outp = (uint8_t *)(d->out + d->n_out);
-    got = swr_convert(d->swr, &outp, (int)(d->cap_out - d->n_out),
+    /* room for swr_convert is an int: a buffer past 2^31 samples (hours at a high rate) is offered in part */
+    got = swr_convert(d->swr, &outp, d->cap_out - d->n_out > INT_MAX ? INT_MAX : (int)(d->cap_out - d->n_out),
                       frame ? (const uint8_t **)frame->extended_data : NULL, in_n);
     if (got < 0)
         return err_set(err, err_len, -EBADMSG, "resampling failed: %s", av_err2str(got));
+    /* Float PCM (pcm_f32le/f64le) carries any bit pattern: NaN/Inf would reach the mel front end and turn a
+     * whole transcription into NaN. Non-finite samples become silence, the rest is kept within ±AUDIO_MAX_ABS. */
+    for (float *x = d->out + d->n_out, *e = x + got; x < e; x++)
+        *x = !isfinite(*x) ? 0.0f : *x > AUDIO_MAX_ABS ? AUDIO_MAX_ABS : *x < -AUDIO_MAX_ABS ? -AUDIO_MAX_ABS : *x;
     d->n_out += got;
     if (d->n_out > d->max_out)
         return err_set(err, err_len, -EFBIG, "audio longer than the %.1f s cap",

@@ -35,6 +35,8 @@ enum {
  * 1.08–1.40 s. 10 s is ≥ 7× the slowest, for older or busier cores, and still refuses inputs built to burn
  * CPU well before the 20 s wall deadline. */
 #define AUDIO_DEFAULT_MAX_CPU_S 10.0
+/* Decoded samples are clamped to ±this (float PCM may hold anything; 8 = +18 dBFS keeps real overshoot). */
+#define AUDIO_MAX_ABS 8.0f
 
 typedef struct {
     int sample_rate;          /* output rate, 8000..192000; 0 = 16000 */
@@ -53,7 +55,7 @@ typedef struct {
 void audio_decode_options_default(AudioDecodeOptions *opt);
 
 typedef struct {
-    float *samples;           /* owned; [n_samples] mono, nominally in [-1, 1] */
+    float *samples;           /* owned; [n_samples] mono, nominally in [-1, 1]; always finite, |x| <= AUDIO_MAX_ABS */
     int64_t n_samples;
     int sample_rate;
     int src_sample_rate;      /* what the stream declared */

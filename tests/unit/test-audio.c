@@ -580,6 +580,35 @@ done:
     free(mkv);
 }
 
+/* IEEE-float WAV holding NaN, ±Inf and 1e30 (found by the libFuzzer run: fuzz-audio's finiteness check,
+ * corpus/audio/f32-nan-inf.wav): decodes to finite samples, the non-finite ones silent, the rest clamped. */
+static void check_float_specials(void)
+{
+    static uint8_t b[44 + 4 * 1600];
+    const float special[4] = { NAN, INFINITY, -INFINITY, 1e30f };
+    WavSpec w = { 36 + 6400, 16, 16000, 64000, 6400, 3, 1, 4, 32, 0 };
+    AudioDecodeOptions o = { .timeout_ms = 3000 };
+    AudioPcm pcm = { 0 };
+    char err[256] = "";
+    size_t n = make_wav(b, w);
+
+    for (int i = 0; i < 1600; i++) {
+        float x = i % 50 == 0 ? special[(i / 50) % 4] : 0.5f * sinf(i * 0.3f);
+        memcpy(b + 44 + 4 * i, &x, 4);
+    }
+    n += 6400;
+    int r = audio_decode_memory(b, n, &o, &pcm, err, sizeof(err));
+    CHECK(r == 0);
+    CHECK(pcm.n_samples > 1500 && all_finite(&pcm));
+    float peak = 0;
+    for (int64_t i = 0; i < pcm.n_samples; i++)
+        peak = fabsf(pcm.samples[i]) > peak ? fabsf(pcm.samples[i]) : peak;
+    CHECK(peak == AUDIO_MAX_ABS); /* the 1e30 samples, clamped */
+    if (r < 0)
+        fprintf(stderr, "float specials: %s\n", err);
+    audio_pcm_free(&pcm);
+}
+
 int main(void)
 {
     audio_route_ffmpeg_logs(); /* FFmpeg's complaints about the hostile inputs go to log_debug */
@@ -587,6 +616,7 @@ int main(void)
     check_fixtures();
     check_fd_and_caps();
     check_hostile();
+    check_float_specials();
     check_sweep();
     check_issue12();
     return test_exit();
