@@ -242,6 +242,15 @@ int64_t onnx_tensor_i64(const OnnxTensor *t, int64_t i)
     case ONNX_DT_INT16: { int16_t v; memcpy(&v, p, 2); return v; }
     case ONNX_DT_INT8: return (int8_t)*p;
     case ONNX_DT_UINT8: case ONNX_DT_BOOL: return *p;
-    default: return (int64_t)onnx_tensor_f32(t, i);
+    default: { /* a float tensor: NaN and values past int64 would make the cast undefined; saturate */
+        float f = onnx_tensor_f32(t, i);
+        if (f != f)
+            return 0;
+        if (f >= 9223372036854775807.0f)
+            return INT64_MAX;
+        if (f <= -9223372036854775808.0f)
+            return INT64_MIN;
+        return (int64_t)f;
+    }
     }
 }

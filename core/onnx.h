@@ -141,7 +141,8 @@ const OnnxValueInfo *onnx_find_input(const OnnxModel *m, const char *name);
 
 const char *onnx_dtype_name(int data_type);             /* "FLOAT", "INT64", … or "?" */
 /* Element i of a FLOAT/FLOAT16/BFLOAT16/DOUBLE tensor as float, of an integer tensor as int64 (unaligned-
- * safe). No bounds check beyond an assert: the caller knows n_elements. */
+ * safe; either works on the other kind: a float read as int64 truncates toward zero, saturates, NaN → 0).
+ * No bounds check: the caller knows n_elements. */
 float onnx_tensor_f32(const OnnxTensor *t, int64_t i);
 int64_t onnx_tensor_i64(const OnnxTensor *t, int64_t i);
 
