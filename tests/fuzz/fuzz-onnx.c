@@ -75,8 +75,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     __builtin_trap();
                 if (at->n && at->ints)
                     g_sink += (uint64_t)at->ints[at->n - 1];
-                if (at->n && at->floats)
-                    g_sink += (uint64_t)at->floats[at->n - 1];
+                if (at->n && at->floats) { /* the bits: casting a NaN or negative float would be UB */
+                    uint32_t bits;
+                    memcpy(&bits, &at->floats[at->n - 1], 4);
+                    g_sink += bits;
+                }
                 if (at->t)
                     touch(at->t, data, size);
             }
