@@ -45,5 +45,7 @@ int myna_cmd_converse(Opts *o, sd_bus *bus, const char *text, int chat);
 /* transcribe FILE ('-' = stdin) and listen: return an exit code. */
 int myna_cmd_transcribe(const Opts *o, sd_bus *bus, const char *file);
 int myna_cmd_listen(const Opts *o, sd_bus *bus);
+/* say [-o FILE|-] [--voice=NAME] [--rate=X] TEXT... (myna-say.c): argv are the words after "say". */
+int myna_cmd_say(const Opts *o, sd_bus *bus, int argc, char **argv);
 
 #endif

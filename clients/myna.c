@@ -35,7 +35,11 @@ static void usage(FILE *f)
             "  transcribe FILE|-       speech to text by the daemon's Whisper (- reads stdin); any audio\n"
             "                          format FFmpeg decodes (WAV, FLAC, MP3, Ogg, …)\n"
             "  listen [OPTIONS]        capture from the microphone, cut utterances with VAD and print each\n"
-            "                          one's transcript as you speak; Ctrl-C stops\n\n"
+            "                          one's transcript as you speak; Ctrl-C stops\n"
+            "  say [-o FILE|-] [--voice=NAME] [--rate=X] TEXT...\n"
+            "                          the daemon speaks TEXT with a Piper voice: -o FILE writes a 16-bit WAV\n"
+            "                          streamed from the daemon, -o - raw s16le to stdout (TEXT '-' reads\n"
+            "                          stdin; the daemon's own speaker is not available yet)\n\n"
             "Request options:\n"
             "  --max-tokens=N  --temperature=X  --top-p=X  --top-k=N  --min-p=X  --seed=N\n"
             "  --system-prompt=TEXT\n"
@@ -214,6 +218,8 @@ int main(int argc, char **argv)
 
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (cmd && !strcmp(cmd, "say"))
+            break; /* say parses its own options (myna-say.c) */
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return EXIT_OK;
@@ -299,6 +305,8 @@ int main(int argc, char **argv)
             return EXIT_USAGE;
         }
         transcribe_file = argv[i];
+    } else if (!strcmp(cmd, "say")) {
+        /* myna_cmd_say reads argv[i..] */
     } else if (!strcmp(cmd, "listen")) {
         if (i < argc) {
             fprintf(stderr, "myna: listen takes no arguments (use --input=FILE or --device=NAME)\n");
@@ -359,6 +367,8 @@ int main(int argc, char **argv)
         code = myna_cmd_transcribe(&o, bus, transcribe_file);
     else if (!strcmp(cmd, "listen"))
         code = myna_cmd_listen(&o, bus);
+    else if (!strcmp(cmd, "say"))
+        code = myna_cmd_say(&o, bus, argc - i, argv + i);
     else if (!strcmp(cmd, "chat"))
         code = myna_cmd_converse(&o, bus, NULL, 1);
     else if (!strcmp(cmd, "config"))
