@@ -470,7 +470,8 @@ static double ff_frame_time(const Ff *c, const AVFrame *f, double fallback)
 
     if (ts == AV_NOPTS_VALUE)
         return fallback;
-    return (double)(ts - start) * av_q2d(st->time_base);
+    /* in double: the container's timestamps are untrusted, and ts − start can overflow int64 */
+    return ((double)ts - (double)start) * av_q2d(st->time_base);
 }
 
 /* Duration in seconds from the container headers, or < 0 when unknown. */
@@ -543,11 +544,13 @@ int video_sample_ffmpeg(const MediaSource *src, ImageFormat fmt, int n_frames, c
     for (int i = 0; i < n_frames; i++) {
         double target = dur * (i + 0.5) / n_frames;
         /* Far ahead of what we hold: seek to the keyframe before the target instead of decoding forward. */
-        if (!c.eof && cur + 2.0 < target && target > 1.0) {
+        if (!c.eof && cur + 2.0 < target && target > 1.0 && c.fmt->streams[c.stream]->time_base.num > 0 &&
+            c.fmt->streams[c.stream]->time_base.den > 0) {
             const AVStream *st = c.fmt->streams[c.stream];
-            int64_t ts = (int64_t)(target / av_q2d(st->time_base)) +
-                         (st->start_time == AV_NOPTS_VALUE ? 0 : st->start_time);
-            if (av_seek_frame(c.fmt, c.stream, ts, AVSEEK_FLAG_BACKWARD) >= 0)
+            /* in double, then range-checked: start_time is the container's word and may be near INT64_MAX */
+            double ts = target / av_q2d(st->time_base) +
+                        (st->start_time == AV_NOPTS_VALUE ? 0.0 : (double)st->start_time);
+            if (ts > -9e18 && ts < 9e18 && av_seek_frame(c.fmt, c.stream, (int64_t)ts, AVSEEK_FLAG_BACKWARD) >= 0)
                 avcodec_flush_buffers(c.dec);
         }
         while (!have_keep || cur < target - 1e-6) {
