@@ -37,11 +37,13 @@ typedef struct {
 } AttnParams;
 
 /* conv1d parameters (issue 13 block below). leaky_in: the conv reads leaky_relu(x, slope) instead of x
- * (HiFi-GAN's activation fused into the conv's input pass). */
+ * (HiFi-GAN's activation fused into the conv's input pass). residual: y = residual + (conv + b), residual
+ * F32 shaped like y, may be y or x itself (residual blocks without a separate add pass); y never aliases x. */
 typedef struct {
     int stride, pad, dilation, groups;
     int leaky_in;
     float slope;
+    const Tensor *residual;
 } Conv1dParams;
 
 typedef struct {

@@ -46,6 +46,15 @@ AVX512 static void tile_full(const ConvGemm *g, int64_t t, int64_t n0, __mmask16
         }
     }
     float *y = g->y + (size_t)(t - g->t_base) * g->ystride + (size_t)n0;
+    if (g->res) {
+        const float *q = g->res + (size_t)(t - g->t_base) * g->ystride + (size_t)n0;
+#define ADDRES(r)                                                                                 \
+    a##r##0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, q + (r) * g->ystride), a##r##0);            \
+    a##r##1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, q + (r) * g->ystride + 16), a##r##1);
+        ADDRES(0) ADDRES(1) ADDRES(2) ADDRES(3) ADDRES(4) ADDRES(5) ADDRES(6) ADDRES(7) ADDRES(8) ADDRES(9)
+        ADDRES(10) ADDRES(11)
+#undef ADDRES
+    }
 #define STORE(r)                                                        \
     _mm512_mask_storeu_ps(y + (r) * g->ystride, m0, a##r##0);           \
     _mm512_mask_storeu_ps(y + (r) * g->ystride + 16, m1, a##r##1);
@@ -76,6 +85,11 @@ AVX512 static void tile_tail(const ConvGemm *g, int64_t t, int rows, int64_t n0,
     }
     for (int r = 0; r < rows; r++) {
         float *y = g->y + (size_t)(t + r - g->t_base) * g->ystride + (size_t)n0;
+        if (g->res) {
+            const float *q = g->res + (size_t)(t + r - g->t_base) * g->ystride + (size_t)n0;
+            acc[r][0] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, q), acc[r][0]);
+            acc[r][1] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, q + 16), acc[r][1]);
+        }
         _mm512_mask_storeu_ps(y, m0, acc[r][0]);
         _mm512_mask_storeu_ps(y + 16, m1, acc[r][1]);
     }
@@ -98,20 +112,27 @@ AVX512 static void gemm_avx512(const ConvGemm *g, int64_t t0, int64_t t1)
 
 static void gemm_c(const ConvGemm *g, int64_t t0, int64_t t1)
 {
-    for (int64_t t = t0; t < t1; t++) {
-        float *y = g->y + (size_t)(t - g->t_base) * g->ystride;
-        for (int64_t n = 0; n < g->n; n++)
-            y[n] = g->b ? g->b[n] : 0.0f;
-        const float *xr = g->xp + (size_t)(t * g->stride) * (size_t)g->cin;
-        for (int64_t k = 0; k < g->k; k++)
-            for (int64_t c = 0; c < g->cin; c++) {
-                const float xv = xr[(size_t)(k * g->dil) * (size_t)g->cin + (size_t)c];
-                const float *w = g->wt + (size_t)(k * g->cin + c) * (size_t)g->n;
-                for (int64_t n = 0; n < g->n; n++)
-                    y[n] = __builtin_fmaf(xv, w[n], y[n]);
-            }
-    }
+    float acc[256];
+    for (int64_t t = t0; t < t1; t++)
+        for (int64_t n0 = 0; n0 < g->n; n0 += 256) {
+            const int64_t nn = g->n - n0 < 256 ? g->n - n0 : 256;
+            for (int64_t n = 0; n < nn; n++)
+                acc[n] = g->b ? g->b[n0 + n] : 0.0f;
+            const float *xr = g->xp + (size_t)(t * g->stride) * (size_t)g->cin;
+            for (int64_t k = 0; k < g->k; k++)
+                for (int64_t c = 0; c < g->cin; c++) {
+                    const float xv = xr[(size_t)(k * g->dil) * (size_t)g->cin + (size_t)c];
+                    const float *w = g->wt + (size_t)(k * g->cin + c) * (size_t)g->n + (size_t)n0;
+                    for (int64_t n = 0; n < nn; n++)
+                        acc[n] = __builtin_fmaf(xv, w[n], acc[n]);
+                }
+            float *y = g->y + (size_t)(t - g->t_base) * g->ystride + (size_t)n0;
+            const float *q = g->res ? g->res + (size_t)(t - g->t_base) * g->ystride + (size_t)n0 : NULL;
+            for (int64_t n = 0; n < nn; n++)
+                y[n] = q ? q[n] + acc[n] : acc[n];
+        }
 }
+
 
 #if defined(__x86_64__)
 AVX512 static void leaky_copy_avx512(float *dst, const float *src, int64_t n, float slope)

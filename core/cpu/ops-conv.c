@@ -105,7 +105,7 @@ static void pad_task(void *ctx, int ith, int nth)
 /* Few output channels (conv_post), stride 1, dilation 1: the K taps of step t are K·Cin contiguous floats
  * of the padded input, so each output is one dot product with the (k, c)-ordered weight row. */
 typedef struct {
-    const float *xp, *w, *b;
+    const float *xp, *w, *b, *res;
     float *y;
     int64_t lout, cin, cout, row; /* row = K·Cin */
 } DotJob;
@@ -116,15 +116,17 @@ static void dot_task(void *ctx, int ith, int nth)
     int64_t a, e;
     cpu_split(j->lout, ith, nth, &a, &e);
     for (int64_t t = a; t < e; t++)
-        for (int64_t o = 0; o < j->cout; o++)
-            j->y[t * j->cout + o] = (j->b ? j->b[o] : 0.0f) +
-                                    conv_dot(j->w + (size_t)(o * j->row), j->xp + (size_t)(t * j->cin), j->row);
+        for (int64_t o = 0; o < j->cout; o++) {
+            const float v = (j->b ? j->b[o] : 0.0f) +
+                            conv_dot(j->w + (size_t)(o * j->row), j->xp + (size_t)(t * j->cin), j->row);
+            j->y[t * j->cout + o] = j->res ? j->res[t * j->cout + o] + v : v;
+        }
 }
 
 /* ---- conv1d ------------------------------------------------------------------------------------------ */
 
 typedef struct {
-    const float *x, *w, *b;
+    const float *x, *w, *b, *res;
     float *y, *col;
     int64_t Cin, L, Cout, K, t0, nt;
     int stride, pad, dil, groups, leaky;
@@ -158,6 +160,9 @@ static void grouped_task(void *ctx, int ith, int nth)
                 for (int64_t o = 0; o < j->Cout; o++)
                     y[o] += w[o] * xs[o];
             }
+            if (j->res)
+                for (int64_t o = 0; o < j->Cout; o++)
+                    y[o] = j->res[(size_t)t * (size_t)j->Cout + (size_t)o] + y[o];
         }
         return;
     }
@@ -175,7 +180,7 @@ static void grouped_task(void *ctx, int ith, int nth)
                 for (int64_t c = 0; c < cpg; c++)
                     acc += j->w[(size_t)(k * cpg + c) * (size_t)j->Cout + (size_t)o] * act(j, xs[c]);
             }
-            y[o] = acc;
+            y[o] = j->res ? j->res[(size_t)t * (size_t)j->Cout + (size_t)o] + acc : acc;
         }
     }
 }
@@ -198,7 +203,11 @@ int cpu_op_conv1d(Backend *be, Tensor *y, const Tensor *x, const Tensor *w, cons
     if (L + 2 * (int64_t)p->pad < span || rows_of(y) != (L + 2 * (int64_t)p->pad - span) / p->stride + 1)
         return -EINVAL;
     const int64_t Lout = rows_of(y);
-    ConvJob j = {.x = x->data, .w = w->data, .b = b ? b->data : NULL, .y = y->data, .Cin = Cin, .L = L,
+    const Tensor *rt = p->residual;
+    if (y->data == x->data || (rt && (!f32c(rt) || rt->ne[0] != Cout || rows_of(rt) != Lout)))
+        return -EINVAL;
+    ConvJob j = {.x = x->data, .w = w->data, .b = b ? b->data : NULL, .res = rt ? rt->data : NULL, .y = y->data,
+                 .Cin = Cin, .L = L,
                  .Cout = Cout, .K = K, .stride = p->stride, .pad = p->pad, .dil = p->dilation,
                  .groups = p->groups, .nt = Lout, .leaky = p->leaky_in, .slope = p->slope};
 
@@ -219,11 +228,11 @@ int cpu_op_conv1d(Backend *be, Tensor *y, const Tensor *x, const Tensor *w, cons
         memset(xp + (p->pad + L) * Cin, 0, (size_t)(p->pad * Cin) * sizeof(float));
     }
     if (Cout == 1 && p->stride == 1 && p->dilation == 1) {
-        DotJob dj = {xp, w->data, j.b, y->data, Lout, Cin, Cout, K * Cin};
+        DotJob dj = {xp, w->data, j.b, j.res, y->data, Lout, Cin, Cout, K * Cin};
         cpu_parallel(cb, Lout * nw, dot_task, &dj);
         return 0;
     }
-    GemmJob gj = {{.xp = xp, .wt = w->data, .b = j.b, .y = y->data, .cin = Cin, .k = K, .n = Cout, .t_base = 0,
+    GemmJob gj = {{.xp = xp, .wt = w->data, .b = j.b, .res = j.res, .y = y->data, .cin = Cin, .k = K, .n = Cout, .t_base = 0,
                    .ystride = (size_t)Cout, .stride = p->stride, .dil = p->dilation},
                   0, Lout};
     cpu_parallel(cb, Lout * nw, gemm_task, &gj);

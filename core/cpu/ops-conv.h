@@ -10,6 +10,7 @@ typedef struct {
     const float *xp;  /* zero-padded input: row t·stride + k·dil of cin floats */
     const float *wt;  /* [k][cin][n]: output channel innermost */
     const float *b;   /* [n] or NULL */
+    const float *res; /* like y (may be y), added last, or NULL */
     float *y;         /* row (t − t_base) at y + (t − t_base)·ystride */
     int64_t cin, k, n, t_base;
     size_t ystride;

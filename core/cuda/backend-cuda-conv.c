@@ -34,14 +34,18 @@ static CudaBackend *enter(Backend *be, int *r)
 }
 
 /* y [M, n] (column-major, ld M) = A [M, Kd] (ld M) · B [Kd, n] (ld Kd), all F32 on the device. */
-static int gemm(CudaBackend *cb, float *y, const float *a, const float *b, int64_t M, int64_t n, int64_t Kd)
+static int gemm(CudaBackend *cb, float *y, const float *a, const float *b, int64_t M, int64_t n, int64_t Kd,
+                int accumulate)
 {
-    const float one = 1.0f, zero = 0.0f;
+    const float one = 1.0f, zero = accumulate ? 1.0f : 0.0f; /* y = A·B (+ y) */
     if (M > INT_MAX || n > INT_MAX || Kd > INT_MAX)
         return -EINVAL;
     return CUBLAS(cublasSgemm(cb->cublas, CUBLAS_OP_N, CUBLAS_OP_N, (int)M, (int)n, (int)Kd, &one, a, (int)M, b,
                               (int)Kd, &zero, y, (int)M));
 }
+
+static int conv1d_body(CudaBackend *cb, Tensor *y, const Tensor *x, const Tensor *w, const Tensor *b,
+                       const Conv1dParams *p, int64_t Cin, int64_t L, int64_t Cout, int64_t K, int64_t Lout, int acc);
 
 int cuda_conv1d(Backend *be, Tensor *y, const Tensor *x, const Tensor *w, const Tensor *b, const Conv1dParams *p)
 {
@@ -60,13 +64,27 @@ int cuda_conv1d(Backend *be, Tensor *y, const Tensor *x, const Tensor *w, const 
     if (L + 2 * (int64_t)p->pad < span || rows_of(y) != (L + 2 * (int64_t)p->pad - span) / p->stride + 1)
         return -EINVAL;
     const int64_t Lout = rows_of(y);
+    const Tensor *rt = p->residual;
+    if (y->data == x->data || (rt && (!f32c(rt) || rt->ne[0] != Cout || rows_of(rt) != Lout)))
+        return -EINVAL;
+    /* residual: y starts as it and the convolution accumulates into y */
+    if (rt && rt->data != y->data &&
+        (r = CU(cudaMemcpyAsync(y->data, rt->data, (size_t)(Cout * Lout) * 4, cudaMemcpyDeviceToDevice, cb->stream))) < 0)
+        return r;
+    return conv1d_body(cb, y, x, w, b, p, Cin, L, Cout, K, Lout, rt != NULL);
+}
+
+static int conv1d_body(CudaBackend *cb, Tensor *y, const Tensor *x, const Tensor *w, const Tensor *b,
+                       const Conv1dParams *p, int64_t Cin, int64_t L, int64_t Cout, int64_t K, int64_t Lout, int acc)
+{
+    int r;
     if (p->groups > 1)
         return cuda_check(cuk_conv_grouped(cb->stream, y->data, x->data, w->data, b ? b->data : NULL, Cin, L, Cout,
                                            K, Lout, p->stride, p->pad, p->dilation, p->groups, p->leaky_in,
-                                           p->slope),
+                                           p->slope, acc),
                           "conv1d grouped");
     if (K == 1 && p->stride == 1 && p->pad == 0 && !p->leaky_in) {
-        if ((r = gemm(cb, y->data, w->data, x->data, Cout, Lout, Cin)) < 0)
+        if ((r = gemm(cb, y->data, w->data, x->data, Cout, Lout, Cin, acc)) < 0)
             return r;
         return b ? cuda_check(cuk_bias_rows(cb->stream, y->data, b->data, Cout, Lout), "conv1d bias") : 0;
     }
@@ -82,7 +100,7 @@ int cuda_conv1d(Backend *be, Tensor *y, const Tensor *x, const Tensor *w, const 
                        "conv1d unfold");
         if (r < 0)
             return r;
-        if ((r = gemm(cb, yc, w->data, cb->conv, Cout, n, Cin * K)) < 0)
+        if ((r = gemm(cb, yc, w->data, cb->conv, Cout, n, Cin * K, acc)) < 0)
             return r;
         if (b && (r = cuda_check(cuk_bias_rows(cb->stream, yc, b->data, Cout, n), "conv1d bias")) < 0)
             return r;
@@ -118,7 +136,7 @@ int cuda_conv_transpose1d(Backend *be, Tensor *y, const Tensor *x, const Tensor 
         lo = lo <= 0 ? 0 : (lo + stride - 1) / stride;
         hi = hi > L - 1 ? L - 1 : hi;
         if (hi >= lo && (r = gemm(cb, cb->conv, w->data, (const float *)x->data + (size_t)(lo * Cin), K * Cout,
-                                  hi - lo + 1, Cin)) < 0)
+                                  hi - lo + 1, Cin, 0)) < 0)
             return r;
         r = cuda_check(cuk_col2im(cb->stream, y->data, cb->conv, b ? b->data : NULL, Cout, K, L, lo, j0, n, stride,
                                   pad),

@@ -44,7 +44,7 @@ extern "C" int cuk_conv_unfold(cudaStream_t s, float *col, const float *x, int64
 
 static __global__ void grouped_kernel(float *y, const float *x, const float *w, const float *b, int64_t Cin,
                                       int64_t L, int64_t Cout, int64_t K, int64_t Lout, int stride, int pad,
-                                      int dil, int groups, int leaky, float slope)
+                                      int dil, int groups, int leaky, float slope, int accumulate)
 {
     const int64_t cpg = Cin / groups, opg = Cout / groups;
     GSTRIDE(e, Lout * Cout) {
@@ -58,18 +58,18 @@ static __global__ void grouped_kernel(float *y, const float *x, const float *w, 
             for (int64_t c = 0; c < cpg; c++)
                 acc += w[(k * cpg + c) * Cout + o] * act_in(xs[c], leaky, slope);
         }
-        y[e] = acc;
+        y[e] = accumulate ? y[e] + acc : acc;
     }
 }
 
 extern "C" int cuk_conv_grouped(cudaStream_t s, float *y, const float *x, const float *w, const float *b,
                                 int64_t Cin, int64_t L, int64_t Cout, int64_t K, int64_t Lout, int stride, int pad,
-                                int dil, int groups, int leaky, float slope)
+                                int dil, int groups, int leaky, float slope, int accumulate)
 {
     if (Lout < 1)
         return 0;
     grouped_kernel<<<grid_n(Lout * Cout), 256, 0, s>>>(y, x, w, b, Cin, L, Cout, K, Lout, stride, pad, dil, groups,
-                                                        leaky, slope);
+                                                        leaky, slope, accumulate);
     return (int)cudaGetLastError();
 }
 

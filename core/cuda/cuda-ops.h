@@ -107,10 +107,11 @@ int cuk_im2col(cudaStream_t s, void *dst, int dst_f16, const float *src, int64_t
 /* col: [Cin·K, nt] = taps of output steps t0 … t0 + nt − 1 (zero outside [0, L)). */
 int cuk_conv_unfold(cudaStream_t s, float *col, const float *x, int64_t Cin, int64_t L, int64_t K, int64_t t0,
                     int64_t nt, int stride, int pad, int dil, int leaky, float slope);
-/* Direct grouped conv1d, w: [Cout, Cin/groups, K] (w[k][c][o]), b may be NULL. leaky: read leaky_relu(x). */
+/* Direct grouped conv1d, w: [Cout, Cin/groups, K] (w[k][c][o]), b may be NULL. leaky: read leaky_relu(x).
+ * accumulate: y += the result. */
 int cuk_conv_grouped(cudaStream_t s, float *y, const float *x, const float *w, const float *b, int64_t Cin,
                      int64_t L, int64_t Cout, int64_t K, int64_t Lout, int stride, int pad, int dil, int groups,
-                     int leaky, float slope);
+                     int leaky, float slope, int accumulate);
 /* y: [C, n] += b: [C] per row. */
 int cuk_bias_rows(cudaStream_t s, float *y, const float *b, int64_t C, int64_t n);
 /* Transposed-conv sum for output steps j0 … j0 + nj − 1 from z: [K·Cout, …] holding input steps from i0. */

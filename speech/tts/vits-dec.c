@@ -119,13 +119,9 @@ static int coupling(Vits *v, const VCoupling *cp, Tensor *dst, const Tensor *src
             TRY(backend_add(be, &a, &a, &gi));
         }
         TRY(be->ops->gated_tanh(be, &acts, &a));
-        if (i < L - 1) {
-            TRY(vits_conv(v, &t, &acts, &cp->res[i], 1, 0, 1));
-            TRY(backend_add(be, &h, &h, &t));
-        }
-        TRY(vits_conv(v, i == 0 ? &out : &t, &acts, &cp->skip[i], 1, 0, 1));
-        if (i > 0)
-            TRY(backend_add(be, &out, &out, &t));
+        if (i < L - 1)
+            TRY(vits_conv_ex(v, &h, &acts, &cp->res[i], 0, 1, 0, 0.0f, &h));             /* h += res */
+        TRY(vits_conv_ex(v, &out, &acts, &cp->skip[i], 0, 1, 0, 0.0f, i ? &out : NULL)); /* out += skip */
     }
     TRY(vits_conv(v, &m, &out, &cp->post, 1, 0, 1));
     TRY(backend_scale(be, &m, &m, -1.0f));
@@ -192,21 +188,22 @@ static int hifigan(Vits *v, const Tensor *x, const Tensor *g, float *out)
         TRY(vits_conv(v, &b, &a, up, c->ups_rate[i], (c->ups_kernel[i] - c->ups_rate[i]) / 2, 1));
         for (int j = 0; j < c->n_res_kernels; j++) {
             const VConv *rc = v->res[i * c->n_res_kernels + j];
-            const int k = c->res_kernel[j];
-            Tensor *rj = j == 0 ? &acc : &res;
-            for (int d = 0; d < c->n_res_dilations; d++) {
+            const int k = c->res_kernel[j], nd = c->n_res_dilations;
+            const Tensor *xin = &b; /* x += conv(leaky x) per dilation, ping-ponging res / t2 (a conv's output
+                                     * never aliases its input); resblock 0 ends in acc */
+            for (int d = 0; d < nd; d++) {
                 const int dil = c->res_dilation[j][d];
-                const Tensor *in = d == 0 ? &b : rj; /* rj = b + … without copying b */
+                Tensor *o = j == 0 && d == nd - 1 ? &acc : xin == &res ? &t2 : &res;
                 if (c->resblock == 1) {
-                    TRY(vits_conv_leaky(v, &t1, in, &rc[d], (k * dil - dil) / 2, dil, 0.1f));
-                    TRY(vits_conv_leaky(v, &t2, &t1, &rc[c->n_res_dilations + d], (k - 1) / 2, 1, 0.1f));
+                    TRY(vits_conv_ex(v, &t1, xin, &rc[d], (k * dil - dil) / 2, dil, 1, 0.1f, NULL));
+                    TRY(vits_conv_ex(v, o, &t1, &rc[nd + d], (k - 1) / 2, 1, 1, 0.1f, xin));
                 } else {
-                    TRY(vits_conv_leaky(v, &t2, in, &rc[d], (k * dil - dil) / 2, dil, 0.1f));
+                    TRY(vits_conv_ex(v, o, xin, &rc[d], (k * dil - dil) / 2, dil, 1, 0.1f, xin));
                 }
-                TRY(backend_add(be, rj, in, &t2));
+                xin = o;
             }
             if (j > 0)
-                TRY(backend_add(be, &acc, &acc, &res));
+                TRY(backend_add(be, &acc, &acc, xin));
         }
         TRY(backend_scale(be, &acc, &acc, 1.0f / (float)c->n_res_kernels));
         a = acc;
@@ -215,7 +212,7 @@ static int hifigan(Vits *v, const Tensor *x, const Tensor *g, float *out)
     }
     Tensor o;
     TRY(pool(v, 6, &o, 1, L));
-    TRY(vits_conv_leaky(v, &o, &a, &v->dec_post, (v->dec_post.k - 1) / 2, 1, 0.01f));
+    TRY(vits_conv_ex(v, &o, &a, &v->dec_post, (v->dec_post.k - 1) / 2, 1, 1, 0.01f, NULL));
     TRY(be->ops->tanh(be, &o, &o));
     TRY(be->ops->tensor_get(be, &o, out, 0, (size_t)L * 4));
 done:

@@ -61,8 +61,9 @@ struct Vits {
 
 /* vits.c */
 int vits_conv(Vits *v, Tensor *y, const Tensor *x, const VConv *c, int stride, int pad, int dil);
-/* The same reading leaky_relu(x, slope) (fused into the conv's input pass). */
-int vits_conv_leaky(Vits *v, Tensor *y, const Tensor *x, const VConv *c, int pad, int dil, float slope);
+/* y = res + conv(leaky_relu(x, slope)) (leaky when slope >= 0 and leaky set; res may be y or NULL, never x). */
+int vits_conv_ex(Vits *v, Tensor *y, const Tensor *x, const VConv *c, int pad, int dil, int leaky, float slope,
+                 const Tensor *res);
 int vits_tensor(Vits *v, Tensor *t, int64_t c, int64_t l);
 int vits_repack(Vits *v, VConv *dst, const VoiceConv *src, int groups, int transposed, int64_t row0, int64_t rows,
                 int reverse_in, int reverse_out);

@@ -115,13 +115,14 @@ int vits_conv(Vits *v, Tensor *y, const Tensor *x, const VConv *c, int stride, i
     const Tensor *b = c->b.data ? &c->b : NULL;
     if (c->transposed)
         return v->be->ops->conv_transpose1d(v->be, y, x, &c->w, b, stride, pad);
-    Conv1dParams p = {stride, pad, dil, c->groups, 0, 0.0f};
+    Conv1dParams p = {stride, pad, dil, c->groups, 0, 0.0f, NULL};
     return v->be->ops->conv1d(v->be, y, x, &c->w, b, &p);
 }
 
-int vits_conv_leaky(Vits *v, Tensor *y, const Tensor *x, const VConv *c, int pad, int dil, float slope)
+int vits_conv_ex(Vits *v, Tensor *y, const Tensor *x, const VConv *c, int pad, int dil, int leaky, float slope,
+                 const Tensor *res)
 {
-    Conv1dParams p = {1, pad, dil, c->groups, 1, slope};
+    Conv1dParams p = {1, pad, dil, c->groups, leaky, slope, res};
     return v->be->ops->conv1d(v->be, y, x, &c->w, c->b.data ? &c->b : NULL, &p);
 }
 
@@ -439,13 +440,11 @@ static int text_encoder(Vits *v, Tensor *h, const int32_t *ids, int64_t T)
         Tensor q3 = tensor_view(&q, 0, HD, c->n_heads, T), k3 = tensor_view(&k, 0, HD, c->n_heads, T);
         Tensor v3 = tensor_view(&vv, 0, HD, c->n_heads, T), a3 = tensor_view(&a, 0, HD, c->n_heads, T);
         TRY(be->ops->attention_rel(be, &a3, &q3, &k3, &v3, &L->ek, &L->ev, c->window, 1.0f / sqrtf((float)HD)));
-        TRY(vits_conv(v, &y, &a, &L->o, 1, 0, 1));
-        TRY(backend_add(be, h, h, &y));
+        TRY(vits_conv_ex(v, h, &a, &L->o, 0, 1, 0, 0.0f, h)); /* h += conv_o(attention) */
         TRY(backend_layernorm(be, h, h, L->n1g, L->n1b, 1e-5f));
         TRY(vits_conv(v, &f, h, &L->ffn1, 1, (L->ffn1.k - 1) / 2, 1));
         TRY(be->ops->leaky_relu(be, &f, &f, 0.0f));
-        TRY(vits_conv(v, &y, &f, &L->ffn2, 1, (L->ffn2.k - 1) / 2, 1));
-        TRY(backend_add(be, h, h, &y));
+        TRY(vits_conv_ex(v, h, &f, &L->ffn2, (L->ffn2.k - 1) / 2, 1, 0, 0.0f, h)); /* h += FFN */
         TRY(backend_layernorm(be, h, h, L->n2g, L->n2b, 1e-5f));
     }
 done:

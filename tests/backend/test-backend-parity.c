@@ -636,6 +636,32 @@ static void conv1d_case(int64_t Cin, int64_t Cout, int64_t L, int64_t K, Conv1dP
     free(bs);
 }
 
+/* y = residual + conv(x): residual a separate tensor, then y itself (in place), as the resblocks use it. */
+static void conv1d_residual_case(int64_t C, int64_t L, int64_t K, int dil)
+{
+    const int pad = (int)(K - 1) * dil / 2;
+    float *xs = rand_vec(C * L, 1.0f), *ws = rand_vec(C * C * K, 0.3f), *bs = rand_vec(C, 1.0f);
+    float *rs = rand_vec(C * L, 1.0f);
+    Pair x = pair_f32(2, (int64_t[]){C, L}, xs), w = pair_f32(3, (int64_t[]){C, C, K}, ws);
+    Pair b = pair_f32(1, (int64_t[]){C}, bs), rr = pair_f32(2, (int64_t[]){C, L}, rs);
+    Pair y = pair_f32(2, (int64_t[]){C, L}, NULL);
+    Conv1dParams pc = {1, pad, dil, 1, 1, 0.1f, &rr.c}, pg = {1, pad, dil, 1, 1, 0.1f, &rr.g};
+    if (BOTH(g_cpu->ops->conv1d(g_cpu, &y.c, &x.c, &w.c, &b.c, &pc), g_gpu->ops->conv1d(g_gpu, &y.g, &x.g, &w.g, &b.g, &pg),
+             "conv1d residual"))
+        pair_compare(&y, "conv1d + residual", 1e-9);
+    pc.residual = &y.c, pg.residual = &y.g; /* in place: y += conv(x) */
+    if (BOTH(g_cpu->ops->conv1d(g_cpu, &y.c, &x.c, &w.c, &b.c, &pc), g_gpu->ops->conv1d(g_gpu, &y.g, &x.g, &w.g, &b.g, &pg),
+             "conv1d residual in place"))
+        pair_compare(&y, "conv1d += (residual is y)", 1e-9);
+    pc.residual = &x.c, pg.residual = &x.g; /* residual is the input: x + conv(x) */
+    if (BOTH(g_cpu->ops->conv1d(g_cpu, &y.c, &x.c, &w.c, &b.c, &pc), g_gpu->ops->conv1d(g_gpu, &y.g, &x.g, &w.g, &b.g, &pg),
+             "conv1d residual = x"))
+        pair_compare(&y, "conv1d x + conv(x)", 1e-9);
+    CHECK_INT(g_gpu->ops->conv1d(g_gpu, &x.g, &x.g, &w.g, &b.g, &pg), -EINVAL); /* y may not alias x */
+    pair_free(&x), pair_free(&w), pair_free(&b), pair_free(&rr), pair_free(&y);
+    free(xs), free(ws), free(bs), free(rs);
+}
+
 static void convt_case(int64_t Cin, int64_t Cout, int64_t L, int64_t K, int stride, int pad)
 {
     char what[96];
@@ -659,15 +685,17 @@ static void convt_case(int64_t Cin, int64_t Cout, int64_t L, int64_t K, int stri
 
 static void test_speech_conv(void)
 {
-    conv1d_case(192, 384, 37, 5, (Conv1dParams){1, 2, 1, 1, 0, 0.0f}, 1);   /* WaveNet in_layer */
-    conv1d_case(32, 32, 300, 7, (Conv1dParams){1, 36, 12, 1, 0, 0.0f}, 1);  /* HiFi-GAN resblock, dilation 12 */
-    conv1d_case(192, 192, 23, 3, (Conv1dParams){1, 9, 9, 192, 0, 0.0f}, 1); /* depthwise (DDSConv) */
-    conv1d_case(12, 8, 40, 3, (Conv1dParams){2, 1, 1, 4, 0, 0.0f}, 0);      /* grouped, strided */
-    conv1d_case(192, 29, 17, 1, (Conv1dParams){1, 0, 1, 1, 0, 0.0f}, 1);    /* 1×1 */
-    conv1d_case(7, 5, 9, 4, (Conv1dParams){3, 2, 2, 1, 0, 0.0f}, 0);        /* odd everything */
-    conv1d_case(64, 64, 90, 5, (Conv1dParams){1, 12, 6, 1, 1, 0.1f}, 1); /* leaky ReLU fused on the input */
-    conv1d_case(32, 1, 50, 7, (Conv1dParams){1, 3, 1, 1, 1, 0.01f}, 0);  /* conv_post: one output channel */
-    conv1d_case(16, 16, 30, 3, (Conv1dParams){1, 1, 1, 16, 1, 0.2f}, 1); /* depthwise + leaky */
+    conv1d_case(192, 384, 37, 5, (Conv1dParams){1, 2, 1, 1, 0, 0.0f, NULL}, 1);   /* WaveNet in_layer */
+    conv1d_case(32, 32, 300, 7, (Conv1dParams){1, 36, 12, 1, 0, 0.0f, NULL}, 1);  /* HiFi-GAN resblock, dilation 12 */
+    conv1d_case(192, 192, 23, 3, (Conv1dParams){1, 9, 9, 192, 0, 0.0f, NULL}, 1); /* depthwise (DDSConv) */
+    conv1d_case(12, 8, 40, 3, (Conv1dParams){2, 1, 1, 4, 0, 0.0f, NULL}, 0);      /* grouped, strided */
+    conv1d_case(192, 29, 17, 1, (Conv1dParams){1, 0, 1, 1, 0, 0.0f, NULL}, 1);    /* 1×1 */
+    conv1d_case(7, 5, 9, 4, (Conv1dParams){3, 2, 2, 1, 0, 0.0f, NULL}, 0);        /* odd everything */
+    conv1d_case(64, 64, 90, 5, (Conv1dParams){1, 12, 6, 1, 1, 0.1f, NULL}, 1); /* leaky ReLU fused on the input */
+    conv1d_case(32, 1, 50, 7, (Conv1dParams){1, 3, 1, 1, 1, 0.01f, NULL}, 0);  /* conv_post: one output channel */
+    conv1d_case(16, 16, 30, 3, (Conv1dParams){1, 1, 1, 16, 1, 0.2f, NULL}, 1); /* depthwise + leaky */
+    conv1d_residual_case(64, 70, 7, 3);
+    conv1d_residual_case(32, 40, 1, 1); /* 1×1 (the WaveNet's res/skip layers) */
     convt_case(256, 128, 19, 16, 8, 4);
     convt_case(64, 32, 33, 8, 4, 2);
     convt_case(5, 3, 7, 5, 3, 0);

@@ -71,7 +71,7 @@ int main(void)
                     for (int ch = 0; ch < cpg; ch++)
                         wt[(k * cpg + ch) * cout + o] = w[(o * cpg + ch) * K + k];
             tensor_init(&W, DTYPE_F32, 3, (int64_t[]){cout, cpg, K}, wt);
-            Conv1dParams cp = {s, p, d, g, 0, 0.0f};
+            Conv1dParams cp = {s, p, d, g, 0, 0.0f, NULL};
             r = be->ops->conv1d(be, &Y, &X, &W, &B, &cp);
         }
         CHECK_INT(r, 0);
@@ -91,7 +91,7 @@ int main(void)
     tensor_init(&X, DTYPE_F32, 2, (int64_t[]){4, 8}, buf);
     tensor_init(&W, DTYPE_F32, 3, (int64_t[]){2, 4, 3}, buf);
     tensor_init(&Y, DTYPE_F32, 2, (int64_t[]){2, 7}, buf);
-    Conv1dParams cp = {1, 1, 1, 1, 0, 0.0f}; /* Lout would be 8, not 7 */
+    Conv1dParams cp = {1, 1, 1, 1, 0, 0.0f, NULL}; /* Lout would be 8, not 7 */
     CHECK_INT(be->ops->conv1d(be, &Y, &X, &W, NULL, &cp), -EINVAL);
     json_decref(cases);
     backend_free(be);
