@@ -1,18 +1,23 @@
 /* whisper-transcribe.c — transcription: 30 s windows over the log-mel of the whole input, greedy decoding with
  * Whisper's logit rules, temperature fallback and no-speech skipping.
  *
- * Follows openai-whisper transcribe.py / decoding.py (greedy, best_of 1, no previous-text prompt):
- * prompt <|startoftranscript|> [<|lang|> <|task|>] [<|notimestamps|>]; SuppressBlank (begin suppress ids at
+ * Follows openai-whisper transcribe.py / decoding.py as faster-whisper 1.2 (transcribe.py generate_segments,
+ * generate_with_fallback) implements them, greedy at temperature 0, one sample (not best_of 5) above:
+ * prompt [<|startofprev|> previous segments' tokens] <|startoftranscript|> [<|lang|> <|task|>]
+ * [<|notimestamps|>]; SuppressBlank (begin suppress ids at
  * the first sampled position), SuppressTokens (config list + every special token), ApplyTimestampRules
  * (pairs, non-decreasing, first token a timestamp ≤ 1.0 s, timestamp forced when their total probability
  * beats every text token); fallback to temperatures inc, 2·inc… when the zlib compression ratio > 2.4 or
- * the mean log-prob < −1; a window is silence when P(<|nospeech|>) > 0.6 and the mean log-prob < −1.
- * Seeking: by the last timestamp pair when timestamps are on, else by whole windows.
- * One deliberate difference: a window shorter than 30 s is filled with the log-mel of real silence (the
- * whole input is analysed with 30 s of zeros appended, as whisper.cpp and HF's feature extractor do), not
- * with openai-whisper's zeros in normalised log-mel space, which tiny.en handles worse on short clips
- * (e.g. "quick brown fox" → "quick roundfire"; the HF model gives the same tokens as Myna for both).
- * Not here: the network (whisper.c), beam search, word timestamps, prompts from previous windows.
+ * the mean log-prob < −1 (no fallback when also P(<|nospeech|>) > 0.6: silence); when every temperature
+ * fails, the try with the best mean log-prob among those under the compression threshold (else among all)
+ * is kept; a window is skipped as silence when P(<|nospeech|>) > 0.6 and the mean log-prob ≤ −1.
+ * Seeking: by the last timestamp pair when timestamps are on, else by whole windows. Segments (timestamp
+ * pairs) with no text or zero length are dropped; the kept ones' tokens form the next window's prompt,
+ * reset after a window decoded above prompt_reset_on_temperature.
+ * Input: the log-mel of the audio plus 160 zero samples (faster-whisper's feature extractor), its last
+ * frame not content; a short window is padded with zeros in normalised log-mel space (pad_or_trim), or,
+ * with pad_silence, with the log-mel of real silence (30 s of zeros appended, as whisper.cpp and HF do).
+ * Not here: the network (whisper.c), beam search, best_of sampling, word timestamps.
  */
 #include <errno.h>
 #include <math.h>
@@ -46,6 +51,8 @@ void whisper_options_default(WhisperOptions *o)
     o->logprob_threshold = -1.0f;
     o->no_speech_threshold = 0.6f;
     o->seed = 0x5eed;
+    o->condition_on_previous_text = 1;
+    o->prompt_reset_on_temperature = 0.5f;
 }
 
 /* Language codes in token order (openai-whisper tokenizer.py LANGUAGES), for .bin files, which have no
@@ -195,6 +202,12 @@ static int32_t pick(float *l, int V, float temperature, uint64_t *rng)
 static double compression_ratio(const char *text, size_t n)
 {
 #if HAVE_ZLIB
+    while (n && strchr(" \t\n\r\v\f", text[0])) { /* of text.strip(), as faster-whisper */
+        text++;
+        n--;
+    }
+    while (n && strchr(" \t\n\r\v\f", text[n - 1]))
+        n--;
     if (n == 0)
         return 0;
     uLongf cap = compressBound((uLong)n);
@@ -244,7 +257,7 @@ static int decode_window(Whisper *w, const WhisperOptions *o, const int32_t *pro
                          float temperature, uint64_t *rng, float *logits, WindowResult *res)
 {
     const WhisperTokens *t = &w->tok;
-    int V = w->cfg.n_vocab, max_n = o->max_tokens > 0 ? o->max_tokens : w->cfg.n_text_ctx / 2, r;
+    int V = w->cfg.n_vocab, max_n = o->max_tokens > 0 ? o->max_tokens : w->cfg.n_text_ctx - n_prompt, r;
     int32_t id;
 
     if (max_n > w->cfg.n_text_ctx - n_prompt)
@@ -252,12 +265,18 @@ static int decode_window(Whisper *w, const WhisperOptions *o, const int32_t *pro
     res->n_tokens = 0;
     res->sum_logprob = 0;
     res->no_speech_prob = 0;
-    /* the prompt; row 0 (at <|startoftranscript|>) gives P(no speech) */
-    if ((r = whisper_decode(w, prompt, n_prompt, 0, logits, 1)) < 0)
+    /* the prompt up to <|startoftranscript|>, whose logits give P(no speech), then the rest of it */
+    int n_sot = 0;
+    while (n_sot < n_prompt - 1 && prompt[n_sot] != t->sot)
+        n_sot++;
+    if ((r = whisper_decode(w, prompt, n_sot + 1, 0, logits, 0)) < 0)
         return r;
     if (t->no_speech >= 0)
         res->no_speech_prob = exp((double)logits[t->no_speech] - lse(logits, 0, V));
-    float *l = logits + (size_t)(n_prompt - 1) * (size_t)V;
+    if (n_sot + 1 < n_prompt && (r = whisper_decode(w, prompt + n_sot + 1, n_prompt - n_sot - 1, n_sot + 1,
+                                                    logits, 0)) < 0)
+        return r;
+    float *l = logits;
     for (int n = 0; n < max_n; n++) {
         double z = apply_rules(w, o, l, res->tokens, res->n_tokens);
         id = pick(l, V, temperature, rng);
@@ -283,7 +302,7 @@ static int decode_window(Whisper *w, const WhisperOptions *o, const int32_t *pro
     return 0;
 }
 
-static int build_prompt(const Whisper *w, const WhisperOptions *o, int32_t *p)
+static int build_sot_sequence(const Whisper *w, const WhisperOptions *o, int32_t *p)
 {
     const WhisperTokens *t = &w->tok;
     int n = 0;
@@ -321,16 +340,21 @@ static int build_prompt(const Whisper *w, const WhisperOptions *o, int32_t *p)
 struct WhisperRun {
     Whisper *w;                 /* borrowed */
     WhisperOptions o;
-    int32_t prompt[4];
+    int32_t sot_seq[4];         /* <|startoftranscript|> [<|lang|> <|task|>] [<|notimestamps|>] */
+    int n_sot_seq;
+    int32_t *prompt;            /* owned [n_text_ctx]: the current window's prompt */
     int n_prompt;
-    float *mel, *win, *logits;  /* owned: [F, M], [N_FRAMES, M], [V, n_prompt] */
+    int32_t *hist;              /* owned [n_text_ctx / 2 − 1]: kept segments' tokens since the last reset */
+    int n_hist, cap_hist;
+    float *mel, *win, *logits;  /* owned: [F, M], [N_FRAMES, M], [V] */
     int64_t F, content, seek, seg;
-    float temp;                 /* temperature of the next decode of this window */
+    int try_k;                  /* fallback try of this window: temperature try_k · temperature_inc */
     int enc_stage;              /* next encoder stage of this window (n_audio_layer + 2: encoded) */
     int counted;                /* this window is in st.n_windows */
     uint64_t enc_gen;           /* w->run_encodes after this run's last encoder stage */
     uint64_t rng;
-    WindowResult res;
+    WindowResult res, best;     /* the try just decoded; the best failed try of this window */
+    int have_best, best_below;  /* best is set; it is under the compression-ratio threshold */
     char *text;                 /* owned */
     size_t len, cap;
     WhisperStats st;
@@ -340,10 +364,13 @@ void whisper_run_free(WhisperRun *run)
 {
     if (!run)
         return;
+    free(run->prompt);
+    free(run->hist);
     free(run->mel);
     free(run->win);
     free(run->logits);
     free(run->res.tokens);
+    free(run->best.tokens);
     free(run->text);
     free(run);
 }
@@ -374,19 +401,28 @@ int whisper_run_begin(Whisper *w, const float *pcm16k, size_t n, const WhisperOp
     r = -ENOTSUP;
     if (run->o.timestamps && w->tok.timestamp_begin < 0)
         goto fail;
-    if ((r = run->n_prompt = build_prompt(w, &run->o, run->prompt)) < 0)
+    if ((r = run->n_sot_seq = build_sot_sequence(w, &run->o, run->sot_seq)) < 0)
         goto fail;
     run->rng = run->o.seed;
     run->st.audio_s = (double)n / 16000.0;
-    int64_t n_total = (int64_t)n + MEL_N_SAMPLES_30S;
+    /* faster-whisper: 160 zero samples appended, the last frame is not content; pad_silence: 30 s of zeros,
+     * every window read from the spectrogram */
+    int64_t n_total = (int64_t)n + (run->o.pad_silence ? MEL_N_SAMPLES_30S : MEL_HOP);
+    if (n_total <= 200)
+        n_total = 201; /* reflect padding's minimum; gives one frame, no content */
     run->F = mel_n_frames(n_total);
-    run->content = run->F - N_FRAMES;
+    run->content = run->o.pad_silence ? run->F - N_FRAMES : run->F - 1;
+    run->cap_hist = w->cfg.n_text_ctx / 2 - 1;
     run->mel = malloc(sizeof(float) * (size_t)run->F * (size_t)M);
     run->win = malloc(sizeof(float) * N_FRAMES * (size_t)M);
-    run->logits = malloc(sizeof(float) * (size_t)V * (size_t)run->n_prompt);
+    run->logits = malloc(sizeof(float) * (size_t)V);
+    run->prompt = malloc(sizeof(int32_t) * (size_t)w->cfg.n_text_ctx);
+    run->hist = malloc(sizeof(int32_t) * (size_t)(run->cap_hist > 0 ? run->cap_hist : 1));
     run->res.tokens = malloc(sizeof(int32_t) * (size_t)w->cfg.n_text_ctx);
+    run->best.tokens = malloc(sizeof(int32_t) * (size_t)w->cfg.n_text_ctx);
     r = -ENOMEM;
-    if (!run->mel || !run->win || !run->logits || !run->res.tokens)
+    if (!run->mel || !run->win || !run->logits || !run->prompt || !run->hist || !run->res.tokens ||
+        !run->best.tokens)
         goto fail;
     t0 = clock_now_ms();
     if ((r = mel_new(M, &mf)) < 0 || (r = mel_compute(mf, pcm16k, (int64_t)n, n_total, run->mel)) < 0) {
@@ -407,8 +443,84 @@ fail:
 #endif
 }
 
-/* One decode of the current window at run->temp (encoding it first when needed); then either the next
- * temperature of the fallback ladder or the window's result and the next seek. */
+/* The prompt of the window: [<|startofprev|> history] then the start-of-transcript sequence. */
+static void window_prompt(WhisperRun *run)
+{
+    int n = 0;
+
+    if (run->n_hist > 0 && run->w->tok.sot_prev >= 0) {
+        run->prompt[n++] = run->w->tok.sot_prev;
+        memcpy(run->prompt + n, run->hist, sizeof(int32_t) * (size_t)run->n_hist);
+        n += run->n_hist;
+    }
+    memcpy(run->prompt + n, run->sot_seq, sizeof(int32_t) * (size_t)run->n_sot_seq);
+    run->n_prompt = n + run->n_sot_seq;
+}
+
+/* One kept segment: its text joins the transcript unless it is blank, its tokens the prompt history. */
+static int keep_segment(WhisperRun *run, const int32_t *ids, int n)
+{
+    size_t len0 = run->len;
+    int r;
+
+    if ((r = append_text(run->w, ids, n, &run->text, &run->len, &run->cap)) < 0)
+        return r;
+    size_t i = len0;
+    while (i < run->len && strchr(" \t\n\r\v\f", run->text[i]))
+        i++;
+    if (i == run->len) { /* no text: dropped, as faster-whisper drops it */
+        run->len = len0;
+        if (run->text)
+            run->text[len0] = 0;
+        return 0;
+    }
+    if (n >= run->cap_hist) {
+        memcpy(run->hist, ids + n - run->cap_hist, sizeof(int32_t) * (size_t)run->cap_hist);
+        run->n_hist = run->cap_hist;
+        return 0;
+    }
+    int drop = run->n_hist + n - run->cap_hist;
+    if (drop > 0) {
+        memmove(run->hist, run->hist + drop, sizeof(int32_t) * (size_t)(run->n_hist - drop));
+        run->n_hist -= drop;
+    }
+    memcpy(run->hist + run->n_hist, ids, sizeof(int32_t) * (size_t)n);
+    run->n_hist += n;
+    return 0;
+}
+
+/* The window's result split into segments at consecutive timestamps (faster-whisper
+ * _split_segments_by_timestamps); returns the seek advance in frames, or a negative errno. */
+static int64_t window_segments(WhisperRun *run, const WindowResult *res)
+{
+    const int32_t *tk = res->tokens;
+    int k = res->n_tokens, tb = run->w->tok.timestamp_begin, last = 0, any = 0, r;
+
+    if (tb < 0)
+        tb = run->w->cfg.n_vocab;
+    int single_end = k >= 2 && tk[k - 2] < tb && tk[k - 1] >= tb;
+    for (int i = 1; i <= k; i++) {
+        int cut = i < k ? tk[i] >= tb && tk[i - 1] >= tb : any && single_end;
+        if (!cut)
+            continue;
+        any = 1;
+        if (tk[last] != tk[i - 1] && (r = keep_segment(run, tk + last, i - last)) < 0) /* start == end: dropped */
+            return r;
+        last = i;
+    }
+    if (!any) {
+        if ((r = keep_segment(run, tk, k)) < 0)
+            return r;
+        return run->seg;
+    }
+    if (single_end)
+        return run->seg;
+    int64_t advance = (int64_t)(tk[last - 1] - tb) * INPUT_STRIDE;
+    return advance > 0 ? advance : run->seg; /* never the same window again with the same prompt */
+}
+
+/* One decode of the current window at temperature try_k · temperature_inc (encoding it first when needed);
+ * then either the next temperature of the fallback ladder or the window's result and the next seek. */
 int whisper_run_step(WhisperRun *run)
 {
     Whisper *w = run->w;
@@ -423,14 +535,21 @@ int whisper_run_step(WhisperRun *run)
         run->enc_stage = 0;
     if (run->enc_stage <= w->cfg.n_audio_layer + 1) { /* one encoder stage per step */
         if (run->enc_stage == 0) {
-            /* window [N_FRAMES, M]: frames seek.. of each mel bin; past the content they are the spectrogram
-             * of the 30 s of appended silence (whisper.cpp, HF), not openai's zeros of pad_or_trim — see above */
+            /* window [N_FRAMES, M]: frames seek.. of each mel bin, past the content zeros (pad_or_trim) or,
+             * with pad_silence, the spectrogram of the appended silence */
             run->seg = run->content - run->seek < N_FRAMES ? run->content - run->seek : N_FRAMES;
-            for (int b = 0; b < M; b++)
-                memcpy(run->win + (size_t)b * N_FRAMES, run->mel + (size_t)b * (size_t)run->F + (size_t)run->seek,
-                       sizeof(float) * N_FRAMES);
-            if (!run->counted)
+            size_t keep = o->pad_silence ? N_FRAMES : (size_t)run->seg;
+            for (int b = 0; b < M; b++) {
+                float *dst = run->win + (size_t)b * N_FRAMES;
+                memcpy(dst, run->mel + (size_t)b * (size_t)run->F + (size_t)run->seek, sizeof(float) * keep);
+                memset(dst + keep, 0, sizeof(float) * (N_FRAMES - keep));
+            }
+            if (!run->counted) {
                 run->st.n_windows++;
+                run->try_k = 0;
+                run->have_best = 0;
+                window_prompt(run);
+            }
             run->counted = 1;
         }
         t0 = clock_now_ms();
@@ -446,49 +565,55 @@ int whisper_run_step(WhisperRun *run)
         goto out;
     }
     t0 = clock_now_ms();
+    float temp = (float)run->try_k * o->temperature_inc;
     WindowResult *res = &run->res;
-    if ((r = decode_window(w, o, run->prompt, run->n_prompt, run->temp, &run->rng, run->logits, res)) < 0) {
+    if ((r = decode_window(w, o, run->prompt, run->n_prompt, temp, &run->rng, run->logits, res)) < 0) {
         log_error("whisper: decoder failed: %d", r);
         goto out;
     }
     run->st.decode_s += (clock_now_ms() - t0) / 1e3;
-    int fallback = (o->compression_ratio_threshold > 0 && res->compression_ratio > o->compression_ratio_threshold) ||
-                   res->avg_logprob < o->logprob_threshold;
-    if (o->no_speech_threshold > 0 && res->no_speech_prob > o->no_speech_threshold)
-        fallback = 0;
-    if (fallback && o->temperature_inc > 0 && run->temp + o->temperature_inc <= 1.0f + 1e-6f) {
-        run->temp += o->temperature_inc; /* decode this window again, hotter, at the next step */
-        run->st.n_fallbacks++;
-        r = 1;
-        goto out;
+    int below = !(o->compression_ratio_threshold > 0 && res->compression_ratio > o->compression_ratio_threshold);
+    int low_lp = res->avg_logprob < o->logprob_threshold;
+    int fallback = !below || low_lp;
+    if (o->no_speech_threshold > 0 && res->no_speech_prob > o->no_speech_threshold && low_lp)
+        fallback = 0; /* silence */
+    if (fallback) {
+        /* remember the best failed try: under the compression threshold first, then by mean log-prob */
+        if (!run->have_best || (below && !run->best_below) ||
+            (below == run->best_below && res->avg_logprob > run->best.avg_logprob)) {
+            WindowResult t = run->best;
+            run->best = *res;
+            *res = t;
+            run->have_best = 1;
+            run->best_below = below;
+        }
+        if (o->temperature_inc > 0 && (float)(run->try_k + 1) * o->temperature_inc <= 1.0f + 1e-6f) {
+            run->try_k++; /* decode this window again, hotter, at the next step */
+            run->st.n_fallbacks++;
+            r = 1;
+            goto out;
+        }
+        WindowResult t = run->best; /* every try failed: the best one is kept */
+        run->best = *res;
+        *res = t;
     }
-    int64_t advance = run->seg;
-    run->temp = 0;
     run->enc_stage = 0; /* the next window */
     run->counted = 0;
     run->st.n_tokens += res->n_tokens;
     if (o->no_speech_threshold > 0 && res->no_speech_prob > o->no_speech_threshold &&
         res->avg_logprob <= o->logprob_threshold) {
-        run->st.n_silent++;
+        run->st.n_silent++; /* skipped; the prompt history stays */
         run->seek += run->seg;
         r = run->seek < run->content;
         goto out;
     }
-    if (o->timestamps) {
-        int tb = w->tok.timestamp_begin, k = res->n_tokens, last_pair = -1;
-        for (int i = 1; i < k; i++)
-            if (res->tokens[i - 1] >= tb && res->tokens[i] >= tb)
-                last_pair = i;
-        int single_end = k >= 2 && res->tokens[k - 2] < tb && res->tokens[k - 1] >= tb;
-        if (last_pair > 0 && !single_end) {
-            advance = (int64_t)(res->tokens[last_pair - 1] - tb) * INPUT_STRIDE;
-            res->n_tokens = last_pair; /* text after the last complete segment is decoded again */
-            if (advance <= 0)
-                advance = run->seg;
-        }
-    }
-    if ((r = append_text(w, res->tokens, res->n_tokens, &run->text, &run->len, &run->cap)) < 0)
+    int64_t advance = window_segments(run, res);
+    if (advance < 0) {
+        r = (int)advance;
         goto out;
+    }
+    if (!o->condition_on_previous_text || temp > o->prompt_reset_on_temperature)
+        run->n_hist = 0;
     run->seek += advance;
     r = run->seek < run->content;
 out:

@@ -1,5 +1,7 @@
 /* whisper.h — Whisper speech recognition: encoder (log-mel → states), decoder (tokens → logits) and
- * transcription of 16 kHz PCM (30 s windows, greedy decoding with temperature fallback).
+ * transcription of 16 kHz PCM (30 s windows, greedy decoding with temperature fallback, conditioned on the
+ * previous window's text; by default the same decisions as faster-whisper's transcribe, see
+ * whisper-transcribe.c).
  *
  * What it is: the model of OpenAI Whisper (Radford et al. 2022, openai-whisper model.py / decoding.py /
  * transcribe.py; HF WhisperForConditionalGeneration) running on a Backend; loads an HF Whisper folder
@@ -46,7 +48,14 @@ typedef struct {
     float compression_ratio_threshold; /* zlib ratio above which a window is decoded again (2.4) */
     float logprob_threshold;           /* mean token log-prob below which a window is decoded again (-1) */
     float no_speech_threshold;         /* P(<|nospeech|>) above which a low-confidence window is silence */
-    int max_tokens;                    /* sampled tokens per window; 0 = n_text_ctx / 2 (224) */
+    int max_tokens;                    /* sampled tokens per window; 0 = n_text_ctx − prompt length (448
+                                          tokens in all, faster-whisper's max_length) */
+    int condition_on_previous_text;    /* 1 (default): the prompt starts <|startofprev|> + the last
+                                          n_text_ctx / 2 − 1 tokens of earlier windows' segments */
+    float prompt_reset_on_temperature; /* a window decoded above this (0.5) starts a fresh prompt history */
+    int pad_silence;                   /* 0 (default): a short last window is padded with zeros in normalised
+                                          log-mel space (openai pad_or_trim, faster-whisper); 1: with the
+                                          log-mel of 30 s of silence (whisper.cpp, HF) */
     uint64_t seed;                     /* sampling at temperature > 0 */
 } WhisperOptions;
 
@@ -73,11 +82,12 @@ void whisper_free(Whisper *w); /* accepts NULL */
  *  - logits against a Q8_0 copy of the token embedding made at load (21 MB for tiny.en; the F16 table is
  *    40 MB, read once per decoded token),
  *  - cross-attention keys and values kept as F16 (the decoder reads them once per token per layer).
- * WHISPER_FAST_TRANSCRIBE (default): only whisper_transcribe uses them (its output is text, checked by word
- * error rate); whisper_encode / whisper_decode called directly stay exact F32 numerics. WHISPER_FAST_ALL:
- * direct calls too. WHISPER_FAST_OFF: never (and no Q8_0 copy is made). whisper_load_options_default reads
- * MYNA_WHISPER_FAST ("off" or "all") from the environment for A/B runs. Word error rate on the 22-sentence
- * test (tests/model/test-whisper.c --real): 13.1 % fast, 13.7 % exact. */
+ * WHISPER_FAST_OFF (default): never (and no Q8_0 copy is made): transcripts match faster-whisper's float32
+ * ones (docs/PERFORMANCE.md). WHISPER_FAST_TRANSCRIBE: only whisper_transcribe uses them (its output is
+ * text, checked by word error rate); whisper_encode / whisper_decode called directly stay exact F32
+ * numerics. WHISPER_FAST_ALL: direct calls too. whisper_load_options_default reads MYNA_WHISPER_FAST ("on"
+ * or "all") from the environment for A/B runs. Word error rate on the 22-sentence test
+ * (tests/model/test-whisper.c --real): 13.1 % fast, 13.7 % exact. */
 typedef enum { WHISPER_FAST_TRANSCRIBE = 0, WHISPER_FAST_OFF = 1, WHISPER_FAST_ALL = 2 } WhisperFast;
 
 typedef struct {
