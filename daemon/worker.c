@@ -459,6 +459,8 @@ static void drain_on_stop(Worker *w)
         int close = 0;
         while (s->head) {
             Job *j = pop_job(s);
+            if (j->kind == JOB_SPEAK)
+                speak_job_end(w->speak, j, NULL); /* its sentence in progress lives on the voice's backend */
             if (JOB_LOOP_OWNED(j->kind))
                 post_failed(w, j, -ECANCELED, "the daemon is shutting down%s", NULL);
             else {

@@ -5,7 +5,8 @@
  * the sample count; Cancel once the first window arrived stops the output within one window (what comes
  * after the Cancel reply is at most a pipe buffer plus one decoder window) and ends "cancelled"; another
  * session's Ask finishes while a long Speak is still running (not starved); hostile options each give
- * their named error; `myna say -o FILE` writes the same samples as a WAV. Skips (77) without the voice
+ * their named error; a reader that closes its pipe fails the request, one that stops reading fails it with
+ * TooLarge after the writer's 10 s deadline; `myna say -o FILE` writes the same samples as a WAV. Skips (77) without the voice
  * en_US-joe-medium or a myna-run that can --say (espeak-ng).
  */
 #include <errno.h>
@@ -396,6 +397,20 @@ int main(void)
         fprintf(stderr, "reader closed: %s: %s\n", w.error, w.message);
         CHECK(w.failed);
         CHECK(strstr(w.message, "output") != NULL);
+    }
+
+    /* 6b. a reader that stops reading: after SPEAK_STALL_S (10 s) without progress, Failed TooLarge */
+    {
+        int p[2];
+        CHECK(pipe(p) == 0);
+        memset(&w, 0, sizeof(w));
+        CHECK(speak(b, path, LONG_TEXT, &w.id, &e, 1, "output", "h", p[1]) >= 0);
+        close(p[1]);
+        pump_until(b, &w.failed, 90); /* never read p[0] */
+        fprintf(stderr, "reader stalled: %s: %s\n", w.error, w.message);
+        CHECK(w.failed);
+        CHECK(!strcmp(w.error, "org.myna.Error.TooLarge"));
+        close(p[0]);
     }
 
     /* 7. myna say -o FILE: the same samples as the offline WAV */
