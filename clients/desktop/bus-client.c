@@ -118,20 +118,29 @@ static void apply_property(MynaBus *bus, const char *key, GVariant *v)
 
 static void create_session(MynaBus *bus);
 
+/* A call to mynad failed: unless it was cancelled, log it and keep it as the bus's error; frees err. FALSE when
+ * it was cancelled — the daemon vanished or the bus is being freed, so `user` must not be touched. */
+static gboolean call_failed(gpointer user, GError *err, const char *what)
+{
+    gboolean live = !g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    if (live) {
+        MynaBus *bus = user;
+        char *msg = myna_bus_error_message(err, NULL);
+        g_warning("%s: %s", what, msg);
+        set_str(&bus->error, msg);
+        g_free(msg);
+    }
+    g_error_free(err);
+    return live;
+}
+
 static void got_all(GObject *src, GAsyncResult *res, gpointer user)
 {
     GError *err = NULL;
     GVariant *r = g_dbus_connection_call_finish(G_DBUS_CONNECTION(src), res, &err);
     if (!r) {
-        if (!g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
-            MynaBus *bus = user;
-            char *msg = myna_bus_error_message(err, NULL);
-            g_warning("mynad properties: %s", msg);
-            set_str(&bus->error, msg);
-            g_free(msg);
-            notify(bus);
-        }
-        g_error_free(err);
+        if (call_failed(user, err, "mynad properties"))
+            notify(user);
         return;
     }
     MynaBus *bus = user;
@@ -208,16 +217,10 @@ static void session_created(GObject *src, GAsyncResult *res, gpointer user)
     GError *err = NULL;
     GVariant *r = g_dbus_connection_call_finish(G_DBUS_CONNECTION(src), res, &err);
     if (!r) {
-        if (!g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
-            MynaBus *bus = user;
-            char *msg = myna_bus_error_message(err, NULL);
-            g_warning("CreateSession: %s", msg);
-            bus->creating = FALSE;
-            set_str(&bus->error, msg);
-            g_free(msg);
-            notify(bus);
+        if (call_failed(user, err, "CreateSession")) {
+            ((MynaBus *)user)->creating = FALSE;
+            notify(user);
         }
-        g_error_free(err);
         return;
     }
     MynaBus *bus = user;
