@@ -522,6 +522,13 @@ static int prop_backend(sd_bus *bus, const char *path, const char *iface, const 
 }
 
 /* Models: a(ssttsu) = (name, path, parameters, weight bytes, chat family, context length per session). */
+static int prop_voices(sd_bus *bus, const char *path, const char *iface, const char *prop,
+                       sd_bus_message *reply, void *userdata, sd_bus_error *e)
+{
+    Service *s = userdata;
+    return speak_prop_voices(reply, &s->cfg); /* speak-bus.c */
+}
+
 static int prop_models(sd_bus *bus, const char *path, const char *iface, const char *prop,
                        sd_bus_message *reply, void *userdata, sd_bus_error *e)
 {
@@ -559,6 +566,7 @@ static const sd_bus_vtable assistant_vtable[] = {
     SD_BUS_PROPERTY("Backend", "s", prop_backend, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("State", "s", prop_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Models", "a(ssttsu)", prop_models, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Voices", "a(sssuu)", prop_voices, 0, 0),
     SD_BUS_VTABLE_END,
 };
 

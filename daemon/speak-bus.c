@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -165,36 +166,80 @@ static int open_output(int fd, SpeakJob *sj, char *err, size_t n)
     return 0;
 }
 
-/* The voice's .onnx path and its .json's rate and speakers: speaker → id. */
-static int resolve_voice(const Config *c, const SpeakArgs *a, SpeakJob *sj, char *err, size_t n)
+static void voices_dir_of(const Config *c, char *dir, size_t n)
 {
-    char dir[CONFIG_STR_MAX], jpath[4200];
-    const char *name = a->voice[0] ? a->voice : c->voice;
     if (c->voices_dir[0])
-        snprintf(dir, sizeof(dir), "%s", c->voices_dir);
+        snprintf(dir, n, "%s", c->voices_dir);
     else
-        paths_models_dir(dir, sizeof(dir));
-    if (!voice_name_ok(name))
-        return err_set(err, n, -EINVAL, "config 'voice': '%.60s' is not a voice name", name);
-    snprintf(sj->voice_path, sizeof(sj->voice_path), "%.3900s/%s.onnx", dir, name);
-    snprintf(jpath, sizeof(jpath), "%s.json", sj->voice_path);
+        paths_models_dir(dir, n);
+}
+
+/* The .json of dir/name.onnx as a config-only Voice (NULL when missing or malformed; why in err). */
+static Voice *voice_config_of(const char *dir, const char *name, char *err, size_t n)
+{
+    char jpath[4400];
+    snprintf(jpath, sizeof(jpath), "%.4000s/%s.onnx.json", dir, name);
     FILE *f = fopen(jpath, "rb");
-    if (!f || access(sj->voice_path, R_OK) < 0) {
-        if (f)
-            fclose(f);
-        return err_set(err, n, -ENODEV, "voice '%s' is not installed in %.150s (run scripts/fetch-models)", name,
-                       dir);
+    if (!f) {
+        snprintf(err, n, "no %s.onnx.json", name);
+        return NULL;
     }
     char *json = malloc(1 << 20);
     size_t len = json ? fread(json, 1, 1 << 20, f) : 0;
     fclose(f);
-    if (!json)
-        return err_set(err, n, -ENOMEM, "out of memory");
     Voice *v = NULL;
-    char why[200] = "";
-    int r = voice_load_config(json, len, name, &v, why, sizeof(why));
+    if (!json || voice_load_config(json, len, name, &v, err, n) < 0)
+        v = NULL;
     free(json);
-    if (r < 0)
+    return v;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int speak_prop_voices(sd_bus_message *reply, const Config *cfg)
+{
+    char dir[CONFIG_STR_MAX], why[200];
+    char *names[256];
+    int n = 0, r;
+    voices_dir_of(cfg, dir, sizeof(dir));
+    DIR *d = opendir(dir);
+    for (struct dirent *de; d && (de = readdir(d)) && n < 256;) {
+        size_t len = strlen(de->d_name);
+        if (len > 5 && len - 5 <= SPEAK_MAX_VOICE_NAME && !strcmp(de->d_name + len - 5, ".onnx") &&
+            (names[n] = strndup(de->d_name, len - 5)) && voice_name_ok(names[n]))
+            n++;
+    }
+    if (d)
+        closedir(d);
+    qsort(names, (size_t)n, sizeof(names[0]), cmp_str);
+    r = sd_bus_message_open_container(reply, 'a', "(sssuu)");
+    for (int i = 0; i < n; i++) {
+        Voice *v = r >= 0 ? voice_config_of(dir, names[i], why, sizeof(why)) : NULL;
+        if (v)
+            r = sd_bus_message_append(reply, "(sssuu)", names[i], v->cfg.language,
+                                      voice_quality_name(v->cfg.quality), (uint32_t)v->cfg.sample_rate,
+                                      (uint32_t)(v->cfg.n_speakers > 0 ? v->cfg.n_speakers : 1));
+        voice_free(v);
+        free(names[i]);
+    }
+    return r < 0 ? r : sd_bus_message_close_container(reply);
+}
+
+/* The voice's .onnx path and its .json's rate and speakers: speaker → id. */
+static int resolve_voice(const Config *c, const SpeakArgs *a, SpeakJob *sj, char *err, size_t n)
+{
+    char dir[CONFIG_STR_MAX], why[200] = "";
+    const char *name = a->voice[0] ? a->voice : c->voice;
+    int r = 0;
+    voices_dir_of(c, dir, sizeof(dir));
+    if (!voice_name_ok(name))
+        return err_set(err, n, -EINVAL, "config 'voice': '%.60s' is not a voice name", name);
+    snprintf(sj->voice_path, sizeof(sj->voice_path), "%.3900s/%s.onnx", dir, name);
+    Voice *v = access(sj->voice_path, R_OK) == 0 ? voice_config_of(dir, name, why, sizeof(why)) : NULL;
+    if (!v && access(sj->voice_path, R_OK) < 0)
+        return err_set(err, n, -ENODEV, "voice '%s' is not installed in %.150s (run scripts/fetch-models)", name,
+                       dir);
+    if (!v)
         return err_set(err, n, -ENODEV, "voice '%s': %s", name, why);
     sj->native_rate = v->cfg.sample_rate;
     sj->speaker = 0;

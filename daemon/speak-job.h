@@ -43,6 +43,9 @@ typedef struct SpeakModel SpeakModel; /* worker-private: the voice in use (Backe
 /* Session1.Speak(s text, a{sv} options) → t: validate, queue on ws (the session's worker session), reply.
  * user is the Session (Job.user). Returns an sd-bus handler result. */
 int speak_method(Service *s, sd_bus_message *m, WorkerSession *ws, void *user, uid_t uid, sd_bus_error *e);
+/* Property Voices a(sssuu): (name, language, quality, sample rate, speakers) of every VOICE.onnx with its
+ * VOICE.onnx.json in voices_dir, read from the .json files at each Get (sorted by name). */
+int speak_prop_voices(sd_bus_message *reply, const Config *cfg);
 /* A JOB_SPEAK event: 1 when sent here (started, progress, finished), 0 for the caller to deliver (failed). */
 int speak_deliver(sd_bus *bus, const char *path, const char *owner, const Event *ev);
 

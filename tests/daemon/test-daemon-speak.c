@@ -1,4 +1,4 @@
-/* test-daemon-speak.c — Session1.Speak on a private bus (issue 13): into a pipe, at the voice's rate in
+/* test-daemon-speak.c — Session1.Speak on a private bus (issue 13): the Voices property lists the voice; into a pipe, at the voice's rate in
  * s16le, the samples are the ones `myna-run --say` writes offline for the same text (same scales, seed
  * 0 per sentence) byte for byte; f32le at 16 kHz gives the resampled count (n·16000/22050, ±2); signals
  * SpeakingStarted, SpeechProgress (rising, ending at the text's length) and SpeakingFinished "done" with
@@ -243,6 +243,27 @@ int main(void)
     sd_bus_slot *slot = NULL;
     CHECK(sd_bus_match_signal(b, &slot, "org.myna.Assistant1", path, "org.myna.Session1", NULL, on_signal, &w) >= 0);
     Reader rd;
+
+    /* 0. property Voices lists the installed voice from its .json */
+    {
+        sd_bus_message *reply = NULL;
+        const char *name, *lang, *quality;
+        uint32_t rate, speakers;
+        int found = 0;
+        CHECK(sd_bus_get_property(b, "org.myna.Assistant1", "/org/myna/Assistant1", "org.myna.Assistant1", "Voices",
+                                  &e, &reply, "a(sssuu)") >= 0);
+        if (reply && sd_bus_message_enter_container(reply, 'a', "(sssuu)") >= 0) {
+            while (sd_bus_message_read(reply, "(sssuu)", &name, &lang, &quality, &rate, &speakers) > 0)
+                if (!strcmp(name, "en_US-joe-medium")) {
+                    found = 1;
+                    CHECK(!strcmp(lang, "en_US") && !strcmp(quality, "medium"));
+                    CHECK_INT(rate, 22050);
+                    CHECK_INT(speakers, 1);
+                }
+        }
+        CHECK(found);
+        sd_bus_message_unref(reply);
+    }
 
     /* 1. s16le at the voice's rate: the offline samples, byte for byte */
     CHECK(speak_to_pipe(b, path, &w, &rd, TEXT, "s16le", 0) >= 0);
