@@ -1,13 +1,14 @@
-/* test-daemon-speak.c — Session1.Speak on a private bus (issue 13): the Voices property lists the voice; into a pipe, at the voice's rate in
- * s16le, the samples are the ones `myna-run --say` writes offline for the same text (same scales, seed
- * 0 per sentence) byte for byte; f32le at 16 kHz gives the resampled count (n·16000/22050, ±2); signals
- * SpeakingStarted, SpeechProgress (rising, ending at the text's length) and SpeakingFinished "done" with
- * the sample count; Cancel once the first window arrived stops the output within one window (what comes
- * after the Cancel reply is at most a pipe buffer plus one decoder window) and ends "cancelled"; another
- * session's Ask finishes while a long Speak is still running (not starved); hostile options each give
- * their named error; a reader that closes its pipe fails the request, one that stops reading fails it with
- * TooLarge after the writer's 10 s deadline; `myna say -o FILE` writes the same samples as a WAV. Skips (77) without the voice
- * en_US-joe-medium or a myna-run that can --say (espeak-ng).
+/* test-daemon-speak.c — Session1.Speak on a private bus (issue 13). The Voices property lists the voice
+ * from its .json. Into a pipe, at the voice's rate in s16le, the samples are the ones `myna-run --say`
+ * writes offline for the same text (same scales, seed 0 per sentence) byte for byte; f32le at 16 kHz gives
+ * the resampled count (n·16000/22050, ±2); signals SpeakingStarted, SpeechProgress (rising, ending at the
+ * text's length) and SpeakingFinished "done" with the sample count. Cancel once the first window arrived
+ * stops the output within one window (what comes after the Cancel reply is at most a pipe buffer plus one
+ * decoder window) and ends "cancelled"; another session's Ask finishes while a long Speak is still running
+ * (not starved); hostile options each give their named error; a reader that closes its pipe fails the
+ * request, one that stops reading fails it with TooLarge after the writer's 10 s deadline; `myna say -o
+ * FILE` writes the same samples as a WAV. Skips (77) without the voice en_US-joe-medium or a myna-run that
+ * can --say (espeak-ng).
  */
 #include <errno.h>
 #include <fcntl.h>
