@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config.h" /* MYNA_VERSION (generated) */
+#include "conversation.h"
 #include "errors.h"
 #include "intake.h"
 #include "log.h"
@@ -126,6 +127,7 @@ static void session_close(Service *s, Session *se)
 {
     UserShare *u = users_get(s, se->uid, 0);
 
+    conversation_session_closed(s, se);
     cancel_where(s, job_of_session, se, 1);
     if (u)
         u->n_sessions--;
@@ -308,6 +310,23 @@ static int method_speak(sd_bus_message *m, void *userdata, sd_bus_error *e)
     return r < 0 ? r : speak_method(se->svc, m, se->ws, se, se->uid, e);
 }
 
+/* StartConversation(a{sv} options) / StopConversation(): conversation.c */
+static int method_start_conversation(sd_bus_message *m, void *userdata, sd_bus_error *e)
+{
+    Session *se = userdata;
+    int r = check_owner(se, m, e);
+
+    return r < 0 ? r : conversation_start(se->svc, m, se, se->path, se->owner, se->ws, se->uid, e);
+}
+
+static int method_stop_conversation(sd_bus_message *m, void *userdata, sd_bus_error *e)
+{
+    Session *se = userdata;
+    int r = check_owner(se, m, e);
+
+    return r < 0 ? r : conversation_stop_method(se->svc, m, se, e);
+}
+
 static int prop_owner(sd_bus *bus, const char *path, const char *iface, const char *prop, sd_bus_message *reply,
                       void *userdata, sd_bus_error *e)
 {
@@ -324,6 +343,9 @@ static const sd_bus_vtable session_vtable[] = {
                              SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("Speak", "sa{sv}", SD_BUS_PARAM(text) SD_BUS_PARAM(options), "t",
                              SD_BUS_PARAM(request_id), method_speak, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("StartConversation", "a{sv}", SD_BUS_PARAM(options), "", , method_start_conversation,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("StopConversation", "", "", method_stop_conversation, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD("Reset", "", "", method_reset, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD("Close", "", "", method_close, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_PROPERTY("Owner", "s", prop_owner, 0, SD_BUS_VTABLE_PROPERTY_CONST),
@@ -336,6 +358,13 @@ static const sd_bus_vtable session_vtable[] = {
     SD_BUS_SIGNAL_WITH_NAMES("SpeechProgress", "tu", SD_BUS_PARAM(request_id) SD_BUS_PARAM(chars_played), 0),
     SD_BUS_SIGNAL_WITH_NAMES("SpeakingFinished", "tsa{sv}", SD_BUS_PARAM(request_id) SD_BUS_PARAM(reason)
                              SD_BUS_PARAM(stats), 0),
+    SD_BUS_SIGNAL("UserSpeechStarted", "", 0),
+    SD_BUS_SIGNAL("UserSpeechEnded", "", 0),
+    SD_BUS_SIGNAL_WITH_NAMES("Heard", "ts", SD_BUS_PARAM(request_id) SD_BUS_PARAM(text), 0),
+    SD_BUS_SIGNAL_WITH_NAMES("SpeakingStopped", "tss", SD_BUS_PARAM(request_id) SD_BUS_PARAM(reason)
+                             SD_BUS_PARAM(heard_text), 0),
+    SD_BUS_SIGNAL_WITH_NAMES("TurnStats", "ta{sv}", SD_BUS_PARAM(request_id) SD_BUS_PARAM(stats), 0),
+    SD_BUS_SIGNAL_WITH_NAMES("ConversationEnded", "s", SD_BUS_PARAM(reason), 0),
     SD_BUS_VTABLE_END,
 };
 
@@ -679,6 +708,8 @@ void service_deliver(Service *s, const Event *ev)
 
 static void handle_event(Service *s, Event *ev)
 {
+    if (conversation_event(s, ev)) /* a conversation's ASK or SPEAK: handled and freed there */
+        return;
     service_deliver(s, ev);
     if (ev->kind == EV_FINISHED || ev->kind == EV_TRANSCRIBED || ev->kind == EV_FAILED)
         requests_end(s, ev->job);
