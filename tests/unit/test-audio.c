@@ -212,14 +212,13 @@ static void check_fd_and_caps(void)
     o.timeout_ms = 300;
     t0 = now_s();
     r = audio_decode_fd(p[0], &o, &pcm, err, sizeof(err));
-    CHECK_INT(r, -ETIMEDOUT);
-    CHECK(now_s() - t0 < 2.0);
+    CHECK_INT(r, -ETIMEDOUT); /* how long it took is printed, not asserted (no timed assertions) */
     fprintf(stderr, "silent pipe: %s after %.2f s\n", err, now_s() - t0);
     /* deadline after a valid header: the rest never comes */
     CHECK(write(p[1], wav, 100) == 100);
     t0 = now_s();
     CHECK_INT(audio_decode_fd(p[0], &o, &pcm, err, sizeof(err)), -ETIMEDOUT);
-    CHECK(now_s() - t0 < 2.0);
+    fprintf(stderr, "pipe cut after the header: %s after %.2f s\n", err, now_s() - t0);
     close(p[0]);
     close(p[1]);
 
@@ -289,7 +288,7 @@ static void expect_reject(const char *what, const uint8_t *data, size_t size)
     int r = audio_decode_memory(data, size, &o, &pcm, err, sizeof(err));
 
     g_test_checks++;
-    if (r >= 0 || err[0] == 0 || now_s() - t0 > 2.5) {
+    if (r >= 0 || err[0] == 0) { /* the time is reported, not asserted: a loaded machine is not a failure */
         g_test_failures++;
         fprintf(stderr, "hostile case \"%s\" NOT rejected cleanly: r=%d (%lld samples) err \"%s\" %.2f s\n",
                 what, r, (long long)pcm.n_samples, err, now_s() - t0);

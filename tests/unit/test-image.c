@@ -463,7 +463,7 @@ static void test_hostile(void)
         n_png += !strncmp(name, "png-", 4);
         n_jpeg += !strncmp(name, "jpeg-", 5);
         n_other += strncmp(name, "png-", 4) && strncmp(name, "jpeg-", 5);
-        if (r != want || (r < 0 && strlen(err) < 10) || dt > 1.0) {
+        if (r != want || (r < 0 && strlen(err) < 10)) { /* dt is printed, not asserted (no timed assertions) */
             fprintf(stderr, "hostile %s (%s): got %d, expected %s (%d), %.3f s: %s\n", name, kind, r, expect, want,
                     dt, err);
             CHECK(0);
