@@ -201,11 +201,18 @@ int myna_cmd_say(const Opts *o, sd_bus *bus, int argc, char **argv)
         code = myna_report(&e, r, "watching the session");
         goto done;
     }
-    if (out) {
-        if (pipe(p) < 0) {
-            code = EXIT_ERROR;
-            goto done;
-        }
+    if (out && pipe(p) < 0) {
+        code = EXIT_ERROR;
+        goto done;
+    }
+    r = speak_call(bus, spath, text, p[1], voice, rate, &st.id, &e);
+    if (p[1] >= 0)
+        close(p[1]), p[1] = -1;
+    if (r < 0) {
+        code = myna_report(&e, r, "Speak");
+        goto done;
+    }
+    if (out) { /* opened once the daemon took the request: a refused one leaves no file behind */
         f = !strcmp(out, "-") ? stdout : fopen(out, "wb");
         if (!f) {
             fprintf(stderr, "myna: %s: %s\n", out, strerror(errno));
@@ -216,13 +223,6 @@ int myna_cmd_say(const Opts *o, sd_bus *bus, int argc, char **argv)
             code = EXIT_ERROR;
             goto done;
         }
-    }
-    r = speak_call(bus, spath, text, p[1], voice, rate, &st.id, &e);
-    if (p[1] >= 0)
-        close(p[1]), p[1] = -1;
-    if (r < 0) {
-        code = myna_report(&e, r, "Speak");
-        goto done;
     }
     uint64_t bytes = 0;
     int eof = p[0] < 0;
