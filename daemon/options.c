@@ -150,9 +150,11 @@ static int parse_one(sd_bus_message *m, const char *key, const char *contents, i
         if (r < 0)
             return r;
         if (b)
-            return err_set(err, err_len, -EMEDIUMTYPE, "option 'speak': speech output is not available yet");
+            return err_set(err, err_len, -EMEDIUMTYPE, "option 'speak': spoken answers need the daemon's speaker, "
+                           "which is not available yet; Session1.Speak with an output fd speaks text");
     } else if (session && !strcmp(key, "voice")) {
-        return err_set(err, err_len, -EMEDIUMTYPE, "option 'voice': speech output is not available yet");
+        return err_set(err, err_len, -EMEDIUMTYPE, "option 'voice': goes with speak, not available yet (Speak "
+                       "takes a voice option)");
     } else {
         return err_set(err, err_len, -EINVAL, "unknown option '%s'", key);
     }
