@@ -144,6 +144,8 @@ enum { BACKEND_MATMUL_MULTI_MAX = 4 };
  * share dtype and K, else one matmul each. */
 int backend_matmul_n(Backend *be, int n, Tensor *const *y, const Tensor *const *w, const Tensor *x);
 static inline int backend_is_host(const Backend *be) { return be->ops->host; }
+/* The backend's short name ("cpu", "cuda") for messages. */
+static inline const char *backend_name(const Backend *be) { return be->ops->name; }
 /* An uninitialised backend tensor [ne0, ne1, ne2] (n_dims dims) owned by the caller. */
 int backend_tensor_new(Backend *be, Tensor *t, DType dt, int n_dims, int64_t ne0, int64_t ne1, int64_t ne2);
 /* Frees t's backend memory if it has any and clears t->data (safe to call twice). */

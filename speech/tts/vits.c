@@ -176,7 +176,7 @@ int vits_new(Backend *be, const VoiceConfig *cfg, const VoiceWeights *w, Vits **
     v->cfg = *cfg;
     v->vw = w;
     if (!be->ops->conv1d || !be->ops->attention_rel) {
-        snprintf(err, err_len, "vits: backend %s lacks the conv ops", be->ops->name);
+        snprintf(err, err_len, "vits: backend %s lacks the conv ops", backend_name(be));
         r = -ENOTSUP;
         goto done;
     }
@@ -575,7 +575,7 @@ done:
     free(noise);
     if (r < 0) {
         if (err_len && !err[0])
-            snprintf(err, err_len, "vits: synthesis failed on backend %s (%s)", be->ops->name, strerror(-r));
+            snprintf(err, err_len, "vits: synthesis failed on backend %s (%s)", backend_name(be), strerror(-r));
         vits_utt_free(v, u);
         return r;
     }
