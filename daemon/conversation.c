@@ -1,5 +1,6 @@
 /* conversation.c — the voice loop on the loop thread (see conversation.h). */
 #include "conversation.h"
+#include "conversation-start.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "aec.h"
+#include "bargein.h"
 #include "config.h"
 #include "endpoint.h"
 #include "errors.h"
@@ -38,6 +40,8 @@ typedef struct Clause {
     uint8_t *buf;            /* s16le 16 kHz samples read from the pipe */
     size_t len, cap, head;   /* [head, len) not played yet */
     char *text;
+    SpeakMark *marks;        /* copied from the job at its end: output bytes → characters heard */
+    int n_marks;
     struct Clause *next;
 } Clause;
 
@@ -72,6 +76,11 @@ struct Conversation {
     /* this turn's stage times, worker_now_ms */
     double t_end, t_heard, t_token, t_audio;
     int underruns;
+    Bargein bg;
+    int bargein_on;          /* duplex auto with echo cancellation, or full */
+    float gain;              /* 1, or ≈ −12 dB while ducked */
+    char *played;            /* text of the clauses played to their end this turn */
+    size_t played_len;
     Conversation *next;
 };
 
@@ -151,7 +160,50 @@ static void clause_free(Clause *cl)
         close(cl->rfd);
     free(cl->buf);
     free(cl->text);
+    free(cl->marks);
     free(cl);
+}
+
+static void append(char **buf, size_t *len, const char *t, size_t n)
+{
+    char *a = realloc(*buf, *len + n + 2);
+    if (!a)
+        return;
+    if (*len && n)
+        a[(*len)++] = ' ';
+    memcpy(a + *len, t, n);
+    *len += n;
+    a[*len] = 0;
+    *buf = a;
+}
+
+/* Bytes of cl->text heard once cl->head bytes of its audio were played: the speak job's marks (output
+ * bytes → codepoints), from the job while it runs, else from the copy taken at its end. */
+static size_t clause_heard_bytes(Clause *cl)
+{
+    uint32_t chars = 0;
+    SpeakJob *sj = cl->job ? cl->job->speak : NULL;
+    if (sj)
+        pthread_mutex_lock(&sj->mu);
+    const SpeakMark *mk = sj ? sj->marks : cl->marks;
+    int n = sj ? sj->n_marks : cl->n_marks;
+    int64_t b0 = 0, head = (int64_t)cl->head;
+    int i;
+    for (i = 0; i < n && mk[i].bytes <= head; i++)
+        chars = mk[i].chars, b0 = mk[i].bytes;
+    /* the marks are the decoder windows' ends (per-phoneme spans there, up to ≈ 3 s apart): in between,
+     * linear in the played bytes */
+    if (i < n && mk[i].bytes > b0 && mk[i].chars > chars)
+        chars += (uint32_t)((double)(mk[i].chars - chars) * (double)(head - b0) / (double)(mk[i].bytes - b0));
+    if (sj)
+        pthread_mutex_unlock(&sj->mu);
+    size_t b = 0;
+    for (uint32_t k = 0; k < chars && cl->text[b]; k++) /* codepoints → bytes */
+        for (b++; (cl->text[b] & 0xC0) == 0x80; b++)
+            ;
+    while (b > 0 && cl->text[b] && !isspace((unsigned char)cl->text[b])) /* back to a word's end */
+        b--;
+    return b;
 }
 
 static int on_clause_pipe(sd_event_source *src, int fd, uint32_t revents, void *userdata)
@@ -342,13 +394,58 @@ static void append_answer(Conversation *c, const char *t)
 static void turn_over(Conversation *c, const char *reason)
 {
     if (c->state == CONV_SPEAKING) {
-        char heard[4096];
-        snprintf(heard, sizeof(heard), "%.*s", (int)c->cut, c->answer ? c->answer : "");
+        char *heard = c->played ? c->played : "";
+        utf8_fix(heard);
         emit(c, "SpeakingStopped", "tss", c->turn_id, reason, heard);
         emit_turn_stats(c);
     }
     c->state = CONV_LISTENING;
+    c->played_len = 0;
+    if (c->played)
+        c->played[0] = 0;
+    c->gain = 1;
+    bargein_playback_ended(&c->bg);
     endpoint_set_playback(c->ep, 0);
+}
+
+/* Barge-in confirmed: stop synthesis and the LM, drop what was not played, say what was heard. The LM turn's
+ * own end is no longer this conversation's (its Finished "cancelled" is not sent). */
+static void interrupt(Conversation *c)
+{
+    if (c->clauses && c->clauses->head > 0) {
+        Clause *cl = c->clauses;
+        append(&c->played, &c->played_len, cl->text, clause_heard_bytes(cl));
+    }
+    while (c->clauses) {
+        Clause *cl = c->clauses;
+        c->clauses = cl->next;
+        clause_free(cl);
+    }
+    c->clauses_tail = &c->clauses;
+    if (c->ask) {
+        atomic_store(&c->ask->cancel, 1);
+        for (int i = 0; i < n_jobs; i++)
+            if (jobs[i].job == c->ask)
+                jobs[i].c = NULL;
+        c->ask = NULL;
+    }
+    c->llm_done = 1;
+    emit(c, "BargeIn", "t", c->turn_id);
+    log_debug("%s: barge-in after %.2f s of the answer: '%.80s'", c->path, c->played_samples / 16000.0,
+              c->played ? c->played : "");
+    turn_over(c, "interrupted");
+    if (endpoint_in_speech(c->ep))
+        emit(c, "UserSpeechStarted", NULL);
+}
+
+static void bargein_apply(Conversation *c, BargeinAction a)
+{
+    if (a == BARGEIN_DUCK)
+        c->gain = 0.25f; /* ≈ −12 dB */
+    else if (a == BARGEIN_UNDUCK)
+        c->gain = 1;
+    else if (a == BARGEIN_STOP)
+        interrupt(c);
 }
 
 /* ---- frames ------------------------------------------------------------------------------------------- */
@@ -394,6 +491,7 @@ static int next_play_frame(Conversation *c, float *out)
         cl->head += take * 2;
         got += (int)take;
         if (cl->head == cl->len && cl->rfd < 0) {
+            append(&c->played, &c->played_len, cl->text, strlen(cl->text));
             c->clauses = cl->next;
             if (!c->clauses)
                 c->clauses_tail = &c->clauses;
@@ -404,6 +502,8 @@ static int next_play_frame(Conversation *c, float *out)
         c->state = CONV_SPEAKING;
         c->t_audio = worker_now_ms();
         endpoint_set_playback(c->ep, 1);
+        if (c->bargein_on)
+            bargein_playback_started(&c->bg);
         emit(c, "SpeakingStarted", "t", c->turn_id);
     }
     if (got > 0)
@@ -439,6 +539,7 @@ static void process_frame(Conversation *c, const uint8_t *b)
         mic[i] = (int16_t)(b[2 * i] | b[2 * i + 1] << 8) / 32768.0f;
     next_play_frame(c, play);
     for (int i = 0; i < CONV_FRAME; i++) {
+        play[i] *= c->gain; /* the reference is what is written: ducked too */
         float v = play[i] * 32768.0f;
         o[i] = (int16_t)(v > 32767 ? 32767 : v < -32768 ? -32768 : lrintf(v));
     }
@@ -462,8 +563,16 @@ static void process_frame(Conversation *c, const uint8_t *b)
     }
     c->pos += CONV_FRAME;
     EndpointEvent ev;
-    if (endpoint_feed(c->ep, mic, CONV_FRAME, &ev) == 0 && ev.type != ENDPOINT_EVENT_NONE)
+    int got = endpoint_feed(c->ep, mic, CONV_FRAME, &ev) == 0 && ev.type != ENDPOINT_EVENT_NONE;
+    if (c->state == CONV_SPEAKING && c->bargein_on) {
+        bargein_set_erle(&c->bg, c->aec ? aec_erle_db(c->aec) : 100.0f);
+        BargeinAction a = got ? bargein_on_event(&c->bg, &ev, c->pos) : BARGEIN_NONE;
+        if (a == BARGEIN_NONE)
+            a = bargein_tick(&c->bg, c->pos);
+        bargein_apply(c, a);
+    } else if (got) {
         on_endpoint(c, &ev);
+    }
 }
 
 static void conversation_free(Conversation *c, const char *reason);
@@ -552,105 +661,9 @@ static void conversation_free(Conversation *c, const char *reason)
     aec_free(c->aec);
     free(c->obuf);
     free(c->answer);
+    free(c->played);
     log_debug("%s: conversation ended (%s)", c->path, reason ? reason : "session closed");
     free(c);
-}
-
-/* fd for reading (input) or writing: a pipe gets its own non-blocking description, a socket is used with
- * MSG_DONTWAIT. */
-static int open_stream(int fd, int out, int *is_sock, char *err, size_t n)
-{
-    struct stat st;
-    const char *what = out ? "output" : "input";
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fstat(fd, &st) < 0)
-        return err_set(err, n, -EBADF, "%s: not an open file descriptor", what);
-    if ((fl & O_PATH) || (fl & O_ACCMODE) == (out ? O_RDONLY : O_WRONLY))
-        return err_set(err, n, -EINVAL, "%s: not open for %s (pass a pipe's %s end)", what,
-                       out ? "writing" : "reading", out ? "write" : "read");
-    int r;
-    if (S_ISFIFO(st.st_mode)) {
-        char p[64];
-        snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
-        r = open(p, (out ? O_WRONLY : O_RDONLY) | O_NONBLOCK | O_CLOEXEC);
-        *is_sock = 0;
-    } else if (S_ISSOCK(st.st_mode)) {
-        r = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        *is_sock = 1;
-    } else {
-        return err_set(err, n, -EINVAL, "%s: a pipe or a socket is needed (s16le 16 kHz mono)", what);
-    }
-    if (r < 0)
-        return err_set(err, n, -EBADF, "%s: could not keep the file descriptor (%s)", what, strerror(errno));
-    return r;
-}
-
-static int parse_start(Service *s, sd_bus_message *m, Conversation *c, char *err, size_t n)
-{
-    int in = -1, out = -1, r;
-    char voice[128];
-    snprintf(voice, sizeof(voice), "%s", s->cfg.voice);
-    snprintf(c->duplex, sizeof(c->duplex), "auto");
-    if ((r = sd_bus_message_enter_container(m, 'a', "{sv}")) < 0)
-        return err_set(err, n, -EINVAL, "options: expected a{sv}");
-    while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-        const char *key, *contents, *str;
-        if (sd_bus_message_read(m, "s", &key) < 0 || sd_bus_message_peek_type(m, NULL, &contents) < 0 ||
-            sd_bus_message_enter_container(m, 'v', contents) < 0)
-            return err_set(err, n, -EINVAL, "options: malformed entry");
-        if (!strcmp(key, "input") || !strcmp(key, "output")) {
-            int fd;
-            if (strcmp(contents, "h") || sd_bus_message_read_basic(m, 'h', &fd) < 0)
-                return err_set(err, n, -EINVAL, "option '%s': expected a file descriptor (h), got '%s'", key,
-                               contents);
-            *(key[0] == 'i' ? &in : &out) = fd;
-        } else if (!strcmp(key, "voice") || !strcmp(key, "duplex")) {
-            if (strcmp(contents, "s") || sd_bus_message_read_basic(m, 's', &str) < 0)
-                return err_set(err, n, -EINVAL, "option '%s': expected a string (s), got '%s'", key, contents);
-            if (key[0] == 'd') {
-                if (strcmp(str, "auto") && strcmp(str, "half") && strcmp(str, "full"))
-                    return err_set(err, n, -EINVAL, "option 'duplex': '%.20s' is not auto, half or full", str);
-                snprintf(c->duplex, sizeof(c->duplex), "%s", str);
-            } else {
-                size_t len = strlen(str);
-                int ok = len > 0 && len < sizeof(voice) && str[0] != '.';
-                for (const char *p = str; ok && *p; p++)
-                    ok = isalnum((unsigned char)*p) || *p == '_' || *p == '-' || *p == '.';
-                if (!ok)
-                    return err_set(err, n, -EINVAL, "option 'voice': '%.60s' is not a voice name (a file stem in "
-                                   "voices_dir: letters, digits, _ - .)", str);
-                snprintf(voice, sizeof(voice), "%s", str);
-            }
-        } else {
-            return err_set(err, n, -EINVAL, "unknown option '%.60s' (StartConversation takes input, output, voice, "
-                           "duplex)", key);
-        }
-        if (sd_bus_message_exit_container(m) < 0 || sd_bus_message_exit_container(m) < 0)
-            return err_set(err, n, -EINVAL, "options: malformed entry");
-    }
-    if (r < 0 || sd_bus_message_exit_container(m) < 0)
-        return err_set(err, n, -EINVAL, "options: malformed");
-    if (in < 0 || out < 0)
-        return err_set(err, n, -EMEDIUMTYPE, "daemon microphone not wired yet; pass input/output fds");
-    char dir[CONFIG_STR_MAX];
-    if (s->cfg.voices_dir[0])
-        snprintf(dir, sizeof(dir), "%s", s->cfg.voices_dir);
-    else
-        paths_models_dir(dir, sizeof(dir));
-    snprintf(c->voice_path, sizeof(c->voice_path), "%.3900s/%s.onnx", dir, voice);
-    char json[4200];
-    snprintf(json, sizeof(json), "%s.json", c->voice_path);
-    if (access(c->voice_path, R_OK) < 0 || access(json, R_OK) < 0)
-        return err_set(err, n, -ENODEV, "voice '%s' is not installed in %.150s (run scripts/fetch-models)", voice,
-                       dir);
-#if !HAVE_ESPEAK
-    return err_set(err, n, -ENODEV, "this mynad was built without espeak-ng: no speech out");
-#endif
-    if ((c->in_fd = open_stream(in, 0, &c->in_sock, err, n)) < 0)
-        return c->in_fd;
-    if ((c->out_fd = open_stream(out, 1, &c->out_sock, err, n)) < 0)
-        return c->out_fd;
-    return 0;
 }
 
 int conversation_start(Service *s, sd_bus_message *m, void *session, const char *path, const char *owner,
@@ -666,9 +679,14 @@ int conversation_start(Service *s, sd_bus_message *m, void *session, const char 
     c->svc = s, c->session = session, c->uid = uid, c->lm_ws = ws;
     c->in_fd = c->out_fd = -1;
     c->clauses_tail = &c->clauses;
+    c->gain = 1;
     snprintf(c->path, sizeof(c->path), "%s", path);
     snprintf(c->owner, sizeof(c->owner), "%s", owner);
-    int r = parse_start(s, m, c, err, sizeof(err));
+    ConvStart cs = {.in_fd = -1, .out_fd = -1};
+    int r = conversation_parse_start(s, m, &cs, err, sizeof(err));
+    c->in_fd = cs.in_fd, c->out_fd = cs.out_fd, c->in_sock = cs.in_sock, c->out_sock = cs.out_sock;
+    snprintf(c->voice_path, sizeof(c->voice_path), "%s", cs.voice_path);
+    snprintf(c->duplex, sizeof(c->duplex), "%s", cs.duplex);
     if (r >= 0) {
         paths_models_dir(models, sizeof(models));
         VadConfig vc = {0};
@@ -680,6 +698,11 @@ int conversation_start(Service *s, sd_bus_message *m, void *session, const char 
         AecConfig ac = {0};
         if ((r = aec_new(&ac, &c->aec)) < 0)
             err_set(err, sizeof(err), r, "could not start echo cancellation (%s)", strerror(-r));
+    }
+    if (r >= 0) { /* barge-in: with echo cancellation (auto), without its guard (full), never (half) */
+        BargeinConfig bc = {.min_erle_db = strcmp(c->duplex, "full") ? 0 : -1};
+        bargein_init(&c->bg, &bc);
+        c->bargein_on = !strcmp(c->duplex, "full") || (!strcmp(c->duplex, "auto") && c->aec);
     }
     if (r >= 0 && !(c->tts_ws = worker_session_new(NULL)))
         r = err_set(err, sizeof(err), -ENOMEM, "out of memory");
@@ -786,8 +809,16 @@ int conversation_event(Service *s, Event *ev)
     else if (c && j->kind == JOB_SPEAK && ev->kind == EV_FAILED)
         log_warn("%s: synthesis failed: %s", c->path, ev->msg);
     if (final) {
-        if (jobs[i].cl)
-            jobs[i].cl->job = NULL;
+        Clause *cl = jobs[i].cl;
+        SpeakJob *sj = j->kind == JOB_SPEAK ? j->speak : NULL;
+        if (cl && sj && sj->n_marks > 0 && (cl->marks = malloc((size_t)sj->n_marks * sizeof(SpeakMark)))) {
+            pthread_mutex_lock(&sj->mu);
+            memcpy(cl->marks, sj->marks, (size_t)sj->n_marks * sizeof(SpeakMark));
+            cl->n_marks = sj->n_marks;
+            pthread_mutex_unlock(&sj->mu);
+        }
+        if (cl)
+            cl->job = NULL;
         jobs[i] = jobs[--n_jobs];
         job_free(j);
     }

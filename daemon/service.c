@@ -365,6 +365,7 @@ static const sd_bus_vtable session_vtable[] = {
                              SD_BUS_PARAM(heard_text), 0),
     SD_BUS_SIGNAL_WITH_NAMES("TurnStats", "ta{sv}", SD_BUS_PARAM(request_id) SD_BUS_PARAM(stats), 0),
     SD_BUS_SIGNAL_WITH_NAMES("ConversationEnded", "s", SD_BUS_PARAM(reason), 0),
+    SD_BUS_SIGNAL_WITH_NAMES("BargeIn", "t", SD_BUS_PARAM(request_id), 0),
     SD_BUS_VTABLE_END,
 };
 

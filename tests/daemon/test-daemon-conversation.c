@@ -24,15 +24,21 @@
 #include "harness.h"
 #include "test-util.h"
 
-enum { FRAME = 160, MAX_TURNS = 4 };
+enum { FRAME = 160, MAX_TURNS = 6 };
 
-static const char *QUESTIONS[][3] = {
-    {"What is the capital of France?", "capital", "france"},
-    {"How many days are in a week?", "days", "week"},
+/* question, two words Whisper must hear, the first word; the last turn is interrupted mid-answer (test:echo
+ * repeats it: a long answer) by INTERJECTION 1.2 s after the answer starts playing. */
+static const char *QUESTIONS[][4] = {
+    {"What is the capital of France?", "capital", "france", "what"},
+    {"How many days are in a week?", "days", "week", "how"},
+    {"Tell me about the old lighthouse on the hill, the boats in the harbour, and the long road to the village.",
+     "lighthouse", "harbo", "tell"},
 };
+static const char *INTERJECTION = "Wait, stop please.";
 
 typedef struct {
-    int started, ended, heard, speaking_started, speaking_stopped, finished, failed, ended_conv;
+    int started, ended, heard, speaking_started, speaking_stopped, finished, failed, ended_conv, barge_ins;
+    char said[MAX_TURNS][2048];
     char heard_text[MAX_TURNS][512];
     char stop_reason[MAX_TURNS][32];
     double first_audio_ms[MAX_TURNS], transcript_ms[MAX_TURNS], first_token_ms[MAX_TURNS];
@@ -57,8 +63,10 @@ static int on_signal(sd_bus_message *m, void *userdata, sd_bus_error *e)
     } else if (!strcmp(member, "SpeakingStarted")) {
         w->speaking_started++;
     } else if (!strcmp(member, "SpeakingStopped") && sd_bus_message_read(m, "tss", &id, &s1, &s2) >= 0) {
-        if (w->speaking_stopped < MAX_TURNS)
+        if (w->speaking_stopped < MAX_TURNS) {
             snprintf(w->stop_reason[w->speaking_stopped], sizeof(w->stop_reason[0]), "%s", s1);
+            snprintf(w->said[w->speaking_stopped], sizeof(w->said[0]), "%s", s2);
+        }
         fprintf(stderr, "said (%s): %s\n", s1, s2);
         w->speaking_stopped++;
     } else if (!strcmp(member, "Finished")) {
@@ -66,6 +74,8 @@ static int on_signal(sd_bus_message *m, void *userdata, sd_bus_error *e)
     } else if (!strcmp(member, "Failed") && sd_bus_message_read(m, "tss", &id, &s1, &s2) >= 0) {
         fprintf(stderr, "failed: %s: %s\n", s1, s2);
         w->failed++;
+    } else if (!strcmp(member, "BargeIn")) {
+        w->barge_ins++;
     } else if (!strcmp(member, "ConversationEnded")) {
         w->ended_conv++;
     } else if (!strcmp(member, "TurnStats") && sd_bus_message_read(m, "t", &id) >= 0 &&
@@ -180,9 +190,11 @@ int main(void)
     const int n_turns = (int)(sizeof(QUESTIONS) / sizeof(QUESTIONS[0]));
     float *q[MAX_TURNS];
     size_t qn[MAX_TURNS];
+    size_t in_n = 0;
+    float *inter = load_question(tmp, 9, INTERJECTION, &in_n);
     for (int k = 0; k < n_turns; k++) {
         q[k] = load_question(tmp, k, QUESTIONS[k][0], &qn[k]);
-        if (!q[k]) {
+        if (!q[k] || !inter) {
             fprintf(stderr, "skip: espeak-ng/ffmpeg could not make the question\n");
             return 77;
         }
@@ -234,8 +246,10 @@ int main(void)
     float mic[FRAME], play[FRAME] = {0};
     int16_t fr[FRAME];
     int64_t answer_samples[MAX_TURNS] = {0};
-    int turn = 0, phase = 0; /* 0 lead-in, 1 question, 2 waiting for the answer's end, 3 trailing */
-    int64_t phase_at = 0, frame = 0, qpos = 0;
+    /* phases: 0 lead-in, 1 question, 2 waiting for the answer's end, 3 trailing, 4 interjection, 5 waiting
+     * for the interjection's own answer */
+    int turn = 0, phase = 0, starts_seen = 0;
+    int64_t phase_at = 0, frame = 0, qpos = 0, speak_at = -1, inter_at = -1, bargein_at = -1, last_loud = -1;
     const int64_t max_frames = (int64_t)(n_turns * 90 * 100); /* 90 s of audio per turn at most */
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -245,6 +259,9 @@ int main(void)
         if (phase == 1)
             for (int i = 0; i < FRAME && qpos < (int64_t)qn[turn]; i++)
                 mic[i] += q[turn][qpos++];
+        if (phase == 4)
+            for (int i = 0; i < FRAME && qpos < (int64_t)in_n; i++)
+                mic[i] += inter[qpos++];
         for (int i = 0; i < FRAME; i++) {
             float v = mic[i] * 32768.0f;
             fr[i] = (int16_t)(v > 32767 ? 32767 : v < -32768 ? -32768 : lrintf(v));
@@ -262,16 +279,29 @@ int main(void)
         }
         if (loud)
             answer_samples[turn] += FRAME;
+        if (loud && phase == 4 && !w.barge_ins)
+            last_loud = frame;
         frame++;
         while (sd_bus_process(b, NULL) > 0)
             ;
+        if (w.speaking_started > starts_seen)
+            starts_seen = w.speaking_started, speak_at = frame;
+        if (w.barge_ins && bargein_at < 0)
+            bargein_at = frame;
+        const int interrupt_turn = turn == n_turns - 1;
         if (phase == 0 && frame - phase_at >= 50)
             phase = 1, qpos = 0, phase_at = frame;
         else if (phase == 1 && qpos >= (int64_t)qn[turn])
             phase = 2, phase_at = frame;
-        else if (phase == 2 && w.speaking_stopped > stops_seen)
+        else if (phase == 2 && interrupt_turn && speak_at > phase_at && frame - speak_at >= 120)
+            phase = 4, qpos = 0, inter_at = phase_at = frame;
+        else if (phase == 4 && qpos >= (int64_t)in_n)
+            phase = 5, phase_at = frame;
+        else if (phase == 5 && w.speaking_stopped >= stops_seen + 2)
             phase = 3, phase_at = frame, stops_seen = w.speaking_stopped;
-        else if (phase == 2 && w.failed)
+        else if (phase == 2 && !interrupt_turn && w.speaking_stopped > stops_seen)
+            phase = 3, phase_at = frame, stops_seen = w.speaking_stopped;
+        else if ((phase == 2 || phase == 5) && w.failed)
             break;
         else if (phase == 3 && frame - phase_at >= 100)
             phase = 0, phase_at = frame, turn++;
@@ -292,18 +322,31 @@ int main(void)
     CHECK_INT(w.ended_conv, 1);
 
     CHECK_INT(w.failed, 0);
-    CHECK_INT(w.heard, n_turns);      /* one user turn per question: never its own voice */
-    CHECK_INT(w.started, n_turns);
-    CHECK_INT(w.ended, n_turns);
-    CHECK_INT(w.finished, n_turns);
-    CHECK_INT(w.speaking_started, n_turns);
-    CHECK_INT(w.speaking_stopped, n_turns);
+    /* one user turn per question plus the interjection: never its own voice */
+    const int n_user = n_turns + 1, last = n_turns - 1;
+    CHECK_INT(w.heard, n_user);
+    CHECK_INT(w.started, n_user);
+    CHECK_INT(w.ended, n_user);
+    /* the interrupted turn's LM end is reported only when it came before the barge-in (test:echo is fast) */
+    CHECK(w.finished == n_user || w.finished == n_user - 1);
+    CHECK_INT(w.speaking_started, n_user);
+    CHECK_INT(w.speaking_stopped, n_user);
+    CHECK_INT(w.barge_ins, 1);
+    /* the interrupted answer: stopped, and what was heard is a strict prefix part of it */
+    CHECK(!strcmp(w.stop_reason[last], "interrupted"));
+    CHECK(strlen(w.said[last]) > 0 && strlen(w.said[last]) < strlen(w.heard_text[last]));
+    CHECK(!strncmp(w.said[last], w.heard_text[last], strlen(w.said[last]) > 8 ? 8 : strlen(w.said[last])));
+    CHECK(has_word(w.heard_text[n_turns], "stop"));
+    CHECK(!strcmp(w.stop_reason[n_turns], "done"));
+    CHECK(inter_at > 0 && bargein_at > inter_at);
+    fprintf(stderr, "interjection: barge-in %lld ms after it began (loud output until %lld ms)\n",
+            (long long)(bargein_at - inter_at) * 10, (long long)(last_loud - inter_at) * 10);
     double lat[MAX_TURNS];
     int n_lat = 0;
     for (int k = 0; k < n_turns && k < MAX_TURNS; k++) {
         CHECK(has_word(w.heard_text[k], QUESTIONS[k][1]) && has_word(w.heard_text[k], QUESTIONS[k][2]));
-        CHECK(has_word(w.heard_text[k], k == 0 ? "what" : "how")); /* the first word kept */
-        CHECK(!strcmp(w.stop_reason[k], "done"));
+        CHECK(has_word(w.heard_text[k], QUESTIONS[k][3])); /* the first word kept */
+        CHECK(k == last || !strcmp(w.stop_reason[k], "done"));
         CHECK(answer_samples[k] > 16000 / 2); /* at least half a second of answer on the output */
         fprintf(stderr, "turn %d: %.2f s of answer; from the end of speech: transcript %.0f ms, first token %.0f ms, "
                 "first audio %.0f ms\n", k, answer_samples[k] / 16000.0, w.transcript_ms[k], w.first_token_ms[k],
@@ -311,7 +354,10 @@ int main(void)
         if (k < w.n_stats && w.first_audio_ms[k] >= 0)
             lat[n_lat++] = w.first_audio_ms[k];
     }
-    CHECK_INT(n_lat, n_turns);
+    for (int k = n_turns; k < w.n_stats && k < MAX_TURNS; k++)
+        if (w.first_audio_ms[k] >= 0)
+            lat[n_lat++] = w.first_audio_ms[k];
+    CHECK_INT(n_lat, n_user);
     qsort(lat, (size_t)n_lat, sizeof(double), cmp_d);
     if (n_lat)
         fprintf(stderr, "end of user speech → first assistant audio: p50 %.0f ms over %d turns (%s, speed %.1fx)\n",
@@ -320,6 +366,7 @@ int main(void)
     room_sim_free(room);
     for (int k = 0; k < n_turns; k++)
         free(q[k]);
+    free(inter);
     sd_bus_slot_unref(slot);
     sd_bus_flush_close_unref(b);
     CHECK_INT(harness_stop_daemon(&h), 0);
