@@ -16,7 +16,6 @@ typedef struct {
     int fd;
 } MediaSource;
 
-double image_now(void); /* CLOCK_MONOTONIC seconds */
 /* -EFBIG with "image: <what> W×H exceeds …" when w/h/pixels are over the caps, -EBADMSG for w or h ≤ 0. */
 int image_check_dims(const char *what, int64_t w, int64_t h, const ImageLimits *lim, char *err, size_t err_len);
 /* Allocates img->rgb for w×h (dims already checked). -ENOMEM. */

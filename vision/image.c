@@ -32,13 +32,6 @@ void image_limits_default(ImageLimits *lim)
     lim->cancel = NULL;
 }
 
-double image_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 ImageFormat image_detect_format(const void *data, size_t size)
 {
     const uint8_t *p = data;
