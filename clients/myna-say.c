@@ -1,8 +1,8 @@
 /* myna-say.c — `myna say [-o FILE|-] [--voice=NAME] [--rate=X] TEXT...`: the daemon speaks TEXT with a
  * Piper voice (Session1.Speak, docs/DBUS.md). The audio streams back through a pipe the daemon writes
  * s16le PCM into: -o FILE writes it as a 16-bit mono WAV as it arrives (the header is completed at the
- * end), -o - writes the raw s16le samples to stdout. Without -o the daemon's own speaker would play it;
- * mynad does not have one yet and says so (UnsupportedMedia). TEXT '-' reads stdin.
+ * end), -o - writes the raw s16le samples to stdout. Without -o the daemon's speaker plays it (mynad's
+ * config key speaker) and this waits for SpeakingFinished. TEXT '-' reads stdin.
  */
 #include <errno.h>
 #include <math.h>

@@ -39,7 +39,7 @@ static void usage(FILE *f)
             "  say [-o FILE|-] [--voice=NAME] [--rate=X] TEXT...\n"
             "                          the daemon speaks TEXT with a Piper voice: -o FILE writes a 16-bit WAV\n"
             "                          streamed from the daemon, -o - raw s16le to stdout (TEXT '-' reads\n"
-            "                          stdin; the daemon's own speaker is not available yet)\n\n"
+            "                          stdin); without -o the daemon's speaker plays it\n\n"
             "Request options:\n"
             "  --max-tokens=N  --temperature=X  --top-p=X  --top-k=N  --min-p=X  --seed=N\n"
             "  --system-prompt=TEXT\n"

@@ -62,6 +62,9 @@ const CfgKey config_keys[] = {
      "Piper voice for Speak when the call names none: VOICE.onnx + VOICE.onnx.json in voices_dir"},
     {"voices_dir", CFG_STR, "", 0, CONFIG_STR_MAX - 1, 1, OFF(voices_dir),
      "folder of Piper voices (Speak's 'voice' option names one); empty = the models dir"},
+    {"speaker", CFG_STR, "", 0, CONFIG_STR_MAX - 1, 1, OFF(speaker),
+     "where Speak without an output fd plays: empty = PortAudio's default output, a device-name substring, "
+     "file:PATH (s16le at the voice's rate, as fast as written; tests) or none (refused)"},
     {"max_audio_bytes", CFG_INT, "33554432", 1024, 1 << 30, 1, OFF(max_audio_bytes),
      "largest audio input in bytes (Transcribe fd or audio attachment)"},
     {"max_audio_seconds", CFG_INT, "600", 1, 3600, 1, OFF(max_audio_seconds),

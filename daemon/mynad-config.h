@@ -40,6 +40,7 @@ typedef struct {
     char whisper_model[CONFIG_STR_MAX]; /* speech model; "" = models_dir/whisper-tiny.en */
     char voice[128];            /* Piper voice for Speak (a file stem in voices_dir) */
     char voices_dir[CONFIG_STR_MAX]; /* "" = the models dir */
+    char speaker[CONFIG_STR_MAX]; /* Speak without output: "" PortAudio default, a device name, "file:PATH", "none" */
     int max_audio_bytes;        /* encoded size of one audio input (Transcribe fd or audio attachment) */
     int max_audio_seconds;      /* decoded duration of one audio input */
     int max_tokens_limit;       /* the largest max_tokens a request may ask for */

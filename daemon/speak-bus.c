@@ -293,14 +293,27 @@ int speak_method(Service *s, sd_bus_message *m, WorkerSession *ws, void *user, u
                     s->cfg.max_prompt_bytes);
         goto fail;
     }
-    if (!a.has_fd) {
-        r = err_set(err, sizeof(err), -EMEDIUMTYPE, "no speaker output yet; pass an output fd (option 'output')");
+    if (!a.has_fd && !strcmp(s->cfg.speaker, "none")) {
+        r = err_set(err, sizeof(err), -EMEDIUMTYPE, "no speaker (config speaker = none); pass an output fd "
+                    "(option 'output')");
         goto fail;
     }
     if ((r = resolve_voice(&s->cfg, &a, sj, err, sizeof(err))) < 0 ||
-        (r = open_output(a.fd, sj, err, sizeof(err))) < 0 ||
+        (a.has_fd && (r = open_output(a.fd, sj, err, sizeof(err))) < 0) ||
         (r = requests_check(s, owner ? owner : "", uid, err, sizeof(err))) < 0)
         goto fail;
+    if (!a.has_fd) { /* the daemon's speaker: f32 at the voice's rate into the audio device */
+        int zero = 0;
+        if (!atomic_compare_exchange_strong(&speak_speaker_busy, &zero, 1)) {
+            r = err_set(err, sizeof(err), -EBUSY, "the speaker is playing another request; wait or pass an "
+                        "output fd");
+            goto fail;
+        }
+        sj->to_speaker = 1;
+        sj->format = SPEAK_F32LE;
+        sj->out_rate = 0;
+        snprintf(sj->speaker_spec, sizeof(sj->speaker_spec), "%s", s->cfg.speaker);
+    }
     if (!(sj->text = strdup(text))) {
         r = err_set(err, sizeof(err), -ENOMEM, "out of memory");
         goto fail;

@@ -31,6 +31,8 @@ typedef struct {
     int native_rate;         /* the voice's (from its .json at the call) */
     int fd;                  /* owned: the output; the writer closes it */
     int sock;                /* fd is a socket (send with MSG_DONTWAIT | MSG_NOSIGNAL) */
+    int to_speaker;          /* no fd: the daemon's speaker (config 'speaker'; f32 at the voice's rate) */
+    char speaker_spec[4200]; /* "" PortAudio default, a device-name substring, or "file:PATH" (s16le twin) */
     double t_request;
     /* worker */
     struct SpeakVoice *voice; /* the loaded voice it holds a reference on (SpeakModel) */
@@ -67,5 +69,9 @@ typedef struct {
     int n_marks, cap_marks, next_mark;
     atomic_int *cancel;      /* the job's flag (the writer drops what is queued once it is set) */
 } SpeakJob;
+
+/* The speaker plays one request at a time: 1 while a speaker SPEAK exists (set by speak_method, cleared by
+ * speak_job_free). */
+extern atomic_int speak_speaker_busy;
 
 #endif

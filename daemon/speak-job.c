@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "audio-device.h"
 #include "log.h"
 
 #if HAVE_ESPEAK
@@ -28,17 +29,63 @@
 
 /* ---- the writer thread ------------------------------------------------------------------------------ */
 
+atomic_int speak_speaker_busy;
+
+/* The daemon's speaker for one request, opened by the writer (PortAudio, or the file twin for tests). */
+static AudioDevice *speaker_open(SpeakJob *sj)
+{
+    AudioDeviceConfig c = {.sample_rate = sj->native_rate, .playback = 1, .ring_seconds = 1};
+    AudioDevice *d = NULL;
+    char why[160] = "";
+    int r;
+    if (!strncmp(sj->speaker_spec, "file:", 5)) {
+        AudioFileDeviceConfig fc = {.capture_fd = -1, .playback_path = sj->speaker_spec + 5, .playback_fd = -1,
+                                    .speed = 0};
+        r = audio_device_open_file(&c, &fc, &d, why, sizeof(why));
+    } else {
+        c.name = sj->speaker_spec[0] ? sj->speaker_spec : NULL;
+        r = audio_device_open_portaudio(&c, &d, why, sizeof(why));
+    }
+    if (r >= 0 && (r = audio_device_start(d)) < 0)
+        snprintf(why, sizeof(why), "could not start playback");
+    if (r < 0) {
+        audio_device_close(d);
+        pthread_mutex_lock(&sj->mu);
+        sj->werr = -EMEDIUMTYPE;
+        snprintf(sj->wmsg, sizeof(sj->wmsg), "speaker: %s%s", why[0] ? why : strerror(-r),
+                 r == -ENOTSUP ? " (this build has no PortAudio; pass an output fd)" : "");
+        pthread_mutex_unlock(&sj->mu);
+        return NULL;
+    }
+    return d;
+}
+
 static void *writer_main(void *arg)
 {
     SpeakJob *sj = arg;
     double idle_since = worker_now_ms();
     static _Thread_local uint8_t chunk[65536];
+    AudioDevice *dev = NULL;
 
+    if (sj->to_speaker && !(dev = speaker_open(sj))) {
+        pthread_mutex_lock(&sj->mu);
+        goto out;
+    }
     pthread_mutex_lock(&sj->mu);
     for (;;) {
         if (sj->stop || atomic_load(sj->cancel)) /* cancelled: what is queued is dropped */
             break;
         if (sj->q_head == sj->q_len) {
+            if (sj->eof && dev) { /* play out what the device still holds */
+                pthread_mutex_unlock(&sj->mu);
+                int dr = audio_device_drain(dev, 30000);
+                pthread_mutex_lock(&sj->mu);
+                if (dr < 0) {
+                    sj->werr = -EMEDIUMTYPE;
+                    snprintf(sj->wmsg, sizeof(sj->wmsg), "speaker: %s", dr == -ENODEV ?
+                             audio_device_lost_reason(dev) : "playback did not drain");
+                }
+            }
             if (sj->eof)
                 break;
             pthread_cond_wait(&sj->cond, &sj->mu);
@@ -51,10 +98,20 @@ static void *writer_main(void *arg)
         memcpy(chunk, sj->q + sj->q_head, n); /* the worker may compact the queue while this writes */
         pthread_mutex_unlock(&sj->mu);
         struct pollfd pfd = {.fd = sj->fd, .events = POLLOUT};
-        int pr = poll(&pfd, 1, 50); /* short: stop and cancel are seen within 50 ms */
+        int pr = dev ? 1 : poll(&pfd, 1, 50); /* short: stop and cancel are seen within 50 ms */
         ssize_t k = -1;
         int e = 0;
-        if (pr > 0) {
+        if (dev) {
+            int64_t got = audio_device_write(dev, (const float *)chunk, n / sizeof(float), 50);
+            k = got > 0 ? got * (ssize_t)sizeof(float) : got == 0 ? -1 : -1;
+            e = got == 0 ? EAGAIN : got < 0 ? EIO : 0;
+            if (got < 0) {
+                pthread_mutex_lock(&sj->mu);
+                sj->werr = -EMEDIUMTYPE;
+                snprintf(sj->wmsg, sizeof(sj->wmsg), "speaker: %s", audio_device_lost_reason(dev));
+                break;
+            }
+        } else if (pr > 0) {
             k = sj->sock ? send(sj->fd, chunk, n, MSG_DONTWAIT | MSG_NOSIGNAL) : write(sj->fd, chunk, n);
             e = k < 0 ? errno : 0;
         }
@@ -83,10 +140,13 @@ static void *writer_main(void *arg)
             break;
         }
     }
-    close(sj->fd);
+out:
+    if (sj->fd >= 0)
+        close(sj->fd);
     sj->fd = -1;
     sj->done = 1;
     pthread_mutex_unlock(&sj->mu);
+    audio_device_close(dev); /* cancelled: what the device still holds is dropped */
     return NULL;
 }
 
@@ -126,6 +186,8 @@ void speak_job_free(void *p)
     }
     if (sj->fd >= 0)
         close(sj->fd);
+    if (sj->to_speaker)
+        atomic_store(&speak_speaker_busy, 0);
     pthread_mutex_destroy(&sj->mu);
     pthread_cond_destroy(&sj->cond);
 #if HAVE_FFMPEG

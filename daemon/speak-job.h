@@ -14,7 +14,10 @@
  *           worker moves on); a reader that accepts nothing for SPEAK_STALL_S seconds ends the request
  *           (TooLarge "output: … stopped reading"), one that closes its end ends it with an error too.
  * After the last window the request finishes once the writer has written everything and closed the fd.
- * Without an output fd (the daemon's own speaker) Speak answers UnsupportedMedia for now.
+ * Without an output fd the daemon's speaker plays it (config `speaker`: PortAudio's default output or a
+ * named device, or the file twin "file:PATH" — speech/audio-device.h), opened by the writer for the
+ * request and closed after the last sample has played (drained) or at once on cancel (flushed); one
+ * request at a time (another gets Busy). Config speaker = none refuses it (UnsupportedMedia).
  */
 #ifndef MYNA_DAEMON_SPEAK_JOB_H
 #define MYNA_DAEMON_SPEAK_JOB_H
