@@ -47,5 +47,7 @@ int myna_cmd_transcribe(const Opts *o, sd_bus *bus, const char *file);
 int myna_cmd_listen(const Opts *o, sd_bus *bus);
 /* say [-o FILE|-] [--voice=NAME] [--rate=X] TEXT... (myna-say.c): argv are the words after "say". */
 int myna_cmd_say(const Opts *o, sd_bus *bus, int argc, char **argv);
+/* talk --input FILE --output FILE … (myna-talk.c): a scripted voice conversation (StartConversation). */
+int myna_cmd_talk(const Opts *o, sd_bus *bus, int argc, char **argv);
 
 #endif

@@ -39,7 +39,11 @@ static void usage(FILE *f)
             "  say [-o FILE|-] [--voice=NAME] [--rate=X] TEXT...\n"
             "                          the daemon speaks TEXT with a Piper voice: -o FILE writes a 16-bit WAV\n"
             "                          streamed from the daemon, -o - raw s16le to stdout (TEXT '-' reads\n"
-            "                          stdin); without -o the daemon's speaker plays it\n\n"
+            "                          stdin); without -o the daemon's speaker plays it\n"
+            "  talk --input FILE --output FILE [--voice=NAME] [--duplex=auto|half|full] [--speed=X]\n"
+            "                          a voice conversation from a recording: prints listening / thinking /\n"
+            "                          speaking / interrupted, what was heard and said; the answers go to\n"
+            "                          FILE (16 kHz WAV); --speed: times real time (0 = as fast as possible)\n\n"
             "Request options:\n"
             "  --max-tokens=N  --temperature=X  --top-p=X  --top-k=N  --min-p=X  --seed=N\n"
             "  --system-prompt=TEXT\n"
@@ -218,8 +222,8 @@ int main(int argc, char **argv)
 
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (cmd && !strcmp(cmd, "say"))
-            break; /* say parses its own options (myna-say.c) */
+        if (cmd && (!strcmp(cmd, "say") || !strcmp(cmd, "talk")))
+            break; /* say and talk parse their own options (myna-say.c, myna-talk.c) */
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return EXIT_OK;
@@ -305,8 +309,8 @@ int main(int argc, char **argv)
             return EXIT_USAGE;
         }
         transcribe_file = argv[i];
-    } else if (!strcmp(cmd, "say")) {
-        /* myna_cmd_say reads argv[i..] */
+    } else if (!strcmp(cmd, "say") || !strcmp(cmd, "talk")) {
+        /* myna_cmd_say / myna_cmd_talk read argv[i..] */
     } else if (!strcmp(cmd, "listen")) {
         if (i < argc) {
             fprintf(stderr, "myna: listen takes no arguments (use --input=FILE or --device=NAME)\n");
@@ -369,6 +373,8 @@ int main(int argc, char **argv)
         code = myna_cmd_listen(&o, bus);
     else if (!strcmp(cmd, "say"))
         code = myna_cmd_say(&o, bus, argc - i, argv + i);
+    else if (!strcmp(cmd, "talk"))
+        code = myna_cmd_talk(&o, bus, argc - i, argv + i);
     else if (!strcmp(cmd, "chat"))
         code = myna_cmd_converse(&o, bus, NULL, 1);
     else if (!strcmp(cmd, "config"))
