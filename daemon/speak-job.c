@@ -60,6 +60,7 @@ static AudioDevice *speaker_open(SpeakJob *sj)
     return d;
 }
 
+__attribute__((unused)) /* without espeak-ng nothing starts it */
 static void *writer_main(void *arg)
 {
     SpeakJob *sj = arg;
@@ -152,7 +153,7 @@ out:
 
 /* Queue bytes for the writer (worker thread; the writer copies out under mu, so compacting here is safe).
  * q_cap is SPEAK_QUEUE_BYTES + one converted window: units stop while SPEAK_QUEUE_BYTES are queued. */
-static int push(SpeakJob *sj, const uint8_t *b, size_t n)
+__attribute__((unused)) static int push(SpeakJob *sj, const uint8_t *b, size_t n)
 {
     pthread_mutex_lock(&sj->mu);
     if (sj->q_head > 0) {
