@@ -42,6 +42,10 @@ typedef struct {
     int n_t;
     int n_speakers, gin, resblock, fp16, logs_not_exp, sid_input, no_input, scales_int;
     char *json;            /* owned */
+    /* Optional real weights (a voice to synthesise with, tests/model/test-vits-onnx.c): the n floats of the
+     * tensor Piper calls `name` ("dp.flows.0.exp_neg_logs": exp(−logs)), or NULL to write value_of. */
+    const float *(*weights)(void *ctx, const char *name, int64_t n);
+    void *weights_ctx;
 } Spec;
 
 enum { H = 8, I = 4, FF = 16, NHEADS = 2, NL = 2, C0 = 16, V = 12, W = 4, G = 4 };
@@ -270,22 +274,25 @@ static inline void build_spec(Spec *s, int n_speakers, int resblock)
 /* Element k of the tensor with ordinal `id`, so a bound tensor shows which initializer it came from. */
 static inline float value_of(int id, int64_t k) { return (float)id + (float)(k % 1000) * 1e-4f; }
 
-static inline void write_tensor(Pb *g, const char *stored, int n_dims, const int64_t *dims, int id, int fp16)
+static inline void write_tensor(Pb *g, const Spec *s, const char *stored, const char *name, int n_dims,
+                                const int64_t *dims, int id)
 {
+    const int fp16 = s->fp16;
     int64_t n = 1;
     for (int i = 0; i < n_dims; i++)
         n *= dims[i];
+    const float *real = s->weights ? s->weights(s->weights_ctx, name, n) : NULL;
     Pb t = {0};
     if (fp16) {
         uint16_t *h = malloc((size_t)(n ? n : 1) * 2);
         for (int64_t k = 0; k < n; k++)
-            h[k] = f32_to_fp16(value_of(id, k));
+            h[k] = f32_to_fp16(real ? real[k] : value_of(id, k));
         ob_tensor_raw(&t, stored, DT_FLOAT16, n_dims, dims, h, (size_t)n * 2);
         free(h);
     } else {
         float *f = malloc((size_t)(n ? n : 1) * 4);
         for (int64_t k = 0; k < n; k++)
-            f[k] = value_of(id, k);
+            f[k] = real ? real[k] : value_of(id, k);
         ob_tensor_raw(&t, stored, DT_FLOAT, n_dims, dims, f, (size_t)n * 4);
         free(f);
     }
@@ -296,7 +303,7 @@ static inline void write_tensor(Pb *g, const char *stored, int n_dims, const int
 static inline void serialize(const Spec *s, Pb *model)
 {
     Pb g = {0}, n = {0}, v = {0};
-    char x[32], y[32], wn[128], bn[128], node_name[160];
+    char x[32], y[32], wn[128], bn[128], node_name[160], pw[128], pb[128];
     int id = 0;
 
     for (int i = 0; i < s->n_conv; i++, id += 2) {
@@ -311,10 +318,12 @@ static inline void serialize(const Spec *s, Pb *model)
             snprintf(bn, sizeof(bn), "onnx::Conv_%d", 5001 + 3 * i);
         else
             snprintf(bn, sizeof(bn), "%s.bias", c->prefix);
+        snprintf(pw, sizeof(pw), "%s.weight", c->prefix);
+        snprintf(pb, sizeof(pb), "%s.bias", c->prefix);
         if (c->kw > 0)
-            write_tensor(&g, wn, 3, wd, id, s->fp16);
+            write_tensor(&g, s, wn, pw, 3, wd, id);
         if (c->bias)
-            write_tensor(&g, bn, 1, bd, id + 1, s->fp16);
+            write_tensor(&g, s, bn, pb, 1, bd, id + 1);
         if (c->no_node)
             continue;
         snprintf(x, sizeof(x), "x%d", i);
@@ -337,10 +346,10 @@ static inline void serialize(const Spec *s, Pb *model)
     for (int i = 0; i < s->n_t; i++, id++) {
         const TensorSpec *t = &s->t[i];
         if (s->logs_not_exp && !strcmp(t->name, "dp.flows.0.exp_neg_logs")) {
-            write_tensor(&g, "dp.flows.0.logs", t->n_dims, t->dims, id, s->fp16);
+            write_tensor(&g, s, "dp.flows.0.logs", "dp.flows.0.logs", t->n_dims, t->dims, id);
             continue;
         }
-        write_tensor(&g, t->stored, t->n_dims, t->dims, id, s->fp16);
+        write_tensor(&g, s, t->stored, t->name, t->n_dims, t->dims, id);
         if (!strcmp(t->name, "enc_p.emb.weight")) {
             const char *in[2] = {t->stored, "input"}, *out[1] = {"emb_out"};
             ob_node(&n, "Gather", "/enc_p/emb/Gather", 2, in, 1, out);
