@@ -194,6 +194,12 @@ static void test_valid(void)
     CHECK(t && t->n_dims == 0 && t->n_elements == 1 && onnx_tensor_i64(t, 0) == -7);
     t = onnx_find_initializer(om, "empty");
     CHECK(t && t->n_elements == 0 && t->nbytes == 0 && t->data == NULL);
+    { /* a float tensor read as int64: truncated, saturated, NaN → 0 (a bare cast would be undefined) */
+        const float v[4] = {NAN, 1e30f, -1e30f, -2.75f};
+        OnnxTensor ft = {.data_type = DT_FLOAT, .elem_size = 4, .n_elements = 4, .nbytes = 16, .data = v};
+        CHECK(onnx_tensor_i64(&ft, 0) == 0 && onnx_tensor_i64(&ft, 1) == INT64_MAX &&
+              onnx_tensor_i64(&ft, 2) == INT64_MIN && onnx_tensor_i64(&ft, 3) == -2);
+    }
     CHECK(onnx_find_initializer(om, "nope") == NULL);
 
     const OnnxNode *cons[4];
