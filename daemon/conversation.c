@@ -20,7 +20,6 @@
 #include "endpoint.h"
 #include "errors.h"
 #include "log.h"
-#include "options.h"
 #include "paths.h"
 #include "speak-impl.h"
 #include "vad.h"
@@ -53,6 +52,7 @@ struct Conversation {
     char path[96], owner[256];
     uid_t uid;
     WorkerSession *lm_ws, *tts_ws;
+    LmSampling sampling;     /* the session's defaults, for every turn */
     int in_fd, out_fd, in_sock, out_sock;
     sd_event_source *in_src, *out_src;
     Vad *vad;
@@ -197,6 +197,16 @@ static size_t clause_heard_bytes(Clause *cl)
         chars += (uint32_t)((double)(mk[i].chars - chars) * (double)(head - b0) / (double)(mk[i].bytes - b0));
     if (sj)
         pthread_mutex_unlock(&sj->mu);
+    /* the marks follow the phonemizer's clauses (a clause's characters all count once its first window is
+     * written): bound them by the share of the clause's audio played — all of it when synthesis is done,
+     * else at ≈ 15 characters a second */
+    size_t total = 0;
+    for (const char *t = cl->text; *t; t++)
+        total += ((unsigned char)*t & 0xC0) != 0x80;
+    double share = cl->rfd < 0 && cl->len > 0 ? (double)total * (double)head / (double)cl->len
+                                              : (double)head / (2.0 * 16000 / 15);
+    if (share < chars)
+        chars = (uint32_t)share;
     size_t b = 0;
     for (uint32_t k = 0; k < chars && cl->text[b]; k++) /* codepoints → bytes */
         for (b++; (cl->text[b] & 0xC0) == 0x80; b++)
@@ -333,10 +343,7 @@ static void cut_clauses(Conversation *c, int final)
 static void begin_turn(Conversation *c, const float *pcm, int64_t n)
 {
     Service *s = c->svc;
-    RequestOptions o;
-    options_defaults(&o, &s->cfg);
-    Job *j = job_new_ask(c->lm_ws, ++s->next_request, "", &o.sampling, c);
-    options_clear(&o);
+    Job *j = job_new_ask(c->lm_ws, ++s->next_request, "", &c->sampling, c);
     if (!j || !(j->att[0].pcm.samples = malloc((size_t)n * sizeof(float)))) {
         job_free(j);
         log_error("%s: out of memory for an utterance", c->path);
@@ -374,7 +381,7 @@ static void send_heard(Conversation *c, Job *j)
     if (c->heard_sent)
         return;
     c->heard_sent = 1;
-    c->t_heard = worker_now_ms();
+    c->t_heard = j->t_start > 0 ? j->t_start : worker_now_ms(); /* the worker starts the turn once transcribed */
     char *t = j->transcript ? j->transcript : "";
     utf8_fix(t);
     emit(c, "Heard", "ts", j->id, t);
@@ -567,6 +574,10 @@ static void process_frame(Conversation *c, const uint8_t *b)
     if (c->state == CONV_SPEAKING && c->bargein_on) {
         bargein_set_erle(&c->bg, c->aec ? aec_erle_db(c->aec) : 100.0f);
         BargeinAction a = got ? bargein_on_event(&c->bg, &ev, c->pos) : BARGEIN_NONE;
+        if (got && ev.type == ENDPOINT_EVENT_CANDIDATE)
+            log_debug("%s: candidate while speaking at %.2f s (ERLE %.1f dB): %s", c->path, c->pos / 16000.0,
+                      c->aec ? aec_erle_db(c->aec) : 0.0, a == BARGEIN_DUCK ? "duck" : a == BARGEIN_NONE ? "ignored"
+                                                                                    : "other");
         if (a == BARGEIN_NONE)
             a = bargein_tick(&c->bg, c->pos);
         bargein_apply(c, a);
@@ -667,7 +678,7 @@ static void conversation_free(Conversation *c, const char *reason)
 }
 
 int conversation_start(Service *s, sd_bus_message *m, void *session, const char *path, const char *owner,
-                       WorkerSession *ws, uid_t uid, sd_bus_error *e)
+                       WorkerSession *ws, const LmSampling *sampling, uid_t uid, sd_bus_error *e)
 {
     char err[256] = "", models[CONFIG_STR_MAX];
     for (Conversation *o = convs; o; o = o->next)
@@ -676,7 +687,7 @@ int conversation_start(Service *s, sd_bus_message *m, void *session, const char 
     Conversation *c = calloc(1, sizeof(*c));
     if (!c)
         return sd_bus_error_set(e, error_dbus_name(-ENOMEM), "out of memory");
-    c->svc = s, c->session = session, c->uid = uid, c->lm_ws = ws;
+    c->svc = s, c->session = session, c->uid = uid, c->lm_ws = ws, c->sampling = *sampling;
     c->in_fd = c->out_fd = -1;
     c->clauses_tail = &c->clauses;
     c->gain = 1;

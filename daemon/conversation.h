@@ -30,9 +30,9 @@
 typedef struct Conversation Conversation;
 
 /* StartConversation(a{sv} options): session is the Session (its path and owner are copied), ws its
- * worker session (the LM turns). Replies to m. */
+ * worker session (the LM turns), sampling its defaults (CreateSession options; copied). Replies to m. */
 int conversation_start(Service *s, sd_bus_message *m, void *session, const char *path, const char *owner,
-                       WorkerSession *ws, uid_t uid, sd_bus_error *e);
+                       WorkerSession *ws, const LmSampling *sampling, uid_t uid, sd_bus_error *e);
 /* StopConversation(): InvalidArgument when the session has none. */
 int conversation_stop_method(Service *s, sd_bus_message *m, void *session, sd_bus_error *e);
 /* The session closes: end its conversation (no signal). */

@@ -316,7 +316,8 @@ static int method_start_conversation(sd_bus_message *m, void *userdata, sd_bus_e
     Session *se = userdata;
     int r = check_owner(se, m, e);
 
-    return r < 0 ? r : conversation_start(se->svc, m, se, se->path, se->owner, se->ws, se->uid, e);
+    return r < 0 ? r : conversation_start(se->svc, m, se, se->path, se->owner, se->ws, &se->sampling, se->uid,
+                                                   e);
 }
 
 static int method_stop_conversation(sd_bus_message *m, void *userdata, sd_bus_error *e)

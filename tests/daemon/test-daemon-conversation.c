@@ -6,7 +6,11 @@
  * (default 2). Per turn it asserts: UserSpeechStarted/Ended, Heard with the question's words (the first
  * word kept), a spoken answer (SpeakingStarted, then SpeakingStopped "done" with audio on the output), the
  * TurnStats; over the run: one Heard per question (the daemon never took its own voice, or the tail of
- * its echo, for a user turn). Prints end of speech → first audio per turn and the p50.
+ * its echo, for a user turn). The last question's answer is interrupted mid-way: BargeIn once, SpeakingStopped
+ * "interrupted" with a strict prefix of the answer, the interjection heard and answered as its own turn.
+ * Then StopConversation, a second stop (InvalidArgument), a bad duplex. Prints end of speech → first audio
+ * per turn, the p50, and how long after the interjection's onset playback stopped (audio time).
+ * MYNA_TEST_CONV_DEBUG=1: mynad logs at debug level.
  * Model: test:echo (the answer repeats the transcript) unless MYNA_TEST_CONV_MODEL=1 (the default
  * SmolLM2, skipped when absent). Skips (77) without the voice, Whisper, espeak-ng or ffmpeg.
  */
@@ -27,7 +31,8 @@
 enum { FRAME = 160, MAX_TURNS = 6 };
 
 /* question, two words Whisper must hear, the first word; the last turn is interrupted mid-answer (test:echo
- * repeats it: a long answer) by INTERJECTION 1.2 s after the answer starts playing. */
+ * repeats it: a long answer) by INTERJECTION once 2.5 s of the answer has played (the echo canceller has
+ * converged by then; the guard ignores candidates before). */
 static const char *QUESTIONS[][4] = {
     {"What is the capital of France?", "capital", "france", "what"},
     {"How many days are in a week?", "days", "week", "how"},
@@ -183,7 +188,7 @@ int main(void)
         }
         snprintf(conf, sizeof(conf), "model = %s\nbackend = cpu\nthreads = 2\n", p1);
     } else {
-        snprintf(conf, sizeof(conf), "model = test:echo\n");
+        snprintf(conf, sizeof(conf), "model = test:echo\n%s", getenv("MYNA_TEST_CONV_DEBUG") ? "log_level = debug\n" : "");
     }
     snprintf(tmp, sizeof(tmp), "/tmp/myna-conv-XXXXXX");
     CHECK(mkdtemp(tmp) != NULL);
@@ -207,7 +212,7 @@ int main(void)
     CHECK(b != NULL);
     if (real_model)
         CHECK_INT(harness_wait_ready(b, 60), 0);
-    CHECK(hc_create_session(b, NULL, 0, path, sizeof(path), &e) >= 0);
+    CHECK(hc_create_session(b, NULL, real_model ? 40 : 0, path, sizeof(path), &e) >= 0);
     Watch w;
     memset(&w, 0, sizeof(w));
     sd_bus_slot *slot = NULL;
@@ -249,7 +254,7 @@ int main(void)
     /* phases: 0 lead-in, 1 question, 2 waiting for the answer's end, 3 trailing, 4 interjection, 5 waiting
      * for the interjection's own answer */
     int turn = 0, phase = 0, starts_seen = 0;
-    int64_t phase_at = 0, frame = 0, qpos = 0, speak_at = -1, inter_at = -1, bargein_at = -1, last_loud = -1;
+    int64_t phase_at = 0, frame = 0, qpos = 0, speak_at = -1, loud_frames = 0, inter_at = -1, bargein_at = -1, last_loud = -1;
     const int64_t max_frames = (int64_t)(n_turns * 90 * 100); /* 90 s of audio per turn at most */
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -281,6 +286,8 @@ int main(void)
             answer_samples[turn] += FRAME;
         if (loud && phase == 4 && !w.barge_ins)
             last_loud = frame;
+        if (loud && phase == 2 && speak_at > phase_at)
+            loud_frames++;
         frame++;
         while (sd_bus_process(b, NULL) > 0)
             ;
@@ -290,10 +297,10 @@ int main(void)
             bargein_at = frame;
         const int interrupt_turn = turn == n_turns - 1;
         if (phase == 0 && frame - phase_at >= 50)
-            phase = 1, qpos = 0, phase_at = frame;
+            phase = 1, qpos = 0, phase_at = frame, loud_frames = 0;
         else if (phase == 1 && qpos >= (int64_t)qn[turn])
             phase = 2, phase_at = frame;
-        else if (phase == 2 && interrupt_turn && speak_at > phase_at && frame - speak_at >= 120)
+        else if (phase == 2 && interrupt_turn && loud_frames >= 250) /* 2.5 s of the answer played */
             phase = 4, qpos = 0, inter_at = phase_at = frame;
         else if (phase == 4 && qpos >= (int64_t)in_n)
             phase = 5, phase_at = frame;
@@ -320,6 +327,32 @@ int main(void)
         sd_bus_wait(b, 100000);
     }
     CHECK_INT(w.ended_conv, 1);
+    /* again on the same session, then StopConversation; a second stop has nothing to stop; a bad duplex */
+    int in2[2], out2[2];
+    CHECK(pipe(in2) == 0 && pipe(out2) == 0);
+    r = sd_bus_call_method(b, "org.myna.Assistant1", path, "org.myna.Session1", "StartConversation", &e, NULL,
+                           "a{sv}", 3, "input", "h", in2[0], "output", "h", out2[1], "duplex", "s", "sideways");
+    CHECK(r < 0 && sd_bus_error_has_name(&e, "org.myna.Error.InvalidArgument") && strstr(e.message, "duplex"));
+    sd_bus_error_free(&e);
+    CHECK_INT(sd_bus_call_method(b, "org.myna.Assistant1", path, "org.myna.Session1", "StartConversation", &e, NULL,
+                                 "a{sv}", 3, "input", "h", in2[0], "output", "h", out2[1], "duplex", "s", "half"), 1);
+    sd_bus_error_free(&e);
+    CHECK_INT(sd_bus_call_method(b, "org.myna.Assistant1", path, "org.myna.Session1", "StopConversation", &e, NULL,
+                                 ""), 1);
+    sd_bus_error_free(&e);
+    r = sd_bus_call_method(b, "org.myna.Assistant1", path, "org.myna.Session1", "StopConversation", &e, NULL, "");
+    CHECK(r < 0 && sd_bus_error_has_name(&e, "org.myna.Error.InvalidArgument"));
+    sd_bus_error_free(&e);
+    t_end = harness_now_s();
+    while (w.ended_conv < 2 && harness_now_s() - t_end < 10) {
+        sd_bus_process(b, NULL);
+        sd_bus_wait(b, 100000);
+    }
+    CHECK_INT(w.ended_conv, 2);
+    char tmpb[8];
+    close(in2[0]), close(out2[1]);
+    CHECK_INT(read(out2[0], tmpb, sizeof(tmpb)), 0); /* the daemon closed its end of the output */
+    close(in2[1]), close(out2[0]);
 
     CHECK_INT(w.failed, 0);
     /* one user turn per question plus the interjection: never its own voice */
