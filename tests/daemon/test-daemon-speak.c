@@ -6,7 +6,8 @@
  * stops the output within one window (what comes after the Cancel reply is at most a pipe buffer plus one
  * decoder window) and ends "cancelled"; another session's Ask finishes while a long Speak is still running
  * (not starved); hostile options each give their named error; without an output fd the daemon's speaker
- * (config speaker = file:PATH, the device layer's file twin) gets the same samples (±1 LSB of scaling); a reader that closes its pipe fails the
+ * (config speaker = file:PATH, the device layer's file twin) gets the same samples (±1 LSB of scaling),
+ * plays one request at a time (a second → Busy) and stops on Cancel; a reader that closes its pipe fails the
  * request, one that stops reading fails it with TooLarge after the writer's 10 s deadline; `myna say -o
  * FILE` writes the same samples as a WAV. Skips (77) without the voice en_US-joe-medium or a myna-run that
  * can --say (espeak-ng).
@@ -458,6 +459,30 @@ int main(void)
         CHECK(!strcmp(w.reason, "done"));
         CHECK_INT(ns, ref_samples);
         CHECK(maxd <= 2); /* the twin scales by 32768, myna-run by 32767 */
+    }
+
+    /* 6d. the speaker plays one request at a time (a second → Busy); Cancel flushes it */
+    {
+        memset(&w, 0, sizeof(w));
+        CHECK(speak(b, path, LONG_TEXT, &w.id, &e, 0) >= 0);
+        sd_bus_error_free(&e);
+        CHECK(speak(b, path, "Hello.", NULL, &e, 0) < 0);
+        fprintf(stderr, "second speaker request → %s: %s\n", e.name, e.message);
+        CHECK(e.name && !strcmp(e.name, "org.myna.Error.Busy"));
+        sd_bus_error_free(&e);
+        pump_until(b, &w.started, 60);
+        CHECK(hc_call_simple(b, path, "Cancel", w.id, &e) >= 0);
+        pump_until(b, &w.finished, 60);
+        struct stat sst;
+        snprintf(cmd, sizeof(cmd), "%s/speaker.raw", tmp);
+        CHECK(stat(cmd, &sst) == 0);
+        fprintf(stderr, "speaker cancel: %s, %lld bytes played\n", w.reason, (long long)sst.st_size);
+        CHECK(!strcmp(w.reason, "cancelled"));
+        CHECK(sst.st_size < 22050 * 2 * 10); /* the paragraph is well over 10 s */
+        memset(&w, 0, sizeof(w));
+        CHECK(speak(b, path, "Hello.", &w.id, &e, 0) >= 0); /* free again */
+        pump_until(b, &w.finished, 60);
+        CHECK(!strcmp(w.reason, "done"));
     }
 
     /* 7. myna say -o FILE: the same samples as the offline WAV */
