@@ -3,6 +3,7 @@
  * Only this file calls espeak-ng, always under g_lock: espeak-ng keeps its state (voice, translator,
  * buffers) in globals. espeak_TextToPhonemes returns a pointer into a static buffer, copied at once.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <espeak-ng/speak_lib.h>
 #include <pthread.h>
@@ -226,19 +227,47 @@ static int check_text(const char *text, size_t *ret_len, char *err, size_t err_l
     return 0;
 }
 
+/* espeak-ng 1.51 overflows a stack buffer (abort: "stack smashing detected") on one long run of symbols and
+ * dots without a space ("x." × 200, "*" runs with "-" "+" "..."; found by fuzz-phonemize, its own CLI aborts
+ * too). So a run of non-space bytes is cut, every WORD_CUT bytes, at its next ASCII punctuation byte, which
+ * becomes a space: same length, so every byte offset (spans, terminators) still points into the caller's
+ * text. Words of letters and digits are left whole (espeak handles them). */
+enum { WORD_CUT = 32 };
+
+static void cut_long_runs(char *t, size_t len)
+{
+    size_t run = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)t[i];
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            run = 0;
+        } else if (++run > WORD_CUT && c < 0x80 && ispunct(c)) {
+            t[i] = ' ';
+            run = 0;
+        }
+    }
+}
+
 int phonemize_clauses(const char *espeak_voice, const char *text, PhonemeClause **ret, int *ret_n, char *err,
                       size_t err_len)
 {
     size_t len = 0;
+    char *safe;
     int r;
 
     if (!espeak_voice || !text || !ret || !ret_n)
         return err_set(err, err_len, -EINVAL, "phonemize: invalid arguments");
     if ((r = check_text(text, &len, err, err_len)) < 0)
         return r;
+    if (!(safe = malloc(len + 1)))
+        return err_set(err, err_len, -ENOMEM, "phonemize: out of memory");
+    memcpy(safe, text, len + 1);
+    cut_long_runs(safe, len);
     pthread_mutex_lock(&g_lock);
-    r = clauses_locked(espeak_voice, text, len, ret, ret_n, err, err_len);
+    r = clauses_locked(espeak_voice, safe, len, ret, ret_n, err, err_len);
     pthread_mutex_unlock(&g_lock);
+    free(safe);
     return r;
 }
 
