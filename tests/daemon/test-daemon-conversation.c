@@ -367,8 +367,11 @@ int main(void)
     CHECK_INT(w.barge_ins, 1);
     /* the interrupted answer: stopped, and what was heard is a strict prefix part of it */
     CHECK(!strcmp(w.stop_reason[last], "interrupted"));
-    CHECK(strlen(w.said[last]) > 0 && strlen(w.said[last]) < strlen(w.heard_text[last]));
-    CHECK(!strncmp(w.said[last], w.heard_text[last], strlen(w.said[last]) > 8 ? 8 : strlen(w.said[last])));
+    CHECK(strlen(w.said[last]) > 0);
+    if (!real_model) { /* test:echo answers with the question: the heard part is a strict prefix of it */
+        CHECK(strlen(w.said[last]) < strlen(w.heard_text[last]));
+        CHECK(!strncmp(w.said[last], w.heard_text[last], strlen(w.said[last]) > 8 ? 8 : strlen(w.said[last])));
+    }
     CHECK(has_word(w.heard_text[n_turns], "stop"));
     CHECK(!strcmp(w.stop_reason[n_turns], "done"));
     CHECK(inter_at > 0 && bargein_at > inter_at);
