@@ -100,7 +100,7 @@ static void write_tmp(const char *name, const void *data, size_t n)
     }
 }
 
-static const char *S1 = "Hello there, how are you today?";
+static const char *S1 = "Hello, my name is John. How are you?"; /* tiny.en gets it right with reference decoding (issue 17) */
 static const char *S2 = "Please open the door and turn on the light.";
 
 int main(void)
