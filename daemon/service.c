@@ -23,6 +23,7 @@
 #include "mynad-config.h"
 #include "options.h"
 #include "requests.h"
+#include "service-impl.h"
 #include "speak-job.h"
 
 struct Session {
@@ -93,7 +94,7 @@ static int job_transcribe_of(const Job *j, const void *name)
 }
 
 /* Replace bytes that are not valid UTF-8 so a signal can always be sent (lm promises whole characters). */
-static void utf8_sanitize(char *t)
+void service_utf8_sanitize(char *t)
 {
     unsigned char *p = (unsigned char *)t;
     while (*p) {
@@ -372,7 +373,7 @@ static const sd_bus_vtable session_vtable[] = {
 
 /* ---- org.myna.Assistant1 ------------------------------------------------------------------------------ */
 
-static int method_create_session(sd_bus_message *m, void *userdata, sd_bus_error *e)
+int service_method_create_session(sd_bus_message *m, void *userdata, sd_bus_error *e)
 {
     Service *s = userdata;
     const char *sender = sd_bus_message_get_sender(m);
@@ -437,7 +438,7 @@ static int method_create_session(sd_bus_message *m, void *userdata, sd_bus_error
 
 /* Transcribe(h fd, a{sv} options) → s: validated here, read by intake, decoded by the pool, transcribed on
  * the worker one window at a time; the reply is sent later, from the loop thread. */
-static int method_transcribe(sd_bus_message *m, void *userdata, sd_bus_error *e)
+int service_method_transcribe(sd_bus_message *m, void *userdata, sd_bus_error *e)
 {
     Service *s = userdata;
     const char *sender = sd_bus_message_get_sender(m);
@@ -479,127 +480,6 @@ static int method_transcribe(sd_bus_message *m, void *userdata, sd_bus_error *e)
     log_debug("transcription %llu from %s (uid %u)", (unsigned long long)j->id, sender, (unsigned)uid);
     return 1; /* answered later */
 }
-
-static int method_get_config(sd_bus_message *m, void *userdata, sd_bus_error *e)
-{
-    Service *s = userdata;
-    sd_bus_message *reply = NULL;
-    char v[CONFIG_STR_MAX];
-    int r;
-
-    r = sd_bus_message_new_method_return(m, &reply);
-    if (r < 0)
-        return r;
-    r = sd_bus_message_open_container(reply, 'a', "{sv}");
-    for (int i = 0; r >= 0 && i < config_n_keys; i++) {
-        const CfgKey *k = &config_keys[i];
-        const char *base = (const char *)&s->cfg;
-        if (k->type == CFG_STR) {
-            if (!strcmp(k->name, "model"))
-                config_model_path(&s->cfg, v, sizeof(v));
-            else if (!strcmp(k->name, "whisper_model"))
-                config_whisper_path(&s->cfg, v, sizeof(v));
-            else
-                config_format(&s->cfg, k, v, sizeof(v));
-            r = sd_bus_message_append(reply, "{sv}", k->name, "s", v);
-        } else if (k->type == CFG_INT) {
-            r = sd_bus_message_append(reply, "{sv}", k->name, "i", *(const int *)(const void *)(base + k->offset));
-        } else {
-            r = sd_bus_message_append(reply, "{sv}", k->name, "d",
-                                      *(const double *)(const void *)(base + k->offset));
-        }
-    }
-    if (r >= 0)
-        r = sd_bus_message_close_container(reply);
-    if (r >= 0)
-        r = sd_bus_send(NULL, reply, NULL);
-    sd_bus_message_unref(reply);
-    return r < 0 ? r : 1;
-}
-
-static int prop_version(sd_bus *bus, const char *path, const char *iface, const char *prop,
-                        sd_bus_message *reply, void *userdata, sd_bus_error *e)
-{
-    return sd_bus_message_append(reply, "s", MYNA_VERSION);
-}
-
-static int prop_state(sd_bus *bus, const char *path, const char *iface, const char *prop, sd_bus_message *reply,
-                      void *userdata, sd_bus_error *e)
-{
-    Service *s = userdata;
-    char msg[512], out[600];
-    WorkerState st = worker_state(s->worker, msg, sizeof(msg));
-
-    if (st == WORKER_LOADING)
-        return sd_bus_message_append(reply, "s", "loading");
-    if (st == WORKER_READY)
-        return sd_bus_message_append(reply, "s", "ready");
-    snprintf(out, sizeof(out), "error: %s", msg);
-    utf8_sanitize(out);
-    return sd_bus_message_append(reply, "s", out);
-}
-
-static int prop_backend(sd_bus *bus, const char *path, const char *iface, const char *prop,
-                        sd_bus_message *reply, void *userdata, sd_bus_error *e)
-{
-    Service *s = userdata;
-    const Engine *en = worker_engine(s->worker);
-    char out[160];
-
-    if (en)
-        return sd_bus_message_append(reply, "s", en->backend_desc);
-    snprintf(out, sizeof(out), "%s (not started)", s->cfg.backend);
-    return sd_bus_message_append(reply, "s", out);
-}
-
-/* Models: a(ssttsu) = (name, path, parameters, weight bytes, chat family, context length per session). */
-static int prop_voices(sd_bus *bus, const char *path, const char *iface, const char *prop,
-                       sd_bus_message *reply, void *userdata, sd_bus_error *e)
-{
-    Service *s = userdata;
-    return speak_prop_voices(reply, &s->cfg); /* speak-bus.c */
-}
-
-static int prop_models(sd_bus *bus, const char *path, const char *iface, const char *prop,
-                       sd_bus_message *reply, void *userdata, sd_bus_error *e)
-{
-    Service *s = userdata;
-    const Engine *en = worker_engine(s->worker);
-    char p[CONFIG_STR_MAX];
-    int r;
-
-    r = sd_bus_message_open_container(reply, 'a', "(ssttsu)");
-    if (r < 0)
-        return r;
-    if (en) {
-        r = sd_bus_message_append(reply, "(ssttsu)", en->name, en->path, (uint64_t)en->n_params,
-                                  (uint64_t)en->weight_bytes, en->chat_family, (uint32_t)en->n_ctx);
-    } else {
-        config_model_path(&s->cfg, p, sizeof(p));
-        const char *base = strrchr(p, '/');
-        r = sd_bus_message_append(reply, "(ssttsu)", base ? base + 1 : p, p, (uint64_t)0, (uint64_t)0, "",
-                                  (uint32_t)0);
-    }
-    if (r < 0)
-        return r;
-    return sd_bus_message_close_container(reply);
-}
-
-static const sd_bus_vtable assistant_vtable[] = {
-    SD_BUS_VTABLE_START(0),
-    SD_BUS_METHOD_WITH_NAMES("CreateSession", "a{sv}", SD_BUS_PARAM(options), "o", SD_BUS_PARAM(session),
-                             method_create_session, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_NAMES("GetConfig", "", , "a{sv}", SD_BUS_PARAM(config), method_get_config,
-                             SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_NAMES("Transcribe", "ha{sv}", SD_BUS_PARAM(audio) SD_BUS_PARAM(options), "s",
-                             SD_BUS_PARAM(text), method_transcribe, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_PROPERTY("Version", "s", prop_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-    SD_BUS_PROPERTY("Backend", "s", prop_backend, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-    SD_BUS_PROPERTY("State", "s", prop_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-    SD_BUS_PROPERTY("Models", "a(ssttsu)", prop_models, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-    SD_BUS_PROPERTY("Voices", "a(sssuu)", prop_voices, 0, 0),
-    SD_BUS_VTABLE_END,
-};
 
 /* ---- worker events → signals -------------------------------------------------------------------------- */
 
@@ -675,28 +555,28 @@ void service_deliver(Service *s, const Event *ev)
     case EV_TOKEN:
         if (se) {
             memcpy(text, ev->text, sizeof(text));
-            utf8_sanitize(text);
+            service_utf8_sanitize(text);
             send_to_owner(s, se, "Token", "ts", j->id, text);
         }
         break;
     case EV_FINISHED:
         if (se) {
             if (ev->result)
-                utf8_sanitize(ev->result);
+                service_utf8_sanitize(ev->result);
             send_finished(s, se, j, ev);
         }
         break;
     case EV_TRANSCRIBED:
         if (j->call) {
             if (ev->result)
-                utf8_sanitize(ev->result);
+                service_utf8_sanitize(ev->result);
             if (sd_bus_reply_method_return(j->call, "s", ev->result ? ev->result : "") < 0)
                 log_warn("could not send a transcript to %s", job_owner(j) ? job_owner(j) : "?");
         }
         break;
     case EV_FAILED:
         memcpy(msg, ev->msg, sizeof(msg));
-        utf8_sanitize(msg);
+        service_utf8_sanitize(msg);
         if (j->kind == JOB_TRANSCRIBE && j->call)
             sd_bus_reply_method_errorf(j->call, error_dbus_name(ev->err), "%s", msg);
         else if (se)
@@ -787,7 +667,7 @@ int service_init(Service *s, sd_event *ev, sd_bus *bus, Worker *w, const Config 
     if (r < 0)
         return r;
     idle_update(s);
-    r = sd_bus_add_object_vtable(bus, &s->obj_slot, MYNA_OBJECT_PATH, MYNA_IFACE, assistant_vtable, s);
+    r = sd_bus_add_object_vtable(bus, &s->obj_slot, MYNA_OBJECT_PATH, MYNA_IFACE, service_assistant_vtable, s);
     if (r < 0)
         return r;
     r = sd_bus_match_signal_async(bus, &s->match_slot, "org.freedesktop.DBus", "/org/freedesktop/DBus",
