@@ -208,13 +208,11 @@ static int queue_text(MynaSession *s, const char *role, const char *text)
     return role ? lm_session_add_message(s->ls, role, text) : lm_session_add_text(s->ls, text, 1);
 }
 
-int myna_session_add(MynaSession *s, const char *role, const char *text, const MediaItem *media, int n_media,
-                     char *err, size_t err_len)
+/* The checks of myna_session_add before anything is encoded; sets *ret_n_img and *ret_n_tags. */
+static int check_media(MynaSession *s, const char *text, const MediaItem *media, int n_media, int *ret_n_img,
+                       int *ret_n_tags, char *err, size_t err_len)
 {
-    MllamaImage *imgs[MLLAMA_MAX_IMAGES] = {0};
-    int pos[MLLAMA_MAX_IMAGES + 64];
-    char *buf = NULL;
-    int n_img = 0, n_tags, r, n_pos;
+    int n_img = 0, n_tags;
 
     if (!text || n_media < 0 || (n_media > 0 && !media))
         return err_set(err, err_len, -EINVAL, "no text");
@@ -228,35 +226,61 @@ int myna_session_add(MynaSession *s, const char *role, const char *text, const M
         n_img += media[i].n_frames;
     }
     n_tags = s->ctx ? count_tags(text) : 0;
-    if (n_img == 0 && n_tags == 0) {
-        r = queue_text(s, role, text);
-        return r < 0 ? err_set(err, err_len, r, "%s", r == -E2BIG ? "the turn does not fit the context"
-                                                                     : strerror(-r)) : 0;
-    }
+    *ret_n_img = n_img;
+    *ret_n_tags = n_tags;
+    if (n_img == 0 && n_tags == 0)
+        return 0;
     if (n_tags != 0 && n_tags != n_img)
         return err_set(err, err_len, -EINVAL, "the text has %d <|image|> tags but %d images (frames) are attached",
                        n_tags, n_img);
     if (mllama_ctx_n_images(s->ctx) + n_img > MLLAMA_MAX_IMAGES)
         return err_set(err, err_len, -E2BIG, "%d images in one conversation is over the limit of %d; Reset() the "
                        "session first", mllama_ctx_n_images(s->ctx) + n_img, MLLAMA_MAX_IMAGES);
-    /* encode everything first: a failure leaves the session untouched */
-    for (int i = 0, k = 0; i < n_media; i++)
-        for (int f = 0; f < media[i].n_frames; f++, k++) {
-            const Image *im = &media[i].frames[f];
-            if ((r = mllama_encode_image(s->m->mllama, im->rgb, im->width, im->height, (size_t)im->width * 3,
-                                         &imgs[k])) < 0) {
-                err_set(err, err_len, r, "cannot encode image %d (%dx%d): %s", k + 1, im->width, im->height,
-                        strerror(-r));
-                goto out;
-            }
-            s->n_encoded++;
-        }
+    return 0;
+}
+
+int myna_session_check_media(MynaSession *s, const char *text, const MediaItem *media, int n_media, char *err,
+                             size_t err_len)
+{
+    int n_img, n_tags;
+    return check_media(s, text, media, n_media, &n_img, &n_tags, err, err_len);
+}
+
+int myna_session_encode_frame(MynaSession *s, const Image *im, int index, MllamaImage **ret, char *err,
+                              size_t err_len)
+{
+    int r;
+
+    if (!s->m->mllama)
+        return err_set(err, err_len, -EMEDIUMTYPE, "this model (%s) cannot see images", myna_model_name(s->m));
+    if ((r = mllama_encode_image(s->m->mllama, im->rgb, im->width, im->height, (size_t)im->width * 3, ret)) < 0)
+        return err_set(err, err_len, r, "cannot encode image %d (%dx%d): %s", index + 1, im->width, im->height,
+                       strerror(-r));
+    s->n_encoded++;
+    return 0;
+}
+
+int myna_session_add_encoded(MynaSession *s, const char *role, const char *text, const MediaItem *media,
+                             int n_media, MllamaImage *const *imgs, char *err, size_t err_len)
+{
+    int pos[MLLAMA_MAX_IMAGES + 64];
+    char *buf = NULL;
+    int n_img, n_tags, r, n_pos;
+
+    if ((r = check_media(s, text, media, n_media, &n_img, &n_tags, err, err_len)) < 0)
+        return r;
+    if (n_img == 0 && n_tags == 0) {
+        r = queue_text(s, role, text);
+        return r < 0 ? err_set(err, err_len, r, "%s", r == -E2BIG ? "the turn does not fit the context"
+                                                                     : strerror(-r)) : 0;
+    }
+    for (int k = 0; k < n_img; k++)
+        if (!imgs || !imgs[k])
+            return err_set(err, err_len, -EINVAL, "image %d is not encoded", k + 1);
     if (n_tags == 0) {
         size_t len = strlen(text), tl = strlen(IMAGE_TAG);
-        if (!(buf = malloc(tl * (size_t)n_img + len + 1))) {
-            r = -ENOMEM;
-            goto out;
-        }
+        if (!(buf = malloc(tl * (size_t)n_img + len + 1)))
+            return -ENOMEM;
         for (int k = 0; k < n_img; k++)
             memcpy(buf + tl * (size_t)k, IMAGE_TAG, tl);
         memcpy(buf + tl * (size_t)n_img, text, len + 1);
@@ -281,8 +305,27 @@ int myna_session_add(MynaSession *s, const char *role, const char *text, const M
         }
     r = 0;
 out:
-    for (int k = 0; k < n_img; k++)
-        mllama_image_free(imgs[k]);
     free(buf);
     return r;
 }
+
+int myna_session_add(MynaSession *s, const char *role, const char *text, const MediaItem *media, int n_media,
+                     char *err, size_t err_len)
+{
+    MllamaImage *imgs[MLLAMA_MAX_IMAGES] = {0};
+    int n_img = 0, n_tags, r;
+
+    if ((r = check_media(s, text, media, n_media, &n_img, &n_tags, err, err_len)) < 0)
+        return r;
+    /* encode everything first: a failure leaves the session untouched */
+    for (int i = 0, k = 0; i < n_media && r == 0; i++)
+        for (int f = 0; f < media[i].n_frames && r == 0; f++, k++)
+            r = myna_session_encode_frame(s, &media[i].frames[f], k, &imgs[k], err, err_len);
+    if (r == 0)
+        r = myna_session_add_encoded(s, role, text, media, n_media, imgs, err, err_len);
+    for (int k = 0; k < n_img; k++)
+        mllama_image_free(imgs[k]);
+    return r;
+}
+
+void myna_image_free(MllamaImage *img) { mllama_image_free(img); }

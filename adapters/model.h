@@ -48,6 +48,20 @@ LmSession *myna_session_lm(MynaSession *s);
  * mismatch), -E2BIG (over the context or past MLLAMA_MAX_IMAGES images in the session), -ENOMEM. */
 int myna_session_add(MynaSession *s, const char *role, const char *text, const MediaItem *media, int n_media,
                      char *err, size_t err_len);
+/* The same turn in two steps, so a caller (the daemon's worker) can encode one frame per scheduling unit:
+ * check_media runs the checks of myna_session_add (same errors) without encoding; encode_frame encodes one
+ * image / video frame (index: its place among the turn's frames, for the message) into an image the caller
+ * holds and frees with myna_image_free (-EMEDIUMTYPE for a text-only model); add_encoded queues the turn
+ * with imgs[k] for frame k of all attachments in order (checks again; borrows imgs, which it never frees).
+ * A failure of add_encoded leaves the session as it was. */
+struct MllamaImage;
+int myna_session_check_media(MynaSession *s, const char *text, const MediaItem *media, int n_media, char *err,
+                             size_t err_len);
+int myna_session_encode_frame(MynaSession *s, const Image *im, int index, struct MllamaImage **ret, char *err,
+                              size_t err_len);
+int myna_session_add_encoded(MynaSession *s, const char *role, const char *text, const MediaItem *media,
+                             int n_media, struct MllamaImage *const *imgs, char *err, size_t err_len);
+void myna_image_free(struct MllamaImage *img); /* accepts NULL; mllama_image_free for callers without mllama.h */
 /* Images run through the encoder for this session so far, and images attached in its context now. */
 int myna_session_images_encoded(const MynaSession *s);
 int myna_session_n_images(const MynaSession *s);

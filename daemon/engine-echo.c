@@ -141,8 +141,52 @@ static int echo_step(void *p, const LmSampling *sp, int n_generated, LmToken *to
     return 0;
 }
 
+static int add_media_turn(void *p, const char *text, const MediaItem *media, int n_media, int count, char *err,
+                          size_t err_len);
 static int echo_add_user_media(void *p, const char *text, const MediaItem *media, int n_media, char *err,
                                size_t err_len)
+{
+    return add_media_turn(p, text, media, n_media, 1, err, err_len);
+}
+
+/* test:vision in units: a frame "encodes" into a copy of its size, after the per-token delay (so a test can
+ * cancel between frames); the turn then reads as with add_user_media. */
+static int echo_check_media(void *p, const char *text, const MediaItem *media, int n_media, char *err,
+                            size_t err_len)
+{
+    (void)p;
+    (void)media;
+    return !text || n_media < 0 ? err_set(err, err_len, -EINVAL, "no text") : 0;
+}
+static int echo_encode_frame(void *p, const Image *im, int index, void **ret, char *err, size_t err_len)
+{
+    EchoSession *s = p;
+    int *f = malloc(2 * sizeof(int));
+    (void)index;
+    if (!f)
+        return err_set(err, err_len, -ENOMEM, "out of memory");
+    if (s->m->delay_ms > 0) {
+        struct timespec ts = {s->m->delay_ms / 1000, (long)(s->m->delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    f[0] = im->width;
+    f[1] = im->height;
+    s->n_images++;
+    *ret = f;
+    return 0;
+}
+static int echo_add_user_encoded(void *p, const char *text, const MediaItem *media, int n_media,
+                                 void *const *frames, char *err, size_t err_len)
+{
+    for (int i = 0, k = 0; i < n_media; i++)
+        for (int f = 0; f < media[i].n_frames; f++, k++)
+            if (!frames[k])
+                return err_set(err, err_len, -EINVAL, "image %d is not encoded", k + 1);
+    return add_media_turn(p, text, media, n_media, 0, err, err_len);
+}
+
+static int add_media_turn(void *p, const char *text, const MediaItem *media, int n_media, int count, char *err,
+                          size_t err_len)
 {
     EchoSession *s = p;
     char head[1024] = "";
@@ -155,7 +199,7 @@ static int echo_add_user_media(void *p, const char *text, const MediaItem *media
             k += (size_t)snprintf(head + k, sizeof(head) - k, "[video %dx%dx%d] ", it->n_frames, w, h);
         else
             k += (size_t)snprintf(head + k, sizeof(head) - k, "[image %dx%d] ", w, h);
-        s->n_images += it->n_frames;
+        s->n_images += count ? it->n_frames : 0;
     }
     size_t n = k + strlen(text) + 1;
     char *all = malloc(n);
@@ -181,10 +225,12 @@ static void echo_destroy(Engine *e)
 }
 
 static const EngineOps echo_ops = {echo_session_new, echo_session_free, echo_session_reset, echo_add_message,
-                                   echo_prefill, echo_step, echo_destroy, NULL, NULL}; /* no media */
+                                   echo_prefill, echo_step, echo_destroy, NULL, NULL, NULL, NULL, NULL,
+                                   NULL}; /* no media */
 static const EngineOps vision_ops = {echo_session_new, echo_session_free, echo_session_reset, echo_add_message,
                                      echo_prefill, echo_step, echo_destroy, echo_add_user_media,
-                                     echo_images_encoded};
+                                     echo_images_encoded, echo_check_media, echo_encode_frame, free,
+                                     echo_add_user_encoded};
 
 int engine_echo_new(const char *spec, int n_ctx, Engine **ret, char *err, size_t err_len)
 {

@@ -45,6 +45,25 @@ static int lme_add_user_media(void *s, const char *text, const MediaItem *media,
     return myna_session_add(s, "user", text, media, n_media, err, err_len);
 }
 static int lme_images_encoded(void *s) { return myna_session_images_encoded(s); }
+static int lme_check_media(void *s, const char *text, const MediaItem *media, int n_media, char *err,
+                           size_t err_len)
+{
+    return myna_session_check_media(s, text, media, n_media, err, err_len);
+}
+static int lme_encode_frame(void *s, const Image *im, int index, void **ret, char *err, size_t err_len)
+{
+    struct MllamaImage *img = NULL;
+    int r = myna_session_encode_frame(s, im, index, &img, err, err_len);
+    *ret = img;
+    return r;
+}
+static void lme_frame_free(void *frame) { myna_image_free(frame); }
+static int lme_add_user_encoded(void *s, const char *text, const MediaItem *media, int n_media,
+                                void *const *frames, char *err, size_t err_len)
+{
+    return myna_session_add_encoded(s, "user", text, media, n_media, (struct MllamaImage *const *)frames, err,
+                                    err_len);
+}
 
 static void lme_destroy(Engine *e)
 {
@@ -58,7 +77,8 @@ static void lme_destroy(Engine *e)
 }
 
 static const EngineOps lm_ops = {lme_session_new, lme_session_free, lme_session_reset, lme_add_message,
-                                 lme_prefill, lme_step, lme_destroy, lme_add_user_media, lme_images_encoded};
+                                 lme_prefill, lme_step, lme_destroy, lme_add_user_media, lme_images_encoded,
+                                 lme_check_media, lme_encode_frame, lme_frame_free, lme_add_user_encoded};
 
 int engine_lm_new(const char *path, const char *backend, int threads, int n_ctx, int mmap, Engine **ret, char *err,
                   size_t err_len)

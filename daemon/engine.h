@@ -28,6 +28,16 @@ typedef struct {
     int (*add_user_media)(void *s, const char *text, const MediaItem *media, int n_media, char *err,
                           size_t err_len);
     int (*images_encoded)(void *s); /* encoder runs so far in this session (NULL: none ever) */
+    /* The same user turn in units (all three NULL: the worker calls add_user_media): check_media runs its
+     * checks without encoding; encode_frame encodes one frame (index: its place among the turn's frames)
+     * into *ret, freed with frame_free on the worker thread; add_user_encoded queues the turn with
+     * frames[k] for frame k of the attachments in order (borrowed). Errors as add_user_media. */
+    int (*check_media)(void *s, const char *text, const MediaItem *media, int n_media, char *err,
+                       size_t err_len);
+    int (*encode_frame)(void *s, const Image *im, int index, void **ret, char *err, size_t err_len);
+    void (*frame_free)(void *frame); /* accepts NULL */
+    int (*add_user_encoded)(void *s, const char *text, const MediaItem *media, int n_media, void *const *frames,
+                            char *err, size_t err_len);
 } EngineOps;
 
 struct Engine {

@@ -1,7 +1,8 @@
 /* worker.c — the inference worker thread (see worker.h). Scheduling: every session with work is on an
  * active ring; one round gives each ring member one unit — the prefill of a new request, one decode
- * step, or one Whisper window of its audio (speech-job.h) — so concurrent requests share the model token by
- * token and a long transcription never holds it. Requests in one session run in order.
+ * step, one Whisper window of its audio (speech-job.h) or one image / video frame (vision-job.h) — so
+ * concurrent requests share the model token by token and a long transcription or a many-frame question never
+ * holds it. Requests in one session run in order.
  * Not here: D-Bus, limits (the loop thread enforces them before submitting).
  */
 #include "worker.h"
@@ -20,6 +21,7 @@
 #include "log.h"
 #include "speak-job.h"
 #include "speech-job.h"
+#include "vision-job.h"
 
 struct WorkerSession {
     void *es;              /* engine session, created on first use (owned) */
@@ -27,6 +29,7 @@ struct WorkerSession {
     int system_pending;    /* add the system prompt before the next user message */
     Job *head, *tail;      /* this session's jobs, in order */
     int active;            /* on the ring */
+    VisionFrames frames;   /* the first job's encoded frames (vision-job.h) */
     WorkerSession *ring_next;
 };
 
@@ -178,6 +181,7 @@ static Job *pop_job(WorkerSession *s)
 static void session_destroy(Worker *w, WorkerSession *s)
 {
     int had_model_state = s->es != NULL;
+    vision_frames_clear(w->engine, &s->frames);
     if (s->es && w->engine)
         w->engine->ops->session_free(s->es);
     free(s->system_prompt);
@@ -217,9 +221,7 @@ static int add_with_media(Worker *w, WorkerSession *s, Job *j, char *msg, size_t
     if (j->audio_inputs > 0 && speech_job_user_text(j, &spoken) < 0)
         return err_set(msg, msg_len, -ENOMEM, "out of memory");
     const char *text = spoken ? spoken : j->text;
-    for (int i = 0; i < j->n_att; i++)
-        if (j->att[i].kind != MEDIA_AUDIO)
-            items[n++] = j->att[i].media; /* borrowed from the job */
+    n = vision_job_items(j, items);
     if (n == 0) {
         r = e->ops->add_message(s->es, "user", text);
         free(spoken);
@@ -230,10 +232,15 @@ static int add_with_media(Worker *w, WorkerSession *s, Job *j, char *msg, size_t
             return err_set(msg, msg_len, r, "could not add the message: %s", strerror(-r));
         return 0;
     }
-    int before = e->ops->images_encoded ? e->ops->images_encoded(s->es) : 0;
-    r = e->ops->add_user_media(s->es, text, items, n, why, sizeof(why));
-    if (e->ops->images_encoded)
-        j->images_encoded = e->ops->images_encoded(s->es) - before;
+    if (vision_job_ready(e, j, &s->frames)) { /* encoded one frame per unit before (vision-job.h) */
+        r = e->ops->add_user_encoded(s->es, text, items, n, s->frames.frames, why, sizeof(why));
+        vision_frames_clear(e, &s->frames);
+    } else {
+        int before = e->ops->images_encoded ? e->ops->images_encoded(s->es) : 0;
+        r = e->ops->add_user_media(s->es, text, items, n, why, sizeof(why));
+        if (e->ops->images_encoded)
+            j->images_encoded = e->ops->images_encoded(s->es) - before;
+    }
     if (r == -E2BIG)
         r = err_set(msg, msg_len, r, "%s; Reset() the session or send less", why);
     else if (r < 0)
@@ -282,6 +289,26 @@ static int ask_start(Worker *w, WorkerSession *s, Job *j, char *msg, size_t msg_
     j->stats.prefill_ms = worker_now_ms() - j->t_start;
     j->started = 1;
     return 0;
+}
+
+/* Encode the next frame of j's visual attachments (vision-job.h), creating the model session first. */
+static int vision_unit(Worker *w, WorkerSession *s, Job *j, char *msg, size_t msg_len)
+{
+    char *spoken = NULL;
+    int r;
+
+    if ((r = check_kinds(w->engine, j, msg, msg_len)) < 0)
+        return r;
+    if (!s->es) {
+        if ((r = w->engine->ops->session_new(w->engine, &s->es)) < 0)
+            return err_set(msg, msg_len, r, "could not create a model session: %s", strerror(-r));
+        s->system_pending = s->system_prompt != NULL;
+    }
+    if (!s->frames.frames && j->audio_inputs > 0 && speech_job_user_text(j, &spoken) < 0)
+        return err_set(msg, msg_len, -ENOMEM, "out of memory");
+    r = vision_job_unit(w->engine, s->es, j, spoken ? spoken : j->text, &s->frames, msg, msg_len);
+    free(spoken);
+    return r;
 }
 
 /* One unit of work for the session's first job. Returns 1 when that job left the queue. */
@@ -348,6 +375,13 @@ static int session_unit(Worker *w, WorkerSession *s)
             r = check_kinds(w->engine, j, msg, sizeof(msg));
             if (r >= 0 && (r = speech_job_unit(&w->speech, &w->cfg, j, msg, sizeof(msg))) >= 0)
                 return 0; /* the prefill is the unit after the last window */
+            pop_job(s);
+            post_failed(w, j, r, "%s", msg);
+            return 1;
+        }
+        if (vision_job_pending(w->engine, j, &s->frames)) { /* then one image / video frame per unit */
+            if ((r = vision_unit(w, s, j, msg, sizeof(msg))) >= 0)
+                return 0; /* the turn and its prefill are the unit after the last frame */
             pop_job(s);
             post_failed(w, j, r, "%s", msg);
             return 1;
@@ -430,6 +464,8 @@ static void round_robin(Worker *w)
     while (*p) {
         WorkerSession *s = *p;
         int done = session_unit(w, s);
+        if (done) /* the first job left: its encoded frames, if any, go with it */
+            vision_frames_clear(w->engine, &s->frames);
         w->round_units++;
         beat(w);
         if (done && s->head && s->head->kind == JOB_CLOSE) {
@@ -469,6 +505,7 @@ static void drain_on_stop(Worker *w)
             }
         }
         s->active = 0;
+        vision_frames_clear(w->engine, &s->frames); /* here: they hold the engine's backend memory */
         if (close)
             session_destroy(w, s);
     }

@@ -1,8 +1,8 @@
 /* worker.h — mynad's inference worker (ARCHITECTURE.md §5): one thread that owns the backend and the
  * models, takes jobs from a queue (mutex + condvar; the service admits at most max_running_per_user jobs
  * of each Unix user and max_queued_total in all), interleaves the active sessions one unit at a time
- * (round-robin: a prefill, one decode step, one Whisper window — speech-job.h), polls each request's cancel
- * flag before every unit, and posts tokens and completions to the loop thread through an eventfd.
+ * (round-robin: a prefill, one decode step, one Whisper window — speech-job.h — or one image / video
+ * frame — vision-job.h), polls each request's cancel flag before every unit, and posts tokens and completions to the loop thread through an eventfd.
  * Jobs arrive with their attachments already read (intake.h) and decoded (decode-pool.h): the worker never
  * reads a client's fd and never decodes media.
  * Not here: D-Bus (the loop thread turns events into signals), argument validation, limits.
