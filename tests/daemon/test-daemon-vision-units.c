@@ -7,10 +7,13 @@
  *  - Cancel then ends the image question between frames: Finished "cancelled" with images_encoded at least
  *    1 and fewer than 8 (encoding all frames in one unit, as before, gives 8, or keeps the other session
  *    waiting until the end);
- *  - the same 8 images without Cancel: images_encoded 8 and the answer names all 8 images.
+ *  - the same 8 images without Cancel: images_encoded 8 and the answer names all 8 images;
+ *  - with the tiny Llama 3.2 Vision model, a question with two images (encoded in two units) streams the
+ *    same greedy answer as `myna-run --chat --image A --image B`, with images_encoded 2.
  */
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -88,6 +91,46 @@ int main(void)
     hc_unwatch(&ca);
     hc_unwatch(&cb);
     sd_bus_flush_close_unref(a);
+
+    /* 3. the real model: two images in units answer as myna-run does with both */
+    char conf[4096], cmd[8192], ref[4096], got[4096], p2[128];
+    const char *root = getenv("MYNA_BUILD_ROOT");
+    snprintf(cmd, sizeof(cmd), "%s/clients/myna-run -m '%s/tiny-mllama' --backend cpu -t 2 --chat -p '%s' --image "
+             "'%s/tiny-mllama/square.png' --image '%s/tiny-mllama/wide.png' -n 10 --temp 0 2>/dev/null",
+             root ? root : ".", fx, "What is in these pictures?", fx, fx);
+    CHECK_INT(harness_sh(cmd, ref, sizeof(ref)), 0);
+    harness_trim(ref);
+    CHECK_INT(harness_stop_daemon(&H), 0);
+    snprintf(conf, sizeof(conf), "model = %s/tiny-mllama\nbackend = cpu\nthreads = 2\n", fx);
+    CHECK_INT(harness_start_daemon(&H, conf, NULL), 0);
+    a = harness_connect(&H);
+    CHECK(a != NULL && harness_wait_ready(a, 30) >= 0);
+    if (a) {
+        const char *h2[2] = {"image/png", "image/png"};
+        char f2[2][2100];
+        int fd2[2];
+        snprintf(f2[0], sizeof(f2[0]), "%s/tiny-mllama/square.png", fx);
+        snprintf(f2[1], sizeof(f2[1]), "%s/tiny-mllama/wide.png", fx);
+        fd2[0] = open(f2[0], O_RDONLY | O_CLOEXEC);
+        fd2[1] = open(f2[1], O_RDONLY | O_CLOEXEC);
+        CHECK(fd2[0] >= 0 && fd2[1] >= 0);
+        Collector cc = {0}, *pcc = &cc;
+        CHECK(hc_create_session(a, NULL, 0, p2, sizeof(p2), &e) >= 0);
+        hc_watch(a, &cc, p2);
+        CHECK(hc_ask_media(a, &cc, "What is in these pictures?", 10, h2, fd2, 2, &e) >= 0);
+        CHECK(hc_wait(&a, &pcc, 1, 60) >= 0);
+        snprintf(got, sizeof(got), "%.4000s", cc.text);
+        harness_trim(got);
+        fprintf(stderr, "myna-run, 2 images: [%s]\nmynad, 2 images:    [%s]\n", ref, got);
+        CHECK(cc.finished && cc.n_tokens > 0);
+        CHECK(ref[0] && !strcmp(ref, got));
+        CHECK_INT((int)cc.stats_images_encoded, 2);
+        close(fd2[0]);
+        close(fd2[1]);
+        hc_unwatch(&cc);
+        sd_bus_flush_close_unref(a);
+    }
+    sd_bus_error_free(&e);
     harness_stop(&H);
     return test_exit();
 }
