@@ -528,17 +528,6 @@ static int decode_source(Decoder *d, const AudioDecodeOptions *opt, AudioPcm *re
     return 0;
 }
 
-void audio_decode_options_default(AudioDecodeOptions *opt)
-{
-    *opt = (AudioDecodeOptions){
-        .sample_rate = AUDIO_DEFAULT_SAMPLE_RATE,
-        .max_seconds = AUDIO_DEFAULT_MAX_SECONDS,
-        .max_input_bytes = AUDIO_DEFAULT_MAX_INPUT_BYTES,
-        .timeout_ms = AUDIO_DEFAULT_TIMEOUT_MS,
-        .max_cpu_s = AUDIO_DEFAULT_MAX_CPU_S,
-        .cancel = NULL,
-    };
-}
 
 static void decoder_free(Decoder *d)
 {
@@ -621,10 +610,3 @@ int audio_decode_fd(int fd, const AudioDecodeOptions *opt, AudioPcm *ret, char *
     return r;
 }
 
-void audio_pcm_free(AudioPcm *pcm)
-{
-    if (!pcm)
-        return;
-    free(pcm->samples);
-    memset(pcm, 0, sizeof(*pcm));
-}
