@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-bus.h>
+#include <sys/stat.h>
 #include <systemd/sd-event.h>
 #include <unistd.h>
 
@@ -34,9 +35,13 @@ typedef struct {
     size_t answer_len, answer_cap;
     json_t *last_stats;
     char reason[32];
+    FILE *wav;               /* --speak -o FILE: the answers' speech, appended (header completed after each) */
+    int lm_done, speech_done, lm_code; /* --speak: the request ends with both Finished and SpeakingFinished */
 } Client;
 
-static int append_options(sd_bus_message *m, const Opts *o, int session)
+/* out_fd (Ask with --speak -o FILE): the WAV's fd as the output, s16le; its file position is shared with
+ * the daemon's copy, so the samples follow what is already there. */
+static int append_options(sd_bus_message *m, const Opts *o, int session, int out_fd)
 {
     int r = sd_bus_message_open_container(m, 'a', "{sv}");
     if (r >= 0 && o->max_tokens >= 0)
@@ -53,6 +58,10 @@ static int append_options(sd_bus_message *m, const Opts *o, int session)
         r = sd_bus_message_append(m, "{sv}", "min_p", "d", o->min_p);
     if (r >= 0 && session && o->system_prompt)
         r = sd_bus_message_append(m, "{sv}", "system_prompt", "s", o->system_prompt);
+    if (r >= 0 && !session && o->speak)
+        r = sd_bus_message_append(m, "{sv}", "speak", "b", 1);
+    if (r >= 0 && !session && o->speak && out_fd >= 0)
+        r = sd_bus_message_append(m, "{sv}{sv}", "output", "h", out_fd, "format", "s", "s16le");
     if (r >= 0)
         r = sd_bus_message_close_container(m);
     return r;
@@ -109,6 +118,14 @@ static void process_input(Client *c);
 
 static void request_done(Client *c, int code)
 {
+    if (c->o->speak && c->req && !(c->lm_done && c->speech_done)) { /* the other half is still coming */
+        if (!c->lm_code)
+            c->lm_code = code;
+        return;
+    }
+    if (c->lm_code)
+        code = c->lm_code;
+    c->lm_done = c->speech_done = c->lm_code = 0;
     c->req = 0;
     c->cancel_sent = 0;
     if (!c->chat) {
@@ -191,11 +208,31 @@ static int on_session_signal(sd_bus_message *m, void *userdata, sd_bus_error *e)
                 fprintf(stderr, "myna: (stopped at max_tokens)\n");
         }
         fflush(stdout);
+        c->lm_done = 1;
+        request_done(c, !strcmp(reason, "cancelled") ? EXIT_CANCELLED : EXIT_OK);
+    } else if (!strcmp(member, "SpeakingFinished")) {
+        const char *reason = "";
+        sd_bus_message_read(m, "s", &reason);
+        json_t *st = stats_to_json(m);
+        json_int_t rate = json_integer_value(json_object_get(st, "sample_rate"));
+        json_decref(st);
+        if (c->wav) { /* complete the header over everything written so far, go back to the end */
+            fflush(c->wav);
+            struct stat sb;
+            if (fstat(fileno(c->wav), &sb) == 0 && sb.st_size >= 44 && fseek(c->wav, 0, SEEK_SET) == 0)
+                myna_wav_header(c->wav, rate > 0 ? (uint32_t)rate : 22050, (uint64_t)sb.st_size - 44);
+            fseek(c->wav, 0, SEEK_END);
+            fflush(c->wav);
+        }
+        if (strcmp(reason, "done") && !c->o->quiet)
+            fprintf(stderr, "myna: (speech %s)\n", reason);
+        c->speech_done = 1;
         request_done(c, !strcmp(reason, "cancelled") ? EXIT_CANCELLED : EXIT_OK);
     } else if (!strcmp(member, "Failed")) {
         const char *name = "", *msg = "";
         sd_bus_message_read(m, "ss", &name, &msg);
         fprintf(stderr, "\nmyna: request failed: %s (%s)\n", msg, name);
+        c->lm_done = c->speech_done = 1; /* no SpeakingFinished is waited for */
         request_done(c, myna_exit_code_for(name));
     }
     return 0;
@@ -225,8 +262,10 @@ static int ask(Client *c, const char *text)
     }
     if (r >= 0)
         r = sd_bus_message_close_container(m);
+    if (r >= 0 && c->wav)
+        fflush(c->wav);
     if (r >= 0)
-        r = append_options(m, c->o, 0);
+        r = append_options(m, c->o, 0, c->wav ? fileno(c->wav) : -1);
     if (r >= 0)
         r = sd_bus_call(c->bus, m, 0, &e, &reply);
     if (r >= 0)
@@ -347,9 +386,17 @@ int myna_cmd_converse(Opts *o, sd_bus *bus, const char *text, int chat)
     r = check_state(&c);
     if (r)
         return r;
+    if (o->speak_out) {
+        if (!(c.wav = fopen(o->speak_out, "w+b")) || myna_wav_header(c.wav, 22050, 0) < 0 || fflush(c.wav)) {
+            fprintf(stderr, "myna: -o %s: %s\n", o->speak_out, strerror(errno));
+            if (c.wav)
+                fclose(c.wav);
+            return EXIT_ERROR;
+        }
+    }
     r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, OBJ_PATH, IFACE, "CreateSession");
     if (r >= 0)
-        r = append_options(m, o, 1);
+        r = append_options(m, o, 1, -1);
     if (r >= 0)
         r = sd_bus_call(bus, m, 0, &e, &reply);
     if (r >= 0)
@@ -410,5 +457,9 @@ out:
     sd_event_unref(c.ev);
     free(c.answer);
     json_decref(c.last_stats);
+    if (c.wav && fclose(c.wav) != 0 && !c.exit_code) {
+        fprintf(stderr, "myna: -o %s: %s\n", o->speak_out, strerror(errno));
+        c.exit_code = EXIT_ERROR;
+    }
     return c.exit_code;
 }

@@ -30,6 +30,9 @@ typedef struct {
     const char *language, *device, *input;
     int no_timestamps;
     double speed;
+    /* ask/chat --speak [-o FILE]: the answer is spoken while it streams (the daemon's speaker, or a WAV) */
+    int speak;
+    const char *speak_out;
 } Opts;
 
 /* The exit code for a D-Bus error name (EXIT_UNAVAILABLE, EXIT_CANCELLED, EXIT_REJECTED or EXIT_ERROR). */
@@ -47,6 +50,8 @@ int myna_cmd_transcribe(const Opts *o, sd_bus *bus, const char *file);
 int myna_cmd_listen(const Opts *o, sd_bus *bus);
 /* say [-o FILE|-] [--voice=NAME] [--rate=X] TEXT... (myna-say.c): argv are the words after "say". */
 int myna_cmd_say(const Opts *o, sd_bus *bus, int argc, char **argv);
+/* 16-bit mono PCM WAV header for `bytes` of data at `rate` Hz, written at f's position (myna-say.c). */
+int myna_wav_header(FILE *f, uint32_t rate, uint64_t bytes);
 /* talk --input FILE --output FILE … (myna-talk.c): a scripted voice conversation (StartConversation). */
 int myna_cmd_talk(const Opts *o, sd_bus *bus, int argc, char **argv);
 

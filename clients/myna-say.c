@@ -68,7 +68,7 @@ static void put32(unsigned char *b, uint32_t v)
 }
 
 /* 16-bit mono PCM WAV header for `bytes` of data. */
-static int wav_header(FILE *f, uint32_t rate, uint64_t bytes)
+int myna_wav_header(FILE *f, uint32_t rate, uint64_t bytes)
 {
     unsigned char h[44];
     uint32_t data = bytes > 0xFFFFFFD0u ? 0xFFFFFFD0u : (uint32_t)bytes;
@@ -219,7 +219,7 @@ int myna_cmd_say(const Opts *o, sd_bus *bus, int argc, char **argv)
             code = EXIT_ERROR;
             goto done;
         }
-        if (f != stdout && wav_header(f, 22050, 0) < 0) { /* completed at the end */
+        if (f != stdout && myna_wav_header(f, 22050, 0) < 0) { /* completed at the end */
             code = EXIT_ERROR;
             goto done;
         }
@@ -260,7 +260,7 @@ int myna_cmd_say(const Opts *o, sd_bus *bus, int argc, char **argv)
         code = myna_exit_code_for(st.error);
     } else if (!strcmp(st.reason, "cancelled"))
         code = EXIT_CANCELLED;
-    if (f && f != stdout && fseek(f, 0, SEEK_SET) == 0 && wav_header(f, st.sample_rate ? st.sample_rate : 22050,
+    if (f && f != stdout && fseek(f, 0, SEEK_SET) == 0 && myna_wav_header(f, st.sample_rate ? st.sample_rate : 22050,
                                                                          bytes) < 0)
         code = EXIT_ERROR;
     if (!o->quiet && st.finished)

@@ -47,6 +47,8 @@ static void usage(FILE *f)
             "Request options:\n"
             "  --max-tokens=N  --temperature=X  --top-p=X  --top-k=N  --min-p=X  --seed=N\n"
             "  --system-prompt=TEXT\n"
+            "  --speak [-o FILE]  (ask, chat) the answer is also spoken while it streams: by the daemon's\n"
+            "                  speaker, or with -o into FILE as a 16-bit WAV (answers appended)\n"
             "  --image FILE    (ask) attach an image; repeatable; needs a vision model in mynad\n"
             "  --video FILE    (ask) attach a video (the daemon samples video_frames frames)\n"
             "  --audio FILE    (ask) attach audio: the daemon transcribes it with Whisper; the transcript is\n"
@@ -238,6 +240,14 @@ int main(int argc, char **argv)
             o.system_bus = 1;
         } else if (!strncmp(a, "--address=", 10)) {
             o.address = a + 10;
+        } else if (!strcmp(a, "--speak")) {
+            o.speak = 1;
+        } else if (!strcmp(a, "-o") && cmd && (!strcmp(cmd, "ask") || !strcmp(cmd, "chat"))) {
+            if (i + 1 >= argc || !argv[i + 1][0] || !strcmp(argv[i + 1], "-")) {
+                fprintf(stderr, "myna: -o needs a FILE (the spoken answers as a WAV)\n");
+                return EXIT_USAGE;
+            }
+            o.speak_out = argv[++i];
         } else if (!strcmp(a, "--no-timestamps")) {
             o.no_timestamps = 1;
         } else if (!strncmp(a, "--language=", 11)) {
@@ -289,6 +299,14 @@ int main(int argc, char **argv)
     }
     if (!cmd) {
         usage(stderr);
+        return EXIT_USAGE;
+    }
+    if ((o.speak || o.speak_out) && strcmp(cmd, "ask") && strcmp(cmd, "chat")) {
+        fprintf(stderr, "myna: --speak goes with ask and chat\n");
+        return EXIT_USAGE;
+    }
+    if (o.speak_out && !o.speak) {
+        fprintf(stderr, "myna: -o FILE goes with --speak\n");
         return EXIT_USAGE;
     }
     if (o.n_media > 0 && strcmp(cmd, "ask")) {

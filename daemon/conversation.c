@@ -16,6 +16,7 @@
 
 #include "aec.h"
 #include "bargein.h"
+#include "clause.h"
 #include "config.h"
 #include "endpoint.h"
 #include "errors.h"
@@ -29,7 +30,6 @@ enum {
     CONV_FRAME_BYTES = CONV_FRAME * 2,
     CONV_MAX_OUT_BYTES = 8 << 20,        /* output not taken by the client before we give up */
     CONV_MAX_JOBS = 256,
-    CONV_CLAUSE_MIN = 24,                /* bytes before a comma/semicolon may end a clause */
 };
 
 typedef struct Clause {
@@ -249,14 +249,7 @@ static int speak_clause(Conversation *c, const char *text, size_t len)
     (void)c, (void)text, (void)len;
     return -ENODEV;
 #else
-    while (len && isspace((unsigned char)*text))
-        text++, len--;
-    while (len && isspace((unsigned char)text[len - 1]))
-        len--;
-    int letters = 0;
-    for (size_t i = 0; i < len; i++)
-        letters += isalnum((unsigned char)text[i]) || (unsigned char)text[i] >= 0x80;
-    if (!letters)
+    if (!clause_trim(&text, &len))
         return 0;
     int p[2];
     if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
@@ -315,20 +308,7 @@ static int speak_clause(Conversation *c, const char *text, size_t len)
 static void cut_clauses(Conversation *c, int final)
 {
     for (;;) {
-        size_t end = 0;
-        for (size_t i = c->cut; i < c->answer_len; i++) {
-            char ch = c->answer[i];
-            int next_space = i + 1 < c->answer_len && isspace((unsigned char)c->answer[i + 1]);
-            if (!next_space)
-                continue;
-            if (ch == '.' || ch == '!' || ch == '?' || ch == '\n' ||
-                ((ch == ',' || ch == ';' || ch == ':') && i - c->cut >= CONV_CLAUSE_MIN)) {
-                end = i + 1;
-                break;
-            }
-        }
-        if (!end && final && c->cut < c->answer_len)
-            end = c->answer_len;
+        size_t end = clause_end(c->answer, c->cut, c->answer_len, final);
         if (!end)
             return;
         int r = speak_clause(c, c->answer + c->cut, end - c->cut);

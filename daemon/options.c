@@ -12,6 +12,7 @@
 void options_defaults(RequestOptions *o, const Config *cfg)
 {
     memset(o, 0, sizeof(*o));
+    o->speak = -1;
     lm_sampling_default(&o->sampling);
     o->sampling.temperature = (float)cfg->default_temperature;
     o->sampling.top_p = (float)cfg->default_top_p;
@@ -142,19 +143,25 @@ static int parse_one(sd_bus_message *m, const char *key, const char *contents, i
         o->system_prompt = strdup(s);
         if (!o->system_prompt)
             return -ENOMEM;
-    } else if (session && !strcmp(key, "speak")) {
+    } else if (!strcmp(key, "speak")) {
         int b;
         if (strcmp(contents, "b"))
             return err_set(err, err_len, -EINVAL, "option 'speak': expected a boolean (b), got '%s'", contents);
         r = sd_bus_message_read_basic(m, 'b', &b);
         if (r < 0)
             return r;
-        if (b)
-            return err_set(err, err_len, -EMEDIUMTYPE, "option 'speak': spoken answers need the daemon's speaker, "
-                           "which is not available yet; Session1.Speak with an output fd speaks text");
+        o->speak = !!b;
     } else if (session && !strcmp(key, "voice")) {
-        return err_set(err, err_len, -EMEDIUMTYPE, "option 'voice': goes with speak, not available yet (Speak "
-                       "takes a voice option)");
+        return err_set(err, err_len, -EINVAL, "option 'voice': give it with speak on Ask (CreateSession takes "
+                       "speak only)");
+    } else if (!session && (!strcmp(key, "voice") || !strcmp(key, "output") || !strcmp(key, "format") ||
+                            !strcmp(key, "sample_rate") || !strcmp(key, "rate") || !strcmp(key, "speaker") ||
+                            !strcmp(key, "noise_scale") || !strcmp(key, "noise_w"))) {
+        /* the spoken answer's: checked by speak_prepare_ask as for Speak */
+        r = sd_bus_message_skip(m, contents);
+        if (r < 0)
+            return err_set(err, err_len, -EINVAL, "option '%s': malformed value", key);
+        o->speech_keys = 1;
     } else {
         return err_set(err, err_len, -EINVAL, "unknown option '%s'", key);
     }

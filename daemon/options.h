@@ -20,12 +20,15 @@
 typedef struct {
     LmSampling sampling;
     char *system_prompt; /* owned (CreateSession only), NULL when not given */
+    int speak;           /* option speak: -1 not given, 0, 1 */
+    int speech_keys;     /* Ask: a speech option (voice, output, format, ...) was given: speak_prepare_ask */
 } RequestOptions;
 
 /* Start from the configured defaults. */
 void options_defaults(RequestOptions *o, const Config *cfg);
-/* Read an a{sv} from m into o (which holds the defaults). session: 1 for CreateSession (system_prompt,
- * speak, voice allowed), 0 for Ask. */
+/* Read an a{sv} from m into o (which holds the defaults). session: 1 for CreateSession (system_prompt
+ * allowed), 0 for Ask (voice, output, format, sample_rate, rate, speaker, noise_scale, noise_w skipped for
+ * speak_prepare_ask). Both take speak (b). */
 int options_parse(sd_bus_message *m, int session, const Config *cfg, RequestOptions *o, char *err,
                   size_t err_len);
 void options_clear(RequestOptions *o);

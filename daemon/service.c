@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config.h" /* MYNA_VERSION (generated) */
+#include "ask-speak.h"
 #include "conversation.h"
 #include "errors.h"
 #include "intake.h"
@@ -35,6 +36,7 @@ struct Session {
     sd_bus_slot *slot;
     WorkerSession *ws;          /* handed to the worker with CLOSE */
     LmSampling sampling;        /* defaults for Ask, from CreateSession options */
+    int speak;                  /* CreateSession speak: Asks are spoken unless they say speak=false */
     Session *next;
 };
 
@@ -129,6 +131,7 @@ static void session_close(Service *s, Session *se)
     UserShare *u = users_get(s, se->uid, 0);
 
     conversation_session_closed(s, se);
+    ask_speak_session_gone(s, se); /* its clause jobs' cancels go to the worker before the CLOSE */
     cancel_where(s, job_of_session, se, 1);
     if (u)
         u->n_sessions--;
@@ -193,6 +196,10 @@ static int method_ask(sd_bus_message *m, void *userdata, sd_bus_error *e)
     options_clear(&o);
     if (r < 0)
         return reply_err(e, r, err);
+    int speak = o.speak >= 0 ? o.speak : se->speak;
+    if (o.speech_keys && !speak)
+        return reply_err(e, -EINVAL, "options voice, output, format, sample_rate, rate, speaker, noise_scale and "
+                         "noise_w go with speak=true");
     if (a.att_err < 0)
         return reply_err(e, a.att_err, a.att_msg);
     for (int i = 0; i < a.n_att; i++) {
@@ -214,10 +221,19 @@ static int method_ask(sd_bus_message *m, void *userdata, sd_bus_error *e)
     }
     if ((r = requests_check(s, se->owner, se->uid, err, sizeof(err))) < 0)
         return reply_err(e, r, err);
+    struct SpeakJob *speech = NULL; /* speak: the spoken answer's options and output (ask-speak.h) */
+    if (speak) {
+        if (sd_bus_message_rewind(m, 1) < 0 || sd_bus_message_skip(m, "sa(sh)") < 0)
+            return reply_err(e, -EINVAL, "options: malformed");
+        if ((r = speak_prepare_ask(s, m, &speech, err, sizeof(err))) < 0)
+            return reply_err(e, r, err);
+    }
     uint64_t id = ++s->next_request;
     Job *j = job_new_ask(se->ws, id, a.text, &o.sampling, se);
-    if (!j)
+    if (!j) {
+        speak_job_free(speech);
         return reply_err(e, -ENOMEM, "out of memory");
+    }
     media_limits_default(&j->media_limits);
     j->media_limits.max_bytes = (size_t)s->cfg.max_media_bytes;
     j->media_limits.video_frames = s->cfg.video_frames;
@@ -230,14 +246,19 @@ static int method_ask(sd_bus_message *m, void *userdata, sd_bus_error *e)
         int fd = fcntl(a.fd[i], F_DUPFD_CLOEXEC, 3);
         if (fd < 0 || job_add_attachment(j, a.kind[i], fd) < 0) {
             job_free(j);
+            speak_job_free(speech);
             return reply_err(e, -ENOMEM, "could not keep the attachment's file descriptor");
         }
     }
     r = sd_bus_reply_method_return(m, "t", id);
     if (r < 0) {
         job_free(j);
+        speak_job_free(speech);
         return r;
     }
+    if (speech && (r = ask_speak_start(s, j, speech, se, se->path, se->owner)) < 0)
+        log_warn("%s: request %llu is answered without speech: %s", se->path, (unsigned long long)id,
+                 strerror(-r));
     requests_add(s, j); /* intake, decoding, the user's turn on the worker */
     log_debug("%s: request %llu (%zu bytes, %d attachments) from %s", se->path, (unsigned long long)id, len,
               a.n_att, se->owner);
@@ -268,6 +289,7 @@ static int method_cancel(sd_bus_message *m, void *userdata, sd_bus_error *e)
                 requests_cancel(s, s->reqs[i]);
             break;
         }
+    ask_speak_cancel(s, se, id); /* its spoken answer, which may outlast the LM's */
     /* a request that already finished is not an error: Cancel races with Finished */
     return r < 0 ? r : 1;
 }
@@ -415,6 +437,7 @@ int service_method_create_session(sd_bus_message *m, void *userdata, sd_bus_erro
     snprintf(se->path, sizeof(se->path), MYNA_SESSION_PREFIX "/%llu", (unsigned long long)se->n);
     snprintf(se->owner, sizeof(se->owner), "%s", sender);
     se->sampling = o.sampling;
+    se->speak = o.speak == 1;
     se->ws = worker_session_new(o.system_prompt);
     options_clear(&o);
     if (!se->ws) {
@@ -546,6 +569,7 @@ void service_deliver(Service *s, const Event *ev)
     Session *se = j ? j->user : NULL;
     char text[sizeof(ev->text)], msg[sizeof(ev->msg)];
 
+    ask_speak_answer(s, ev); /* an Ask with speak: its text goes to synthesis too */
     if (j && j->kind == JOB_SPEAK && (!se || speak_deliver(s->bus, se->path, se->owner, ev)))
         return; /* SpeakingStarted, SpeechProgress, SpeakingFinished; Failed below */
     switch (ev->kind) {
@@ -591,6 +615,8 @@ void service_deliver(Service *s, const Event *ev)
 static void handle_event(Service *s, Event *ev)
 {
     if (conversation_event(s, ev)) /* a conversation's ASK or SPEAK: handled and freed there */
+        return;
+    if (ask_speak_event(s, ev)) /* a spoken answer's clause: handled and freed there */
         return;
     service_deliver(s, ev);
     if (ev->kind == EV_FINISHED || ev->kind == EV_TRANSCRIBED || ev->kind == EV_FAILED)

@@ -69,7 +69,8 @@ typedef struct {
     int has_speaker, fd, has_fd;
 } SpeakArgs;
 
-static int parse_options(sd_bus_message *m, SpeakJob *sj, SpeakArgs *a, char *err, size_t n)
+/* ask: Ask's options, whose other keys options.c has validated (skipped here). */
+static int parse_options(sd_bus_message *m, SpeakJob *sj, SpeakArgs *a, int ask, char *err, size_t n)
 {
     int r = sd_bus_message_enter_container(m, 'a', "{sv}");
     if (r < 0)
@@ -129,6 +130,9 @@ static int parse_options(sd_bus_message *m, SpeakJob *sj, SpeakArgs *a, char *er
                 return err_set(err, n, -EINVAL, "option 'sample_rate': %.0f Hz is not one of 16000, 22050, 24000, "
                                "44100, 48000", d);
             sj->out_rate = (int)d;
+        } else if (ask) {
+            if (sd_bus_message_skip(m, contents) < 0)
+                return err_set(err, n, -EINVAL, "option '%.60s': malformed value", key);
         } else {
             return err_set(err, n, -EINVAL, "unknown option '%.60s' (Speak takes voice, rate, speaker, output, "
                            "format, sample_rate, noise_scale, noise_w)", key);
@@ -282,7 +286,7 @@ int speak_method(Service *s, sd_bus_message *m, WorkerSession *ws, void *user, u
     pthread_mutex_init(&sj->mu, NULL);
     pthread_cond_init(&sj->cond, NULL);
     size_t len = strlen(text);
-    if ((r = parse_options(m, sj, &a, err, sizeof(err))) < 0)
+    if ((r = parse_options(m, sj, &a, 0, err, sizeof(err))) < 0)
         goto fail;
     if (len == 0 || !utf8_valid(text)) {
         r = err_set(err, sizeof(err), -EINVAL, "text: %s", len ? "not valid UTF-8" : "empty");
@@ -344,6 +348,52 @@ int speak_method(Service *s, sd_bus_message *m, WorkerSession *ws, void *user, u
 fail:
     speak_job_free(sj);
     return sd_bus_error_set(e, error_dbus_name(r), err);
+}
+
+int speak_prepare_ask(Service *s, sd_bus_message *m, SpeakJob **out, char *err, size_t n)
+{
+    SpeakArgs a = {.fd = -1};
+    SpeakJob *sj = calloc(1, sizeof(*sj));
+    int r;
+
+    *out = NULL;
+    if (!sj)
+        return err_set(err, n, -ENOMEM, "out of memory");
+    sj->fd = -1;
+    sj->rate = 1.0;
+    sj->noise_scale = sj->noise_w = -1;
+    pthread_mutex_init(&sj->mu, NULL);
+    pthread_cond_init(&sj->cond, NULL);
+#if !HAVE_ESPEAK
+    r = err_set(err, n, -ENODEV, "option 'speak': this mynad was built without espeak-ng: no speech out");
+    goto fail;
+#endif
+    if ((r = parse_options(m, sj, &a, 1, err, n)) < 0)
+        goto fail;
+    if (!a.has_fd && !strcmp(s->cfg.speaker, "none")) {
+        r = err_set(err, n, -EMEDIUMTYPE, "option 'speak': no speaker (config speaker = none); pass an output fd "
+                    "(option 'output')");
+        goto fail;
+    }
+    if ((r = resolve_voice(&s->cfg, &a, sj, err, n)) < 0 || (a.has_fd && (r = open_output(a.fd, sj, err, n)) < 0))
+        goto fail;
+    if (!a.has_fd) {
+        int zero = 0;
+        if (!atomic_compare_exchange_strong(&speak_speaker_busy, &zero, 1)) {
+            r = err_set(err, n, -EBUSY, "option 'speak': the speaker is playing another request; wait or pass an "
+                        "output fd");
+            goto fail;
+        }
+        sj->to_speaker = 1;
+        sj->format = SPEAK_F32LE;
+        sj->out_rate = 0;
+        snprintf(sj->speaker_spec, sizeof(sj->speaker_spec), "%s", s->cfg.speaker);
+    }
+    *out = sj;
+    return 0;
+fail:
+    speak_job_free(sj);
+    return r;
 }
 
 int speak_deliver(sd_bus *bus, const char *path, const char *owner, const Event *ev)

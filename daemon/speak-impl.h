@@ -19,7 +19,7 @@ typedef struct {
     uint32_t chars;
 } SpeakMark;
 
-typedef struct {
+typedef struct SpeakJob {
     /* set by speak_method (loop), read-only afterwards */
     char *text;
     char voice_path[4096];   /* VOICE.onnx (its .json beside it) */

@@ -187,7 +187,7 @@ void speak_job_free(void *p)
     }
     if (sj->fd >= 0)
         close(sj->fd);
-    if (sj->to_speaker)
+    if (sj->to_speaker == 1) /* 2: an Ask's clause, whose AskSpeech holds the flag (ask-speak.c) */
         atomic_store(&speak_speaker_busy, 0);
     pthread_mutex_destroy(&sj->mu);
     pthread_cond_destroy(&sj->cond);

@@ -49,6 +49,12 @@ int speak_method(Service *s, sd_bus_message *m, WorkerSession *ws, void *user, u
 /* Property Voices a(sssuu): (name, language, quality, sample rate, speakers) of every VOICE.onnx with its
  * VOICE.onnx.json in voices_dir, read from the .json files at each Get (sorted by name). */
 int speak_prop_voices(sd_bus_message *reply, const Config *cfg);
+/* Ask with speak=true: the speech options of Ask's a{sv} (m positioned at it; keys other than voice, rate,
+ * speaker, output, format, sample_rate, noise_scale, noise_w are skipped — options.c checks them) validated
+ * as for Speak, into a template SpeakJob without text (the output fd kept; the speaker's busy flag taken
+ * when there is no fd). Returns 0 or a negative code with err set. */
+struct SpeakJob;
+int speak_prepare_ask(Service *s, sd_bus_message *m, struct SpeakJob **out, char *err, size_t n);
 /* A JOB_SPEAK event: 1 when sent here (started, progress, finished), 0 for the caller to deliver (failed). */
 int speak_deliver(sd_bus *bus, const char *path, const char *owner, const Event *ev);
 

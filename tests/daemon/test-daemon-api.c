@@ -160,7 +160,8 @@ static void test_hostile(void)
     CHECK(!strcmp(err_of(a, p, "Ask", "sa(sh)a{sv}", "see this", 1, "image/png", fd, 0),
                   "org.myna.Error.UnsupportedMedia"));
     close(fd);
-    CHECK(!strcmp(err_of(a, o, "CreateSession", "a{sv}", 1, "speak", "b", 1), "org.myna.Error.UnsupportedMedia"));
+    CHECK(!strcmp(err_of(a, o, "CreateSession", "a{sv}", 1, "speak", "s", "yes"), "org.myna.Error.InvalidArgument"));
+    CHECK(!strcmp(err_of(a, o, "CreateSession", "a{sv}", 1, "voice", "s", "x"), "org.myna.Error.InvalidArgument"));
     CHECK(!strcmp(err_of(a, o, "CreateSession", "a{sv}", 1, "system_prompt", "u", 3),
                   "org.myna.Error.InvalidArgument"));
     CHECK(!strcmp(err_of(a, o, "CreateSession", "a{sv}", 1, "bogus", "s", "x"), "org.myna.Error.InvalidArgument"));

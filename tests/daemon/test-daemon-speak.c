@@ -9,7 +9,9 @@
  * (config speaker = file:PATH, the device layer's file twin) gets the same samples (±1 LSB of scaling),
  * plays one request at a time (a second → Busy) and stops on Cancel; a reader that closes its pipe fails the
  * request, one that stops reading fails it with TooLarge after the writer's 10 s deadline; `myna say -o
- * FILE` writes the same samples as a WAV. Skips (77) without the voice en_US-joe-medium or a myna-run that
+ * FILE` writes the same samples as a WAV; Ask with speak=true (test:echo) speaks the answer's clauses into
+ * a pipe, the samples of Speak per clause byte for byte, stops on Cancel within one window, names bad speech
+ * options, and `myna ask --speak -o FILE` writes them as a WAV. Skips (77) without the voice en_US-joe-medium or a myna-run that
  * can --say (espeak-ng).
  */
 #include <errno.h>
@@ -125,17 +127,20 @@ static int on_signal(sd_bus_message *m, void *userdata, sd_bus_error *e)
     return 0;
 }
 
-/* Speak text with options given as (key, sig, value) triples; sig "s", "u", "d" or "h". */
-static int speak(sd_bus *b, const char *path, const char *text, uint64_t *id, sd_bus_error *e, int n, ...)
+/* Speak (ask 0) or Ask (ask 1, no attachments) text with options given as (key, sig, value) triples; sig
+ * "s", "u", "d", "h" or "b". */
+static int call_v(sd_bus *b, const char *path, int ask, const char *text, uint64_t *id, sd_bus_error *e, int n,
+                  va_list ap)
 {
     sd_bus_message *m = NULL, *reply = NULL;
-    va_list ap;
-    int r = sd_bus_message_new_method_call(b, &m, "org.myna.Assistant1", path, "org.myna.Session1", "Speak");
+    int r = sd_bus_message_new_method_call(b, &m, "org.myna.Assistant1", path, "org.myna.Session1",
+                                           ask ? "Ask" : "Speak");
     if (r >= 0)
         r = sd_bus_message_append(m, "s", text);
+    if (r >= 0 && ask)
+        r = sd_bus_message_append(m, "a(sh)", 0);
     if (r >= 0)
         r = sd_bus_message_open_container(m, 'a', "{sv}");
-    va_start(ap, n);
     for (int i = 0; i < n && r >= 0; i++) {
         const char *key = va_arg(ap, const char *), *sig = va_arg(ap, const char *);
         if (!strcmp(sig, "s"))
@@ -144,10 +149,11 @@ static int speak(sd_bus *b, const char *path, const char *text, uint64_t *id, sd
             r = sd_bus_message_append(m, "{sv}", key, "d", va_arg(ap, double));
         else if (!strcmp(sig, "h"))
             r = sd_bus_message_append(m, "{sv}", key, "h", va_arg(ap, int));
+        else if (!strcmp(sig, "b"))
+            r = sd_bus_message_append(m, "{sv}", key, "b", va_arg(ap, int));
         else
             r = sd_bus_message_append(m, "{sv}", key, "u", va_arg(ap, uint32_t));
     }
-    va_end(ap);
     if (r >= 0)
         r = sd_bus_message_close_container(m);
     if (r >= 0)
@@ -156,6 +162,24 @@ static int speak(sd_bus *b, const char *path, const char *text, uint64_t *id, sd
         r = sd_bus_message_read(reply, "t", id);
     sd_bus_message_unref(m);
     sd_bus_message_unref(reply);
+    return r;
+}
+
+static int speak(sd_bus *b, const char *path, const char *text, uint64_t *id, sd_bus_error *e, int n, ...)
+{
+    va_list ap;
+    va_start(ap, n);
+    int r = call_v(b, path, 0, text, id, e, n, ap);
+    va_end(ap);
+    return r;
+}
+
+static int ask(sd_bus *b, const char *path, const char *text, uint64_t *id, sd_bus_error *e, int n, ...)
+{
+    va_list ap;
+    va_start(ap, n);
+    int r = call_v(b, path, 1, text, id, e, n, ap);
+    va_end(ap);
     return r;
 }
 
@@ -483,6 +507,94 @@ int main(void)
         CHECK(speak(b, path, "Hello.", &w.id, &e, 0) >= 0); /* free again */
         pump_until(b, &w.finished, 60);
         CHECK(!strcmp(w.reason, "done"));
+    }
+
+    /* 8. Ask with speak=true (test:echo answers the question's words): the answer's clauses ("Hello there."
+     * and "The door is open, and the light is on.") are spoken into the pipe: the samples of Speak of each
+     * clause, concatenated, byte for byte (within 1 % of Speak(TEXT)'s count); signals carry the Ask's id. Then Cancel once speech
+     * arrived stops it within one window + a pipe buffer. Hostile speech options are named at the call. */
+    {
+        int p[2];
+        pthread_t th;
+        static uint8_t clauses[4 << 20];
+        size_t clauses_len = 0;
+        static const char *const clause_text[] = {"Hello there.", "The door is open, and the light is on."};
+        for (int i = 0; i < 2; i++) {
+            CHECK(speak_to_pipe(b, path, &w, &rd, clause_text[i], "s16le", 0) >= 0);
+            CHECK(!strcmp(w.reason, "done"));
+            if (clauses_len + rd.len <= sizeof(clauses))
+                memcpy(clauses + clauses_len, rd.buf, rd.len), clauses_len += rd.len;
+            free(rd.buf);
+        }
+        for (int round = 0; round < 2; round++) {
+            CHECK(pipe(p) == 0);
+            memset(&rd, 0, sizeof(rd));
+            pthread_mutex_init(&rd.mu, NULL);
+            rd.fd = p[0];
+            pthread_create(&th, NULL, reader_main, &rd);
+            memset(&w, 0, sizeof(w));
+            w.progress_monotonic = 1;
+            CHECK(ask(b, path, round ? LONG_TEXT : TEXT, &w.id, &e, 3, "speak", "b", 1, "output", "h", p[1],
+                      "format", "s", "s16le") >= 0);
+            close(p[1]);
+            size_t at_cancel = 0;
+            if (round) {
+                double t0 = harness_now_s();
+                while (reader_len(&rd) == 0 && harness_now_s() - t0 < 60)
+                    if (sd_bus_process(b, NULL) == 0)
+                        sd_bus_wait(b, 10000);
+                CHECK(hc_call_simple(b, path, "Cancel", w.id, &e) >= 0);
+                at_cancel = reader_len(&rd);
+            }
+            pump_until(b, &w.finished, 120);
+            pthread_join(th, NULL);
+            close(p[0]);
+            fprintf(stderr, "ask speak=true%s: %zu bytes (Speak per clause %zu, whole %zu), reason %s, started %d, %d progress, last %u "
+                    "chars, %llu samples\n", round ? " + cancel" : "", rd.len, clauses_len, ref_bytes, w.reason, w.started,
+                    w.n_progress, w.last_chars, (unsigned long long)w.samples);
+            CHECK_INT(w.started, 1);
+            if (!round) {
+                CHECK(!strcmp(w.reason, "done"));
+                CHECK_INT(rd.len, clauses_len);
+                CHECK(rd.len == clauses_len && memcmp(rd.buf, clauses, clauses_len) == 0);
+                CHECK_INT(w.samples, clauses_len / 2);
+                CHECK(fabs((double)rd.len - (double)ref_bytes) <= 0.01 * (double)ref_bytes);
+                CHECK(w.n_progress >= 2 && w.progress_monotonic);
+                CHECK_INT(w.last_chars, strlen(TEXT));
+            } else {
+                CHECK(!strcmp(w.reason, "cancelled"));
+                CHECK(at_cancel > 0);
+                CHECK(rd.len - at_cancel <= 65536 + WINDOW_BYTES_S16);
+                CHECK(rd.len < 22050 * 2 * 10);
+            }
+            free(rd.buf);
+        }
+        CHECK(pipe(p) == 0);
+        sd_bus_error_free(&e);
+        CHECK(ask(b, path, "Hello.", NULL, &e, 2, "speak", "b", 1, "format", "s", "mp3") < 0);
+        fprintf(stderr, "ask speak format mp3 → %s: %s\n", e.name, e.message);
+        CHECK(e.name && !strcmp(e.name, "org.myna.Error.InvalidArgument") && strstr(e.message, "format"));
+        sd_bus_error_free(&e);
+        CHECK(ask(b, path, "Hello.", NULL, &e, 1, "output", "h", p[1]) < 0); /* output without speak */
+        fprintf(stderr, "ask output without speak → %s: %s\n", e.name, e.message);
+        CHECK(e.name && !strcmp(e.name, "org.myna.Error.InvalidArgument"));
+        sd_bus_error_free(&e);
+        close(p[0]);
+        close(p[1]);
+        /* myna ask --speak -o FILE: the answer's text on stdout, its speech as a WAV of the same samples */
+        snprintf(cmd, sizeof(cmd), "%s/clients/myna --address=%s ask --speak -o %s/ask.wav '%s' >/dev/null",
+                 root ? root : ".", h.address, tmp, TEXT);
+        CHECK_INT(harness_sh(cmd, NULL, 0), 0);
+        snprintf(cmd, sizeof(cmd), "%s/ask.wav", tmp);
+        FILE *af = fopen(cmd, "rb");
+        static uint8_t awav[4 << 20];
+        size_t an = af ? fread(awav, 1, sizeof(awav), af) : 0;
+        if (af)
+            fclose(af);
+        fprintf(stderr, "myna ask --speak -o: %zu bytes (44 + %zu expected)\n", an, clauses_len);
+        CHECK_INT(an, 44 + clauses_len);
+        CHECK(an == 44 + clauses_len && !memcmp(awav, "RIFF", 4) && !memcmp(awav + 44, clauses, clauses_len));
+        CHECK_INT(awav[24] | awav[25] << 8 | awav[26] << 16, 22050);
     }
 
     /* 7. myna say -o FILE: the same samples as the offline WAV */
