@@ -581,6 +581,22 @@ int main(void)
         sd_bus_error_free(&e);
         close(p[0]);
         close(p[1]);
+        /* no output: the daemon's speaker (file twin) plays the answer, held for the whole answer (a Speak
+         * meanwhile → Busy) and free again after SpeakingFinished */
+        memset(&w, 0, sizeof(w));
+        CHECK(ask(b, path, TEXT, &w.id, &e, 1, "speak", "b", 1) >= 0);
+        sd_bus_error_free(&e);
+        CHECK(speak(b, path, "Hello.", NULL, &e, 0) < 0);
+        CHECK(e.name && !strcmp(e.name, "org.myna.Error.Busy"));
+        sd_bus_error_free(&e);
+        pump_until(b, &w.finished, 60);
+        fprintf(stderr, "ask speak=true on the speaker: %s, %llu samples\n", w.reason, (unsigned long long)w.samples);
+        CHECK(!strcmp(w.reason, "done"));
+        CHECK_INT(w.samples, clauses_len / 2);
+        memset(&w, 0, sizeof(w));
+        CHECK(speak(b, path, "Hello.", &w.id, &e, 0) >= 0);
+        pump_until(b, &w.finished, 60);
+        CHECK(!strcmp(w.reason, "done"));
         /* myna ask --speak -o FILE: the answer's text on stdout, its speech as a WAV of the same samples */
         snprintf(cmd, sizeof(cmd), "%s/clients/myna --address=%s ask --speak -o %s/ask.wav '%s' >/dev/null",
                  root ? root : ".", h.address, tmp, TEXT);
