@@ -22,6 +22,7 @@
 #include "errors.h"
 #include "log.h"
 #include "paths.h"
+#include "service-impl.h"
 #include "speak-impl.h"
 #include "vad.h"
 
@@ -107,24 +108,6 @@ static void emit(Conversation *c, const char *member, const char *sig, ...)
     sd_bus_message_unref(msg);
     if (r < 0)
         log_warn("%s: could not send %s to %s: %s", c->path, member, c->owner, strerror(-r));
-}
-
-/* Bytes that are not UTF-8 become '?' (sd-bus refuses invalid strings). */
-static void utf8_fix(char *t)
-{
-    unsigned char *p = (unsigned char *)t;
-    while (*p) {
-        int n = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 && *p >= 0xC2 ? 2 : (*p & 0xF0) == 0xE0 ? 3
-              : (*p & 0xF8) == 0xF0 && *p <= 0xF4 ? 4 : 0;
-        int ok = n > 0;
-        for (int i = 1; ok && i < n; i++)
-            ok = (p[i] & 0xC0) == 0x80;
-        if (!ok) {
-            *p++ = '?';
-            continue;
-        }
-        p += n;
-    }
 }
 
 static double since(double t0, double t) { return t0 > 0 && t > 0 ? t - t0 : -1; }
@@ -363,7 +346,7 @@ static void send_heard(Conversation *c, Job *j)
     c->heard_sent = 1;
     c->t_heard = j->t_start > 0 ? j->t_start : worker_now_ms(); /* the worker starts the turn once transcribed */
     char *t = j->transcript ? j->transcript : "";
-    utf8_fix(t);
+    service_utf8_sanitize(t);
     emit(c, "Heard", "ts", j->id, t);
 }
 
@@ -382,7 +365,7 @@ static void turn_over(Conversation *c, const char *reason)
 {
     if (c->state == CONV_SPEAKING) {
         char *heard = c->played ? c->played : "";
-        utf8_fix(heard);
+        service_utf8_sanitize(heard);
         emit(c, "SpeakingStopped", "tss", c->turn_id, reason, heard);
         emit_turn_stats(c);
     }
@@ -749,7 +732,7 @@ static void on_ask_event(Conversation *c, Event *ev)
         if (!c->t_token)
             c->t_token = worker_now_ms();
         snprintf(text, sizeof(text), "%s", ev->text);
-        utf8_fix(text);
+        service_utf8_sanitize(text);
         emit(c, "Token", "ts", j->id, text);
         append_answer(c, ev->text);
         cut_clauses(c, 0);
@@ -770,7 +753,7 @@ static void on_ask_event(Conversation *c, Event *ev)
     case EV_FAILED: {
         char msg[sizeof(ev->msg)];
         snprintf(msg, sizeof(msg), "%s", ev->msg);
-        utf8_fix(msg);
+        service_utf8_sanitize(msg);
         emit(c, "Failed", "tss", j->id, error_dbus_name(ev->err), msg);
         c->ask = NULL, c->llm_done = 1;
         if (!c->clauses)

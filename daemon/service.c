@@ -101,7 +101,7 @@ void service_utf8_sanitize(char *t)
     unsigned char *p = (unsigned char *)t;
     while (*p) {
         int n = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3 : (*p & 0xF8) == 0xF0 ? 4 : 0;
-        int ok = n > 0 && !(n == 2 && *p < 0xC2);
+        int ok = n > 0 && !(n == 2 && *p < 0xC2) && !(n == 4 && *p > 0xF4);
         for (int i = 1; ok && i < n; i++)
             ok = (p[i] & 0xC0) == 0x80;
         if (!ok) {
