@@ -72,16 +72,6 @@ static int on_signal(sd_bus_message *m, void *userdata, sd_bus_error *e)
     return 0;
 }
 
-static void wav_header(FILE *f, uint32_t samples)
-{
-    uint32_t data = samples * 2, v;
-    uint16_t s;
-    fwrite("RIFF", 1, 4, f), v = 36 + data, fwrite(&v, 4, 1, f), fwrite("WAVEfmt ", 1, 8, f);
-    v = 16, fwrite(&v, 4, 1, f), s = 1, fwrite(&s, 2, 1, f), s = 1, fwrite(&s, 2, 1, f);
-    v = 16000, fwrite(&v, 4, 1, f), v = 32000, fwrite(&v, 4, 1, f), s = 2, fwrite(&s, 2, 1, f);
-    s = 16, fwrite(&s, 2, 1, f), fwrite("data", 1, 4, f), fwrite(&data, 4, 1, f);
-}
-
 static int read_full(int fd, void *buf, size_t n)
 {
     size_t got = 0;
@@ -145,7 +135,7 @@ int myna_cmd_talk(const Opts *o, sd_bus *bus, int argc, char **argv)
         audio_pcm_free(&pcm);
         return EXIT_ERROR;
     }
-    wav_header(out, 0);
+    myna_wav_header(out, 16000, 0); /* completed at the end */
 
     sd_bus_error e = SD_BUS_ERROR_NULL;
     sd_bus_message *reply = NULL;
@@ -237,7 +227,7 @@ done:
             close(op[i]);
     }
     if (fseek(out, 0, SEEK_SET) == 0)
-        wav_header(out, (uint32_t)written);
+        myna_wav_header(out, 16000, (uint64_t)written * 2); /* s16 mono */
     fclose(out);
     sd_bus_slot_unref(slot);
     sd_bus_error_free(&e);
