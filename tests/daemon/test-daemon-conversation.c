@@ -26,6 +26,7 @@
 
 #include "audio-device-room.h"
 #include "harness.h"
+#include "paths.h"
 #include "test-util.h"
 
 enum { FRAME = 160, MAX_TURNS = 6 };
@@ -160,19 +161,14 @@ int main(void)
 {
     Harness h;
     char models[1024], p1[1200], p2[1200], tmp[64], path[128], conf[1400];
-    const char *md = getenv("MYNA_MODELS_DIR"), *home = getenv("HOME"), *sp = getenv("MYNA_TEST_CONV_SPEED");
+    const char *sp = getenv("MYNA_TEST_CONV_SPEED");
     const int real_model = getenv("MYNA_TEST_CONV_MODEL") && !strcmp(getenv("MYNA_TEST_CONV_MODEL"), "1");
     const double speed = sp && atof(sp) > 0 ? atof(sp) : 2.0;
     sd_bus_error e = SD_BUS_ERROR_NULL;
 
-    if (md && *md)
-        snprintf(models, sizeof(models), "%s", md);
-    else if (getenv("XDG_DATA_HOME") && *getenv("XDG_DATA_HOME"))
-        snprintf(models, sizeof(models), "%s/myna/models", getenv("XDG_DATA_HOME"));
-    else
-        snprintf(models, sizeof(models), "%s/.local/share/myna/models", home ? home : "");
-    snprintf(p1, sizeof(p1), "%s/en_US-joe-medium.onnx", models);
-    snprintf(p2, sizeof(p2), "%s/whisper-tiny.en", models);
+    paths_models_dir(models, sizeof(models));
+    paths_model_file("en_US-joe-medium.onnx", p1, sizeof(p1));
+    paths_model_file("whisper-tiny.en", p2, sizeof(p2));
     if (access(p1, R_OK) < 0 || access(p2, R_OK) < 0) {
         fprintf(stderr, "skip: needs %s and %s (scripts/fetch-models)\n", p1, p2);
         return 77;

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "paths.h"
 #include "test-util.h"
 
 static const char *TEXT = "Hello there. The door is open, and the light is on.";
@@ -225,17 +226,12 @@ int main(void)
 {
     Harness h;
     char cmd[8192], voice[1200], tmp[256], path[128], path2[128];
-    const char *root = getenv("MYNA_BUILD_ROOT"), *md = getenv("MYNA_MODELS_DIR"), *home = getenv("HOME");
+    const char *root = getenv("MYNA_BUILD_ROOT");
     sd_bus_error e = SD_BUS_ERROR_NULL;
     char models[1024];
 
-    if (md && *md)
-        snprintf(models, sizeof(models), "%s", md);
-    else if (getenv("XDG_DATA_HOME"))
-        snprintf(models, sizeof(models), "%s/myna/models", getenv("XDG_DATA_HOME"));
-    else
-        snprintf(models, sizeof(models), "%s/.local/share/myna/models", home ? home : "");
-    snprintf(voice, sizeof(voice), "%s/en_US-joe-medium.onnx", models);
+    paths_models_dir(models, sizeof(models));
+    paths_model_file("en_US-joe-medium.onnx", voice, sizeof(voice));
     if (access(voice, R_OK) < 0) {
         fprintf(stderr, "skip: needs %s (scripts/fetch-models)\n", voice);
         return 77;

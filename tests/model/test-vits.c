@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "paths.h"
 #include "safetensors.h"
 #include "test-util.h"
 #include "config.h" /* HAVE_ESPEAK */
@@ -312,11 +313,7 @@ out:
 static int run_real(Backend *be)
 {
     char onnx[512], cmd[2048], dir[] = "/tmp/myna-vits-XXXXXX", path[600], err[256] = "";
-    const char *home = getenv("HOME"), *models = getenv("MYNA_MODELS_DIR");
-    if (models)
-        snprintf(onnx, sizeof(onnx), "%s/en_US-joe-medium.onnx", models);
-    else
-        snprintf(onnx, sizeof(onnx), "%s/.local/share/myna/models/en_US-joe-medium.onnx", home ? home : "");
+    paths_model_file("en_US-joe-medium.onnx", onnx, sizeof(onnx));
     FILE *f = fopen(onnx, "rb");
     if (!f) {
         fprintf(stderr, "skip: no voice at %s\n", onnx);

@@ -18,6 +18,7 @@
 
 #include "audio.h"
 #include "backend.h"
+#include "paths.h"
 #include "test-util.h"
 #include "whisper.h"
 
@@ -61,13 +62,10 @@ static int word_distance(const char *a, const char *b, int *n_ref)
 
 static const char *model_dir(char *buf, size_t len)
 {
-    const char *e = getenv("MYNA_WHISPER_MODEL"), *dir = getenv("MYNA_MODELS_DIR"), *home = getenv("HOME");
+    const char *e = getenv("MYNA_WHISPER_MODEL");
     if (e)
         return e;
-    if (dir)
-        snprintf(buf, len, "%s/whisper-tiny.en", dir);
-    else
-        snprintf(buf, len, "%s/.local/share/myna/models/whisper-tiny.en", home ? home : "/nonexistent");
+    paths_model_file("whisper-tiny.en", buf, len);
     return buf;
 }
 
