@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 enum { CHUNK = 4 << 20, FIRST_CAP = 64 << 10 };
@@ -38,9 +39,7 @@ struct Intake {
 
 static uint64_t now_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000ULL;
+    return clock_now_ns() / 1000ULL;
 }
 
 int intake_check_fd(int fd, const char *what, size_t max_bytes, const char *cap_name, char *err, size_t err_len)

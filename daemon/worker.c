@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "speak-job.h"
 #include "speech-job.h"
@@ -56,9 +57,7 @@ struct Worker {
 
 double worker_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+    return clock_now_ms();
 }
 
 static void post(Worker *w, Event *e)

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "clock.h"
 #include <time.h>
 
 #include "config.h"
@@ -16,9 +18,7 @@ enum { WATCHDOG_PERIOD_MS = 100, WAIT_STEP_MS = 5 };
 
 int64_t audio_device_now_ns(void)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+    return (int64_t)clock_now_ns();
 }
 
 static void sleep_ms(int ms)

@@ -7,14 +7,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "phonemize.h"
 #include "vits-say.h"
 
 static double now_s(void)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+    return clock_now_ms() * 1e-3;
 }
 
 int vits_say(Vits *v, const Voice *voice, const char *text, const VitsParams *p, VitsSink sink, void *ctx,
