@@ -379,7 +379,7 @@ int main(int argc, char **argv)
             whisper_dir = wdir;
         }
         r = transcribe_file(audio_path, whisper_dir, be, &spoken, err, sizeof(err));
-        if (r < 0) {
+        if (r < 0 || !spoken) {
             backend_free(be);
             return fail("%s: %s", audio_path, err[0] ? err : strerror(-r));
         }

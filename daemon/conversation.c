@@ -199,6 +199,7 @@ static size_t clause_heard_bytes(Clause *cl)
     return b;
 }
 
+#if HAVE_ESPEAK
 static int on_clause_pipe(sd_event_source *src, int fd, uint32_t revents, void *userdata)
 {
     Clause *cl = userdata;
@@ -224,6 +225,7 @@ static int on_clause_pipe(sd_event_source *src, int fd, uint32_t revents, void *
     cl->rfd = -1;
     return 0;
 }
+#endif
 
 /* One clause of the answer → a SPEAK job writing s16le 16 kHz into a pipe we drain. */
 static int speak_clause(Conversation *c, const char *text, size_t len)

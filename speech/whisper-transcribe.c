@@ -57,6 +57,7 @@ void whisper_options_default(WhisperOptions *o)
 
 /* Language codes in token order (openai-whisper tokenizer.py LANGUAGES), for .bin files, which have no
  * token texts for them: <|code|> = sot + 1 + index. */
+#if HAVE_FFMPEG /* build_sot_sequence reads it */
 static const char *const k_languages[] = {
     "en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv", "it", "id", "hi",
     "fi", "vi", "he", "uk", "el", "ms", "cs", "ro", "da", "hu", "ta", "no", "th", "ur", "hr", "bg", "lt", "la",
@@ -65,6 +66,7 @@ static const char *const k_languages[] = {
     "tg", "sd", "gu", "am", "yi", "lo", "uz", "fo", "ht", "ps", "tk", "nn", "mt", "sa", "lb", "my", "bo", "tl",
     "mg", "as", "tt", "haw", "ln", "ha", "ba", "jw", "su", "yue",
 };
+#endif
 
 /* Raw bytes of a vocabulary entry (tokenizer.json or the .bin vocabulary); count like tokenizer_token_bytes,
  * -ENOENT when the id has no stored text. */
@@ -302,6 +304,7 @@ static int decode_window(Whisper *w, const WhisperOptions *o, const int32_t *pro
     return 0;
 }
 
+#if HAVE_FFMPEG /* only whisper_run_begin below uses it */
 static int build_sot_sequence(const Whisper *w, const WhisperOptions *o, int32_t *p)
 {
     const WhisperTokens *t = &w->tok;
@@ -334,6 +337,7 @@ static int build_sot_sequence(const Whisper *w, const WhisperOptions *o, int32_t
     }
     return n;
 }
+#endif
 
 /* A transcription in progress (whisper.h): the log-mel of the whole input, the seek position, the fallback
  * temperature of the window being decoded, and the text so far. */

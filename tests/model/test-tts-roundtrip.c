@@ -44,8 +44,8 @@ static const char *const k_sentences[] = {
     "The museum opens at 9 and closes at 5.",
     "Where did you park the car?",
     "She read 100 pages of the book last night.",
-    "When the weather is nice, we like to walk along the river, stop at the small coffee shop near the "
-    "bridge, and watch the boats go by until the sun goes down.",
+    ("When the weather is nice, we like to walk along the river, stop at the small coffee shop near the "
+     "bridge, and watch the boats go by until the sun goes down."),
     "The meeting has been moved to Thursday afternoon.",
     "Can you play some relaxing music?",
     "There are 24 hours in a day and 60 minutes in an hour.",

@@ -30,6 +30,7 @@
 #include <png.h>
 #endif
 
+#if HAVE_JPEG /* the JPEG writer and the scan-bomb test (to line "#endif" after test_jpeg_scan_bomb) */
 /* ------------------------------------------------------------------------- progressive JPEG writer */
 typedef struct {
     uint8_t *buf;
@@ -216,6 +217,7 @@ static void test_jpeg_scan_bomb(void)
     expect_jpeg("512×384 gray, 3 scans", bomb, n, 0, NULL);
     free(bomb);
 }
+#endif
 
 /* -------------------------------------------------------------------------- budget and cancel */
 static void expect_code(const char *what, const uint8_t *data, size_t n, const ImageLimits *lim, int code,
